@@ -1,0 +1,149 @@
+"""Command line: ``python -m csi COMMAND ...``.
+
+The argument contract is stable (scripts and tests depend on it). Every
+expected failure (:class:`csi.errors.CSIError`) prints its reasons to stderr
+and exits with code 2; nothing prints a traceback for bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from .errors import CSIError, InputError
+
+DEFAULT_DB = Path("data") / "csi.duckdb"
+
+
+def default_db() -> Path:
+    return Path(os.environ.get("CSI_DB") or DEFAULT_DB)
+
+
+def _scale(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.replace("–", "-").split("-", 1)) if not text.startswith("-") else _neg(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--scale must look like MIN-MAX (e.g. 1-10), got {text!r}")
+    if not lo < hi:
+        raise argparse.ArgumentTypeError(f"--scale MIN must be below MAX, got {text!r}")
+    return lo, hi
+
+
+def _neg(text: str) -> tuple[float, float]:
+    # "-3-3" → (-3, 3)
+    head, _, tail = text[1:].partition("-")
+    return -float(head), float(tail)
+
+
+def _segment(text: str) -> tuple[str, str]:
+    col, sep, val = text.partition("=")
+    if not sep or not col:
+        raise argparse.ArgumentTypeError(f"--segment must look like COLUMN=VALUE, got {text!r}")
+    return col.strip(), val.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m csi", description="Customer-satisfaction-index analytics.")
+    p.add_argument("--version", action="version", version=f"csi {__import__('csi').__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def db_arg(sp):
+        sp.add_argument("--db", type=Path, default=None, help=f"DuckDB database file (default: $CSI_DB or {DEFAULT_DB})")
+
+    sp = sub.add_parser("demo", help="create the demo database (seeded telecom survey, several waves)")
+    db_arg(sp)
+    sp.add_argument("--seed", type=int, default=20240601, help="random seed of the generator")
+    sp.add_argument("--force", action="store_true", help="replace an existing demo database file")
+    sp.set_defaults(handler="csi.cli_data:run_demo")
+
+    sp = sub.add_parser("ingest", help="validate a survey file and store it as one wave (all or nothing)")
+    sp.add_argument("file", type=Path)
+    sp.add_argument("--wave", required=True, help="label of the new wave, e.g. 2025Q3")
+    sp.add_argument("--scale", type=_scale, default=None, help="response scale of every rating item, MIN-MAX")
+    sp.add_argument("--missing", default=None, help="extra missing-value codes, comma separated (e.g. 99,NA,不知道)")
+    sp.add_argument("--field-start", default=None, help="first fieldwork date (YYYY-MM-DD)")
+    sp.add_argument("--field-end", default=None, help="last fieldwork date (YYYY-MM-DD)")
+    sp.add_argument("--allow-missing-items", action="store_true",
+                    help="accept a file that lacks some dictionary items (a warning lists them)")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli_data:run_ingest")
+
+    sp = sub.add_parser("waves", help="list waves with respondent counts")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli_data:run_waves")
+
+    sp = sub.add_parser("rename-wave", help="rename a wave")
+    sp.add_argument("old")
+    sp.add_argument("new")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli_data:run_rename")
+
+    sp = sub.add_parser("delete-wave", help="delete a wave and its responses")
+    sp.add_argument("label")
+    sp.add_argument("--confirm", default=None, help="repeat the label to confirm without a prompt")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli_data:run_delete")
+
+    sp = sub.add_parser("items", help="print the item dictionary")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli_data:run_items")
+
+    sp = sub.add_parser("fit", help="estimate a CSI model (PLS-PM or CB-SEM) and write tidy result files")
+    src = sp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="CSV/XLSX/SAV file to analyse directly")
+    src.add_argument("--db", type=Path, help="DuckDB database")
+    sp.add_argument("--wave", action="append", default=None, help="wave label (repeatable; default all)")
+    sp.add_argument("--segment", action="append", type=_segment, default=None, help="COLUMN=VALUE filter (repeatable)")
+    sp.add_argument("--model", default="ccsi", help="ccsi, ecsi, acsi or a .lavaan file")
+    sp.add_argument("--method", choices=["pls", "cbsem"], default="pls")
+    sp.add_argument("--scheme", choices=["path", "centroid", "factorial"], default="path")
+    sp.add_argument("--no-standardize", action="store_true", help="centre indicators only (plspm scaled=FALSE)")
+    sp.add_argument("--plsc", action="store_true", help="consistent PLS (Dijkstra & Henseler 2015)")
+    sp.add_argument("--missing", choices=["listwise", "mean"], default="listwise", help="missing-data treatment")
+    sp.add_argument("--bootstrap", type=int, default=0, metavar="N", help="bootstrap resamples (0 = none)")
+    sp.add_argument("--seed", type=int, default=1, help="random seed of the bootstrap")
+    sp.add_argument("--weights", default=None, metavar="COL", help="survey-weight column")
+    sp.add_argument("--scale", type=_scale, default=None, help="theoretical scale of every item, MIN-MAX")
+    sp.add_argument("--target", default=None, help="IPMA target construct (default satisfaction)")
+    sp.add_argument("--out", type=Path, required=True, help="output folder")
+    sp.set_defaults(handler="csi.cli_fit:run")
+
+    sp = sub.add_parser("report", help="indices, priorities, trends, NPS, group tests and classic views")
+    db_arg(sp)
+    sp.add_argument("--wave", action="append", default=None)
+    sp.add_argument("--segment", action="append", type=_segment, default=None)
+    sp.add_argument("--model", default="ccsi")
+    sp.add_argument("--bootstrap", type=int, default=500, metavar="N")
+    sp.add_argument("--seed", type=int, default=1)
+    sp.add_argument("--out", type=Path, required=True)
+    sp.set_defaults(handler="csi.cli_report:run")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse already printed usage; bad usage is exit 2
+        return int(e.code or 0)
+    module, func = args.handler.split(":")
+    try:
+        handler = getattr(importlib.import_module(module), func)
+        return int(handler(args) or 0)
+    except InputError as e:
+        errors = [p for p in e.problems if p.severity == "error"]
+        print(f"rejected: {len(errors)} problem{'s' if len(errors) != 1 else ''}; the database is unchanged.",
+              file=sys.stderr)
+        for prob in e.problems[:50]:
+            print(f"  {prob.severity}: {prob}", file=sys.stderr)
+        if len(e.problems) > 50:
+            print(f"  ... and {len(e.problems) - 50} more", file=sys.stderr)
+        return 2
+    except CSIError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
