@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--missing", default=None, help="extra missing-value codes, comma separated (e.g. 99,NA,不知道)")
     sp.add_argument("--field-start", default=None, help="first fieldwork date (YYYY-MM-DD)")
     sp.add_argument("--field-end", default=None, help="last fieldwork date (YYYY-MM-DD)")
-    sp.add_argument("--allow-missing-items", action="store_true",
-                    help="accept a file that lacks some dictionary items (a warning lists them)")
+    sp.add_argument("--require-all-items", action="store_true",
+                    help="reject a file that lacks dictionary items (default: accept and warn, naming them)")
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_ingest")
 
@@ -136,10 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         errors = [p for p in e.problems if p.severity == "error"]
         print(f"rejected: {len(errors)} problem{'s' if len(errors) != 1 else ''}; the database is unchanged.",
               file=sys.stderr)
-        for prob in e.problems[:50]:
+        ordered = errors + [p for p in e.problems if p.severity != "error"]
+        for prob in ordered[:50]:
             print(f"  {prob.severity}: {prob}", file=sys.stderr)
-        if len(e.problems) > 50:
-            print(f"  ... and {len(e.problems) - 50} more", file=sys.stderr)
+        if len(ordered) > 50:
+            print(f"  ... and {len(ordered) - 50} more", file=sys.stderr)
         return 2
     except CSIError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,0 +1,608 @@
+"""Read, validate and store a survey wave — all or nothing.
+
+Pipeline: :func:`read_survey` (bytes → text cells, encoding detected) → :func:`validate_frame` (never
+writes; every problem with file, row, column, value and reason) → :func:`ingest_frame` (one transaction).
+
+Row numbers in messages are spreadsheet rows: the header is row 1, the first respondent row 2.
+Declared missing-value codes (dictionary ``missing_codes``, ``--missing``, and empty cells) become missing
+answers, never numbers.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import BinaryIO, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import store
+from .errors import InputError, Problem, StoreError
+
+ID_NAMES = ("respondent_id", "id", "ID", "编号", "respondent", "resp_id", "受访者编号", "样本编号")
+WEIGHT_NAMES = ("weight", "weights", "权重")
+MAX_PER_KIND = 20  # problems listed per (column, reason) before summarising the rest
+_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".sav", ".zsav"}
+
+
+# --------------------------------------------------------------------------- reading
+def read_survey(source: str | os.PathLike | bytes | BinaryIO, name: str | None = None) -> pd.DataFrame:
+    """Read a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), XLSX or SPSS SAV file into text cells.
+
+    Returns a DataFrame whose cells are strings ('' for empty); the header is kept as written
+    (an unnamed first column is named ''). Raises :class:`InputError` naming the file and reason.
+    """
+    data, name = _read_bytes(source, name)
+    suffix = Path(name).suffix.lower()
+    if not data:
+        raise InputError(Problem(name, "the file is empty (0 bytes)"))
+    if suffix in (".xls",):
+        raise InputError(Problem(name, "legacy Excel .xls files are not supported; save the sheet as .xlsx or CSV"))
+    if suffix in (".xlsx", ".xlsm") or (data[:4] == b"PK\x03\x04" and suffix not in (".sav", ".zsav")):
+        if suffix not in (".xlsx", ".xlsm"):
+            raise InputError(Problem(name, "this file is an Excel workbook or ZIP archive, not text; "
+                                           "save it with the .xlsx extension or export CSV"))
+        return _read_xlsx(data, name)
+    if suffix in (".sav", ".zsav") or data[:4] == b"$FL2" or data[:4] == b"$FL3":
+        if suffix not in (".sav", ".zsav"):
+            raise InputError(Problem(name, "this file is an SPSS data file; give it the .sav extension"))
+        return _read_sav(data, name)
+    return _read_csv(data, name)
+
+
+def _read_bytes(source, name) -> tuple[bytes, str]:
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source), name or "upload.csv"
+    if hasattr(source, "read"):
+        data = source.read()
+        return (data.encode("utf-8") if isinstance(data, str) else bytes(data)), name or getattr(source, "name", "upload.csv")
+    path = Path(source)
+    if not path.exists():
+        raise InputError(Problem(str(path), "file not found"))
+    if path.is_dir():
+        raise InputError(Problem(str(path), "is a folder, not a file"))
+    return path.read_bytes(), name or path.name
+
+
+def decode_text(data: bytes, name: str) -> tuple[str, str]:
+    """Decode CSV bytes: UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030 (a superset of GBK).
+
+    Returns ``(text, encoding)``; raises :class:`InputError` for binary or undecodable content.
+    """
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
+    head = data[:65536]
+    if b"\x00" in head:
+        raise InputError(Problem(name, "binary content (NUL bytes): this is not a text CSV file"))
+    if data[:3] == b"\xef\xbb\xbf":
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as e:
+            raise _undecodable(data[3:], e, name) from None
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as utf8_error:
+        try:
+            return data.decode("gb18030"), "gb18030"
+        except UnicodeDecodeError:
+            raise _undecodable(data, utf8_error, name) from None
+
+
+def _undecodable(data: bytes, e: UnicodeDecodeError, name: str) -> InputError:
+    line = data[: e.start].count(b"\n") + 1
+    bad = data[e.start: e.start + 4].hex(" ")
+    return InputError(Problem(name, f"cannot decode the text as UTF-8 or GBK/GB18030 (bytes {bad} at line {line}); "
+                                    "save the file as 'CSV UTF-8' from Excel", row=line))
+
+
+def _read_csv(data: bytes, name: str) -> pd.DataFrame:
+    text, _ = decode_text(data, name)
+    if not text.strip():
+        raise InputError(Problem(name, "the file is empty (no header, no rows)"))
+    sample = text[:65536]
+    first_line = sample.splitlines()[0] if sample.splitlines() else ""
+    delim = max([",", ";", "\t", "|"], key=first_line.count)
+    if first_line.count(delim) == 0:
+        delim = ","
+    header = next(csv.reader(io.StringIO(text), delimiter=delim))
+    header = [h.strip() for h in header]
+    _check_header(header, name)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, na_filter=True,
+                            na_values=[], header=0, names=[h or f"\x00col{i}" for i, h in enumerate(header)],
+                            skip_blank_lines=True, engine="c")
+    except pd.errors.ParserError as e:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+        if m:
+            raise InputError(Problem(name, f"ragged row: {m.group(3)} fields but the header has {m.group(1)}",
+                                     row=int(m.group(2)))) from None
+        raise InputError(Problem(name, f"cannot parse as CSV: {str(e).strip().splitlines()[-1]}")) from None
+    frame.columns = header
+    if len(frame) == 0:
+        raise InputError(Problem(name, "header only: the file has no data rows"))
+    # short rows: pandas pads missing trailing fields with NaN while real empty cells are ''
+    if len(frame.columns) > 1:
+        padded = frame.iloc[:, -1].isna()
+        if padded.any():
+            rows = np.flatnonzero(padded.to_numpy())
+            probs = [Problem(name, f"ragged row: fewer fields than the {len(header)} in the header", row=int(r) + 2)
+                     for r in rows[:MAX_PER_KIND]]
+            if len(rows) > MAX_PER_KIND:
+                probs.append(Problem(name, f"... and {len(rows) - MAX_PER_KIND} more ragged rows"))
+            raise InputError(probs)
+    return frame.fillna("")
+
+
+def _check_header(header: list[str], name: str) -> None:
+    seen: dict[str, int] = {}
+    for i, h in enumerate(header, start=1):
+        key = h.lower()
+        if h and key in seen:
+            raise InputError(Problem(name, f"column name {h!r} appears twice (columns {seen[key]} and {i})", row=1, column=h))
+        seen[key] = i
+    if all(not h for h in header):
+        raise InputError(Problem(name, "the first row has no column names", row=1))
+
+
+def _read_xlsx(data: bytes, name: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=object, header=None, engine="openpyxl")
+    except Exception as e:  # openpyxl raises many types for corrupt files
+        raise InputError(Problem(name, f"cannot read the Excel workbook: {type(e).__name__}: {str(e)[:200]}")) from None
+    frame = frame.dropna(how="all").dropna(axis=1, how="all")
+    if frame.empty:
+        raise InputError(Problem(name, "the first worksheet is empty"))
+    header = [_cell_text(h) for h in frame.iloc[0].tolist()]
+    _check_header(header, name)
+    body = frame.iloc[1:]
+    if body.empty:
+        raise InputError(Problem(name, "header only: the worksheet has no data rows"))
+    out = pd.DataFrame({i: body[c].map(_cell_text) for i, c in enumerate(frame.columns)})
+    out.columns = header
+    return out.reset_index(drop=True)
+
+
+def _cell_text(v) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def _read_sav(data: bytes, name: str) -> pd.DataFrame:
+    import tempfile
+
+    import pyreadstat
+
+    with tempfile.NamedTemporaryFile(suffix=".sav", delete=False) as tmp:
+        tmp.write(data)
+        tmp_path = tmp.name
+    try:
+        # SPSS user-missing values (declared in the file) are read as missing, as SPSS itself treats them
+        frame, _meta = pyreadstat.read_sav(tmp_path, apply_value_formats=False)
+    except Exception as e:
+        raise InputError(Problem(name, f"cannot read the SPSS file: {str(e)[:200]}")) from None
+    finally:
+        os.unlink(tmp_path)
+    if frame.empty:
+        raise InputError(Problem(name, "the SPSS file has no cases"))
+    return pd.DataFrame({c: frame[c].map(_cell_text) for c in frame.columns})
+
+
+# --------------------------------------------------------------------------- validation
+@dataclass
+class ValidationReport:
+    """What :func:`validate_frame` found. ``frame`` is the clean data (only meaningful when ``ok``)."""
+
+    source_name: str
+    problems: list[Problem]
+    frame: pd.DataFrame | None = None
+    items: list[str] = field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
+    id_column: str | None = None
+    scales: dict[str, tuple[float, float]] = field(default_factory=dict)
+    source_columns: dict[str, str] = field(default_factory=dict)  # item → column name in the file
+    sha256: str | None = None
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def problems_frame(self) -> pd.DataFrame:
+        cols = ["severity", "file", "row", "column", "value", "reason"]
+        return pd.DataFrame([p.as_dict() for p in self.problems], columns=cols)
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    wave: str
+    source_name: str
+    n_respondents: int
+    items: tuple[str, ...]
+    segments: tuple[str, ...]
+    warnings: tuple[Problem, ...]
+    sha256: str
+    seconds: float
+
+    def summary(self) -> str:
+        lines = [f"wave {self.wave!r}: {self.n_respondents:,} respondents, {len(self.items)} items, "
+                 f"segments: {', '.join(self.segments) or 'none'} (from {self.source_name}, {self.seconds:.1f} s)"]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def _norm_header(h: str) -> str:
+    h = unicodedata.normalize("NFKC", str(h)).strip()
+    return re.sub(r"\s+", "_", h.lower()) if h.isascii() else h
+
+
+def parse_missing_codes(text: str | Sequence[str] | None) -> list[str]:
+    if text is None:
+        return []
+    parts = re.split(r"[;,，；]", text) if isinstance(text, str) else list(text)
+    return [unicodedata.normalize("NFKC", str(p)).strip() for p in parts if str(p).strip()]
+
+
+def validate_frame(
+    con,
+    raw: pd.DataFrame,
+    source_name: str,
+    *,
+    scale: tuple[float, float] | None = None,
+    missing: str | Sequence[str] | None = None,
+    column_map: Mapping[str, str | None] | None = None,
+    require_all_items: bool = False,
+    sha256: str | None = None,
+    wave: str | None = None,
+) -> ValidationReport:
+    """Check a raw survey table against the item dictionary. Never writes.
+
+    ``column_map`` maps a column of the file to an item code (or to ``None`` to keep it as a segment);
+    other columns are matched to item codes by name (case-insensitive). ``scale`` (min, max) replaces the
+    dictionary scale of every rating item in this file. ``missing`` adds missing-value codes.
+    """
+    f = source_name
+    problems: list[Problem] = []
+    dictionary = store.item_dictionary(con)
+    dict_by_code = {str(r.item).lower(): r for r in dictionary.itertuples()}
+    extra_missing = parse_missing_codes(missing)
+    report = ValidationReport(source_name=f, problems=problems, sha256=sha256)
+
+    if wave is not None:
+        try:
+            label = store.validate_label(wave)
+            row = con.execute("SELECT imported_at FROM waves WHERE label = ?", [label]).fetchone()
+            if row:
+                problems.append(Problem(f, f"a wave labelled {label!r} already exists (imported {row[0]:%Y-%m-%d %H:%M}); "
+                                           "choose another label or delete that wave first"))
+        except StoreError as e:
+            problems.append(Problem(f, str(e)))
+    if sha256:
+        row = con.execute("SELECT label, imported_at FROM waves WHERE sha256 = ?", [sha256]).fetchone()
+        if row:
+            problems.append(Problem(f, f"this file was already imported as wave {row[0]!r} on {row[1]:%Y-%m-%d} "
+                                       "(same SHA-256 fingerprint)"))
+    if raw is None or len(raw.columns) == 0:
+        problems.append(Problem(f, "the file has no columns"))
+        return report
+    if len(raw) == 0:
+        problems.append(Problem(f, "header only: the file has no data rows"))
+        return report
+
+    columns = [str(c) for c in raw.columns]
+    column_map = dict(column_map or {})
+    unknown_map = [c for c in column_map if c not in columns]
+    if unknown_map:
+        problems.append(Problem(f, f"column mapping names columns not in the file: {', '.join(unknown_map)}"))
+
+    # respondent id column
+    id_col = None
+    for cand in ID_NAMES:
+        hit = [c for c in columns if _norm_header(c) == _norm_header(cand)]
+        if hit:
+            id_col = hit[0]
+            break
+    if id_col is None and columns and (columns[0].strip() == "" or columns[0].lower().startswith("unnamed")):
+        id_col = columns[0]
+    if id_col is None:
+        problems.append(Problem(f, "no respondent-id column: name one 'respondent_id', 'id', 'ID' or '编号', "
+                                   "or leave the first column's header empty", row=1))
+        return report
+    report.id_column = id_col
+
+    # item columns
+    item_cols: dict[str, str] = {}  # item code → column
+    segment_cols: list[str] = []
+    for c in columns:
+        if c == id_col:
+            continue
+        if c in column_map:
+            target = column_map[c]
+            if target is None or target == "":
+                segment_cols.append(c)
+                continue
+            code = str(target).lower()
+            if code not in dict_by_code:
+                problems.append(Problem(f, f"column is mapped to item {target!r}, which is not in the item dictionary",
+                                        row=1, column=c))
+                continue
+        else:
+            code = _norm_header(c)
+            if code not in dict_by_code:
+                if c.strip() == "":
+                    if (raw[c].astype(str).str.strip() == "").all():
+                        problems.append(Problem(f, "an unnamed empty column was ignored", row=1, severity="warning"))
+                        continue
+                    problems.append(Problem(f, "a column without a name holds data; give it a header", row=1,
+                                            column=f"#{columns.index(c) + 1}"))
+                    continue
+                segment_cols.append(c)
+                continue
+        if code in item_cols:
+            problems.append(Problem(f, f"two columns map to item {code!r}: {item_cols[code]!r} and {c!r}", row=1, column=c))
+            continue
+        item_cols[code] = c
+    if not item_cols:
+        known = ", ".join(sorted(dict_by_code)[:12])
+        problems.append(Problem(f, f"no column matches an item of the dictionary (known codes include {known}, ...); "
+                                   "is this a survey file of this study?", row=1))
+        return report
+    missing_items = [r.item for r in dictionary.itertuples()
+                     if str(r.item).lower() not in item_cols and r.kind in ("rating", "recommend")]
+    if missing_items:
+        by_construct: dict[str, list[str]] = {}
+        for it in missing_items:
+            by_construct.setdefault(str(dict_by_code[it.lower()].construct), []).append(it)
+        detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in by_construct.items())
+        if require_all_items:
+            problems.append(Problem(f, f"dictionary items missing from the file ({detail})"))
+        else:
+            problems.append(Problem(f, f"{len(missing_items)} dictionary item(s) are not in this file and will be "
+                                       f"missing for this wave ({detail})", severity="warning"))
+
+    n = len(raw)
+    rows = np.arange(n) + 2
+
+    # ids
+    ids = raw[id_col].astype(str).map(lambda s: unicodedata.normalize("NFKC", s).strip())
+    empty_id = (ids == "").to_numpy()
+    _collect(problems, f, rows[empty_id], id_col, None, "empty respondent id")
+    dup = ids.duplicated(keep=False).to_numpy() & ~empty_id
+    if dup.any():
+        first_rows: dict[str, list[int]] = {}
+        for r, v in zip(rows[dup], ids.to_numpy()[dup]):
+            first_rows.setdefault(v, []).append(int(r))
+        listed = list(first_rows.items())
+        for v, rs in listed[:MAX_PER_KIND]:
+            problems.append(Problem(f, f"duplicate respondent id (rows {', '.join(map(str, rs[:5]))}"
+                                       f"{', ...' if len(rs) > 5 else ''})", row=rs[1], column=id_col, value=v))
+        if len(listed) > MAX_PER_KIND:
+            problems.append(Problem(f, f"... and {len(listed) - MAX_PER_KIND} more duplicated respondent ids", column=id_col))
+
+    # items
+    clean = pd.DataFrame({"respondent_id": ids.to_numpy()})
+    scales: dict[str, tuple[float, float]] = {}
+    for code, col in item_cols.items():
+        entry = dict_by_code[code]
+        kind = str(entry.kind or "rating")
+        lo, hi = float(entry.scale_min), float(entry.scale_max)
+        if scale is not None and kind in ("rating", "recommend"):
+            lo, hi = float(scale[0]), float(scale[1])
+        if kind == "binary":
+            lo, hi = 0.0, 1.0
+        codes = set(parse_missing_codes(entry.missing_codes)) | set(extra_missing)
+        values, errs = _parse_item(raw[col], codes, lo, hi, kind)
+        for reason, mask, shown in errs:
+            _collect(problems, f, rows[mask], col, shown[mask], reason)
+        if np.isnan(values).all():
+            problems.append(Problem(f, "the item column has no valid answers (all missing)", column=col, severity="warning"))
+        clean[entry.item] = values
+        scales[entry.item] = (lo, hi)
+
+    # segments (text) — a weight column must be numeric and non-negative
+    seg_names: list[str] = []
+    for col in segment_cols:
+        name = _norm_header(col) or col
+        if name in seg_names or name in ("wave", "respondent_id"):
+            problems.append(Problem(f, f"segment column name {name!r} is reserved or repeated", row=1, column=col))
+            continue
+        text = raw[col].astype(str).map(lambda s: unicodedata.normalize("NFC", s).strip())
+        if name in WEIGHT_NAMES:
+            num = pd.to_numeric(text.replace("", np.nan), errors="coerce").to_numpy(dtype=float)
+            bad = (np.isnan(num) & (text != "").to_numpy()) | (num < 0) | np.isinf(num)
+            _collect(problems, f, rows[bad], col, text.to_numpy()[bad], "survey weight must be a non-negative number")
+        clean[name] = text.replace("", None).to_numpy(dtype=object)
+        seg_names.append(name)
+
+    report.frame = clean
+    report.items = list(clean.columns[1:1 + len(item_cols)])
+    report.segments = seg_names
+    report.scales = scales
+    report.source_columns = {dict_by_code[k].item: v for k, v in item_cols.items()}
+    report.summary = {"rows": n, "items": len(item_cols), "segments": seg_names, "id_column": id_col,
+                      "errors": len(report.errors), "warnings": len(report.warnings)}
+    return report
+
+
+_FULLWIDTH = str.maketrans("０１２３４５６７８９．－＋", "0123456789.-+")
+
+
+def _parse_item(col: pd.Series, codes: set[str], lo: float, hi: float, kind: str):
+    """Text cells → float array (NaN = missing) and error masks. Missing codes match as text or as numbers."""
+    text = col.astype(str).str.strip()
+    if not text.map(str.isascii).all():
+        text = text.map(lambda s: s.translate(_FULLWIDTH).strip())
+    shown = text.to_numpy(dtype=object)
+    is_missing = (text == "") | text.isin(codes)
+    num = pd.to_numeric(text.where(~is_missing), errors="coerce").to_numpy(dtype=float)
+    num_codes = [float(c) for c in codes if _is_number(c)]
+    if num_codes:
+        code_hit = np.isin(num, num_codes)
+        is_missing = is_missing.to_numpy() | code_hit
+        num[code_hit] = np.nan
+    else:
+        is_missing = is_missing.to_numpy()
+    non_numeric = np.isnan(num) & ~is_missing
+    errs = [("not a number (declare it as a missing-value code if it means 'no answer')", non_numeric, shown)]
+    finite = ~np.isnan(num)
+    if kind == "binary":
+        errs.append(("must be 0 or 1", finite & ~np.isin(num, [0.0, 1.0]), shown))
+    else:
+        errs.append((f"outside the item's scale {lo:g}-{hi:g}", finite & ((num < lo) | (num > hi)), shown))
+    num[non_numeric] = np.nan
+    return num, errs
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _collect(problems: list[Problem], f: str, rows: np.ndarray, column: str, values, reason: str) -> None:
+    rows = np.asarray(rows)
+    if rows.size == 0:
+        return
+    vals = [None] * rows.size if values is None else list(np.asarray(values, dtype=object))
+    for r, v in zip(rows[:MAX_PER_KIND], vals[:MAX_PER_KIND]):
+        problems.append(Problem(f, reason, row=int(r), column=column, value=None if v is None else str(v)))
+    if rows.size > MAX_PER_KIND:
+        problems.append(Problem(f, f"... and {rows.size - MAX_PER_KIND:,} more rows: {reason}", column=column))
+
+
+# --------------------------------------------------------------------------- writing
+def frame_sha256(raw: pd.DataFrame) -> str:
+    return hashlib.sha256(raw.to_csv(index=False).encode("utf-8")).hexdigest()
+
+
+def ingest_frame(
+    con,
+    raw: pd.DataFrame,
+    wave: str,
+    source_name: str,
+    *,
+    scale: tuple[float, float] | None = None,
+    missing: str | Sequence[str] | None = None,
+    column_map: Mapping[str, str | None] | None = None,
+    require_all_items: bool = False,
+    field_start: str | date | None = None,
+    field_end: str | date | None = None,
+    sha256: str | None = None,
+) -> IngestReport:
+    """Validate ``raw`` and store it as wave ``wave`` in one transaction; on any error nothing is written."""
+    t0 = time.perf_counter()
+    sha256 = sha256 or frame_sha256(raw)
+    start, end = _date(field_start, "field start", source_name), _date(field_end, "field end", source_name)
+    if start and end and end < start:
+        raise InputError(Problem(source_name, f"field end {end} is before field start {start}"))
+    report = validate_frame(con, raw, source_name, scale=scale, missing=missing, column_map=column_map,
+                            require_all_items=require_all_items, sha256=sha256, wave=wave)
+    if not report.ok:
+        raise InputError(report.problems)
+    label = store.validate_label(wave)
+    _write_wave(con, report, label, start, end)
+    return IngestReport(wave=label, source_name=source_name, n_respondents=len(report.frame), items=tuple(report.items),
+                        segments=tuple(report.segments), warnings=tuple(report.warnings), sha256=sha256,
+                        seconds=time.perf_counter() - t0)
+
+
+def ingest_file(con, path: str | os.PathLike, wave: str, **kwargs) -> IngestReport:
+    """Read ``path`` (CSV/XLSX/SAV) and ingest it as wave ``wave``; the fingerprint is the file's SHA-256."""
+    data, name = _read_bytes(path, None)
+    raw = read_survey(data, name)
+    return ingest_frame(con, raw, wave, name, sha256=hashlib.sha256(data).hexdigest(), **kwargs)
+
+
+def _date(v, what: str, f: str) -> date | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, date):
+        return v
+    try:
+        return date.fromisoformat(str(v))
+    except ValueError:
+        raise InputError(Problem(f, f"{what} date {v!r} is not YYYY-MM-DD")) from None
+
+
+def _fault(point: str) -> None:
+    """Test hook: CSI_INGEST_FAULT=<point>:<action> simulates a failure inside the transaction."""
+    spec = os.environ.get("CSI_INGEST_FAULT", "")
+    if not spec.startswith(point + ":"):
+        return
+    action = spec.split(":", 1)[1]
+    if action == "raise":
+        raise RuntimeError(f"injected fault at {point}")
+    if action == "exit":
+        os._exit(3)
+    if action == "hang":
+        flag = os.environ.get("CSI_INGEST_FAULT_FLAG")
+        if flag:
+            Path(flag).write_text("inside transaction")
+        time.sleep(600)
+
+
+def _write_wave(con, report: ValidationReport, label: str, start: date | None, end: date | None) -> None:
+    frame = report.frame
+    n = len(frame)
+    keys = np.arange(1, n + 1, dtype=np.int32)
+    with store.transaction(con):
+        # re-check inside the transaction: another writer may have been quicker
+        if con.execute("SELECT count(*) FROM waves WHERE label = ?", [label]).fetchone()[0]:
+            raise InputError(Problem(report.source_name, f"a wave labelled {label!r} already exists"))
+        if con.execute("SELECT count(*) FROM waves WHERE sha256 = ?", [report.sha256]).fetchone()[0]:
+            raise InputError(Problem(report.source_name, "this file was already imported (same SHA-256 fingerprint)"))
+        wid = int(con.execute("SELECT coalesce(max(wave_id), 0) + 1 FROM waves").fetchone()[0])
+        con.execute("INSERT INTO waves VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [wid, label, start, end, report.source_name, report.sha256, n, len(report.items),
+                     store._now(), wid])
+        for item in report.items:
+            lo, hi = report.scales[item]
+            con.execute("INSERT INTO wave_items VALUES (?, ?, ?, ?, ?)", [wid, item, lo, hi, report.source_columns.get(item)])
+        resp = pd.DataFrame({"resp_key": keys, "respondent_id": frame["respondent_id"].to_numpy(dtype=object),
+                             "source_row": keys + 1})
+        _insert(con, "INSERT INTO respondents SELECT ?, resp_key, respondent_id, source_row FROM _df", resp, wid)
+        _fault("respondents")
+        if report.segments:
+            seg = pd.DataFrame({"resp_key": keys, **{s: frame[s].to_numpy(dtype=object) for s in report.segments}})
+            _insert(con, """INSERT INTO segments SELECT ?, resp_key, name, value FROM
+                            (UNPIVOT (SELECT resp_key, COLUMNS(* EXCLUDE (resp_key))::VARCHAR FROM _df)
+                             ON COLUMNS(* EXCLUDE (resp_key)) INTO NAME name VALUE value)""", seg, wid)
+        ans = pd.DataFrame({"resp_key": keys, **{i: frame[i].to_numpy(dtype=float) for i in report.items}})
+        _insert(con, """INSERT INTO answers SELECT ?, resp_key, item, value FROM
+                        (UNPIVOT (SELECT resp_key, COLUMNS(* EXCLUDE (resp_key))::DOUBLE FROM _df)
+                         ON COLUMNS(* EXCLUDE (resp_key)) INTO NAME item VALUE value)
+                        WHERE value IS NOT NULL AND NOT isnan(value)""", ans, wid)
+        _fault("answers")
+        store.reorder_waves(con)
+        store.bump_version(con)
+
+
+def _insert(con, sql: str, df: pd.DataFrame, wid: int) -> None:
+    con.register("_df", df)
+    try:
+        con.execute(sql, [wid])
+    finally:
+        con.unregister("_df")

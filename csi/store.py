@@ -1,0 +1,429 @@
+"""The survey store: one DuckDB database file, versioned schema, bound parameters only.
+
+Tables (schema version 1, see ``_MIGRATIONS``):
+
+* ``waves``        one row per imported wave: label, field dates, source file, sha256, counts, import time.
+* ``items``        the item dictionary (item code → construct, texts en/zh, scale, missing codes, kind, attribute).
+* ``wave_items``   the items a wave contains and the scale in force for that wave (``--scale`` overrides).
+* ``respondents``  (wave_id, resp_key, respondent_id, source_row) — ``resp_key`` is the row's ordinal in the wave.
+* ``segments``     long table (wave_id, resp_key, name, value) — brand, region, channel, weight, …
+* ``answers``      long table (wave_id, resp_key, item, value) — missing answers are simply absent.
+* ``meta``         key/value settings (``own_brand``, ``brand_column``) and ``data_version``.
+
+Every write happens in one transaction and bumps ``data_version`` so caches keyed by it stay honest.
+DuckDB lets one process hold a file read-write, or many processes read-only; within one process all
+connections to a file must share one configuration, so the app keeps a single connection and takes
+``con.cursor()`` per use.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .errors import StoreError
+
+SCHEMA_VERSION = 2
+
+_MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "initial schema", """
+        CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+        CREATE TABLE waves (
+            wave_id       INTEGER PRIMARY KEY,
+            label         VARCHAR NOT NULL UNIQUE,
+            field_start   DATE,
+            field_end     DATE,
+            source_file   VARCHAR,
+            sha256        VARCHAR UNIQUE,
+            n_respondents INTEGER NOT NULL,
+            n_items       INTEGER NOT NULL,
+            imported_at   TIMESTAMP NOT NULL,
+            ordinal       INTEGER NOT NULL
+        );
+        CREATE TABLE items (
+            item          VARCHAR PRIMARY KEY,
+            construct     VARCHAR,
+            text_en       VARCHAR,
+            text_zh       VARCHAR,
+            scale_min     DOUBLE NOT NULL,
+            scale_max     DOUBLE NOT NULL,
+            missing_codes VARCHAR,
+            kind          VARCHAR NOT NULL DEFAULT 'rating',
+            attribute     VARCHAR,
+            CHECK (scale_min < scale_max)
+        );
+        CREATE TABLE wave_items (
+            wave_id       INTEGER NOT NULL,
+            item          VARCHAR NOT NULL,
+            scale_min     DOUBLE NOT NULL,
+            scale_max     DOUBLE NOT NULL,
+            source_column VARCHAR,
+            PRIMARY KEY (wave_id, item)
+        );
+        CREATE TABLE respondents (
+            wave_id       INTEGER NOT NULL,
+            resp_key      INTEGER NOT NULL,
+            respondent_id VARCHAR NOT NULL,
+            source_row    INTEGER
+        );
+        CREATE TABLE segments (
+            wave_id  INTEGER NOT NULL,
+            resp_key INTEGER NOT NULL,
+            name     VARCHAR NOT NULL,
+            value    VARCHAR
+        );
+        CREATE TABLE answers (
+            wave_id  INTEGER NOT NULL,
+            resp_key INTEGER NOT NULL,
+            item     VARCHAR NOT NULL,
+            value    DOUBLE NOT NULL
+        );
+    """),
+    (2, "item dictionary edit time", """
+        ALTER TABLE items ADD COLUMN updated_at TIMESTAMP;
+    """),
+]
+
+ITEM_COLUMNS = ["item", "construct", "text_en", "text_zh", "scale_min", "scale_max",
+                "missing_codes", "kind", "attribute"]
+
+
+# --------------------------------------------------------------------------- connection
+def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and, unless read-only, create and migrate) the database at ``path``.
+
+    A new database is seeded with the built-in item dictionary.
+    """
+    path = Path(path)
+    if read_only and not path.exists():
+        raise StoreError(f"database {path} does not exist (create it with 'python -m csi demo' or ingest a wave)")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as e:
+        raise StoreError(f"cannot open database {path}: {_first_line(e)} "
+                         "(another program may be using it)") from None
+    except duckdb.Error as e:
+        raise StoreError(f"cannot open database {path}: {_first_line(e)}") from None
+    if read_only:
+        if _schema_version(con) < SCHEMA_VERSION:
+            con.close()
+            raise StoreError(f"database {path} has an older schema; open it once read-write to migrate")
+    else:
+        migrate(con)
+    return con
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _schema_version(con) -> int:
+    has = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'").fetchone()[0]
+    if not has:
+        return 0
+    return int(con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])
+
+
+def migrate(con) -> int:
+    """Apply pending numbered migrations, each in its own transaction. Returns the schema version."""
+    con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+    current = _schema_version(con)
+    for version, name, sql in _MIGRATIONS:
+        if version <= current:
+            continue
+        with transaction(con):
+            for stmt in [s for s in sql.split(";") if s.strip()]:
+                con.execute(stmt)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
+            if version == 1:
+                _seed_dictionary(con)
+                con.execute("INSERT INTO meta VALUES ('data_version', '0')")
+    return _schema_version(con)
+
+
+def _seed_dictionary(con) -> None:
+    try:
+        from .dictionary import DEFAULT_ITEMS
+    except ImportError:  # dictionary module not available: start empty
+        return
+    df = DEFAULT_ITEMS[ITEM_COLUMNS].copy()
+    con.register("_seed_items", df)
+    try:
+        con.execute(f"INSERT INTO items ({', '.join(ITEM_COLUMNS)}) SELECT {', '.join(ITEM_COLUMNS)} FROM _seed_items")
+    finally:
+        con.unregister("_seed_items")
+
+
+@contextmanager
+def transaction(con) -> Iterator[None]:
+    """All-or-nothing block: commit on success, roll back on any exception (including KeyboardInterrupt)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    else:
+        con.execute("COMMIT")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def bump_version(con) -> None:
+    """Call inside a write transaction: every change of data or dictionary gets a new version."""
+    con.execute("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) WHERE key = 'data_version'")
+
+
+def data_version(con) -> int:
+    row = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+# --------------------------------------------------------------------------- settings
+def get_setting(con, key: str, default: str | None = None) -> str | None:
+    row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else default
+
+
+def set_setting(con, key: str, value: str | None) -> None:
+    if key == "data_version":
+        raise StoreError("data_version is maintained by the store")
+    with transaction(con):
+        con.execute("DELETE FROM meta WHERE key = ?", [key])
+        if value is not None:
+            con.execute("INSERT INTO meta VALUES (?, ?)", [key, str(value)])
+        bump_version(con)
+
+
+# --------------------------------------------------------------------------- dictionary
+def item_dictionary(con) -> pd.DataFrame:
+    return con.execute(f"SELECT {', '.join(ITEM_COLUMNS)} FROM items ORDER BY item").df()
+
+
+def update_item(con, item: str, **fields) -> None:
+    """Edit one dictionary entry (texts, construct, scale, missing codes, kind, attribute); inserts if new."""
+    bad = set(fields) - set(ITEM_COLUMNS[1:])
+    if bad:
+        raise StoreError(f"unknown dictionary field(s): {', '.join(sorted(bad))}")
+    item = str(item).strip()
+    if not item:
+        raise StoreError("item code is empty")
+    with transaction(con):
+        exists = con.execute("SELECT count(*) FROM items WHERE item = ?", [item]).fetchone()[0]
+        if not exists:
+            if "scale_min" not in fields or "scale_max" not in fields:
+                raise StoreError(f"new item {item!r} needs scale_min and scale_max")
+            con.execute("INSERT INTO items (item, scale_min, scale_max) VALUES (?, ?, ?)",
+                        [item, fields["scale_min"], fields["scale_max"]])
+        for col, value in fields.items():  # column names come from ITEM_COLUMNS, never from the caller
+            con.execute(f"UPDATE items SET {col} = ? WHERE item = ?", [value, item])
+        con.execute("UPDATE items SET updated_at = ? WHERE item = ?", [_now(), item])
+        lo, hi = con.execute("SELECT scale_min, scale_max FROM items WHERE item = ?", [item]).fetchone()
+        if not lo < hi:
+            raise StoreError(f"item {item!r}: scale_min must be below scale_max")
+        bump_version(con)
+
+
+# --------------------------------------------------------------------------- waves
+def list_waves(con) -> pd.DataFrame:
+    """Waves in their order (field start date, then import order) with respondent and item counts."""
+    return con.execute("""
+        SELECT label, field_start, field_end, n_respondents, n_items, source_file, sha256, imported_at, wave_id
+        FROM waves ORDER BY ordinal
+    """).df()
+
+
+def wave_labels(con) -> list[str]:
+    return [r[0] for r in con.execute("SELECT label FROM waves ORDER BY ordinal").fetchall()]
+
+
+def _wave_id(con, label: str) -> int:
+    row = con.execute("SELECT wave_id FROM waves WHERE label = ?", [label]).fetchone()
+    if not row:
+        known = ", ".join(wave_labels(con)) or "none"
+        raise StoreError(f"no wave labelled {label!r} (waves: {known})")
+    return int(row[0])
+
+
+def rename_wave(con, old: str, new: str) -> None:
+    new = validate_label(new)
+    with transaction(con):
+        wid = _wave_id(con, old)
+        if con.execute("SELECT count(*) FROM waves WHERE label = ?", [new]).fetchone()[0]:
+            raise StoreError(f"a wave labelled {new!r} already exists")
+        con.execute("UPDATE waves SET label = ? WHERE wave_id = ?", [new, wid])
+        bump_version(con)
+
+
+def delete_wave(con, label: str) -> int:
+    """Delete a wave and everything it holds; returns the number of respondents removed."""
+    with transaction(con):
+        wid = _wave_id(con, label)
+        n = con.execute("SELECT n_respondents FROM waves WHERE wave_id = ?", [wid]).fetchone()[0]
+        for table in ("answers", "segments", "respondents", "wave_items", "waves"):
+            con.execute(f"DELETE FROM {table} WHERE wave_id = ?", [wid])
+        bump_version(con)
+    return int(n)
+
+
+def validate_label(label: str) -> str:
+    label = str(label or "").strip()
+    if not label:
+        raise StoreError("the wave label is empty")
+    if len(label) > 64:
+        raise StoreError(f"the wave label is too long ({len(label)} characters, at most 64)")
+    return label
+
+
+def reorder_waves(con) -> None:
+    """Order waves by field start date (unknown dates last), then by import order."""
+    con.execute("""
+        UPDATE waves SET ordinal = o.rn FROM (
+            SELECT wave_id, row_number() OVER (ORDER BY field_start NULLS LAST, imported_at, wave_id) AS rn FROM waves
+        ) o WHERE waves.wave_id = o.wave_id
+    """)
+
+
+# --------------------------------------------------------------------------- reading data
+def segment_columns(con, waves: Sequence[str] | None = None) -> list[str]:
+    sql = "SELECT DISTINCT s.name FROM segments s JOIN waves w USING (wave_id)"
+    params: list = []
+    if waves:
+        sql += " WHERE w.label IN (SELECT unnest(?))"
+        params.append(list(waves))
+    return sorted(r[0] for r in con.execute(sql, params).fetchall())
+
+
+def segment_values(con, name: str, waves: Sequence[str] | None = None) -> list[str]:
+    sql = "SELECT DISTINCT s.value FROM segments s JOIN waves w USING (wave_id) WHERE s.name = ? AND s.value IS NOT NULL"
+    params: list = [name]
+    if waves:
+        sql += " AND w.label IN (SELECT unnest(?))"
+        params.append(list(waves))
+    return sorted(r[0] for r in con.execute(sql, params).fetchall())
+
+
+def wave_scales(con, waves: Sequence[str] | None = None) -> pd.DataFrame:
+    sql = """SELECT w.label AS wave, wi.item, wi.scale_min, wi.scale_max FROM wave_items wi
+             JOIN waves w USING (wave_id)"""
+    params: list = []
+    if waves:
+        sql += " WHERE w.label IN (SELECT unnest(?))"
+        params.append(list(waves))
+    return con.execute(sql + " ORDER BY w.ordinal, wi.item", params).df()
+
+
+def load_responses(
+    con,
+    waves: Sequence[str] | None = None,
+    segments: Mapping[str, str | Sequence[str]] | Sequence[tuple[str, str]] | None = None,
+    items: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One row per respondent of the selected waves and segments.
+
+    Columns: ``wave`` (ordered categorical in wave order), ``respondent_id``, every segment column present in
+    the selection (text), then every item (float, NaN = missing), items in dictionary order.
+    ``segments`` maps a column to one value or several (OR within a column, AND across columns); a list of
+    ``(column, value)`` pairs as the CLI's ``--segment`` gives is accepted too.
+    """
+    all_labels = wave_labels(con)
+    if waves:
+        unknown = [w for w in waves if w not in all_labels]
+        if unknown:
+            raise StoreError(f"unknown wave{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                             f"(waves: {', '.join(all_labels) or 'none'})")
+    filters = _segment_filters(segments)
+    where = ["1=1"]
+    params: list = []
+    if waves:
+        where.append("w.label IN (SELECT unnest(?))")
+        params.append(list(waves))
+    for name, values in filters.items():
+        where.append("EXISTS (SELECT 1 FROM segments s WHERE s.wave_id = r.wave_id AND s.resp_key = r.resp_key "
+                     "AND s.name = ? AND s.value IN (SELECT unnest(?)))")
+        params += [name, values]
+    sel = f"""SELECT r.wave_id, r.resp_key, w.label AS wave, w.ordinal, r.respondent_id
+              FROM respondents r JOIN waves w USING (wave_id) WHERE {' AND '.join(where)}"""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _sel AS {sel}", params)
+    try:
+        base = con.execute("SELECT wave_id, resp_key, wave, respondent_id FROM _sel ORDER BY ordinal, resp_key").df()
+        seg = con.execute("""SELECT s.wave_id, s.resp_key, s.name, s.value FROM segments s
+                             JOIN _sel USING (wave_id, resp_key)""").df()
+        item_filter = ""
+        iparams: list = []
+        if items:
+            item_filter = " WHERE a.item IN (SELECT unnest(?))"
+            iparams.append(list(items))
+        ans = con.execute(f"""SELECT a.wave_id, a.resp_key, a.item, a.value FROM answers a
+                              JOIN _sel USING (wave_id, resp_key){item_filter}""", iparams).df()
+        order = [r[0] for r in con.execute("SELECT item FROM items ORDER BY item").fetchall()]
+    finally:
+        con.execute("DROP TABLE IF EXISTS _sel")
+    key = ["wave_id", "resp_key"]
+    out = base
+    if len(seg):
+        wide = seg.pivot(index=key, columns="name", values="value")
+        wide.columns = [str(c) for c in wide.columns]
+        out = out.merge(wide, left_on=key, right_index=True, how="left")
+    item_cols: list[str] = []
+    if len(ans):
+        wide = ans.pivot(index=key, columns="item", values="value")
+        item_cols = sorted(wide.columns, key=lambda c: (_item_sort_key(c, order)))
+        wide = wide[item_cols].astype("float64")
+        out = out.merge(wide, left_on=key, right_index=True, how="left")
+    if items:
+        for it in items:
+            if it not in out.columns:
+                out[it] = np.nan
+        item_cols = list(items)
+    seg_cols = [c for c in out.columns if c not in {"wave_id", "resp_key", "wave", "respondent_id", *item_cols}]
+    out = out[["wave", "respondent_id", *seg_cols, *item_cols]].reset_index(drop=True)
+    out["wave"] = pd.Categorical(out["wave"], categories=[w for w in all_labels if w in set(out["wave"])] or None,
+                                 ordered=True)
+    for c in seg_cols:
+        out[c] = out[c].astype(object)
+    return out
+
+
+def _item_sort_key(code: str, dictionary_order: list[str]) -> tuple:
+    # group by construct prefix in the CSI chain order, then by number: imag1, imag2, ..., expe1, ...
+    prefixes = ["imag", "expe", "qual", "val", "sat", "comp", "loy"]
+    head = code.rstrip("0123456789")
+    num = code[len(head):]
+    return (prefixes.index(head) if head in prefixes else len(prefixes), head, int(num) if num else -1, code)
+
+
+def _segment_filters(segments) -> dict[str, list[str]]:
+    if not segments:
+        return {}
+    pairs = segments.items() if isinstance(segments, Mapping) else segments
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        values = [value] if isinstance(value, str) or not isinstance(value, Sequence) else list(value)
+        out.setdefault(str(name), []).extend(str(v) for v in values)
+    return out
+
+
+def item_scales(con, waves: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
+    """The scale of every item over the selected waves: the wave-specific scale when all selected waves agree,
+    otherwise raises :class:`StoreError` (items on different scales cannot be pooled without rescaling)."""
+    ws = wave_scales(con, waves)
+    out: dict[str, tuple[float, float]] = {}
+    for item, g in ws.groupby("item", sort=False):
+        pairs = set(zip(g["scale_min"], g["scale_max"]))
+        if len(pairs) > 1:
+            detail = "; ".join(f"{r.wave}: {r.scale_min:g}-{r.scale_max:g}" for r in g.itertuples())
+            raise StoreError(f"item {item!r} is on different scales in the selected waves ({detail}); "
+                             "analyse those waves separately")
+        out[str(item)] = tuple(float(v) for v in next(iter(pairs)))  # type: ignore[assignment]
+    return out
