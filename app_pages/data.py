@@ -1,0 +1,208 @@
+"""Data (analysts): upload → preview → map → validate → commit; rename/delete waves; item dictionary.
+
+Nothing is written until the analyst presses commit; a failed commit writes nothing
+(csi.ingest.ingest_frame is one transaction) and shows the problems as a table.
+The role is checked again before every write, not only by the navigation.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from app import auth, state
+from app.i18n import t
+from app.ui import friendly_error, lang, problems_frame, selection
+from csi.errors import CSIError
+
+L = lang()
+auth.require("data", L)
+sel = selection()
+
+st.title(t("da_title", L))
+tab_up, tab_waves, tab_dict = st.tabs([t("da_upload", L), t("da_waves", L), t("da_dictionary", L)])
+
+IGNORE, SEGMENT = "__ignore__", "__segment__"
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _read(data: bytes, name: str) -> pd.DataFrame:
+    from csi.ingest import read_survey
+
+    return read_survey(data, name)
+
+
+def _auto_target(column: str, codes: set[str]) -> str:
+    from csi.ingest import ID_NAMES
+
+    norm = column.strip().lower()
+    if norm in codes:
+        return norm
+    if norm in {c.lower() for c in ID_NAMES}:
+        return IGNORE  # the id column is found by csi.ingest itself; it is never an item
+    return SEGMENT
+
+
+# ------------------------------------------------------------------ upload
+with tab_up:
+    up = st.file_uploader(t("da_upload", L), type=["csv", "xlsx", "sav"], key="da_file")
+    if up is not None:
+        data = up.getvalue()
+        raw = None
+        try:
+            raw = _read(data, up.name)
+        except CSIError as e:
+            st.error(t("da_read_failed", L, msg=str(e)))
+        except Exception as e:  # an unreadable upload is the user's file, not our bug: say so plainly
+            st.error(t("da_read_failed", L, msg=type(e).__name__))
+        if raw is not None:
+            st.caption(t("da_preview", L) + f" · {len(raw):,} × {raw.shape[1]}")
+            st.dataframe(raw.head(8), hide_index=True)
+
+            dictionary = state.item_dictionary(sel.path, sel.version)
+            codes = [str(c) for c in dictionary["item"]]
+            from csi.ingest import ID_NAMES
+
+            id_like = {c.lower() for c in ID_NAMES}
+            map_cols = [c for c in raw.columns if str(c).strip().lower() not in id_like]
+            st.subheader(t("da_mapping", L))
+            st.caption(t("da_mapping_help", L))
+            mapping = pd.DataFrame({
+                t("da_column", L): [str(c) for c in map_cols],
+                t("da_maps_to", L): [_auto_target(str(c), set(codes)) for c in map_cols],
+            })
+            labels = {IGNORE: t("da_ignore", L), SEGMENT: t("da_segment", L),
+                      **{c: c for c in codes}}
+            edited = st.data_editor(
+                mapping, hide_index=True, disabled=[t("da_column", L)], key=f"da_map_{hashlib.sha1(data).hexdigest()[:8]}",
+                column_config={t("da_maps_to", L): st.column_config.SelectboxColumn(
+                    options=[IGNORE, SEGMENT, *codes], required=True, format_func=labels.get)})
+            targets = dict(zip(edited[t("da_column", L)], edited[t("da_maps_to", L)]))
+            keep = [c for c in raw.columns if targets.get(str(c), "x") != IGNORE]
+            column_map = {str(c): (None if targets[str(c)] == SEGMENT else targets[str(c)])
+                          for c in raw.columns if str(c) in targets and targets[str(c)] != IGNORE}
+
+            c1, c2, c3 = st.columns(3)
+            use_dict = c1.checkbox(t("da_scale_dict", L), value=True, key="da_scale_dict")
+            scale = None
+            if not use_dict:
+                lo = c2.number_input(t("da_scale_min", L), value=1.0, key="da_lo")
+                hi = c3.number_input(t("da_scale_max", L), value=10.0, key="da_hi")
+                scale = (float(lo), float(hi))
+            missing = st.text_input(t("da_missing", L), key="da_missing")
+            label = st.text_input(t("da_wave_label", L), key="da_label").strip()
+
+            sha = hashlib.sha256(data).hexdigest()
+            frame = raw[keep]
+            st.subheader(t("da_validate", L))
+            try:
+                from csi import ingest
+
+                with state.reading(sel.path) as con:
+                    report = ingest.validate_frame(con, frame, up.name, scale=scale, missing=missing or None,
+                                                   column_map=column_map, sha256=sha, wave=label or None)
+            except CSIError as e:
+                report = None
+                friendly_error(e, L)
+            if report is not None:
+                if report.ok:
+                    st.success(t("da_valid_ok", L, n=len(report.frame), items=len(report.items)))
+                else:
+                    st.error(t("da_valid_bad", L, n=len(report.errors)))
+                if report.warnings:
+                    st.warning(t("da_warnings", L, n=len(report.warnings)))
+                if report.problems:
+                    st.dataframe(problems_frame(report.problems, L), hide_index=True)
+                if st.button(t("da_commit", L), type="primary", disabled=not report.ok, key="da_commit"):
+                    if not label:
+                        st.error(t("da_need_label", L))
+                    else:
+                        auth.require("data", L)  # re-check right before the write
+                        try:
+                            from csi import ingest
+
+                            with state.writer(sel.path) as con:
+                                done = ingest.ingest_frame(con, frame, label, up.name, scale=scale,
+                                                           missing=missing or None, column_map=column_map, sha256=sha)
+                            st.session_state["da_flash"] = t("da_committed", L, wave=done.wave, n=done.n_respondents)
+                            st.rerun()
+                        except CSIError as e:
+                            st.error(t("da_commit_failed", L, msg=str(e)))
+                            if getattr(e, "problems", None):
+                                st.dataframe(problems_frame(e.problems, L), hide_index=True)
+    if "da_flash" in st.session_state:
+        st.success(st.session_state.pop("da_flash"))
+
+# ------------------------------------------------------------------- waves
+with tab_waves:
+    table = state.waves(sel.path, sel.version)
+    st.dataframe(table.drop(columns=[c for c in ("wave_id", "sha256") if c in table.columns]), hide_index=True)
+    labels_ = [str(w) for w in table["label"]]
+    if labels_:
+        c1, c2 = st.columns(2)
+        with c1.form("da_rename_form"):
+            st.markdown(f"**{t('da_rename', L)}**")
+            old = st.selectbox(t("wave", L), labels_, key="da_rename_old")
+            new = st.text_input(t("da_rename_to", L), key="da_rename_new")
+            if st.form_submit_button(t("da_rename_btn", L)):
+                auth.require("data", L)
+                try:
+                    from csi import store
+
+                    with state.writer(sel.path) as con:
+                        store.rename_wave(con, old, new)
+                    st.session_state["da_flash_w"] = t("da_renamed", L, old=old, new=new.strip())
+                    st.rerun()
+                except CSIError as e:
+                    friendly_error(e, L)
+        with c2.form("da_delete_form"):
+            st.markdown(f"**{t('da_delete', L)}**")
+            victim = st.selectbox(t("wave", L), labels_, key="da_delete_label")
+            typed = st.text_input(t("da_delete_confirm", L, label=victim), key="da_delete_typed")
+            if st.form_submit_button(t("da_delete_btn", L), type="primary"):
+                auth.require("data", L)
+                if typed.strip() != victim:
+                    st.error(t("da_delete_mismatch", L))
+                else:
+                    try:
+                        from csi import store
+
+                        with state.writer(sel.path) as con:
+                            store.delete_wave(con, victim)
+                        st.session_state["da_flash_w"] = t("da_deleted", L, label=victim)
+                        st.rerun()
+                    except CSIError as e:
+                        friendly_error(e, L)
+    if "da_flash_w" in st.session_state:
+        st.success(st.session_state.pop("da_flash_w"))
+
+# -------------------------------------------------------------- dictionary
+with tab_dict:
+    dictionary = state.item_dictionary(sel.path, sel.version)
+    editable = ["text_en", "text_zh", "missing_codes", "attribute"]
+    edited = st.data_editor(dictionary, hide_index=True, key="da_dict_editor",
+                            disabled=[c for c in dictionary.columns if c not in editable])
+    if st.button(t("da_dict_save", L), key="da_dict_save"):
+        auth.require("data", L)
+        before = dictionary.set_index("item")[editable]
+        after = edited.set_index("item")[editable]
+        changed = [i for i in after.index
+                   if not before.loc[i].fillna("").astype(str).equals(after.loc[i].fillna("").astype(str))]
+        if not changed:
+            st.info(t("da_dict_nochange", L))
+        else:
+            try:
+                from csi import store
+
+                with state.writer(sel.path) as con:
+                    for item in changed:
+                        fields = {c: (None if pd.isna(after.loc[item, c]) else str(after.loc[item, c]))
+                                  for c in editable}
+                        store.update_item(con, item, **fields)
+                st.session_state["da_flash_d"] = t("da_dict_saved", L, n=len(changed))
+                st.rerun()
+            except CSIError as e:
+                friendly_error(e, L)
+    if "da_flash_d" in st.session_state:
+        st.success(st.session_state.pop("da_flash_d"))

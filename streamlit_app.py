@@ -1,0 +1,92 @@
+"""The CSI dashboard: ``streamlit run streamlit_app.py``.
+
+This file is the frame only: language, sign-in, the shared sidebar (filters, model, method) and
+the navigation, which registers just the pages the user's role may open. Pages live in
+``app_pages/``; cached loaders and estimators in ``app/state.py``; every text in ``app/i18n.py``.
+The database is ``$CSI_DB`` (default ``data/csi.duckdb``), built from the demo on first start.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from app import auth, state
+from app.i18n import LANG_NAMES, LANGS, t
+from app.ui import METHODS, MODELS, Selection
+
+PAGE_FILES = {
+    "overview": ("app_pages/overview.py", ":material/dashboard:"),
+    "model": ("app_pages/model.py", ":material/hub:"),
+    "drivers": ("app_pages/drivers.py", ":material/trending_up:"),
+    "compare": ("app_pages/compare.py", ":material/compare_arrows:"),
+    "classic": ("app_pages/classic.py", ":material/table_chart:"),
+    "data": ("app_pages/data.py", ":material/upload_file:"),
+    "downloads": ("app_pages/downloads.py", ":material/download:"),
+}
+
+st.set_page_config(page_title="CSI", page_icon=":material/insights:", layout="wide")
+
+# Language first: every later widget label depends on it.
+lang = st.sidebar.segmented_control(
+    "Language / 语言", LANGS, format_func=LANG_NAMES.get, default="en", required=True, key="lang")
+lang = lang or "en"
+
+user = auth.sign_in(lang)
+if user is None:
+    st.stop()
+if user.mode == "open":
+    st.sidebar.warning(t("open_banner", lang), icon=":material/lock_open:")
+else:
+    st.sidebar.caption(t("signed_in_as", lang, name=user.name, role=t(f"role_{user.role}", lang)))
+
+path = state.db_path()
+with st.spinner(t("db_building", lang)):
+    state.ensure_database(path)
+version = state.data_version(path)
+wave_table = state.waves(path, version)
+all_waves = tuple(str(w) for w in wave_table["label"])
+
+sb = st.sidebar
+sb.subheader(t("filters", lang))
+# Keep the selection valid after a wave was added, renamed or deleted; a new wave joins the selection.
+known = st.session_state.get("f_waves_known", ())
+if "f_waves" not in st.session_state:
+    st.session_state["f_waves"] = list(all_waves)
+else:
+    kept = [w for w in st.session_state["f_waves"] if w in all_waves]
+    st.session_state["f_waves"] = (kept + [w for w in all_waves if w not in known and w not in kept]) or list(all_waves)
+st.session_state["f_waves_known"] = all_waves
+picked = sb.multiselect(t("waves", lang), all_waves, key="f_waves")
+seg_values = state.segment_values(path, version)
+filters = []
+for seg in state.SEGMENTS:
+    options = seg_values.get(seg, [])
+    if not options:
+        continue
+    key = f"f_{seg}"
+    if key in st.session_state:
+        st.session_state[key] = [v for v in st.session_state[key] if v in options]
+    chosen = sb.multiselect(t(seg, lang), options, key=key, placeholder=t("all", lang))
+    filters.append((seg, tuple(chosen)))
+
+sb.subheader(t("model", lang))
+model = sb.selectbox(t("model", lang), MODELS, format_func=lambda m: t(f"model_{m}", lang), key="f_model",
+                     label_visibility="collapsed")
+syntax = ""
+if model == "custom":
+    if "f_syntax" not in st.session_state:
+        from csi.templates import template
+
+        st.session_state["f_syntax"] = template("ccsi").to_syntax()
+    syntax = sb.text_area(t("custom_syntax", lang), key="f_syntax", height=220, help=t("custom_help", lang))
+method = sb.radio(t("method", lang), METHODS, format_func=lambda m: t(f"method_{m}", lang), key="f_method")
+
+order = {w: i for i, w in enumerate(all_waves)}
+st.session_state["csi_selection"] = Selection(
+    path=path, version=version,
+    waves=tuple(sorted((w for w in picked if w in order), key=order.get)),
+    all_waves=all_waves, filters=tuple(filters), model=model, syntax=syntax, method=method, lang=lang)
+
+pages = [st.Page(PAGE_FILES[p][0], title=t(f"page_{p}", lang), icon=PAGE_FILES[p][1], url_path=p,
+                 default=(p == "overview"))
+         for p in auth.pages_for(user.role)]
+st.navigation(pages, position="top").run()
