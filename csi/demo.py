@@ -1,0 +1,480 @@
+"""A seeded, realistic multi-wave CSI survey of a mobile operator and its competitor, with its truth.
+
+The demo is drawn from a KNOWN structural model so that the dashboard tells a true story and
+tests can check that the estimators recover what was put in.
+
+Generating model (per brand × wave; latent variables standardised to variance 1)::
+
+    EXPE ~ IMAG
+    QUAL ~ IMAG + EXPE
+    VAL  ~ EXPE + QUAL
+    SAT  ~ IMAG + EXPE + QUAL + VAL
+    COMP ~ SAT            # complaint propensity; the respondent complains when it exceeds a threshold
+    LOY  ~ SAT + COMP
+
+``eta_j = alpha_j + sum_k B[j, k] eta_k + sqrt(psi_j) * zeta_j``: ``B`` holds standardised path
+coefficients, ``psi_j = 1 - R²_j`` makes every latent variable's variance exactly 1, ``alpha``
+shifts the latent means (in standard-deviation units), and the disturbances ``zeta`` are
+standardised skew-normal (shape -3, skewness about -0.67) for the rating constructs — real
+satisfaction data have a long lower tail — and normal for COMP. Latent means are
+``mu = (I - B)^-1 alpha``.
+
+Measurement: a rating item ``i`` of construct ``j`` is
+``round(tau_i + s * (lambda_i * eta_j + sqrt(1 - lambda_i²) * eps_i))`` clipped to its scale
+(1–10; 0–10 for the recommend item ``loy3``), with ``s`` = :data:`POINTS_PER_SD` rating points per
+standard deviation, loadings ``lambda`` 0.72–0.90, item intercepts ``tau`` in rating points. So
+item means sit around 6.5–8.5 and the clipping at the top of the scale adds the ceiling effect of
+real CSI data. ``comp1`` = 1 when complaint propensity exceeds :data:`COMPLAINT_THRESHOLD`;
+``comp2`` (complaint handling, 1–10, asked of complainers only) correlates 0.55 with SAT at the
+latent level and is not part of the structural truth.
+
+The story (all of it is in the parameters, see :data:`TRUTH`):
+
+* Skyline Mobile (own brand) runs a network-upgrade programme after 2025Q1: its perceived quality
+  rises from 2025Q2 (latent shift plus a network-specific rise of ``qual2``), satisfaction and
+  loyalty follow through the paths, image follows with a lag.
+* Its customer-service hotline (``qual3``) stays the weakest quality item in every wave — the
+  "fix first" item.
+* Horizon Telecom (competitor) raises prices in 2025Q2: its perceived value drops (``val2``,
+  price given quality, most), value weighs more in satisfaction afterwards, satisfaction and
+  price tolerance (``loy2``) fall, complaints rise.
+* The West region has a weaker network (``qual2`` lower), more so for Skyline.
+
+Sampling: ~1,500 respondents per brand × wave, regions and age groups over/under-represented as
+in a real panel; ``weight`` is the post-stratification weight to region × age population shares
+(mean 1 within each brand × wave). Segments do not drive the latent variables (apart from the
+West ``qual2`` effect), so weighted and unweighted estimates share the same truth.
+Missing data: "don't know" coded ``99`` (about 1% in quality items, more for new services), a few
+blank cells, ``comp2`` blank for non-complainers.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import StoreError
+
+# ----------------------------------------------------------------------------- design
+WAVES: tuple[str, ...] = ("2024Q3", "2024Q4", "2025Q1", "2025Q2", "2025Q3", "2025Q4")
+# Fieldwork windows (first, last interview day), ISO dates.
+WAVE_DATES: dict[str, tuple[str, str]] = {
+    "2024Q3": ("2024-08-05", "2024-08-30"),
+    "2024Q4": ("2024-11-04", "2024-11-29"),
+    "2025Q1": ("2025-02-17", "2025-03-14"),
+    "2025Q2": ("2025-05-12", "2025-06-06"),
+    "2025Q3": ("2025-08-04", "2025-08-29"),
+    "2025Q4": ("2025-11-03", "2025-11-28"),
+}
+OWN_BRAND = "Skyline Mobile"
+COMPETITOR = "Horizon Telecom"
+BRANDS: tuple[str, ...] = (OWN_BRAND, COMPETITOR)
+REGIONS: tuple[str, ...] = ("North", "East", "South", "West")
+CHANNELS: tuple[str, ...] = ("Online", "Retail shop", "Hotline")
+GENDERS: tuple[str, ...] = ("Female", "Male")
+AGE_GROUPS: tuple[str, ...] = ("18-29", "30-44", "45-59", "60+")
+SEGMENT_COLUMNS: tuple[str, ...] = ("brand", "region", "channel", "gender", "age_group", "weight")
+
+CONSTRUCTS: tuple[str, ...] = ("IMAG", "EXPE", "QUAL", "VAL", "SAT", "COMP", "LOY")
+BLOCKS: dict[str, tuple[str, ...]] = {
+    "IMAG": ("imag1", "imag2", "imag3", "imag4"),
+    "EXPE": ("expe1", "expe2", "expe3"),
+    "QUAL": ("qual1", "qual2", "qual3", "qual4", "qual5", "qual6"),
+    "VAL": ("val1", "val2", "val3"),
+    "SAT": ("sat1", "sat2", "sat3"),
+    "COMP": ("comp1", "comp2"),
+    "LOY": ("loy1", "loy2", "loy3"),
+}
+ITEMS: tuple[str, ...] = tuple(i for c in CONSTRUCTS for i in BLOCKS[c])
+PATHS: tuple[tuple[str, str], ...] = (
+    ("IMAG", "EXPE"),
+    ("IMAG", "QUAL"), ("EXPE", "QUAL"),
+    ("EXPE", "VAL"), ("QUAL", "VAL"),
+    ("IMAG", "SAT"), ("EXPE", "SAT"), ("QUAL", "SAT"), ("VAL", "SAT"),
+    ("SAT", "COMP"),
+    ("SAT", "LOY"), ("COMP", "LOY"),
+)
+
+POINTS_PER_SD = 1.7          # rating points per latent standard deviation
+SKEW_SHAPE = -3.0            # skew-normal shape of the rating constructs' disturbances
+COMPLAINT_THRESHOLD = 1.05   # complaint propensity (SD units) above which a respondent complained
+COMP2_SAT_CORRELATION = 0.55
+N_PER_CELL = 1500            # respondents per brand × wave, ± N_JITTER
+N_JITTER = 60
+
+# Item scales (theoretical bounds).
+SCALES: dict[str, tuple[int, int]] = {i: (1, 10) for i in ITEMS}
+SCALES["loy3"] = (0, 10)
+SCALES["comp1"] = (0, 1)
+
+LOADINGS: dict[str, float] = {
+    "imag1": 0.82, "imag2": 0.85, "imag3": 0.74, "imag4": 0.72,
+    "expe1": 0.80, "expe2": 0.76, "expe3": 0.72,
+    "qual1": 0.86, "qual2": 0.80, "qual3": 0.72, "qual4": 0.75, "qual5": 0.73, "qual6": 0.74,
+    "val1": 0.88, "val2": 0.86, "val3": 0.76,
+    "sat1": 0.90, "sat2": 0.87, "sat3": 0.83,
+    "loy1": 0.86, "loy2": 0.72, "loy3": 0.82,
+}
+
+# Item intercepts (rating points at latent value 0), before brand/wave/region adjustments.
+_BASE_TAU: dict[str, float] = {
+    "imag1": 7.7, "imag2": 7.5, "imag3": 7.2, "imag4": 7.4,
+    "expe1": 7.9, "expe2": 8.0, "expe3": 7.6,
+    "qual1": 7.6, "qual2": 7.4, "qual3": 6.6, "qual4": 7.4, "qual5": 7.2, "qual6": 7.3,
+    "val1": 7.1, "val2": 6.8, "val3": 7.2,
+    "sat1": 7.6, "sat2": 7.3, "sat3": 7.0,
+    "comp2": 6.8,
+    "loy1": 7.8, "loy2": 6.6, "loy3": 7.5,
+}
+
+# Population shares the weights restore, and the (biased) shares the panel delivers.
+POPULATION_REGION = {"North": 0.27, "East": 0.33, "South": 0.25, "West": 0.15}
+POPULATION_AGE = {"18-29": 0.20, "30-44": 0.31, "45-59": 0.29, "60+": 0.20}
+_SAMPLE_REGION = {"North": 0.25, "East": 0.30, "South": 0.27, "West": 0.18}
+_SAMPLE_AGE = {"18-29": 0.27, "30-44": 0.33, "45-59": 0.26, "60+": 0.14}
+# Main service channel by age group (older customers use shops and the hotline more).
+_CHANNEL_BY_AGE = {
+    "18-29": (0.65, 0.25, 0.10),
+    "30-44": (0.55, 0.32, 0.13),
+    "45-59": (0.38, 0.42, 0.20),
+    "60+": (0.20, 0.52, 0.28),
+}
+# "Don't know" (99) and blank-cell rates per item.
+_DONT_KNOW = {**{i: 0.005 for i in BLOCKS["EXPE"]}, **{i: 0.010 for i in BLOCKS["QUAL"]},
+              "qual3": 0.015, "qual5": 0.030, **{i: 0.003 for i in BLOCKS["VAL"]}}
+_BLANK = 0.002
+_COMP2_DONT_KNOW = 0.01
+
+
+# ----------------------------------------------------------------------------- parameters
+def _scenario(brand: str, k: int) -> dict:
+    """Paths, structural intercepts and item-intercept shifts of ``brand`` in wave number ``k`` (0-based)."""
+    own = brand == OWN_BRAND
+    after_upgrade = own and k >= 3        # network upgrade visible from 2025Q2
+    after_price_rise = (not own) and k >= 3  # competitor's price rise in 2025Q2
+    paths = {
+        ("IMAG", "EXPE"): 0.55,
+        ("IMAG", "QUAL"): 0.30, ("EXPE", "QUAL"): 0.40,
+        ("EXPE", "VAL"): 0.15, ("QUAL", "VAL"): 0.55,
+        ("IMAG", "SAT"): 0.20 if own else 0.15,
+        ("EXPE", "SAT"): 0.05,
+        ("QUAL", "SAT"): 0.40 if own else 0.35,
+        ("VAL", "SAT"): 0.30 if own else 0.35,
+        ("SAT", "COMP"): -0.45,
+        ("SAT", "LOY"): 0.60, ("COMP", "LOY"): -0.15,
+    }
+    if after_upgrade:
+        paths[("QUAL", "SAT")] = 0.43    # the network became salient
+    if after_price_rise:
+        paths[("VAL", "SAT")] = 0.42     # price became salient
+        paths[("QUAL", "SAT")] = 0.32
+    alpha = dict.fromkeys(CONSTRUCTS, 0.0)
+    tau_shift: dict[str, float] = {}
+    if own:
+        alpha["QUAL"] = (0.0, 0.0, -0.02, 0.12, 0.22, 0.28)[k]
+        alpha["IMAG"] = (0.0, 0.0, 0.0, 0.0, 0.03, 0.06)[k]
+        tau_shift["qual2"] = (0.0, 0.0, 0.0, 0.25, 0.40, 0.45)[k]
+    else:
+        alpha["IMAG"] = 0.05
+        alpha["QUAL"] = 0.10
+        alpha["VAL"] = (0.15, 0.15, 0.12, -0.35, -0.40, -0.38)[k]
+        tau_shift["qual2"] = 0.40      # a better network to begin with
+        tau_shift["val2"] = (0.0, 0.0, 0.0, -0.30, -0.35, -0.30)[k]
+        tau_shift["loy2"] = (0.0, 0.0, 0.0, -0.20, -0.25, -0.20)[k]
+    return {"paths": paths, "alpha": alpha, "tau_shift": tau_shift}
+
+
+# West has a weaker network: qual2 offset in rating points.
+REGION_QUAL2_OFFSET = {OWN_BRAND: {"West": -0.6}, COMPETITOR: {"West": -0.3}}
+
+
+def _path_matrix(paths: dict[tuple[str, str], float]) -> np.ndarray:
+    """B (7 x 7), B[j, k] = effect of construct k on construct j, constructs in CONSTRUCTS order."""
+    pos = {c: n for n, c in enumerate(CONSTRUCTS)}
+    b = np.zeros((len(CONSTRUCTS), len(CONSTRUCTS)))
+    for (frm, to), coef in paths.items():
+        b[pos[to], pos[frm]] = coef
+    return b
+
+
+def _latent_moments(b: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Disturbance variances psi (7,), latent correlation matrix R (7 x 7) and means mu (7,).
+
+    CONSTRUCTS is a topological order, so each psi_j can be solved in turn such that Var(eta_j) = 1.
+    """
+    m = len(CONSTRUCTS)
+    r = np.eye(m)
+    psi = np.ones(m)
+    for j in range(m):
+        bj = b[j, :j]
+        explained = float(bj @ r[:j, :j] @ bj)
+        if not explained < 1.0:
+            raise ValueError(f"paths into {CONSTRUCTS[j]} explain {explained:.3f} >= 1 of its variance")
+        psi[j] = 1.0 - explained
+        r[j, :j] = r[:j, :j] @ bj
+        r[:j, j] = r[j, :j]
+    mu = np.linalg.solve(np.eye(m) - b, alpha)
+    return psi, r, mu
+
+
+def _build_truth() -> dict:
+    by_brand: dict[str, dict] = {}
+    for brand in BRANDS:
+        by_brand[brand] = {}
+        for k, wave in enumerate(WAVES):
+            sc = _scenario(brand, k)
+            b = _path_matrix(sc["paths"])
+            alpha = np.array([sc["alpha"][c] for c in CONSTRUCTS])
+            psi, r, mu = _latent_moments(b, alpha)
+            tau = {i: round(_BASE_TAU[i] + sc["tau_shift"].get(i, 0.0), 6) for i in _BASE_TAU}
+            by_brand[brand][wave] = {
+                "paths": {f"{frm}->{to}": float(c) for (frm, to), c in sc["paths"].items()},
+                "r2": {c: round(1.0 - float(psi[n]), 10) for n, c in enumerate(CONSTRUCTS) if b[n].any()},
+                "structural_intercepts": {c: float(sc["alpha"][c]) for c in CONSTRUCTS},
+                "latent_means": {c: round(float(mu[n]), 10) for n, c in enumerate(CONSTRUCTS)},
+                "latent_correlations": {c: {d: round(float(r[n, q]), 10) for q, d in enumerate(CONSTRUCTS)}
+                                        for n, c in enumerate(CONSTRUCTS)},
+                "item_intercepts": tau,
+                "region_item_offsets": {"qual2": dict(REGION_QUAL2_OFFSET[brand])},
+            }
+    return {
+        "description": "Generating parameters of the csi.demo survey; see the csi.demo module docstring.",
+        "waves": list(WAVES),
+        "wave_dates": {w: list(d) for w, d in WAVE_DATES.items()},
+        "brands": list(BRANDS),
+        "own_brand": OWN_BRAND,
+        "competitor": COMPETITOR,
+        "constructs": list(CONSTRUCTS),
+        "blocks": {c: list(v) for c, v in BLOCKS.items()},
+        "paths": [list(p) for p in PATHS],
+        "scales": {i: list(v) for i, v in SCALES.items()},
+        "loadings": dict(LOADINGS),
+        "points_per_sd": POINTS_PER_SD,
+        "skew_shape": SKEW_SHAPE,
+        "complaint_threshold": COMPLAINT_THRESHOLD,
+        "comp2_sat_correlation": COMP2_SAT_CORRELATION,
+        "population_shares": {"region": dict(POPULATION_REGION), "age_group": dict(POPULATION_AGE)},
+        "story": {
+            "network_upgrade": {"brand": OWN_BRAND, "first_wave_after": "2025Q2", "items": ["qual2", "qual1"]},
+            "fix_first_item": {"brand": OWN_BRAND, "item": "qual3"},
+            "price_rise": {"brand": COMPETITOR, "first_wave_after": "2025Q2", "items": ["val1", "val2", "val3"]},
+            "weak_region": {"region": "West", "item": "qual2"},
+        },
+        "by_brand_wave": by_brand,
+    }
+
+
+TRUTH: dict = _build_truth()
+
+
+def truth_paths(truth: dict | None = None) -> pd.DataFrame:
+    """Tidy generating path coefficients: columns ``brand, wave, from, to, coef`` (standardised)."""
+    truth = truth or TRUTH
+    rows = [
+        {"brand": brand, "wave": wave, "from": key.split("->")[0], "to": key.split("->")[1], "coef": coef}
+        for brand, waves in truth["by_brand_wave"].items()
+        for wave, cell in waves.items()
+        for key, coef in cell["paths"].items()
+    ]
+    return pd.DataFrame(rows, columns=["brand", "wave", "from", "to", "coef"])
+
+
+def implied_paths(brand: str, wave: str, paths, truth: dict | None = None) -> dict[str, float]:
+    """Population standardised coefficients of another structural model on the true latent variables.
+
+    ``paths``: ``(from, to)`` pairs of the model being estimated (e.g. a template without COMP).
+    Each endogenous construct is regressed on its predictors using the true latent correlations,
+    so omitted paths are absorbed as they would be in the population (e.g. SAT→LOY without COMP
+    equals the total effect 0.60 + 0.45 × 0.15). Returns ``{"FROM->TO": coef}``.
+    """
+    truth = truth or TRUTH
+    corr = truth["by_brand_wave"][brand][wave]["latent_correlations"]
+    preds: dict[str, list[str]] = {}
+    for frm, to in paths:
+        preds.setdefault(to, []).append(frm)
+    out: dict[str, float] = {}
+    for to, xs in preds.items():
+        rxx = np.array([[corr[a][b] for b in xs] for a in xs])
+        rxy = np.array([corr[a][to] for a in xs])
+        beta = np.linalg.solve(rxx, rxy)
+        out.update({f"{x}->{to}": float(v) for x, v in zip(xs, beta)})
+    return out
+
+
+# ----------------------------------------------------------------------------- generation
+@dataclass(frozen=True)
+class DemoSurvey:
+    """The demo survey: one agency-style DataFrame per wave (chronological) and the truth behind it."""
+
+    waves: dict[str, pd.DataFrame]
+    truth: dict
+    own_brand: str = OWN_BRAND
+    competitor: str = COMPETITOR
+    seed: int = field(default=20240601)
+
+
+def _skew_normal(rng: np.random.Generator, n: int, shape: float) -> np.ndarray:
+    """n draws of a skew-normal variable standardised to mean 0 and variance 1."""
+    delta = shape / np.sqrt(1.0 + shape * shape)
+    u0 = np.abs(rng.standard_normal(n))
+    u1 = rng.standard_normal(n)
+    z = delta * u0 + np.sqrt(1.0 - delta * delta) * u1
+    mean = delta * np.sqrt(2.0 / np.pi)
+    return (z - mean) / np.sqrt(1.0 - mean * mean)
+
+
+def _draw_cell(rng: np.random.Generator, brand: str, wave: str, n: int) -> pd.DataFrame:
+    """Respondents of one brand × wave: segments, weight and item ratings (99 = don't know, <NA> = blank)."""
+    cell = TRUTH["by_brand_wave"][brand][wave]
+    k = WAVES.index(wave)
+    sc = _scenario(brand, k)
+    b = _path_matrix(sc["paths"])
+    alpha = np.array([sc["alpha"][c] for c in CONSTRUCTS])
+    psi, _, _ = _latent_moments(b, alpha)
+
+    # Segments
+    region = rng.choice(np.array(REGIONS), size=n, p=list(_SAMPLE_REGION.values()))
+    age = rng.choice(np.array(AGE_GROUPS), size=n, p=list(_SAMPLE_AGE.values()))
+    gender = rng.choice(np.array(GENDERS), size=n, p=[0.51, 0.49])
+    u = rng.random(n)
+    channel = np.empty(n, dtype=object)
+    for group, probs in _CHANNEL_BY_AGE.items():
+        cut = np.cumsum(probs)
+        sel = age == group
+        channel[sel] = np.array(CHANNELS)[np.searchsorted(cut, u[sel], side="right").clip(max=2)]
+
+    # Latent variables, in topological order
+    eta = np.zeros((n, len(CONSTRUCTS)))
+    for j, c in enumerate(CONSTRUCTS):
+        zeta = rng.standard_normal(n) if c == "COMP" else _skew_normal(rng, n, SKEW_SHAPE)
+        eta[:, j] = alpha[j] + eta[:, :j] @ b[j, :j] + np.sqrt(psi[j]) * zeta
+
+    # Ratings
+    tau = cell["item_intercepts"]
+    cols: dict[str, np.ndarray] = {}
+    for j, c in enumerate(CONSTRUCTS):
+        if c == "COMP":
+            continue
+        for item in BLOCKS[c]:
+            lam = LOADINGS[item]
+            latent = lam * eta[:, j] + np.sqrt(1.0 - lam * lam) * rng.standard_normal(n)
+            score = tau[item] + POINTS_PER_SD * latent
+            if item == "qual2":
+                for reg, off in REGION_QUAL2_OFFSET[brand].items():
+                    score = score + off * (region == reg)
+            lo, hi = SCALES[item]
+            cols[item] = np.clip(np.floor(score + 0.5), lo, hi)
+    j_comp, j_sat = CONSTRUCTS.index("COMP"), CONSTRUCTS.index("SAT")
+    complained = eta[:, j_comp] > COMPLAINT_THRESHOLD
+    rho = COMP2_SAT_CORRELATION
+    handling = tau["comp2"] + POINTS_PER_SD * (rho * eta[:, j_sat] + np.sqrt(1 - rho * rho) * rng.standard_normal(n))
+    cols["comp1"] = complained.astype(float)
+    cols["comp2"] = np.where(complained, np.clip(np.floor(handling + 0.5), 1, 10), np.nan)
+
+    # Missingness: "don't know" and blank cells, drawn item by item in a fixed order
+    for item in ITEMS:
+        if item in ("comp1",):
+            continue
+        x = cols[item]
+        answered = ~np.isnan(x)
+        dk_rate = _COMP2_DONT_KNOW if item == "comp2" else _DONT_KNOW.get(item, 0.0)
+        dk = answered & (rng.random(n) < dk_rate)
+        blank = answered & ~dk & (rng.random(n) < _BLANK)
+        x[dk] = 99.0
+        x[blank] = np.nan
+
+    # Post-stratification weight to region × age population shares
+    cell_key = pd.Series(region).str.cat(pd.Series(age), sep="|")
+    sample_share = cell_key.map(cell_key.value_counts(normalize=True)).to_numpy()
+    target = np.array([POPULATION_REGION[r] * POPULATION_AGE[a] for r, a in zip(region, age)])
+    weight = target / sample_share
+    weight = np.round(weight / weight.mean(), 6)
+
+    frame = pd.DataFrame({
+        "brand": brand, "region": region, "channel": channel.astype(str), "gender": gender,
+        "age_group": age, "weight": weight,
+    })
+    for item in ITEMS:
+        frame[item] = pd.array(cols[item], dtype="Int64")  # NaN becomes <NA>
+    return frame
+
+
+def generate(seed: int = 20240601) -> DemoSurvey:
+    """Draw the demo survey. Same seed → identical frames.
+
+    Returns a :class:`DemoSurvey` whose ``waves`` maps each label of :data:`WAVES` (chronological)
+    to a DataFrame (n_w x 30): ``respondent_id`` (``W3-000123``, unique within the wave), the
+    segment columns ``brand, region, channel, gender, age_group, weight``, then the item columns
+    (nullable integers; 99 = "don't know", <NA> = blank) in questionnaire order. Both brands are
+    interleaved within a wave, as a fieldwork agency delivers them.
+    """
+    rng = np.random.default_rng(seed)
+    waves: dict[str, pd.DataFrame] = {}
+    for k, wave in enumerate(WAVES, start=1):
+        parts = []
+        for brand in BRANDS:
+            n = N_PER_CELL + int(rng.integers(-N_JITTER, N_JITTER + 1))
+            parts.append(_draw_cell(rng, brand, wave, n))
+        frame = pd.concat(parts, ignore_index=True)
+        frame = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
+        frame.insert(0, "respondent_id", [f"W{k}-{i:06d}" for i in range(1, len(frame) + 1)])
+        waves[wave] = frame
+    truth = copy.deepcopy(TRUTH)
+    truth["seed"] = int(seed)
+    return DemoSurvey(waves=waves, truth=truth, own_brand=OWN_BRAND, competitor=COMPETITOR, seed=int(seed))
+
+
+# ----------------------------------------------------------------------------- database
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as the cells of the CSV an agency would deliver (text, blank = missing).
+
+    ``csi.ingest`` takes raw text cells (what ``read_survey`` returns), so the demo goes through
+    exactly the path a user's file takes.
+    """
+    return pd.DataFrame({c: [("" if pd.isna(v) else str(v)) for v in frame[c].astype(object)] for c in frame.columns},
+                        dtype=object)
+
+
+def build_demo_database(path: str | os.PathLike, seed: int = 20240601, force: bool = False) -> Path:
+    """Create a DuckDB database at ``path`` holding every demo wave; returns the path.
+
+    Each wave goes through the ordinary ingest (``csi.ingest.ingest_frame``), so the demo exercises
+    the same validation as a user's file. Settings ``own_brand``, ``competitor``, ``brand_column``
+    and ``demo_seed`` are recorded. An existing file is refused unless ``force``.
+    """
+    from . import store
+    from .ingest import ingest_frame
+
+    path = Path(path)
+    if path.exists():
+        if not force:
+            raise StoreError(f"{path} already exists; use force=True (--force) to replace it")
+        for p in (path, path.with_name(path.name + ".wal")):
+            if p.exists():
+                p.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    survey = generate(seed)
+    con = store.connect(path)
+    try:
+        for label, df in survey.waves.items():
+            start, end = WAVE_DATES[label]
+            ingest_frame(con, as_text(df), wave=label, source_name=f"demo_{label}.csv",
+                         field_start=start, field_end=end)
+        store.set_setting(con, "own_brand", survey.own_brand)
+        store.set_setting(con, "competitor", survey.competitor)
+        store.set_setting(con, "brand_column", "brand")
+        store.set_setting(con, "demo_seed", str(seed))
+    finally:
+        con.close()
+    return path
+
+
+if __name__ == "__main__":  # quick manual check: python -m csi.demo
+    t0 = time.perf_counter()
+    s = generate()
+    print({w: len(f) for w, f in s.waves.items()}, f"{time.perf_counter() - t0:.2f} s")
