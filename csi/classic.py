@@ -88,19 +88,26 @@ def _check_choice(value, allowed: Sequence[str], name: str) -> None:
 
 
 # ====================================================== 1. weighted hierarchy
-def hierarchy_from_attributes(attributes, items: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
+def hierarchy_from_attributes(attributes, items: Iterable[str] | None = None,
+                              exclude_constructs: Sequence[str] = ("EXPE",)) -> dict[str, dict[str, float]]:
     """Equal weights within each first-level attribute.
 
     ``attributes``: dict item -> attribute, or a dictionary table with columns
-    ``item`` and ``attribute``. ``items``: the items to use (e.g. the data's
-    columns); default all items with an attribute. Items with no attribute
-    (None, NaN, empty) are left out. Attributes keep their order of first
-    appearance. Returns ``{attribute: {item: 1/k}}``.
+    ``item`` and ``attribute`` (and optionally ``construct``: items of
+    ``exclude_constructs`` are then left out — by default the expectation
+    items, which share attributes with the perception items but rate what was
+    expected, not what was delivered). ``items``: the items to use (e.g. the
+    data's columns); default all items with an attribute. Items with no
+    attribute (None, NaN, empty) are left out. Attributes keep their order of
+    first appearance. Returns ``{attribute: {item: 1/k}}``.
     """
     if isinstance(attributes, pd.DataFrame):
         if not {"item", "attribute"} <= set(attributes.columns):
             raise SpecError("attributes table needs columns 'item' and 'attribute'")
-        attributes = dict(zip(attributes["item"], attributes["attribute"]))
+        table = attributes
+        if "construct" in table.columns and exclude_constructs:
+            table = table[~table["construct"].isin(list(exclude_constructs))]
+        attributes = dict(zip(table["item"], table["attribute"]))
     if not isinstance(attributes, Mapping):
         raise SpecError(f"attributes must be a dict item -> attribute, got {type(attributes).__name__}")
     wanted = list(attributes) if items is None else list(items)
