@@ -131,16 +131,14 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
     frame.columns = header
     if len(frame) == 0:
         raise InputError(Problem(name, "header only: the file has no data rows"))
-    # short rows: pandas pads missing trailing fields with NaN while real empty cells are ''
-    if len(frame.columns) > 1:
-        padded = frame.iloc[:, -1].isna()
-        if padded.any():
-            rows = np.flatnonzero(padded.to_numpy())
-            probs = [Problem(name, f"ragged row: fewer fields than the {len(header)} in the header", row=int(r) + 2)
-                     for r in rows[:MAX_PER_KIND]]
-            if len(rows) > MAX_PER_KIND:
-                probs.append(Problem(name, f"... and {len(rows) - MAX_PER_KIND} more ragged rows"))
-            raise InputError(probs)
+    # pandas silently pads short rows, so count the fields of every record (quotes respected)
+    k = len(header)
+    short = [i for i, rec in enumerate(csv.reader(io.StringIO(text), delimiter=delim), start=1) if rec and len(rec) != k]
+    if short:
+        probs = [Problem(name, f"ragged row: fewer fields than the {k} in the header", row=r) for r in short[:MAX_PER_KIND]]
+        if len(short) > MAX_PER_KIND:
+            probs.append(Problem(name, f"... and {len(short) - MAX_PER_KIND} more ragged rows"))
+        raise InputError(probs)
     return frame.fillna("")
 
 
@@ -455,7 +453,7 @@ def _parse_item(col: pd.Series, codes: set[str], lo: float, hi: float, kind: str
         text = text.map(lambda s: s.translate(_FULLWIDTH).strip())
     shown = text.to_numpy(dtype=object)
     is_missing = (text == "") | text.isin(codes)
-    num = pd.to_numeric(text.where(~is_missing), errors="coerce").to_numpy(dtype=float)
+    num = pd.to_numeric(text.where(~is_missing), errors="coerce").to_numpy(dtype=float, copy=True)
     num_codes = [float(c) for c in codes if _is_number(c)]
     if num_codes:
         code_hit = np.isin(num, num_codes)

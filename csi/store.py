@@ -223,14 +223,17 @@ def update_item(con, item: str, **fields) -> None:
         if not exists:
             if "scale_min" not in fields or "scale_max" not in fields:
                 raise StoreError(f"new item {item!r} needs scale_min and scale_max")
+            if not float(fields["scale_min"]) < float(fields["scale_max"]):
+                raise StoreError(f"item {item!r}: scale_min must be below scale_max")
             con.execute("INSERT INTO items (item, scale_min, scale_max) VALUES (?, ?, ?)",
                         [item, fields["scale_min"], fields["scale_max"]])
-        for col, value in fields.items():  # column names come from ITEM_COLUMNS, never from the caller
-            con.execute(f"UPDATE items SET {col} = ? WHERE item = ?", [value, item])
-        con.execute("UPDATE items SET updated_at = ? WHERE item = ?", [_now(), item])
         lo, hi = con.execute("SELECT scale_min, scale_max FROM items WHERE item = ?", [item]).fetchone()
+        lo, hi = float(fields.get("scale_min", lo)), float(fields.get("scale_max", hi))
         if not lo < hi:
-            raise StoreError(f"item {item!r}: scale_min must be below scale_max")
+            raise StoreError(f"item {item!r}: scale_min must be below scale_max (got {lo:g} and {hi:g})")
+        # column names come from ITEM_COLUMNS (checked above), never from the caller's text
+        sets = ", ".join(f"{col} = ?" for col in fields)
+        con.execute(f"UPDATE items SET {sets}, updated_at = ? WHERE item = ?", [*fields.values(), _now(), item])
         bump_version(con)
 
 

@@ -1,0 +1,92 @@
+"""The DuckDB store: migrations, dictionary, filters, scales."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csi import store
+from csi.errors import StoreError
+from csi.ingest import ingest_frame
+
+
+@pytest.fixture
+def con(tmp_path):
+    c = store.connect(tmp_path / "s.duckdb")
+    yield c
+    c.close()
+
+
+def _wave(n, brand, start, seed):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"respondent_id": [f"{brand}{i}" for i in range(n)], "brand": brand,
+                         "region": rng.choice(["North", "South"], n),
+                         **{f"sat{k}": rng.integers(1, 11, n).astype(str) for k in (1, 2, 3)}})
+
+
+def test_migrations_are_numbered_and_idempotent(tmp_path):
+    path = tmp_path / "m.duckdb"
+    con = store.connect(path)
+    versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
+    con.close()
+    assert versions == list(range(1, store.SCHEMA_VERSION + 1))
+    con = store.connect(path)  # reopening applies nothing twice
+    assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == store.SCHEMA_VERSION
+    con.close()
+
+
+def test_default_dictionary_is_seeded_with_both_languages(con):
+    d = store.item_dictionary(con)
+    assert {"imag1", "qual2", "sat1", "loy3", "comp1"} <= set(d["item"])
+    assert d["text_en"].str.len().gt(0).all() and d["text_zh"].str.len().gt(0).all()
+    assert (d["scale_min"] < d["scale_max"]).all()
+
+
+def test_read_only_missing_database_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        store.connect(tmp_path / "nope.duckdb", read_only=True)
+
+
+def test_load_responses_filters_and_orders_waves(con):
+    ingest_frame(con, _wave(30, "A", None, 1), "2025Q2", "q2a.csv", field_start="2025-04-01")
+    ingest_frame(con, _wave(20, "A", None, 2), "2025Q1", "q1a.csv", field_start="2025-01-01")
+    assert store.wave_labels(con) == ["2025Q1", "2025Q2"]  # ordered by field date, not import order
+    d = store.load_responses(con)
+    assert list(d["wave"].cat.categories) == ["2025Q1", "2025Q2"]
+    assert d["wave"].iloc[0] == "2025Q1" and len(d) == 50
+    north = store.load_responses(con, segments={"region": "North"})
+    assert set(north["region"]) == {"North"} and 0 < len(north) < 50
+    q2_north = store.load_responses(con, waves=["2025Q2"], segments=[("region", "North")])
+    assert set(q2_north["wave"]) == {"2025Q2"} and set(q2_north["region"]) == {"North"}
+    both = store.load_responses(con, segments={"region": ["North", "South"]})
+    assert len(both) == 50
+    with pytest.raises(StoreError, match="unknown wave"):
+        store.load_responses(con, waves=["2030Q1"])
+    assert store.segment_columns(con) == ["brand", "region"]
+    assert store.segment_values(con, "region") == ["North", "South"]
+
+
+def test_item_scales_refuse_pooling_different_scales(con):
+    ingest_frame(con, _wave(10, "A", None, 1), "W1", "a.csv")
+    ingest_frame(con, _wave(10, "B", None, 2), "W2", "b.csv", scale=(0, 10))
+    assert store.item_scales(con, ["W1"])["sat1"] == (1.0, 10.0)
+    assert store.item_scales(con, ["W2"])["sat1"] == (0.0, 10.0)
+    with pytest.raises(StoreError, match="different scales"):
+        store.item_scales(con)
+
+
+def test_update_item_validates(con):
+    store.update_item(con, "sat1", text_zh="总体而言，您对该运营商满意吗？")
+    d = store.item_dictionary(con).set_index("item")
+    assert d.loc["sat1", "text_zh"].startswith("总体而言")
+    with pytest.raises(StoreError, match="unknown dictionary field"):
+        store.update_item(con, "sat1", colour="red")
+    with pytest.raises(StoreError, match="scale_min must be below"):
+        store.update_item(con, "sat1", scale_min=11)
+    assert store.item_dictionary(con).set_index("item").loc["sat1", "scale_min"] == 1  # rolled back
+
+
+def test_settings(con):
+    store.set_setting(con, "own_brand", "Skyline Mobile")
+    assert store.get_setting(con, "own_brand") == "Skyline Mobile"
+    assert store.get_setting(con, "nope", "x") == "x"
