@@ -34,6 +34,8 @@ def _z(alpha: float) -> float:
 
 
 def _as_float(values, what: str) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        return values.astype(float).ravel()
     s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object).ravel())
     num = pd.to_numeric(s, errors="coerce")
     bad = num.isna() & s.notna()
