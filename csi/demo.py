@@ -338,7 +338,10 @@ def _draw_cell(rng: np.random.Generator, brand: str, wave: str, n: int) -> pd.Da
     psi, _, _ = _latent_moments(b, alpha)
 
     # Segments
-    region = rng.choice(np.array(REGIONS), size=n, p=list(_SAMPLE_REGION.values()))
+    # Regional quotas, as fieldwork agencies set them (the West is boosted for a readable base).
+    quota = np.floor(n * np.array(list(_SAMPLE_REGION.values()))).astype(int)
+    quota[np.argmax(quota)] += n - quota.sum()
+    region = rng.permutation(np.repeat(np.array(REGIONS), quota))
     age = rng.choice(np.array(AGE_GROUPS), size=n, p=list(_SAMPLE_AGE.values()))
     gender = rng.choice(np.array(GENDERS), size=n, p=[0.51, 0.49])
     u = rng.random(n)
