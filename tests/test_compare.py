@@ -1,0 +1,208 @@
+"""Group fits (parallel, seeded, cached), trends and differences, MGA on data with a known difference."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csi.analysis_cache import FitCache
+from csi.compare import (competitor_gap, estimate_groups, group_seed, henseler_p, mga_bootstrap,
+                         mga_permutation, trend, wave_change)
+from csi.errors import DataError
+from csi.syntax import parse_model
+from csi.templates import template
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "ecsi_satisfaction.csv"
+
+MODEL = parse_model("X =~ x1 + x2 + x3\nM =~ m1 + m2 + m3\nY =~ y1 + y2 + y3\nM ~ X\nY ~ X + M")
+
+
+def population_cov(b_xm, b_my, b_xy, loading=0.8):
+    """Indicator covariance (9 × 9) of X → M → Y, X → Y with standardized latents, 3 items of loading 0.8 each."""
+    r_xm = b_xm
+    r_xy = b_xy + b_my * r_xm
+    r_my = b_my + b_xy * r_xm
+    phi = np.array([[1, r_xm, r_xy], [r_xm, 1, r_my], [r_xy, r_my, 1.0]])
+    lam = np.kron(np.eye(3), np.full((3, 1), loading))
+    return lam @ phi @ lam.T + np.eye(9) * (1 - loading**2)
+
+
+def simulate(n, b_xm, b_my, b_xy, seed, exact=True):
+    """Data whose sample covariance equals the population one EXACTLY (cSEM's trick) when ``exact``."""
+    sigma = population_cov(b_xm, b_my, b_xy)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, 9))
+    if exact:
+        z = z - z.mean(axis=0)
+        z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False)).T)   # sample cov = I
+    x = z @ np.linalg.cholesky(sigma).T
+    cols = [f"{c}{k}" for c in "xmy" for k in (1, 2, 3)]
+    return pd.DataFrame(x, columns=cols)
+
+
+def test_group_seed_is_stable_and_distinct():
+    a = group_seed(1, ("2025Q1", "North"))
+    assert a == group_seed(1, ("2025Q1", "North"))
+    assert a != group_seed(1, ("2025Q1", "East")) and a != group_seed(2, ("2025Q1", "North"))
+    # same value in a fresh interpreter (Python's hash() would differ between processes)
+    code = "from csi.compare import group_seed; print(group_seed(1, ('2025Q1', 'North')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert int(out.stdout.strip()) == a
+
+
+def test_henseler_p_matches_brute_force():
+    rng = np.random.default_rng(5)
+    a = rng.normal(0.5, 0.1, 300)
+    b = rng.normal(0.45, 0.12, 300)
+    # seminr: 1 - sum(Theta(2*mean(a) - a_i - 2*mean(b) + b_j)) / J^2 over expand.grid(a, b)
+    s = 2 * a.mean() - a[:, None] - 2 * b.mean() + b[None, :]
+    assert henseler_p(a, b) == pytest.approx(1 - (s > 0).sum() / 300**2, abs=1e-15)
+    assert henseler_p(a + 1, b) < 0.001 and henseler_p(a - 1, b) > 0.999
+
+
+def test_mga_permutation_finds_the_one_true_difference():
+    """Exact-covariance groups: PLSc recovers the true paths, so the only real difference is M->Y."""
+    a = simulate(400, 0.5, 0.55, 0.2, seed=11)
+    b = simulate(400, 0.5, 0.10, 0.2, seed=12)
+    out = mga_permutation(a, b, MODEL, n_perm=300, seed=4, plsc=True).set_index("path")
+    np.testing.assert_allclose(out.loc[["X->M", "M->Y", "X->Y"], "estimate_a"], [0.5, 0.55, 0.2], atol=1e-9)
+    np.testing.assert_allclose(out.loc[["X->M", "M->Y", "X->Y"], "estimate_b"], [0.5, 0.10, 0.2], atol=1e-9)
+    assert out.loc["M->Y", "diff"] == pytest.approx(0.45)
+    assert out.loc["M->Y", "p_permutation"] < 0.01 and out.loc["M->Y", "significant"]
+    assert out.loc["X->M", "p_permutation"] > 0.05 and out.loc["X->Y", "p_permutation"] > 0.05
+    again = mga_permutation(a, b, MODEL, n_perm=300, seed=4, plsc=True).set_index("path")
+    pd.testing.assert_frame_equal(out, again)                      # seeded
+
+
+def test_batched_permutations_equal_front_door_refits():
+    """The batched kernel must give what estimate_pls gives on each permuted pseudo-group."""
+    from csi.pls import estimate_pls
+    a = simulate(120, 0.5, 0.55, 0.2, seed=1, exact=False)
+    b = simulate(90, 0.5, 0.10, 0.2, seed=2, exact=False)
+    n_perm = 25
+    out = mga_permutation(a, b, MODEL, n_perm=n_perm, seed=8, chunk_size=n_perm).set_index("path")
+    pooled = pd.concat([a, b], ignore_index=True)
+    rng = np.random.default_rng(8)
+    perms = np.argsort(rng.random((n_perm, len(pooled))), axis=1)   # the documented permutation draw
+    obs = out["diff"]
+    exceed = pd.Series(0, index=obs.index)
+    for perm in perms:
+        pa = estimate_pls(pooled.iloc[np.sort(perm[:120])], MODEL).paths
+        pb = estimate_pls(pooled.iloc[np.sort(perm[120:])], MODEL).paths
+        d = pd.Series(pa["estimate"].to_numpy() - pb["estimate"].to_numpy(),
+                      index=[f"{x}->{y}" for x, y in zip(pa["from"], pa["to"])])
+        exceed += (d.abs() >= obs.abs() - 1e-12).astype(int)
+    np.testing.assert_allclose(out["p_permutation"], ((exceed + 1) / (n_perm + 1))[out.index])
+
+
+def test_mga_permutation_null_p_values_are_uniform_ish():
+    """Same population in both groups: the test should not reject most of the time."""
+    rejections = 0
+    for k in range(6):
+        a = simulate(200, 0.5, 0.4, 0.2, seed=100 + k, exact=False)
+        b = simulate(200, 0.5, 0.4, 0.2, seed=200 + k, exact=False)
+        out = mga_permutation(a, b, MODEL, n_perm=99, seed=k)
+        rejections += int((out["p_permutation"] < 0.05).sum())
+    assert rejections <= 3                                           # 18 tests at 5 %: ~0.9 expected
+
+
+def test_mga_bootstrap_finds_the_one_true_difference():
+    bootstrap = pytest.importorskip("csi.bootstrap")
+    a = simulate(400, 0.5, 0.55, 0.2, seed=11)
+    b = simulate(400, 0.5, 0.10, 0.2, seed=12)
+    ba = bootstrap.bootstrap_pls(a, MODEL, n_boot=300, seed=1, plsc=True)
+    bb = bootstrap.bootstrap_pls(b, MODEL, n_boot=300, seed=2, plsc=True)
+    out = mga_bootstrap(ba, bb).set_index("path")
+    assert out.loc["M->Y", "p_bootstrap"] < 0.01 and out.loc["M->Y", "p_henseler"] < 0.01
+    assert out.loc["X->M", "p_bootstrap"] > 0.05 and out.loc["X->Y", "p_bootstrap"] > 0.05
+
+
+@pytest.fixture(scope="module")
+def ecsi():
+    d = pd.read_csv(DATA, index_col=0)
+    spec = template("ecsi")
+    return d, spec, {i: (0.0, 10.0) for i in spec.indicators}
+
+
+def test_estimate_groups_parallel_equals_serial_and_caches(ecsi, tmp_path):
+    d, spec, scales = ecsi
+    n_boot = 50 if _has_bootstrap() else 0
+    serial = estimate_groups(d, spec, ["gender"], scales, n_boot=n_boot, seed=9, workers=1)
+    cache = FitCache(tmp_path / "cache")
+    par = estimate_groups(d, spec, ["gender"], scales, n_boot=n_boot, seed=9, workers=2, cache=cache)
+    assert list(par) == [("female",), ("male",)]
+    for k in serial:
+        pd.testing.assert_frame_equal(serial[k].index, par[k].index)
+        assert serial[k].seed == par[k].seed == group_seed(9, k)
+    assert cache.misses == 2 and cache.hits == 0
+    again = estimate_groups(d, spec, ["gender"], scales, n_boot=n_boot, seed=9, workers=2, cache=cache)
+    assert cache.hits == 2 and cache.misses == 2
+    assert again[("male",)] is par[("male",)]                       # nothing fitted twice
+    fresh = FitCache(tmp_path / "cache")                             # a new process would find the files
+    estimate_groups(d, spec, ["gender"], scales, n_boot=n_boot, seed=9, workers=1, cache=fresh)
+    assert fresh.hits == 2
+    other = estimate_groups(d, spec, ["gender"], scales, n_boot=n_boot, seed=10, workers=1, cache=fresh)
+    assert fresh.misses == 2 and other[("male",)].seed != par[("male",)].seed
+    n = {k: g.n for k, g in par.items()}
+    assert sum(n.values()) == 250
+
+
+def test_small_groups_are_reported_not_fatal(ecsi):
+    d, spec, scales = ecsi
+    d2 = d.copy()
+    d2["grp"] = ["tiny"] * 10 + ["big"] * 240
+    fits = estimate_groups(d2, spec, ["grp"], scales, workers=1)
+    assert fits[("tiny",)].error and "10 respondents" in fits[("tiny",)].error
+    assert fits[("big",)].ok
+    t = trend(fits)
+    assert list(t.columns) == ["grp", "construct", "index", "ci_low", "ci_high", "n"]
+    assert set(t["grp"]) == {"big"}
+    with pytest.raises(DataError, match="nogroup"):
+        estimate_groups(d2, spec, ["nogroup"], scales)
+
+
+def test_differences_between_groups(ecsi):
+    bootstrap = pytest.importorskip("csi.bootstrap")
+    d, spec, scales = ecsi
+    fits = estimate_groups(d, spec, ["gender"], scales, n_boot=200, seed=2, workers=1)
+    f, m = fits[("female",)], fits[("male",)]
+    ch = wave_change(f, m)
+    assert list(ch.columns) == ["construct", "index_a", "index_b", "change", "ci_low", "ci_high", "significant",
+                                "verdict_en", "verdict_zh"]
+    np.testing.assert_allclose(ch["change"], ch["index_b"] - ch["index_a"])
+    k = min(len(f.index_draws), len(m.index_draws))
+    diff = m.index_draws["SAT"].to_numpy()[:k] - f.index_draws["SAT"].to_numpy()[:k]
+    row = ch.set_index("construct").loc["SAT"]
+    assert row["ci_low"] == pytest.approx(np.quantile(diff, 0.025))
+    assert row["verdict_en"] == ("significant" if row["significant"] else "not significant")
+    gap = competitor_gap(own=m, competitor=f)
+    np.testing.assert_allclose(gap["gap"], -ch["change"] * -1)
+    np.testing.assert_allclose(gap["ci_low"].to_numpy(), ch["ci_low"].to_numpy())
+    same = wave_change(m, m)
+    assert (same["change"] == 0).all() and not same["significant"].any()
+
+
+def test_shifted_group_is_significant(ecsi):
+    """A group whose ratings are all one point higher must show a significant positive change."""
+    pytest.importorskip("csi.bootstrap")
+    d, spec, scales = ecsi
+    d2 = d.copy()
+    d2[list(spec.indicators)] = d2[list(spec.indicators)].clip(upper=9)
+    later = d2.copy()
+    later[list(spec.indicators)] = later[list(spec.indicators)] + 1
+    both = pd.concat([d2.assign(wave="w1"), later.assign(wave="w2")], ignore_index=True)
+    fits = estimate_groups(both, spec, ["wave"], scales, n_boot=100, seed=1, workers=1)
+    ch = wave_change(fits[("w1",)], fits[("w2",)]).set_index("construct")
+    np.testing.assert_allclose(ch["change"], 10.0, atol=1e-9)      # +1 on 0–10 = +10 points, weights unchanged
+    assert ch["significant"].all() and (ch["verdict_zh"] == "显著").all()
+
+
+def _has_bootstrap():
+    try:
+        import csi.bootstrap  # noqa: F401
+        return True
+    except ImportError:
+        return False
