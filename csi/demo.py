@@ -40,8 +40,8 @@ The story (all of it is in the parameters, see :data:`TRUTH`):
   price tolerance (``loy2``) fall, complaints rise.
 * The West region has a weaker network (``qual2`` lower), more so for Skyline.
 
-Sampling: ~1,500 respondents per brand × wave, regions and age groups over/under-represented as
-in a real panel; ``weight`` is the post-stratification weight to region × age population shares
+Sampling: ~1,500 respondents per brand × wave; regional quotas boost the West and the panel
+over-represents young people, as real panels do; ``weight`` is the post-stratification weight to region × age population shares
 (mean 1 within each brand × wave). Segments do not drive the latent variables (apart from the
 West ``qual2`` effect), so weighted and unweighted estimates share the same truth.
 Missing data: "don't know" coded ``99`` (about 1% in quality items, more for new services), a few
@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import StoreError
+from .errors import InputError, Problem, StoreError
 
 # ----------------------------------------------------------------------------- design
 WAVES: tuple[str, ...] = ("2024Q3", "2024Q4", "2025Q1", "2025Q2", "2025Q3", "2025Q4")
@@ -411,11 +411,14 @@ def generate(seed: int = 20240601) -> DemoSurvey:
     """Draw the demo survey. Same seed → identical frames.
 
     Returns a :class:`DemoSurvey` whose ``waves`` maps each label of :data:`WAVES` (chronological)
-    to a DataFrame (n_w x 30): ``respondent_id`` (``W3-000123``, unique within the wave), the
+    to a DataFrame (n_w x 31): ``respondent_id`` (``W3-000123``, unique within the wave), the
     segment columns ``brand, region, channel, gender, age_group, weight``, then the item columns
     (nullable integers; 99 = "don't know", <NA> = blank) in questionnaire order. Both brands are
     interleaved within a wave, as a fieldwork agency delivers them.
     """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(Problem(file="demo", column="seed", value=str(seed),
+                                 reason="the seed must be a non-negative whole number"))
     rng = np.random.default_rng(seed)
     waves: dict[str, pd.DataFrame] = {}
     for k, wave in enumerate(WAVES, start=1):
@@ -448,33 +451,47 @@ def build_demo_database(path: str | os.PathLike, seed: int = 20240601, force: bo
 
     Each wave goes through the ordinary ingest (``csi.ingest.ingest_frame``), so the demo exercises
     the same validation as a user's file. Settings ``own_brand``, ``competitor``, ``brand_column``
-    and ``demo_seed`` are recorded. An existing file is refused unless ``force``.
+    and ``demo_seed`` are recorded. An existing file is refused unless ``force``; the database is
+    built beside it under a temporary name and moved into place only when complete, so a failed
+    build never leaves a half-filled database (nor destroys the old one).
     """
     from . import store
     from .ingest import ingest_frame
 
     path = Path(path)
-    if path.exists():
-        if not force:
-            raise StoreError(f"{path} already exists; use force=True (--force) to replace it")
-        for p in (path, path.with_name(path.name + ".wal")):
-            if p.exists():
-                p.unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not force:
+        raise StoreError(f"{path} already exists; use force=True (--force) to replace it")
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder; give the path of a database file")
     survey = generate(seed)
-    con = store.connect(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.building-{os.getpid()}")
+    _remove_database(tmp)
     try:
-        for label, df in survey.waves.items():
-            start, end = WAVE_DATES[label]
-            ingest_frame(con, as_text(df), wave=label, source_name=f"demo_{label}.csv",
-                         field_start=start, field_end=end)
-        store.set_setting(con, "own_brand", survey.own_brand)
-        store.set_setting(con, "competitor", survey.competitor)
-        store.set_setting(con, "brand_column", "brand")
-        store.set_setting(con, "demo_seed", str(seed))
+        con = store.connect(tmp)
+        try:
+            for label, df in survey.waves.items():
+                start, end = WAVE_DATES[label]
+                ingest_frame(con, as_text(df), wave=label, source_name=f"demo_{label}.csv",
+                             field_start=start, field_end=end)
+            store.set_setting(con, "own_brand", survey.own_brand)
+            store.set_setting(con, "competitor", survey.competitor)
+            store.set_setting(con, "brand_column", "brand")
+            store.set_setting(con, "demo_seed", str(survey.seed))
+        finally:
+            con.close()
+        _remove_database(path)
+        os.replace(tmp, path)
     finally:
-        con.close()
+        _remove_database(tmp)
     return path
+
+
+def _remove_database(path: Path) -> None:
+    """Delete a DuckDB file and its write-ahead log, if present."""
+    for p in (path, path.with_name(path.name + ".wal")):
+        if p.exists():
+            p.unlink()
 
 
 if __name__ == "__main__":  # quick manual check: python -m csi.demo

@@ -424,3 +424,46 @@ def test_ecsi_file_ingests_with_the_default_dictionary(tmp_path):
     finally:
         con.close()
     assert len(df) == 250 and df[ECSI_ITEMS].notna().all().all()
+
+
+def test_force_replaces_and_a_failed_build_leaves_the_old_database_intact(tmp_path, monkeypatch):
+    from csi import ingest, store
+    from csi.errors import InputError
+
+    path = tmp_path / "csi.duckdb"
+    demo.build_demo_database(path, seed=5)
+    demo.build_demo_database(path, seed=6, force=True)
+    con = store.connect(path, read_only=True)
+    try:
+        assert store.get_setting(con, "demo_seed") == "6"
+    finally:
+        con.close()
+
+    calls = []
+
+    def failing(con, raw, wave, source_name, **kw):
+        calls.append(wave)
+        if len(calls) == 3:
+            raise InputError("simulated rejection", file=source_name)
+        return real(con, raw, wave, source_name, **kw)
+
+    real = ingest.ingest_frame
+    monkeypatch.setattr(ingest, "ingest_frame", failing)
+    with pytest.raises(InputError, match="simulated"):
+        demo.build_demo_database(path, seed=7, force=True)
+    assert calls == list(WAVES[:3])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["csi.duckdb"]  # no half-built file left behind
+    con = store.connect(path, read_only=True)
+    try:
+        assert store.get_setting(con, "demo_seed") == "6"
+        assert len(store.list_waves(con)) == len(WAVES)
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("seed", [-1, "1", 1.5, True])
+def test_bad_seed_is_refused_with_a_message(seed):
+    from csi.errors import InputError
+
+    with pytest.raises(InputError, match="non-negative whole number"):
+        generate(seed)
