@@ -467,3 +467,17 @@ def test_bad_seed_is_refused_with_a_message(seed):
 
     with pytest.raises(InputError, match="non-negative whole number"):
         generate(seed)
+
+
+def test_implied_paths_for_the_shipped_templates():
+    """The truth answers for any template: paths a template omits are absorbed, extra paths are ~0."""
+    from csi.templates import template
+
+    ccsi = implied_paths(OWN_BRAND, "2025Q4", template("ccsi", items=ITEMS).paths)
+    assert ccsi["IMAG->LOY"] == pytest.approx(0.0, abs=1e-9)  # not in the generating model
+    assert ccsi["SAT->LOY"] == pytest.approx(0.60 + 0.45 * 0.15, abs=1e-9)
+    assert ccsi["QUAL->SAT"] == pytest.approx(0.43, abs=1e-9)
+    acsi = implied_paths(COMPETITOR, "2025Q4", template("acsi", items=ITEMS).paths)
+    assert acsi["SAT->COMP"] == pytest.approx(-0.45) and acsi["COMP->LOY"] == pytest.approx(-0.15)
+    # without IMAG, EXPE -> QUAL carries IMAG's share: 0.40 + 0.30 * 0.55
+    assert acsi["EXPE->QUAL"] == pytest.approx(0.40 + 0.30 * 0.55, abs=1e-9)
