@@ -91,12 +91,27 @@ class _Design:
 
 
 # =============================================================================== kernel
-def _normalise(S: np.ndarray, w: np.ndarray, d: _Design) -> np.ndarray:
-    """Scale weights ``w (B x p)`` so each construct score has unit variance under ``S (B x p x p)``."""
-    Wm = w[:, :, None] * d.member                       # (B x p x J)
-    var = np.einsum("bpj,bpq,bqj->bj", Wm, S, Wm)       # (B x J)
+def _sw(S: np.ndarray, w: np.ndarray, d: _Design) -> np.ndarray:
+    """``cov(x_i, y_k) (B x p x J)`` for weights ``w (B x p)``: ``S diag(w) M``."""
+    return S @ (w[:, :, None] * d.member)
+
+
+def _construct_cov(w: np.ndarray, SW: np.ndarray, d: _Design) -> np.ndarray:
+    """``cov(y_j, y_k) (B x J x J)`` = ``M' diag(w) S diag(w) M``."""
+    return d.member.T @ (w[:, :, None] * SW)
+
+
+def _normalise(S: np.ndarray, w: np.ndarray, d: _Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scale weights ``w (B x p)`` so each construct score has unit variance under ``S (B x p x p)``.
+
+    Returns the scaled weights, their ``cov(x_i, y_k) (B x p x J)`` and ``cor(y_j, y_k) (B x J x J)``
+    (one product with ``S``, reused by the next iteration)."""
+    SW = _sw(S, w, d)
+    C = _construct_cov(w, SW, d)
+    J = C.shape[1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return w / np.sqrt(var)[:, d.block]
+        inv = 1.0 / np.sqrt(C[:, np.arange(J), np.arange(J)])
+    return w * inv[:, d.block], SW * inv[:, None, :], C * inv[:, :, None] * inv[:, None, :]
 
 
 def _inner_weights(C: np.ndarray, d: _Design, scheme: str) -> np.ndarray:
@@ -129,32 +144,30 @@ def _kernel(S: np.ndarray, d: _Design, scheme: str, tol: float, max_iter: int
     for j in np.flatnonzero(d.mode_b):
         idx = d.items[j]
         inv_b[j] = _batched_inverse(S[:, idx[:, None], idx])
-    w = _normalise(S, np.ones((B, p)), d)
+    w, SW, C = _normalise(S, np.ones((B, p)), d)
     active = np.ones(B, dtype=bool)
     iterations = np.zeros(B, dtype=int)
     ar = np.arange(p)
     for it in range(1, max_iter + 1):
-        Wm = w[:, :, None] * d.member
-        SW = S @ Wm                                      # (B x p x J): cov(x_i, y_k)
-        C = np.swapaxes(Wm, 1, 2) @ SW                   # (B x J x J): cor(y_j, y_k)
         SWE = SW @ _inner_weights(C, d, scheme)          # (B x p x J): cov(x_i, z_k)
         new = SWE[:, ar, d.block]                        # mode A
         for j, inv in inv_b.items():
             idx = d.items[j]
             new[:, idx] = np.einsum("bik,bk->bi", inv, SWE[:, idx, j])
-        new = _normalise(S, new, d)
+        new, SWn, Cn = _normalise(S, new, d)
         with np.errstate(invalid="ignore"):
             delta = np.max(np.abs(new - w), axis=1)
         delta = np.where(np.isfinite(delta), delta, np.inf)
         w = np.where(active[:, None], new, w)
+        SW = np.where(active[:, None, None], SWn, SW)
+        C = np.where(active[:, None, None], Cn, C)
         iterations[active] = it
         active &= ~(delta < tol)
         if not active.any():
             break
     converged = ~active & np.all(np.isfinite(w), axis=1)
     # plspm's sign rule: most indicators of a block must correlate positively with its score.
-    Wm = w[:, :, None] * d.member
-    load = np.einsum("bpq,bqj->bpj", S, Wm)[:, ar, d.block]
+    load = SW[:, ar, d.block]
     votes = np.sign(load) @ d.member                     # (B x J)
     flip = np.where(votes < 0, -1.0, 1.0)
     return w * flip[:, d.block], iterations, converged
@@ -224,9 +237,8 @@ def _derive(S: np.ndarray, w: np.ndarray, d: _Design, plsc: bool) -> dict[str, n
     ``rho_a (B x J)``, ``ws (B x p)`` weights on the standardised scale.
     """
     sd = np.sqrt(np.einsum("bii->bi", S))
-    Wm = w[:, :, None] * d.member
-    SW = S @ Wm
-    C = np.swapaxes(Wm, 1, 2) @ SW
+    SW = _sw(S, w, d)
+    C = _construct_cov(w, SW, d)
     cross = SW / sd[:, :, None]
     ar = np.arange(S.shape[1])
     loading = cross[:, ar, d.block]
