@@ -486,3 +486,16 @@ def test_construct_means():
     np.testing.assert_allclose(out["R"], [0, 100, 50])
     raw = construct_means(d, {"Q": ["q1", "q2"]})
     np.testing.assert_allclose(raw["Q"].to_numpy()[:2], [2, 5])
+
+
+def test_stepwise_removes_a_driver_that_entered_first():
+    # x1 ≈ 0.7(x2 + x3) is the best single predictor, so it enters first; once x2 and x3 are in,
+    # x1 carries nothing (y = x2 + x3 + e) and must leave at the removal step.
+    rng = np.random.default_rng(0)
+    x2, x3, u, e = rng.normal(size=(4, 300))
+    d = pd.DataFrame({"y": x2 + x3 + e, "x1": 0.7 * (x2 + x3) + 0.3 * u, "x2": x2, "x3": x3})
+    assert d.corr()["y"].drop("y").idxmax() == "x1"
+    assert key_drivers(d, "y", ["x1"])["p_value"].iloc[0] < 0.05
+    assert key_drivers(d, "y", ["x1", "x2", "x3"])["p_value"].iloc[0] > 0.10
+    out = key_drivers(d, "y", ["x1", "x2", "x3"], method="stepwise")
+    assert list(out.loc[out["selected"], "driver"]) == ["x2", "x3"]
