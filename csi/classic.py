@@ -494,10 +494,12 @@ def item_ranking(
     out["mean_0_100"] = means
     out["sd"] = [weighted_sd(x[i].to_numpy(), w) for i in items]
     out["n"] = [int(x[i].notna().sum()) for i in items]
-    out["rank"] = pd.Series(means).rank(ascending=False, method="min").astype(int).to_numpy()
+    # rank on rounded means so that equal means differing by float noise share a rank
+    tied = pd.Series(np.round(means, 9))
+    out["rank"] = tied.rank(ascending=False, method="min").astype(int).to_numpy()
     k = len(items)
     m = max(math.ceil(k / 4), min(3, k // 2)) if k > 1 else 0
-    from_bottom = pd.Series(means).rank(ascending=True, method="min").to_numpy()
+    from_bottom = tied.rank(ascending=True, method="min").to_numpy()
     out["weakest"] = from_bottom <= m
     return out.sort_values(["rank", "item"], kind="stable").reset_index(drop=True)
 

@@ -150,8 +150,11 @@ def band_index(scores_0_100) -> np.ndarray:
     if bad.any():
         vals = pd.unique(x[bad])[:5]
         raise DataError(f"{int(bad.sum())} score(s) outside 0–100 (e.g. {', '.join(f'{v:g}' for v in vals)})")
+    # rounding first: a rescaled rating that is exactly on a bound in decimal arithmetic (6.4 on 1–10 is
+    # 60) may land 1e-14 above it in binary and would fall into the next band
+    xr = np.round(np.clip(x, 0.0, 100.0), 9)
     # searchsorted(side="left") on the inclusive upper bounds makes each band own its upper bound
-    idx = np.searchsorted(_UPPERS, np.clip(x, 0.0, 100.0), side="left")
+    idx = np.searchsorted(_UPPERS, xr, side="left")
     idx = np.minimum(idx, len(BANDS) - 1)
     return np.where(np.isnan(x), -1, idx).astype(int)
 

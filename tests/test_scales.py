@@ -51,6 +51,14 @@ def test_band_boundaries():
         band_index([50, 100.5])
 
 
+def test_band_of_rescaled_ratings_on_a_bound():
+    # 6.4 on 1–10 is exactly 60 (neutral) but (6.4 − 1)/9·100 is 60.000000000000007 in binary;
+    # 2.2 on 1–7 is exactly 20 (very dissatisfied)
+    s = rescale_0_100(pd.DataFrame({"a": [6.4, 6.41], "b": [2.2, 2.21]}), {"a": (1, 10), "b": (1, 7)})
+    assert list(band_index(s["a"])) == [2, 3]
+    assert list(band_index(s["b"])) == [0, 1]
+
+
 def test_weighted_helpers_by_hand():
     x = np.array([1.0, 2.0, 4.0, np.nan])
     w = np.array([2.0, 1.0, 1.0, 5.0])
