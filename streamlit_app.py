@@ -57,6 +57,9 @@ else:
 st.session_state["f_waves_known"] = all_waves
 picked = sb.multiselect(t("waves", lang), all_waves, key="f_waves")
 seg_values = state.segment_values(path, version)
+brands = state.settings(path, version, ("own_brand", "competitor"))
+if "f_brand" not in st.session_state and brands.get("own_brand") in seg_values.get("brand", []):
+    st.session_state["f_brand"] = [brands["own_brand"]]  # executives look at their own brand first
 filters = []
 for seg in state.SEGMENTS:
     options = seg_values.get(seg, [])
@@ -79,12 +82,14 @@ if model == "custom":
         st.session_state["f_syntax"] = template("ccsi").to_syntax()
     syntax = sb.text_area(t("custom_syntax", lang), key="f_syntax", height=220, help=t("custom_help", lang))
 method = sb.radio(t("method", lang), METHODS, format_func=lambda m: t(f"method_{m}", lang), key="f_method")
+weighted = sb.checkbox(t("use_weights", lang), value=True, key="f_weighted")
 
 order = {w: i for i, w in enumerate(all_waves)}
 st.session_state["csi_selection"] = Selection(
     path=path, version=version,
     waves=tuple(sorted((w for w in picked if w in order), key=order.get)),
-    all_waves=all_waves, filters=tuple(filters), model=model, syntax=syntax, method=method, lang=lang)
+    all_waves=all_waves, filters=tuple(filters), model=model, syntax=syntax, method=method, lang=lang,
+    weighted=weighted, own_brand=brands.get("own_brand"), competitor=brands.get("competitor"))
 
 pages = [st.Page(PAGE_FILES[p][0], title=t(f"page_{p}", lang), icon=PAGE_FILES[p][1], url_path=p,
                  default=(p == "overview"))

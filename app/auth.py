@@ -63,16 +63,31 @@ def best_role(roles) -> Role | None:
     return None
 
 
+class SecretsBroken(Exception):
+    """A secrets file exists but cannot be read: the app must not fall back to 'open'."""
+
+
 def auth_mode(secrets: Mapping) -> Mode:
-    """Which sign-in applies, from the secrets mapping (``st.secrets`` or a dict)."""
-    try:
-        if "auth" in secrets and secrets["auth"]:
-            return "oidc"
-        if "credentials" in secrets and secrets["credentials"].get("usernames"):
-            return "password"
-    except Exception:  # a broken secrets file must not open the app: treat as password-protected
+    """Which sign-in applies, from a plain secrets mapping (see :func:`load_secrets`)."""
+    if secrets.get("auth"):
+        return "oidc"
+    if (secrets.get("credentials") or {}).get("usernames"):
         return "password"
     return "open"
+
+
+def load_secrets() -> dict:
+    """``st.secrets`` as a plain dict; ``{}`` when no secrets file exists at all.
+
+    A file that exists but does not parse raises :class:`SecretsBroken` (fail closed)."""
+    import streamlit as st
+
+    try:
+        return plain(st.secrets)
+    except FileNotFoundError as e:  # StreamlitSecretNotFoundError: none at all, or unreadable
+        if getattr(e, "error_id", "") == "no-secrets-found" or "No secrets found" in str(e):
+            return {}
+        raise SecretsBroken(str(e)) from None
 
 
 def role_for_email(secrets: Mapping, email: str | None) -> Role:
@@ -80,7 +95,7 @@ def role_for_email(secrets: Mapping, email: str | None) -> Role:
     if not email:
         return "viewer"
     email = email.strip().lower()
-    table = secrets.get("roles", {}) if hasattr(secrets, "get") else {}
+    table = secrets.get("roles", {})
     for r in reversed(ROLES):
         if email in {str(e).strip().lower() for e in table.get(r, [])}:
             return r
@@ -113,20 +128,21 @@ def current_user() -> User | None:
     ``st.user``), recomputed on every call so a page can re-check before it writes."""
     import streamlit as st
 
-    mode = auth_mode(st.secrets)
+    secrets = load_secrets()
+    mode = auth_mode(secrets)
     if mode == "open":
         return User(name="demo", role="researcher", mode="open")
     if mode == "oidc":
         if not getattr(st.user, "is_logged_in", False):
             return None
         email = st.user.get("email")
-        return User(name=str(st.user.get("name") or email or "user"), role=role_for_email(st.secrets, email),
+        return User(name=str(st.user.get("name") or email or "user"), role=role_for_email(secrets, email),
                     mode="oidc")
     if not st.session_state.get("authentication_status"):
         return None
     username = st.session_state.get("username")
     # Roles come from the secrets file, not from anything the session could have changed.
-    users = st.secrets["credentials"]["usernames"]
+    users = secrets["credentials"]["usernames"]
     role = best_role(users.get(username, {}).get("roles")) if username in users else None
     if role is None:
         return None
@@ -153,14 +169,19 @@ def sign_in(lang: str = "en") -> User | None:
 
     from .i18n import t
 
-    mode = auth_mode(st.secrets)
+    try:
+        secrets = load_secrets()
+    except SecretsBroken as e:
+        st.error(t("secrets_broken", lang, msg=str(e)))
+        return None
+    mode = auth_mode(secrets)
     if mode == "open":
         return current_user()
     if mode == "oidc":
         if not getattr(st.user, "is_logged_in", False):
             st.info(t("login_prompt", lang))
             if st.button(t("login_oidc", lang), type="primary"):
-                provider = st.secrets.get("auth", {}).get("provider")
+                provider = secrets["auth"].get("provider")
                 st.login(provider) if provider else st.login()
             return None
         user = current_user()
@@ -170,9 +191,9 @@ def sign_in(lang: str = "en") -> User | None:
 
     import streamlit_authenticator as stauth
 
-    cookie = plain(st.secrets.get("cookie", {}))
+    cookie = secrets.get("cookie", {})
     authenticator = stauth.Authenticate(
-        plain(st.secrets["credentials"]),
+        secrets["credentials"],
         cookie.get("name", "csi_auth"),
         # Without a configured key the re-login cookie is signed with a per-process secret:
         # safe, but users sign in again after a restart.

@@ -154,6 +154,8 @@ def responses(path: str, version: str, wave_labels: tuple[str, ...] | None = Non
 
     with reading(path) as con:
         df = store.load_responses(con, waves=list(wave_labels) if wave_labels else None)
+    if "weight" in df.columns:  # segments are stored as text; the estimators need the weight as a number
+        df["weight"] = pd.to_numeric(df["weight"], errors="coerce")
     return apply_filters(df, filters)
 
 
@@ -179,3 +181,130 @@ def apply_filters(df: pd.DataFrame, filters) -> pd.DataFrame:
         if values and col in df.columns:
             mask &= df[col].astype(str).isin(list(values))
     return df.loc[mask].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ analysis
+def fit_settings(weighted: bool) -> dict:
+    """Estimator settings of the dashboard (plain values; part of every cache key)."""
+    return {"scheme": "path", "standardize": True, "missing": "listwise",
+            **({"weights": "weight"} if weighted else {})}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def model_spec(model: str, syntax: str, items: tuple[str, ...]):
+    """The ModelSpec of the sidebar choice, bound to the items present in the data."""
+    from csi.syntax import parse_model
+    from csi.templates import template
+
+    if model == "custom":
+        spec = parse_model(syntax, name="custom")
+        spec.check_columns(items, source="the selected waves")
+        return spec
+    return template(model, items=items)
+
+
+def analysis_frame(sel, *, waves: tuple[str, ...] | None = None, ignore: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Respondents of ``waves`` (default: the selection's) with the sidebar filters applied,
+    except the segment columns named in ``ignore`` (e.g. 'brand' for a brand comparison)."""
+    filters = tuple((c, v) for c, v in sel.filters if c not in ignore)
+    return responses(sel.path, sel.version, waves if waves is not None else sel.waves, filters)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def item_scales(path: str, version: str, wave_labels: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+    """{item: (min, max)} over the waves (raises StoreError when the waves disagree)."""
+    from csi import store
+
+    with reading(path) as con:
+        return store.item_scales(con, list(wave_labels))
+
+
+def fingerprint(path: str, version: str) -> str:
+    """Identifies the data content, not just the counter: the store's version plus every wave's
+    label and file SHA-256 (a rebuilt database can reuse a version number; it cannot reuse both)."""
+    import hashlib
+
+    w = waves(path, version)
+    text = version + "|" + "|".join(f"{r.label}:{r.sha256}:{r.n_respondents}" for r in w.itertuples())
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@st.cache_resource(show_spinner=False)
+def fit_cache(path: str):
+    """The package's FitCache for this database (memory + a folder beside the database, so a
+    restarted server does not bootstrap again)."""
+    from csi.analysis_cache import FitCache
+
+    folder = os.environ.get("CSI_CACHE_DIR") or str(Path(path).parent / ".csi_cache")
+    try:
+        return FitCache(folder, max_items=256)
+    except OSError:  # read-only location: memory only
+        return FitCache(None, max_items=256)
+
+
+def _inputs(path, version, wave_labels, filters, model, syntax, ignore):
+    """Data, spec and scales of a request, read in the script thread (cached loaders need it)."""
+    filt = tuple((c, v) for c, v in filters if c not in ignore)
+    df = responses(path, version, wave_labels, filt)
+    items = tuple(c for c in df.columns if c in set(item_dictionary(path, version)["item"]))
+    spec = model_spec(model, syntax, items)
+    return df, spec, wave_scales(path, version, wave_labels), fit_cache(path), fingerprint(path, version)
+
+
+def _estimate(inputs, by, n_boot, seed, weighted, progress=None):
+    from csi import compare
+
+    df, spec, scales, cache, fp = inputs
+    # Point fits take milliseconds: worker processes would cost more to start than they save.
+    n_groups = int(df.groupby(list(by), observed=True).ngroups) if len(df) else 0
+    workers = 2 if n_boot > 0 and n_groups > 2 else 1
+    return compare.estimate_groups(df, spec, list(by), scales, n_boot=n_boot, seed=seed, cache=cache,
+                                   data_version=fp, workers=workers, min_n=MIN_RESPONDENTS, progress=progress,
+                                   **fit_settings(weighted and "weight" in df.columns))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def group_fits(path: str, version: str, wave_labels: tuple[str, ...], filters, model: str, syntax: str,
+               by: tuple[str, ...], weighted: bool, ignore: tuple[str, ...] = ()):
+    """Point estimates (no bootstrap) per group of ``by``: dict key → csi.compare.GroupFit."""
+    inputs = _inputs(path, version, wave_labels, filters, model, syntax, ignore)
+    return _estimate(inputs, by, 0, 1, weighted)
+
+
+def fits_by(sel, by: tuple[str, ...], *, waves: tuple[str, ...] | None = None, ignore: tuple[str, ...] = ()):
+    """:func:`group_fits` for the sidebar selection (plain arguments, so the cache key is exact)."""
+    return group_fits(sel.path, sel.version, tuple(waves if waves is not None else sel.waves), sel.filters,
+                      sel.model, sel.syntax, tuple(by), bool(sel.weighted), tuple(ignore))
+
+
+def boot_job(sel, by: tuple[str, ...], n_boot: int, seed: int = 1, *, waves: tuple[str, ...] | None = None,
+             ignore: tuple[str, ...] = (), start: bool = True):
+    """The background bootstrap of :func:`fits_by` (a :class:`app.jobs.Job`; None if not started).
+
+    Equal requests from any session share one job; the result is a dict key → GroupFit with
+    ``boot`` and ``index_draws``.
+    """
+    wl = tuple(waves if waves is not None else sel.waves)
+    key = ("groups", sel.path, sel.version, wl, sel.filters, sel.model, sel.syntax, tuple(by), int(n_boot),
+           int(seed), bool(sel.weighted), tuple(ignore))
+    reg = jobs()
+    job = reg.get(key)
+    if job is None and start:
+        inputs = _inputs(sel.path, sel.version, wl, sel.filters, sel.model, sel.syntax, tuple(ignore))
+        by_, nb, sd, wt = tuple(by), int(n_boot), int(seed), bool(sel.weighted)
+        job = reg.submit(key, lambda progress: _estimate(inputs, by_, nb, sd, wt, progress=progress), total=1)
+    return job
+
+
+def overview_bootstrap() -> int:
+    """Resamples behind the overview's intervals (``$CSI_APP_BOOTSTRAP`` caps it)."""
+    return min(bootstrap_default(), 200)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cbsem_fit(path: str, version: str, wave_labels: tuple[str, ...], filters, model: str, syntax: str):
+    """CB-SEM (csi.cbsem, ML) of the selection; unweighted (ML has no survey weights)."""
+    from csi import cbsem
+
+    df, spec, _, _, _ = _inputs(path, version, wave_labels, filters, model, syntax, ())
+    return cbsem.estimate_cbsem(df, spec)

@@ -24,6 +24,9 @@ class Selection:
     syntax: str                     # lavaan text of the custom model ('' otherwise)
     method: str                     # pls | cbsem
     lang: str
+    weighted: bool = True           # use the survey-weight column when the data have one
+    own_brand: str | None = None
+    competitor: str | None = None
 
     @property
     def latest(self) -> str | None:
@@ -64,3 +67,59 @@ def problems_frame(problems, lang_: str):
     return df.rename(columns={"severity": t("col_severity", lang_), "row": t("col_row", lang_),
                               "column": t("col_column", lang_), "value": t("col_value", lang_),
                               "reason": t("col_reason", lang_)})
+
+
+def wave_picker(sel: Selection, lang_: str, key: str) -> str | None:
+    """A page-level choice of one wave among the selected ones (default: the latest)."""
+    if not sel.waves:
+        st.info(t("no_data", lang_))
+        return None
+    return st.selectbox(t("wave_for_page", lang_), sel.waves[::-1], key=key)
+
+
+def localize(df, lang_: str):
+    """A copy for display: construct codes as labels and column headers in the page language.
+
+    Only for showing; downloads keep the snake_case columns and codes."""
+    from .i18n import TEXT, construct_label
+
+    out = df.copy()
+    for col in ("construct", "from", "to", "driver", "target"):
+        if col in out.columns:
+            out[col] = out[col].map(lambda c: construct_label(str(c), lang_) if isinstance(c, str) else c)
+    return out.rename(columns={c: t(f"col_{c}", lang_) for c in out.columns if f"col_{c}" in TEXT})
+
+
+def wait_for(job, lang_: str, what: str = "bootstrap_running") -> bool:
+    """True when ``job`` is done; otherwise show its progress and poll it from a fragment that
+    reruns the page once the job ends (the rest of the app stays usable meanwhile)."""
+    if job is None:
+        return False
+    if job.state == "done":
+        return True
+    if job.state == "failed":
+        st.warning(t("job_failed", lang_, msg=job.error))
+        return False
+
+    import hashlib
+
+    fkey = "job_" + hashlib.sha1(repr(job.key).encode("utf-8")).hexdigest()[:12]
+
+    @st.fragment(run_every=1.0, key=fkey)
+    def _poll():
+        if job.state in ("done", "failed"):
+            st.rerun(scope="app")
+        st.progress(job.fraction, text=t(what, lang_, done=job.done, total=job.total or "?"))
+
+    _poll()
+    return False
+
+
+def mark_flags(df, lang_: str):
+    """Boolean check columns (``ok``, ``*_ok``, ``ok_085`` …) shown as ✓ pass / ✗ fail in the page language."""
+    out = df.copy()
+    for c in out.columns:
+        if c == "ok" or c.endswith("_ok") or c.startswith("ok_") or c.startswith("ci_ok"):
+            out[c] = out[c].map(lambda v: "" if v is None or (isinstance(v, float) and v != v) or str(v) == "<NA>"
+                                else ("✓ " + t("pass", lang_)) if bool(v) else ("✗ " + t("fail", lang_)))
+    return out

@@ -1,0 +1,100 @@
+"""Classic views: weighted indicator hierarchy, fuzzy comprehensive evaluation, expectation–perception
+gaps and item ranking (csi.classic), for one wave of the selection."""
+from __future__ import annotations
+
+import streamlit as st
+
+from app import auth, charts, state
+from app.i18n import attr_label, t
+from app.ui import friendly_error, lang, localize, selection, wave_picker
+from csi.errors import CSIError
+
+L = lang()
+auth.require("classic", L)
+sel = selection()
+st.title(t("cl_title", L))
+wave = wave_picker(sel, L, key="cl_wave")
+if wave is None:
+    st.stop()
+
+from csi import classic
+
+frame = state.analysis_frame(sel, waves=(wave,))
+if frame.empty:
+    st.info(t("no_data", L))
+    st.stop()
+dictionary = state.item_dictionary(sel.path, sel.version)
+scales = state.item_scales(sel.path, sel.version, (wave,))
+weights = frame["weight"].to_numpy(float) if sel.weighted and "weight" in frame.columns else None
+items = [i for i in dictionary["item"] if i in frame.columns and i in scales and frame[i].notna().any()]
+text_col = "text_zh" if L == "zh" else "text_en"
+rating = dictionary[dictionary["kind"].isin(["rating", "recommend"]) & dictionary["item"].isin(items)]
+
+tab_h, tab_f, tab_g, tab_r = st.tabs([t("cl_hierarchy", L), t("cl_fuzzy", L), t("cl_gaps", L), t("cl_ranking", L)])
+try:
+    hierarchy = classic.hierarchy_from_attributes(dictionary, items=items)
+except CSIError as e:
+    hierarchy = None
+    with tab_h:
+        friendly_error(e, L)
+
+with tab_h:
+    if hierarchy:
+        try:
+            items_t, level1, total = classic.weighted_hierarchy(frame, hierarchy, None, scales, weights)
+            st.metric(t("cl_total", L), f"{total:.1f}")
+            level1 = level1.assign(first_level=level1["first_level"].map(lambda a: attr_label(a, L)))
+            st.plotly_chart(charts.bar_chart(level1, "first_level", "score", L, t("cl_level_scores", L),
+                                             ytitle=t("axis_score", L)), key="cl_h_chart")
+            st.dataframe(localize(level1, L), hide_index=True)
+            st.dataframe(localize(items_t, L), hide_index=True)
+        except CSIError as e:
+            friendly_error(e, L)
+
+with tab_f:
+    op = st.radio(t("cl_operator", L), ("weighted_average", "max_min"), horizontal=True,
+                  format_func=lambda o: t(f"cl_op_{o}", L), key="cl_op")
+    try:
+        fz = classic.fuzzy_evaluation(frame, hierarchy or {i: 1.0 for i in rating["item"]}, scales, operator=op,
+                                      weights=weights)
+        from csi.scales import BANDS
+
+        gv = fz.grade_vector
+        band_lab = {b.key: (b.label_zh if L == "zh" else b.label_en) for b in BANDS}
+        c1, c2 = st.columns(2)
+        c1.metric(t("cl_fuzzy_score", L), f"{fz.score:.1f}")
+        c2.metric(t("cl_fuzzy_grade", L), band_lab.get(fz.grade, fz.grade))
+        import pandas as pd
+
+        shares = pd.DataFrame({"label_en": [b.label_en for b in BANDS], "label_zh": [b.label_zh for b in BANDS],
+                               "share": [float(gv[b.key]) for b in BANDS]})
+        st.plotly_chart(charts.bands_chart(shares, L, title=t("cl_fuzzy_vector", L)), key="cl_f_chart")
+        if fz.level1 is not None:
+            st.dataframe(localize(fz.level1, L), hide_index=True)
+        st.dataframe(localize(fz.membership, L), hide_index=True)
+    except CSIError as e:
+        friendly_error(e, L)
+
+with tab_g:
+    try:
+        pairs = classic.pairs_from_attributes(dictionary, items=items)
+        if not pairs:
+            st.info(t("cl_no_pairs", L))
+        else:
+            gaps = classic.expectation_gap(frame, pairs, scales, weights)
+            gaps = gaps.assign(attribute=gaps["attribute"].map(lambda a: attr_label(a, L)))
+            st.plotly_chart(charts.bar_chart(gaps, "attribute", "gap", L, t("cl_gaps", L),
+                                             ytitle=t("axis_gap", L)), key="cl_g_chart")
+            st.dataframe(localize(gaps, L), hide_index=True)
+    except CSIError as e:
+        friendly_error(e, L)
+
+with tab_r:
+    try:
+        labels = dict(zip(dictionary["item"], dictionary[text_col]))
+        constructs = dict(zip(dictionary["item"], dictionary["construct"]))
+        rk = classic.item_ranking(frame, scales, labels=labels, weights=weights, constructs=constructs,
+                                  items=list(rating["item"]))
+        st.dataframe(localize(rk, L), hide_index=True)
+    except CSIError as e:
+        friendly_error(e, L)

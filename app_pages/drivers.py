@@ -1,0 +1,83 @@
+"""Drivers: importance–performance maps (constructs or items) for satisfaction or loyalty, the ranked
+action list in plain language, and a what-if (csi.priorities)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from app import auth, charts, state
+from app.i18n import construct_label, t
+from app.ui import friendly_error, lang, localize, selection, wave_picker
+from csi.errors import CSIError
+
+L = lang()
+auth.require("drivers", L)
+sel = selection()
+st.title(t("dr_title", L))
+wave = wave_picker(sel, L, key="dr_wave")
+if wave is None:
+    st.stop()
+
+try:
+    fits = state.fits_by(sel, ("wave",), waves=(wave,))
+except CSIError as e:
+    friendly_error(e, L)
+    st.stop()
+fit = fits.get((wave,))
+if fit is None or not fit.ok:
+    st.warning(t("no_fit", L, wave=wave, msg=getattr(fit, "error", "") or ""))
+    st.stop()
+
+# A finished bootstrap of the same request (Model or Overview page) adds importance intervals.
+job = state.boot_job(sel, ("wave",), state.overview_bootstrap(), waves=(wave,), start=False)
+boot = None
+if job is not None and job.state == "done" and job.result.get((wave,)) is not None:
+    boot = job.result[(wave,)].boot
+
+from csi import priorities
+
+result = fit.result
+spec = result.spec
+targets = [c for c in ("SAT", "LOY") if c in spec.constructs and spec.predecessors(c)] or list(spec.endogenous)
+c1, c2 = st.columns(2)
+target = c1.radio(t("dr_target", L), targets, format_func=lambda c: construct_label(c, L), horizontal=True,
+                  key="dr_target")
+level = c2.radio(t("dr_level", L), ("construct", "indicator"), horizontal=True, key="dr_level",
+                 format_func=lambda v: t("dr_level_construct" if v == "construct" else "dr_level_item", L))
+scales = state.item_scales(sel.path, sel.version, (wave,))
+dictionary = state.item_dictionary(sel.path, sel.version)
+text_col = "text_zh" if L == "zh" else "text_en"
+try:
+    # Item texts from the database's dictionary, so an analyst's edits show up here too.
+    item_texts = {r.item: (str(r.text_en), str(r.text_zh)) for r in dictionary.itertuples()}
+    ip = priorities.ipma(result, scales, target=target, level=level, boot=boot, labels=item_texts)
+except CSIError as e:
+    friendly_error(e, L)
+    st.stop()
+
+st.plotly_chart(charts.ipma_chart(ip, L, priorities.ipma_thresholds(ip), constructs=tuple(spec.constructs),
+                                  title=t("dr_matrix_title", L, target=construct_label(target, L), wave=wave)),
+                key="dr_ipma")
+st.subheader(t("dr_actions", L))
+for line in priorities.action_list(ip, lang=L, top=min(5, len(ip))):
+    st.markdown(f"- {line}")
+show = ip.drop(columns=["impact_en" if L == "zh" else "impact_zh", "label_en" if L == "zh" else "label_zh"])
+show["quadrant"] = show["quadrant"].map(lambda q: priorities.QUADRANT_LABELS.get(q, (q, q))[1 if L == "zh" else 0])
+if level == "indicator":
+    show.insert(1, "label", show["driver"].map(lambda i: dictionary.set_index("item")[text_col].get(i, i)))
+st.dataframe(localize(show, L), hide_index=True)
+
+# ---------------------------------------------------------------- what-if
+st.subheader(t("dr_whatif", L))
+drivers = list(dict.fromkeys(ip["driver"]))
+c1, c2 = st.columns(2)
+driver = c1.selectbox(t("dr_whatif_raise", L), drivers, key="dr_wi_driver",
+                      format_func=lambda d: construct_label(d, L) if d in spec.constructs else d)
+points = c2.slider(t("dr_whatif_points", L), 0.0, 20.0, 5.0, 0.5, key="dr_wi_points")
+try:
+    wi = priorities.what_if(result, scales, driver, points).set_index("construct")["change"]
+    dsat = float(wi.get("SAT", 0.0))
+    dloy = float(wi.get("LOY", 0.0))
+    name = construct_label(driver, L) if driver in spec.constructs else driver
+    st.info(t("dr_whatif_result", L, driver=name, points=points, dsat=dsat, dloy=dloy))
+except CSIError as e:
+    friendly_error(e, L)

@@ -1,0 +1,119 @@
+"""Model: path diagram, measurement quality with pass/fail flags, PLS vs CB-SEM side by side,
+bootstrap significance (background job with a progress bar)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import auth, charts, state
+from app.i18n import t
+from app.ui import friendly_error, lang, localize, mark_flags, selection, wait_for, wave_picker
+from csi.errors import CSIError
+
+L = lang()
+auth.require("model", L)
+sel = selection()
+st.title(t("md_title", L))
+wave = wave_picker(sel, L, key="md_wave")
+if wave is None:
+    st.stop()
+
+try:
+    fits = state.fits_by(sel, ("wave",), waves=(wave,))
+except CSIError as e:
+    friendly_error(e, L)
+    st.stop()
+fit = fits.get((wave,))
+if fit is None or not fit.ok:
+    st.warning(t("no_fit", L, wave=wave, msg=getattr(fit, "error", "") or ""))
+    st.stop()
+result = fit.result
+spec = result.spec
+
+# ------------------------------------------------------------- bootstrap
+c1, c2, c3 = st.columns([1, 1, 2])
+n_boot = c1.number_input(t("bootstrap_n", L), min_value=20, max_value=5000, step=100,
+                         value=max(20, state.bootstrap_default()), key="md_nboot")
+seed = c2.number_input(t("seed", L), min_value=0, value=1, step=1, key="md_seed")
+job = state.boot_job(sel, ("wave",), int(n_boot), int(seed), waves=(wave,), start=False)
+if c3.button(t("run_bootstrap", L), key="md_run_boot", disabled=job is not None and job.state != "failed"):
+    job = state.boot_job(sel, ("wave",), int(n_boot), int(seed), waves=(wave,))
+boot = None
+if job is not None and wait_for(job, L):
+    bfit = job.result.get((wave,))
+    if bfit is not None and bfit.ok:
+        fit, boot = bfit, bfit.boot
+        st.success(t("bootstrap_done", L, n=boot.n_kept, seed=int(seed)))
+        if boot.dropped:
+            st.warning(t("bootstrap_dropped", L, n=sum(boot.dropped.values()),
+                         reasons="; ".join(f"{k}: {v}" for k, v in boot.dropped.items())))
+elif job is None:
+    st.caption(t("md_no_boot", L))
+
+# ------------------------------------------------------------ path diagram
+paths = result.paths.copy()
+if boot is not None:
+    summ = boot.summary("paths")
+    paths = paths.merge(summ[["from", "to", "std_error", "p_value", "ci_low", "ci_high"]], on=["from", "to"],
+                        how="left")
+r2 = dict(zip(result.constructs["construct"], result.constructs["r2"]))
+index = dict(zip(fit.index["construct"], fit.index["index"])) if fit.index is not None else {}
+st.plotly_chart(charts.path_diagram(spec, paths, L, r2=r2, index=index), key="md_path")
+st.subheader(t("md_paths", L))
+st.dataframe(localize(paths, L), hide_index=True)
+
+# ------------------------------------------------------- measurement quality
+st.subheader(t("md_measurement", L))
+try:
+    from csi import assess
+
+    q = assess.assess_pls(result, boot)
+    tabs = st.tabs([t("md_reliability", L), t("md_htmt", L), t("md_vif", L), t("md_loadings", L)])
+    with tabs[0]:
+        st.dataframe(localize(mark_flags(q["reliability"], L), L), hide_index=True)
+    with tabs[1]:
+        st.dataframe(localize(mark_flags(q["htmt"], L), L), hide_index=True)
+    with tabs[2]:
+        st.dataframe(localize(mark_flags(q["vif_outer"], L), L), hide_index=True)
+        st.dataframe(localize(mark_flags(q["vif_inner"], L), L), hide_index=True)
+    with tabs[3]:
+        st.dataframe(localize(mark_flags(q["loadings_check"], L), L), hide_index=True)
+        st.dataframe(localize(q["f2"], L), hide_index=True)
+    for r in q["notes"].itertuples(index=False):
+        st.warning(f"{r.construct}: {r.note}")
+except CSIError as e:
+    friendly_error(e, L)
+
+# ------------------------------------------------------------ PLS vs CB-SEM
+st.subheader(t("md_compare", L))
+if sel.method != "cbsem":
+    st.caption(t("md_cbsem_hint", L))
+if sel.method == "cbsem" or st.toggle(t("md_cbsem_toggle", L), key="md_cbsem_on"):
+    try:
+        with st.spinner(t("computing", L)):
+            cb = state.cbsem_fit(sel.path, sel.version, (wave,), sel.filters, sel.model, sel.syntax)
+        for d in cb.diagnostics:
+            msg = d.message_zh if L == "zh" else d.message
+            (st.error if d.severity == "error" else st.warning if d.severity == "warning" else st.info)(msg)
+        both = result.paths.rename(columns={"estimate": "pls"}).merge(
+            cb.paths[["from", "to", "estimate", "p_value"]].rename(columns={"estimate": "cbsem",
+                                                                           "p_value": "cbsem_p_value"}),
+            on=["from", "to"], how="outer")
+        both["difference"] = both["cbsem"] - both["pls"]
+        left, right = st.columns([3, 2])
+        left.dataframe(localize(both, L), hide_index=True)
+        fit_keys = ("chi2", "df", "p_value", "cfi", "tli", "rmsea", "srmr", "n", "converged")
+        right.markdown(f"**{t('md_fit', L)}**")
+        right.dataframe(pd.DataFrame({t("col_index_name", L): [k for k in fit_keys if k in cb.fit],
+                                      t("value", L): [str(round(cb.fit[k], 4)) if isinstance(cb.fit[k], float)
+                                                      else str(cb.fit[k]) for k in fit_keys if k in cb.fit]}),
+                        hide_index=True)
+        st.plotly_chart(charts.path_diagram(spec, cb.paths, L, r2=dict(zip(cb.constructs["construct"],
+                                                                          cb.constructs["r2"])),
+                                            title=t("md_cbsem_title", L)), key="md_cb_path")
+    except CSIError as e:
+        friendly_error(e, L)
+
+with st.expander(t("md_syntax", L)):
+    st.code(spec.to_syntax(), language="text")
