@@ -499,3 +499,25 @@ def test_stepwise_removes_a_driver_that_entered_first():
     assert key_drivers(d, "y", ["x1", "x2", "x3"])["p_value"].iloc[0] > 0.10
     out = key_drivers(d, "y", ["x1", "x2", "x3"], method="stepwise")
     assert list(out.loc[out["selected"], "driver"]) == ["x2", "x3"]
+
+
+def test_relative_weights_match_published_rwa_mtcars_example():
+    # Published output of the R package rwa (README of martinctc/rwa), R's built-in mtcars:
+    #   mtcars %>% rwa(outcome = "mpg", predictors = c("cyl", "disp", "hp", "gear"))
+    #   rsquare 0.7791896; Raw.RelWeight cyl 0.2284797, disp 0.2221469, hp 0.2321744, gear 0.0963886
+    #   Rescaled.RelWeight 29.32274, 28.50999, 29.79691, 12.37037
+    mt = pd.DataFrame({
+        "mpg": [21, 21, 22.8, 21.4, 18.7, 18.1, 14.3, 24.4, 22.8, 19.2, 17.8, 16.4, 17.3, 15.2, 10.4, 10.4, 14.7,
+                32.4, 30.4, 33.9, 21.5, 15.5, 15.2, 13.3, 19.2, 27.3, 26, 30.4, 15.8, 19.7, 15, 21.4],
+        "cyl": [6, 6, 4, 6, 8, 6, 8, 4, 4, 6, 6, 8, 8, 8, 8, 8, 8, 4, 4, 4, 4, 8, 8, 8, 8, 4, 4, 4, 8, 6, 8, 4],
+        "disp": [160, 160, 108, 258, 360, 225, 360, 146.7, 140.8, 167.6, 167.6, 275.8, 275.8, 275.8, 472, 460, 440,
+                 78.7, 75.7, 71.1, 120.1, 318, 304, 350, 400, 79, 120.3, 95.1, 351, 145, 301, 121],
+        "hp": [110, 110, 93, 110, 175, 105, 245, 62, 95, 123, 123, 180, 180, 180, 205, 215, 230, 66, 52, 65, 97, 150,
+               150, 245, 175, 66, 91, 113, 264, 175, 335, 109],
+        "gear": [4, 4, 4, 3, 3, 3, 3, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 4, 4, 4, 3, 3, 3, 3, 3, 4, 5, 5, 5, 5, 5, 4],
+    }, dtype=float)
+    out = key_drivers(mt, "mpg", ["cyl", "disp", "hp", "gear"])
+    assert out["r_squared"].iloc[0] == pytest.approx(0.7791896, abs=1e-7)
+    np.testing.assert_allclose(out["relative_weight"], [0.2284797, 0.2221469, 0.2321744, 0.0963886], atol=1e-7)
+    np.testing.assert_allclose(out["relative_weight_pct"], [29.32274, 28.50999, 29.79691, 12.37037], atol=1e-5)
+    assert list(out["rank"]) == [2, 3, 1, 4]
