@@ -1,0 +1,292 @@
+"""Fit orchestration: estimate → (bootstrap) → assess → indices/priorities, as named tidy tables.
+
+:func:`fit_model` is what the CLI (``python -m csi fit``) and the app call. It returns a frozen
+:class:`FitResult` whose ``tables`` are named like the files :func:`csi.export.write_results` writes.
+Optional analytics (``csi.assess``, ``csi.index``, ``csi.priorities``, ``csi.cbsem``) are imported
+lazily; when one is absent its tables are omitted and ``manifest["warnings"]`` says so.
+
+Tables (PLS):
+
+* ``paths``: from, to, estimate, std_error, t, p_value, ci_low, ci_high (bootstrap columns NaN
+  without ``bootstrap``; percentile intervals at ``alpha``).
+* ``outer``: construct, indicator, weight, loading, communality, + bootstrap std_error/ci of weight
+  and loading.
+* ``constructs``: construct, r2, r2_adj, alpha, rho_a, rho_c, ave, label_en, label_zh, mode,
+  n_indicators, + index, index_ci_low, index_ci_high when scales are known.
+* ``effects``: from, to, direct, indirect, total, + total_std_error, total_ci_low, total_ci_high.
+* ``htmt`` (from ``assess_pls``), ``f2``, ``scores`` (respondent row label + constructs),
+  ``cross_loadings`` (indicator + constructs), ``priorities`` (IPMA, construct level, for ``target``).
+
+Tables (CB-SEM): ``paths`` (from, to, estimate, estimate_unstd, std_error, t [= z], p_value,
+ci_low, ci_high [Wald, on the unstandardized estimate]), ``outer``, ``constructs`` and ``fit``.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata as md
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Literal, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri
+
+from .errors import DataError, SpecError
+from .syntax import ModelSpec
+from .templates import CONSTRUCT_LABELS, load_model
+
+Method = Literal["pls", "cbsem"]
+METHODS = ("pls", "cbsem")
+_PLS_SETTINGS = {"scheme", "standardize", "plsc", "weights", "missing", "tol", "max_iter"}
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """``tables`` {name: DataFrame}; ``fit`` CB-SEM fit statistics ({} for PLS); ``manifest`` settings,
+    seed, versions, data fingerprint, n, timestamp, model syntax, warnings; ``result`` the estimator's
+    own result (PLSResult / CBSEMResult) and ``boot`` the BootstrapResult (or None)."""
+
+    tables: dict[str, pd.DataFrame]
+    fit: dict
+    manifest: dict
+    result: object = field(repr=False, default=None)
+    boot: object = field(repr=False, default=None)
+
+
+def _optional(module: str, name: str):
+    try:
+        return getattr(importlib.import_module(f"csi.{module}"), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _versions() -> dict[str, str | None]:
+    from . import __version__
+    out: dict[str, str | None] = {"csi": __version__}
+    for pkg in ("numpy", "pandas", "scipy", "semopy", "duckdb"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def data_fingerprint(data: pd.DataFrame, rows: pd.Index, columns: list[str]) -> str:
+    """sha256 of the analysed numeric matrix: the rows used × ``columns`` as C-ordered float64 bytes
+    (missing cells as NaN, before any imputation), followed by the row count and column names."""
+    X = np.ascontiguousarray(data.loc[rows, columns].to_numpy(dtype=float, na_value=np.nan))
+    h = hashlib.sha256(X.tobytes())
+    h.update(f"|{X.shape[0]}|{','.join(columns)}".encode())
+    return h.hexdigest()
+
+
+def _scales(scale, items: list[str], data: pd.DataFrame, rows: pd.Index, warnings: list[str]
+            ) -> dict[str, tuple[float, float]] | None:
+    """Theoretical (min, max) per item: ``scale`` as one pair for every item or a mapping; else the
+    built-in dictionary's bounds when every item is in it and the data respect them; else None."""
+    if scale is not None:
+        if isinstance(scale, Mapping):
+            return {i: tuple(map(float, scale[i])) for i in items if i in scale} or None
+        lo, hi = (float(v) for v in scale)
+        if not lo < hi:
+            raise SpecError(f"scale minimum must be below the maximum, got {scale!r}")
+        x = data.loc[rows, items].to_numpy(float)
+        out_of = [i for k, i in enumerate(items) if np.nanmin(x[:, k]) < lo or np.nanmax(x[:, k]) > hi]
+        if out_of:
+            raise DataError(f"values outside the scale {lo:g}-{hi:g} in {', '.join(out_of)}")
+        return {i: (lo, hi) for i in items}
+    try:
+        from .dictionary import DEFAULT_ITEMS
+    except ImportError:
+        DEFAULT_ITEMS = None
+    if DEFAULT_ITEMS is not None:
+        d = DEFAULT_ITEMS.set_index("item")
+        if all(i in d.index for i in items):
+            sc = {i: (float(d.at[i, "scale_min"]), float(d.at[i, "scale_max"])) for i in items}
+            x = data.loc[rows, items].to_numpy(float)
+            if all(sc[i][0] <= np.nanmin(x[:, k]) and np.nanmax(x[:, k]) <= sc[i][1] for k, i in enumerate(items)):
+                return sc
+            warnings.append("the data leave the item dictionary's scales; give the scale (e.g. --scale 0-10) "
+                            "to get 0-100 indices and priorities")
+            return None
+    warnings.append("no theoretical item scale known; give one (e.g. --scale 1-10) to get 0-100 indices")
+    return None
+
+
+def _boot_cols(boot, kind: str, keys: list[str], prefix: str = "") -> pd.DataFrame:
+    cols = [f"{prefix}std_error", f"{prefix}t", f"{prefix}p_value", f"{prefix}ci_low", f"{prefix}ci_high"]
+    if boot is None or kind not in boot.draws:
+        return pd.DataFrame(np.nan, index=range(len(keys)), columns=cols)
+    s = boot.summary(kind).set_index("parameter").reindex(keys)
+    out = s[["std_error", "t", "p_value", "ci_low", "ci_high"]].reset_index(drop=True)
+    out.columns = cols
+    return out
+
+
+def fit_model(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls", bootstrap: int = 0,
+              seed: int = 1, scale=None, target: str | None = None,
+              progress: Callable[[int, int], None] | None = None, alpha: float = 0.05, **settings) -> FitResult:
+    """Estimate ``spec`` on ``data`` and build every result table.
+
+    ``spec``: a :class:`ModelSpec`, or a template name / ``.lavaan`` path / syntax (templates bind to
+    ``data``'s columns). ``settings``: those of :func:`csi.pls.estimate_pls` (``scheme``,
+    ``standardize``, ``plsc``, ``weights``, ``missing``, ``tol``, ``max_iter``); CB-SEM uses
+    ``missing`` (``listwise`` or ``fiml``) and refuses weights. ``scale``: (min, max) for every item or
+    ``{item: (min, max)}``, for the 0–100 indices and IPMA. ``target``: IPMA target construct (default
+    SAT when present, else the last endogenous construct).
+    """
+    if method not in METHODS:
+        raise SpecError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    unknown = sorted(set(settings) - _PLS_SETTINGS)
+    if unknown:
+        raise SpecError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:
+        raise SpecError(f"bootstrap must be 0 (none) or a number of resamples ≥ 2, got {bootstrap!r}")
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if not isinstance(spec, ModelSpec):
+        spec = load_model(spec, [str(c) for c in data.columns])
+    warnings: list[str] = []
+    started = datetime.now(timezone.utc)
+    if method == "cbsem":
+        tables, fit, result, boot, rows, info = _fit_cbsem(data, spec, settings, bootstrap, warnings)
+    else:
+        tables, result, boot, rows, info = _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha,
+                                                    scale, target, warnings)
+        fit = {}
+    weights = settings.get("weights")
+    manifest = {
+        "method": method,
+        "settings": {**{k: (v if not isinstance(v, np.ndarray) else "array") for k, v in settings.items()},
+                     "bootstrap": int(bootstrap), "alpha": alpha},
+        "seed": int(seed) if bootstrap else None,
+        "versions": _versions(),
+        "data_fingerprint": data_fingerprint(data, rows, list(spec.indicators)
+                                             + ([weights] if isinstance(weights, str) else [])),
+        "n_total": int(info.get("n_total", len(data))),
+        "n": int(info.get("n_used", len(rows))),
+        "n_dropped": int(info.get("n_dropped", len(data) - len(rows))),
+        "timestamp": started.isoformat(timespec="seconds"),
+        "model_name": spec.name,
+        "model_syntax": spec.to_syntax(),
+        "warnings": warnings,
+    }
+    if boot is not None:
+        manifest["bootstrap"] = {"n_boot": boot.n_boot, "n_kept": boot.n_kept, "dropped": dict(boot.dropped),
+                                 "ci": "percentile"}
+    if method == "pls":
+        manifest["estimation"] = {k: info[k] for k in ("iterations", "converged") if k in info}
+    return FitResult(tables=tables, fit=fit, manifest=manifest, result=result, boot=boot)
+
+
+def _labels(cons) -> tuple[list[str], list[str]]:
+    return ([CONSTRUCT_LABELS.get(c, (c, c))[0] for c in cons], [CONSTRUCT_LABELS.get(c, (c, c))[1] for c in cons])
+
+
+def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, target, warnings):
+    from .bootstrap import bootstrap_pls
+    from .pls import estimate_pls
+
+    res = estimate_pls(data, spec, **settings)
+    boot = None
+    if bootstrap:
+        boot = bootstrap_pls(data, spec, n_boot=int(bootstrap), seed=seed, progress=progress, alpha=alpha,
+                             jackknife=False, **settings)
+        if boot.dropped:
+            warnings.append(f"{sum(boot.dropped.values())} of {boot.n_boot} bootstrap resamples dropped: "
+                            + ", ".join(f"{k} ({v})" for k, v in boot.dropped.items()))
+    cons = list(spec.constructs)
+
+    paths = res.paths.copy()
+    paths = pd.concat([paths, _boot_cols(boot, "paths", [f"{f}->{t}" for f, t in zip(paths["from"], paths["to"])])],
+                      axis=1)
+    outer = res.outer.copy()
+    inds = list(outer["indicator"])
+    outer = pd.concat([outer, _boot_cols(boot, "weights", inds, "weight_")[["weight_std_error", "weight_ci_low",
+                                                                          "weight_ci_high"]],
+                       _boot_cols(boot, "loadings", inds, "loading_")[["loading_std_error", "loading_ci_low",
+                                                                       "loading_ci_high"]]], axis=1)
+    effects = res.effects.copy()
+    te = _boot_cols(boot, "total_effects", [f"{f}->{t}" for f, t in zip(effects["from"], effects["to"])], "total_")
+    effects = pd.concat([effects, te[["total_std_error", "total_ci_low", "total_ci_high"]]], axis=1)
+
+    constructs = res.constructs.copy()
+    en, zh = _labels(cons)
+    constructs.insert(1, "label_en", en)
+    constructs.insert(2, "label_zh", zh)
+    tables: dict[str, pd.DataFrame] = {}
+    assess_pls = _optional("assess", "assess_pls")
+    if assess_pls is not None:
+        a = assess_pls(res, boot)
+        rel = a["reliability"].set_index("construct")
+        for col in ("alpha", "rho_a", "rho_c", "ave"):
+            constructs[col] = rel[col].reindex(cons).to_numpy() if col in rel else np.nan
+        tables["htmt"] = a["htmt"]
+    else:
+        warnings.append("csi.assess is not available: reliability columns and htmt.csv left out")
+        for col in ("alpha", "rho_a", "rho_c", "ave"):
+            constructs[col] = np.nan
+
+    scales = _scales(scale, list(spec.indicators), data, res.scores.index, warnings)
+    index_scores = _optional("index", "index_scores")
+    if index_scores is not None and scales is not None:
+        idx = index_scores(res, scales, boot, alpha=alpha).set_index("construct")
+        constructs["index"] = idx["index"].reindex(cons).to_numpy()
+        constructs["index_ci_low"] = idx["ci_low"].reindex(cons).to_numpy()
+        constructs["index_ci_high"] = idx["ci_high"].reindex(cons).to_numpy()
+        for note in idx["note"].dropna():
+            if note:
+                warnings.append(note)
+    ipma = _optional("priorities", "ipma")
+    if ipma is not None and scales is not None and spec.endogenous:
+        tgt = target or ("SAT" if "SAT" in cons else spec.endogenous[-1])
+        if tgt not in cons:
+            raise SpecError(f"IPMA target {tgt!r} is not a construct of the model ({', '.join(cons)})")
+        tables["priorities"] = ipma(res, scales, target=tgt, boot=boot, alpha=alpha)
+
+    lead = ["construct", "r2", "r2_adj", "alpha", "rho_a", "rho_c", "ave"]
+    constructs = constructs[lead + [c for c in constructs.columns if c not in lead]]
+    scores = res.scores.copy()
+    scores.index.name = "row"
+    cross = res.cross_loadings.reset_index()
+    tables.update(paths=paths, outer=outer, constructs=constructs, effects=effects, f2=res.f2.copy(),
+                  scores=scores.reset_index(), cross_loadings=cross)
+    return tables, res, boot, res.scores.index, res.info
+
+
+def _fit_cbsem(data, spec, settings, bootstrap, warnings):
+    estimate_cbsem = _optional("cbsem", "estimate_cbsem")
+    if estimate_cbsem is None:
+        raise SpecError("CB-SEM is not available in this installation (csi.cbsem missing)")
+    extra = sorted(k for k in settings if k not in ("missing", "weights") and settings[k] is not None)
+    ignored = [k for k in extra if not (k == "scheme" and settings[k] == "path")
+               and not (k == "standardize" and settings[k] is True) and not (k == "plsc" and settings[k] is False)
+               and k not in ("tol", "max_iter")]
+    if ignored:
+        raise SpecError(f"setting{'s' if len(ignored) > 1 else ''} {', '.join(ignored)} "
+                        "apply to PLS only, not to CB-SEM")
+    if bootstrap:
+        warnings.append("bootstrap is a PLS option; CB-SEM reports ML standard errors")
+    kw = {"missing": settings.get("missing", "listwise")}
+    if settings.get("weights") is not None:
+        kw["weights"] = settings["weights"]
+    res = estimate_cbsem(data, spec, **kw)
+    z = ndtri(0.975)
+    p = res.paths
+    paths = pd.DataFrame({"from": p["from"], "to": p["to"], "estimate": p["estimate"],
+                          "estimate_unstd": p["estimate_unstd"], "std_error": p["std_error"], "t": p["z"],
+                          "p_value": p["p_value"], "ci_low": p["estimate_unstd"] - z * p["std_error"],
+                          "ci_high": p["estimate_unstd"] + z * p["std_error"]})
+    constructs = res.constructs.copy()
+    en, zh = _labels(list(constructs["construct"]))
+    constructs.insert(1, "label_en", en)
+    constructs.insert(2, "label_zh", zh)
+    warnings.extend(res.warnings)
+    tables = {"paths": paths, "outer": res.outer.copy(), "constructs": constructs}
+    info = dict(res.info)
+    items = list(spec.indicators)
+    X = data[items]
+    rows = X.dropna().index if kw["missing"] == "listwise" else X.index[~X.isna().all(axis=1)]
+    return tables, dict(res.fit), res, None, rows, info
