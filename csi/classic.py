@@ -612,9 +612,9 @@ def key_drivers(
       convention); design-based (sandwich) errors are not offered.
     * ``method="stepwise"``: forward selection — at each step the candidate
       with the smallest p-value enters if p < ``p_enter`` (0.05); after each
-      entry, the included driver with the largest p-value is removed if
-      p > ``p_remove`` (0.10); stop when nothing enters or a set of drivers
-      repeats. Drivers left out have ``selected`` False and NaN statistics.
+      entry, the included driver with the largest p-value is removed while
+      that p > ``p_remove`` (0.10), refitting after each removal; stop when
+      nothing enters or a set of drivers repeats. Drivers left out have ``selected`` False and NaN statistics.
     * ``relative_weight``: Johnson's relative weights ε_j on the (weighted)
       correlations of the selected drivers; they sum to R².
       ``relative_weight_pct`` = 100·ε_j/R². ``rank`` 1 = largest ε.
@@ -678,9 +678,11 @@ def key_drivers(
             if not best_p < p_enter:
                 break
             chosen.append(best)
-            f = fit(chosen)
-            worst = int(np.argmax(f.p))
-            if f.p[worst] > p_remove:
+            while len(chosen) > 1:
+                f = fit(chosen)
+                worst = int(np.argmax(f.p))
+                if not f.p[worst] > p_remove:
+                    break
                 chosen.pop(worst)
             key = frozenset(chosen)
             if key in seen:
