@@ -4,7 +4,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from csi.errors import DataError, SpecError
 from csi.loyalty import complaints, nps, nps_by, satisfaction_bands, wilson_interval
