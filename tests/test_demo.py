@@ -269,9 +269,10 @@ def test_simple_estimator_recovers_the_paths_in_every_brand_wave(pooled):
             true = implied_paths(brand, wave, RATING_PATHS)
             errors += [est[k] - true[k] for k in true]
     errors = np.abs(errors)
-    # n ≈ 1,500 per cell: sampling error of a path is about 0.03–0.05
-    assert errors.max() < 0.12, errors.max()
-    assert errors.mean() < 0.04, errors.mean()
+    # n ≈ 1,500 per cell: a path's sampling error is about 0.03–0.05, so the worst of 120 sits near
+    # 3 SE (0.113 for the default seed); the mean error is the sharper check.
+    assert errors.max() < 0.15, errors.max()
+    assert errors.mean() < 0.035, errors.mean()
 
 
 def test_pooled_waves_recover_the_paths_tightly_and_in_order(pooled):
