@@ -308,3 +308,70 @@ def cbsem_fit(path: str, version: str, wave_labels: tuple[str, ...], filters, mo
 
     df, spec, _, _, _ = _inputs(path, version, wave_labels, filters, model, syntax, ())
     return cbsem.estimate_cbsem(df, spec)
+
+
+# ----------------------------------------------------------------- downloads
+def _fit_inputs(path, version, wave_labels, filters, model, syntax, method, weighted):
+    df, spec, _, _, _ = _inputs(path, version, wave_labels, filters, model, syntax, ())
+    scales = item_scales(path, version, wave_labels)
+    if method == "cbsem":  # ML CB-SEM has no survey weights and no PLS options
+        settings = {"missing": "listwise"}
+    else:
+        settings = fit_settings(weighted and "weight" in df.columns)
+    return df, spec, scales, settings
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def full_fit(path: str, version: str, wave_labels: tuple[str, ...], filters, model: str, syntax: str, method: str,
+             weighted: bool, n_boot: int, seed: int):
+    """csi.fit.fit_model on the selection: every result table, the manifest, the estimator's result."""
+    from csi.fit import fit_model
+
+    df, spec, scales, settings = _fit_inputs(path, version, wave_labels, filters, model, syntax, method, weighted)
+    return fit_model(df, spec, method=method, bootstrap=n_boot, seed=seed, scale=scales, **settings)
+
+
+def fit_job(sel, wave: str, n_boot: int, seed: int, start: bool = True):
+    """The bootstrapped :func:`full_fit` as a background job (progress = resamples done)."""
+    key = ("fit", sel.path, sel.version, (wave,), sel.filters, sel.model, sel.syntax, sel.method, bool(sel.weighted),
+           int(n_boot), int(seed))
+    reg = jobs()
+    job = reg.get(key)
+    if job is None and start:
+        from csi.fit import fit_model
+
+        df, spec, scales, settings = _fit_inputs(sel.path, sel.version, (wave,), sel.filters, sel.model, sel.syntax,
+                                                 sel.method, sel.weighted)
+        method, nb, sd = sel.method, int(n_boot), int(seed)
+        job = reg.submit(key, lambda progress: fit_model(df, spec, method=method, bootstrap=nb, seed=sd,
+                                                         scale=scales, progress=progress, **settings), total=nb)
+    return job
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _extra_tables(path, version, wave_labels, filters, model, syntax, weighted):
+    from csi import compare, loyalty
+
+    out = {}
+    fits = group_fits(path, version, wave_labels, filters, model, syntax, ("wave",), weighted, ())
+    out["trend"] = compare.trend(fits)
+    df = responses(path, version, wave_labels, filters)
+    d = item_dictionary(path, version)
+    rec = next((i for i in d.loc[d["kind"] == "recommend", "item"] if i in df.columns and df[i].notna().any()), None)
+    if rec is not None:
+        out["nps_by_wave"] = loyalty.nps_by(df, rec, "wave", "weight" if weighted and "weight" in df.columns else None)
+    out["wave_scales"] = wave_scales(path, version, wave_labels)
+    return out
+
+
+def extra_tables(sel) -> dict:
+    """Tables of the whole selection beyond one model fit: index trend, NPS by wave, scales in force."""
+    return _extra_tables(sel.path, sel.version, sel.waves, sel.filters, sel.model, sel.syntax, bool(sel.weighted))
+
+
+def app_manifest(sel, wave: str) -> dict:
+    """What the dashboard selected, so a download can be traced back and redone."""
+    return {"database": Path(sel.path).name, "data_version": sel.version,
+            "data_content_fingerprint": fingerprint(sel.path, sel.version), "waves_selected": list(sel.waves),
+            "wave_fitted": wave, "filters": {c: list(v) for c, v in sel.filters if v}, "model": sel.model,
+            "method": sel.method, "survey_weights": bool(sel.weighted), "language": sel.lang}

@@ -1,9 +1,106 @@
-"""Placeholder while the engine lands."""
+"""Downloads (researchers): every table of the current selection as CSV, one Excel workbook, JSON,
+construct scores, bootstrap draws, the model in lavaan syntax, the manifest and an HTML report."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
 import streamlit as st
 
-from app import auth
+from app import auth, charts, state
+from app.downloads import csv_bytes, draws_long, json_bytes, jsonable, workbook_bytes
 from app.i18n import t
-from app.ui import lang
+from app.report_html import build_report
+from app.ui import friendly_error, lang, selection, wait_for, wave_picker
+from csi.errors import CSIError
 
-auth.require("downloads", lang())
-st.title(t("page_downloads", lang()))
+L = lang()
+auth.require("downloads", L)
+sel = selection()
+st.title(t("dl_title", L))
+st.caption(t("dl_intro", L))
+wave = wave_picker(sel, L, key="dl_wave")
+if wave is None:
+    st.stop()
+
+c1, c2, c3 = st.columns([1, 1, 2])
+n_boot = c1.number_input(t("bootstrap_n", L), min_value=20, max_value=5000, step=100,
+                         value=max(20, state.bootstrap_default()), key="dl_nboot")
+seed = c2.number_input(t("seed", L), min_value=0, value=1, step=1, key="dl_seed")
+try:
+    with st.spinner(t("computing", L)):
+        fit = state.full_fit(sel.path, sel.version, (wave,), sel.filters, sel.model, sel.syntax, sel.method,
+                             sel.weighted, 0, 1)
+    job = None
+    if sel.method == "pls":
+        job = state.fit_job(sel, wave, int(n_boot), int(seed), start=False)
+        if c3.button(t("run_bootstrap", L), key="dl_run_boot", disabled=job is not None and job.state != "failed"):
+            job = state.fit_job(sel, wave, int(n_boot), int(seed))
+        if job is not None and wait_for(job, L, what="dl_boot_running"):
+            fit = job.result
+except CSIError as e:
+    friendly_error(e, L)
+    st.stop()
+
+extra = state.extra_tables(sel)
+tables = {**fit.tables, **extra}
+manifest = {**fit.manifest, "app": state.app_manifest(sel, wave)}
+stamp = f"{wave}_{sel.model}_{sel.method}"
+
+st.subheader(t("dl_all", L))
+c1, c2, c3 = st.columns(3)
+c1.download_button(t("dl_workbook", L), workbook_bytes(tables), file_name=f"csi_{stamp}.xlsx",
+                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl_xlsx",
+                   on_click="ignore", type="primary")
+c2.download_button(t("dl_json", L), json_bytes(tables, manifest), file_name=f"csi_{stamp}.json",
+                   mime="application/json", key="dl_json", on_click="ignore")
+import json as _json
+
+c3.download_button(t("dl_manifest", L), _json.dumps(jsonable(manifest), ensure_ascii=False, indent=1),
+                   file_name=f"manifest_{stamp}.json", mime="application/json", key="dl_manifest", on_click="ignore")
+c1, c2, c3 = st.columns(3)
+if "scores" in fit.tables:
+    c1.download_button(t("dl_scores", L), csv_bytes(fit.tables["scores"]), file_name=f"scores_{stamp}.csv",
+                       mime="text/csv", key="dl_scores", on_click="ignore")
+if fit.boot is not None:
+    c2.download_button(t("dl_draws", L), csv_bytes(draws_long(fit.boot)), file_name=f"bootstrap_draws_{stamp}.csv",
+                       mime="text/csv", key="dl_draws", on_click="ignore")
+else:
+    c2.caption(t("dl_no_draws", L))
+c3.download_button(t("dl_syntax", L), fit.manifest.get("model_syntax", ""), file_name=f"model_{sel.model}.lavaan",
+                   mime="text/plain", key="dl_syntax", on_click="ignore")
+
+# ------------------------------------------------------------------ HTML report
+figures = []
+try:
+    from csi import compare, priorities
+
+    tr = compare.trend(state.fits_by(sel, ("wave",)))
+    figures.append((t("ov_trend", L), charts.trend_chart(tr, L)))
+    actions = []
+    if "priorities" in fit.tables and len(fit.tables["priorities"]):
+        ip = fit.tables["priorities"]
+        figures.append((t("ov_matrix", L), charts.ipma_chart(ip, L, priorities.ipma_thresholds(ip))))
+        actions = priorities.action_list(ip, lang=L, top=3)
+    if fit.result is not None and hasattr(fit.result, "spec") and fit.result.spec is not None:
+        r2 = dict(zip(fit.tables["constructs"]["construct"], fit.tables["constructs"]["r2"]))
+        idx = (dict(zip(fit.tables["constructs"]["construct"], fit.tables["constructs"]["index"]))
+               if "index" in fit.tables["constructs"] else {})
+        figures.append((t("path_title", L), charts.path_diagram(fit.result.spec, fit.tables["paths"], L, r2=r2,
+                                                                index=idx)))
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    report = build_report(L, subtitle=t("report_generated", L, when=when, v=sel.version, n=fit.manifest.get("n", 0)),
+                          figures=figures, tables={k: tables[k] for k in ("constructs", "paths", "priorities", "trend")
+                                                   if k in tables}, manifest=jsonable(manifest), actions=actions)
+    st.download_button(t("dl_report", L), report.encode("utf-8"), file_name=f"csi_report_{stamp}_{L}.html",
+                       mime="text/html", key="dl_report", on_click="ignore")
+except CSIError as e:
+    friendly_error(e, L)
+
+st.subheader(t("dl_tables", L))
+for name, df in tables.items():
+    c1, c2 = st.columns([3, 1])
+    c1.markdown(f"**{name}** · {len(df):,} × {df.shape[1]}")
+    c2.download_button("CSV", csv_bytes(df), file_name=f"{name}_{stamp}.csv", mime="text/csv", key=f"dl_t_{name}",
+                       on_click="ignore")
+for w in fit.manifest.get("warnings", []):
+    st.warning(w)
