@@ -26,10 +26,13 @@
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -117,7 +120,7 @@ def _fit_one(payload: dict) -> GroupFit:
         boot = None
         if n_boot > 0:
             from .bootstrap import bootstrap_pls
-            boot = bootstrap_pls(data, spec, n_boot=n_boot, seed=seed, **settings)
+            boot = bootstrap_pls(data, spec, n_boot=n_boot, seed=seed, **settings, **payload["boot_options"])
         idx = index_scores(result, payload["scales"], boot)
         draws = index_draws(result, payload["scales"], boot) if boot is not None else None
         return GroupFit(key=key, labels=labels, n=len(data), result=result, boot=boot, index=idx,
@@ -143,6 +146,41 @@ def _single_threaded_blas():
                 os.environ[k] = v
 
 
+def _boot_accepts(name: str) -> bool:
+    import inspect
+
+    from .bootstrap import bootstrap_pls
+    return name in inspect.signature(bootstrap_pls).parameters
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A persistent pool of ``workers`` processes (started once per process: worker start-up, which
+    imports numpy/pandas/scipy, costs about a second)."""
+    with _POOL_LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+            _POOLS[workers] = pool
+        return pool
+
+
+def _drop_pool(workers: int) -> None:
+    with _POOL_LOCK:
+        pool = _POOLS.pop(workers, None)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+@atexit.register
+def _shutdown_pools() -> None:
+    for w in list(_POOLS):
+        _drop_pool(w)
+
+
 def estimate_groups(
     frame: pd.DataFrame,
     spec,
@@ -156,6 +194,7 @@ def estimate_groups(
     workers: int = 2,
     min_n: int = 30,
     progress: Callable[[int, int], None] | None = None,
+    boot_options: Mapping[str, Any] | None = None,
     **settings,
 ) -> dict[GroupKey, GroupFit]:
     """Fit ``spec`` independently in every group of ``frame`` defined by the ``by`` columns.
@@ -169,10 +208,12 @@ def estimate_groups(
     group order (the order of ``by`` values, waves in wave order); ``key`` is the
     tuple of the group's ``by`` values as strings.
 
-    ``cache`` (a :class:`FitCache`) keys each fit by ``data_version`` (when given,
-    e.g. ``store.data_version(con)``; otherwise a content hash of the group's rows),
-    the model syntax, the settings, the group, ``n_boot`` and the group seed.
+    ``cache`` (a :class:`FitCache`) keys each fit by a content hash of the group's rows
+    (plus ``data_version`` when given, e.g. ``store.data_version(con)``), the model
+    syntax, the settings, the scales, the group, ``n_boot`` and the group seed.
+    Worker processes (``workers`` > 1) are started once and reused across calls.
     """
+    boot_options = {"jackknife": False, **(dict(boot_options) if boot_options else {})}
     by = list(by)
     if not by:
         raise DataError("estimate_groups needs at least one grouping column (by=[...])")
@@ -193,6 +234,8 @@ def estimate_groups(
         labels = dict(zip(by, key))
         gseed = group_seed(seed, key)
         data = sub.loc[:, keep]
+        if isinstance(wcol, str):  # the store keeps segment columns (weight included) as text
+            data = data.assign(**{wcol: pd.to_numeric(data[wcol], errors="coerce")})
         try:
             sc = _scales_for(scales, labels, list(spec.indicators))
         except CSIError as e:
@@ -204,16 +247,19 @@ def estimate_groups(
             continue
         ck = None
         if cache is not None:
-            ck = cache_key(kind="group_fit", data=str(data_version) if data_version is not None
-                           else frame_fingerprint(data), model=syntax, settings=settings, group=labels,
-                           n_boot=n_boot, seed=gseed, scales=sc)
+            # the rows themselves are hashed even when a data version is given: the same version and
+            # group labels can hold different rows when the caller filtered the frame (segments)
+            ck = cache_key(kind="group_fit", version=None if data_version is None else str(data_version),
+                           data=frame_fingerprint(data), model=syntax, settings=settings, group=labels,
+                           n_boot=n_boot, seed=gseed, scales=sc, boot_options=boot_options)
             hit = cache.get(ck)
             if hit is not None:
                 out[key] = hit
                 continue
         out[key] = None  # placeholder keeps group order
         payloads.append({"data": data, "spec": spec, "key": key, "labels": labels, "settings": settings,
-                         "n_boot": int(n_boot), "seed": gseed, "scales": sc, "_ck": ck})
+                         "n_boot": int(n_boot), "seed": gseed, "scales": sc, "boot_options": boot_options,
+                         "_ck": ck})
         todo_keys.append(key)
 
     done = 0
@@ -228,16 +274,30 @@ def estimate_groups(
         if progress is not None:
             progress(done, total)
 
+    parallel = workers > 1 and total > 1
+    if parallel and n_boot > 0 and "threads" not in boot_options and _boot_accepts("threads"):
+        # one process per core already: the bootstrap's own chunk threads would oversubscribe them
+        for p in payloads:
+            p["boot_options"] = {**p["boot_options"], "threads": 1}
     strip = [{k: v for k, v in p.items() if k != "_ck"} for p in payloads]
-    if workers <= 1 or total <= 1:
+    if not parallel:
         for p, sp in zip(payloads, strip):
             _store(_fit_one(sp), p["_ck"])
     else:
-        with _single_threaded_blas(), ProcessPoolExecutor(
-                max_workers=min(workers, total), mp_context=mp.get_context("spawn")) as pool:
-            # results come back in submission order, so output is identical to a serial run
-            for p, fit in zip(payloads, pool.map(_fit_one, strip, chunksize=1)):
-                _store(fit, p["_ck"])
+        # "spawn": children start clean (no copied locks or threads of a server process such as the
+        # dashboard's); a child that cannot start (e.g. a parent run from stdin) is not fatal — the
+        # groups not yet fitted are fitted here, serially, with the same seeds.
+        try:
+            with _single_threaded_blas():
+                pool = _pool(workers)
+                # results come back in submission order, so output is identical to a serial run
+                for p, fit in zip(payloads, pool.map(_fit_one, strip, chunksize=1)):
+                    _store(fit, p["_ck"])
+        except BrokenProcessPool:
+            _drop_pool(workers)
+            for p, sp in zip(payloads, strip):
+                if out.get(p["key"]) is None:
+                    _store(_fit_one(sp), p["_ck"])
     return out
 
 
@@ -404,7 +464,6 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     column. Returns DataFrame(path, estimate_a, estimate_b, diff, p_permutation,
     significant, n_perm_used); p = (#{|d*| ≥ |d|} + 1)/(n_used + 1).
     """
-    from .bootstrap import _batch_moments
     from .pls import _check_options, _derive, _Design, _kernel, _moments, _prepare, estimate_pls
 
     if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 1:
@@ -431,11 +490,12 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     nb = n - na
     mean0, _ = _moments(X, f)
     Xc = X - mean0
-    O = (Xc[:, :, None] * Xc[:, None, :]).reshape(n, p * p)
+    iu = np.triu_indices(p)
+    O = Xc[:, iu[0]] * Xc[:, iu[1]]                      # (n x p(p+1)/2) row-wise products
     rng = np.random.default_rng(seed)
 
     def paths_of(F: np.ndarray):
-        _, cov = _batch_moments(F, Xc, O)
+        cov = _weighted_covs(F, Xc, O, iu)
         sd = np.sqrt(np.maximum(np.einsum("bii->bi", cov), 0.0))
         with np.errstate(invalid="ignore", divide="ignore"):
             S = cov / (sd[:, :, None] * sd[:, None, :]) if standardize else cov
@@ -476,6 +536,19 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     return pd.DataFrame({"path": names, "estimate_a": ea.to_numpy(), "estimate_b": eb[names].to_numpy(),
                          "diff": obs, "p_permutation": pval, "significant": pval < alpha,
                          "n_perm_used": used})
+
+
+def _weighted_covs(F: np.ndarray, Xc: np.ndarray, O: np.ndarray, iu) -> np.ndarray:
+    """Covariances (B x p x p) of the frequency-weighted samples in the rows of ``F (B x n)``
+    (each row sums to its sample size m; divisor m − 1); ``O`` holds ``Xc[:, a] * Xc[:, b]``
+    for the upper-triangle pairs ``iu``."""
+    m = F.sum(axis=1)
+    mean = (F @ Xc) / m[:, None]
+    tri = ((F @ O) - m[:, None] * mean[:, iu[0]] * mean[:, iu[1]]) / (m - 1)[:, None]
+    cov = np.empty((len(F), Xc.shape[1], Xc.shape[1]))
+    cov[:, iu[0], iu[1]] = tri
+    cov[:, iu[1], iu[0]] = tri
+    return cov
 
 
 def mga(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, *, n_perm: int = 1000, n_boot: int = 1000,
