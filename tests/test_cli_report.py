@@ -1,0 +1,134 @@
+"""`python -m csi report` end to end on the demo database (two waves, small bootstrap)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csi import store
+from csi.cli import main
+from csi.demo import build_demo_database
+from csi.index import index_scores
+from csi.pls import estimate_pls
+from csi.templates import template
+
+ROOT = Path(__file__).resolve().parents[1]
+WAVES = ["--wave", "2025Q3", "--wave", "2025Q4"]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "demo.duckdb"
+    build_demo_database(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(db, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out") / "rep"
+    code = main(["report", "--db", str(db), *WAVES, "--bootstrap", "60", "--seed", "5", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_files_and_columns(report):
+    expected = ["indices.csv", "priorities.csv", "trends.csv", "nps.csv", "groups.csv", "competitor_gap.csv",
+                "bands.csv", "complaints.csv", "manifest.json"]
+    for name in expected:
+        assert (report / name).is_file(), name
+    for name in ["hierarchy.csv", "hierarchy_items.csv", "fuzzy.csv", "fuzzy_membership.csv", "gaps.csv",
+                 "item_ranking.csv", "key_drivers.csv"]:
+        assert (report / "classic" / name).is_file(), name
+    cols = lambda f: list(pd.read_csv(report / f, nrows=0).columns)  # noqa: E731
+    assert cols("indices.csv") == ["wave", "brand", "construct", "label_en", "label_zh", "index", "ci_low", "ci_high",
+                                   "n", "negative_weights", "note"]
+    assert cols("trends.csv") == ["wave", "construct", "index", "ci_low", "ci_high", "n"]
+    assert cols("priorities.csv")[:11] == ["driver", "target", "level", "importance", "performance", "quadrant",
+                                           "rank", "importance_ci_low", "importance_ci_high", "impact_en", "impact_zh"]
+    assert cols("competitor_gap.csv") == ["wave", "construct", "label_en", "label_zh", "own", "competitor", "gap",
+                                          "ci_low", "ci_high", "significant"]
+    assert cols("groups.csv") == ["wave", "group_a", "group_b", "path", "estimate_a", "estimate_b", "diff",
+                                  "p_permutation", "p_bootstrap", "p_henseler", "significant"]
+    assert cols("nps.csv")[:2] == ["wave", "brand"]
+    man = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
+    assert man["focus"] == {**man["focus"], "wave": "2025Q4", "brand": "Skyline Mobile",
+                            "competitor": "Horizon Telecom"}
+    assert man["selection"]["waves"] == ["2025Q3", "2025Q4"]
+    assert set(man["files"]) >= {"indices.csv", "classic/gaps.csv"}
+    assert man["settings"]["bootstrap"] == 60 and man["settings"]["seed"] == 5
+    assert len(man["settings"]["group_seeds"]) == 4 and len(set(man["settings"]["group_seeds"].values())) == 4
+
+
+def test_indices_match_a_direct_fit(report, db):
+    """indices.csv equals index_scores of a fit made here from the store, with the store's scales."""
+    con = store.connect(db, read_only=True)
+    data = store.load_responses(con, ["2025Q4"], {"brand": "Skyline Mobile"})
+    scales = store.item_scales(con, ["2025Q4"])
+    con.close()
+    items = [c for c in data.columns if c.rstrip("0123456789") in ("imag", "expe", "qual", "val", "sat", "loy")]
+    spec = template("ccsi", items)
+    res = estimate_pls(data, spec)
+    want = index_scores(res, scales).set_index("construct")
+    got = pd.read_csv(report / "indices.csv").set_index("construct")
+    np.testing.assert_allclose(got.loc[want.index, "index"], want["index"], atol=1e-9)
+    assert (got["n"] == res.info["n_used"]).all()
+    assert (got["ci_low"] < got["index"]).all() and (got["index"] < got["ci_high"]).all()
+    tr = pd.read_csv(report / "trends.csv")
+    assert list(tr["wave"].unique()) == ["2025Q3", "2025Q4"]
+    last = tr[tr["wave"] == "2025Q4"].set_index("construct")["index"]
+    np.testing.assert_allclose(last[want.index], want["index"], atol=1e-9)
+
+
+def test_demo_story_shows_in_the_report(report):
+    """The competitor's price rise (2025Q2) must show as an own-brand lead in perceived value."""
+    gap = pd.read_csv(report / "competitor_gap.csv").set_index("construct")
+    assert gap.loc["VAL", "gap"] > 3 and bool(gap.loc["VAL", "significant"])
+    np.testing.assert_allclose(gap["gap"], gap["own"] - gap["competitor"], atol=1e-9)
+    pri = pd.read_csv(report / "priorities.csv")
+    sat = pri[(pri["target"] == "SAT") & (pri["level"] == "construct")]
+    assert set(sat["driver"]) == {"IMAG", "EXPE", "QUAL", "VAL"}
+    assert list(sat["rank"]) == [1, 2, 3, 4]
+    g = pd.read_csv(report / "groups.csv")
+    assert g["p_permutation"].between(0, 1).all() and g["p_bootstrap"].between(0, 1).all()
+    bands = pd.read_csv(report / "bands.csv")
+    assert bands["share"].sum() == pytest.approx(1.0)
+
+
+def test_same_seed_same_files(report, db, tmp_path):
+    out = tmp_path / "again"
+    assert main(["report", "--db", str(db), *WAVES, "--bootstrap", "60", "--seed", "5", "--out", str(out)]) == 0
+    for name in ("indices.csv", "priorities.csv", "trends.csv", "groups.csv", "competitor_gap.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(report / name), pd.read_csv(out / name))
+    other = tmp_path / "other"
+    assert main(["report", "--db", str(db), *WAVES, "--bootstrap", "60", "--seed", "6", "--out", str(other)]) == 0
+    a, b = pd.read_csv(report / "indices.csv"), pd.read_csv(other / "indices.csv")
+    np.testing.assert_allclose(a["index"], b["index"])                  # point estimates do not depend on seed
+    assert not np.allclose(a["ci_low"], b["ci_low"])                     # intervals do
+
+
+def test_brand_segment_has_no_competitor(db, tmp_path, capsys):
+    out = tmp_path / "h"
+    code = main(["report", "--db", str(db), "--wave", "2025Q4", "--segment", "brand=Horizon Telecom",
+                 "--segment", "region=North", "--bootstrap", "0", "--out", str(out)])
+    assert code == 0
+    man = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert man["focus"]["brand"] == "Horizon Telecom" and man["focus"]["competitor"] is None
+    assert any("competitor" in w for w in man["warnings"])
+    assert pd.read_csv(out / "groups.csv").empty
+    idx = pd.read_csv(out / "indices.csv")
+    assert idx["ci_low"].isna().all() and idx["n"].iloc[0] < 600     # one region, no bootstrap
+
+
+def test_bad_input_exits_2_without_traceback(db, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "csi", "report", "--db", str(db), "--wave", "1999Q1",
+                        "--out", str(tmp_path / "x")], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "1999Q1" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "csi", "report", "--db", str(tmp_path / "none.duckdb"),
+                        "--out", str(tmp_path / "y")], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "csi", "report", "--db", str(db), "--segment", "region=Mars",
+                        "--out", str(tmp_path / "z")], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "no respondents" in r.stderr and "Traceback" not in r.stderr
