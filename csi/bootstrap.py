@@ -188,7 +188,7 @@ def bootstrap_pls(data: pd.DataFrame, spec: ModelSpec, *, n_boot: int = 5000, se
                   progress: Callable[[int, int], None] | None = None, scheme: Scheme = "path",
                   standardize: bool = True, plsc: bool = False, weights: str | np.ndarray | None = None,
                   missing: Missing = "listwise", tol: float = 1e-7, max_iter: int = 300, alpha: float = 0.05,
-                  jackknife: bool = True, chunk_size: int = 500, threads: int = 2) -> BootstrapResult:
+                  jackknife: bool = True, chunk_size: int = 1250, threads: int = 2) -> BootstrapResult:
     """Bootstrap a PLS model: ``n_boot`` resamples of the rows, seeded by ``seed``.
 
     Settings are those of :func:`csi.pls.estimate_pls` (same validation, same data preparation).
