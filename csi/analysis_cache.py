@@ -26,7 +26,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FitCache", "cache_key", "frame_fingerprint"]
+__all__ = ["FitCache", "cache_key", "frame_fingerprint", "code_fingerprint"]
+
+#: modules whose code shapes a cached fit; a change to any of them invalidates old entries
+_CODE_MODULES = ("syntax", "pls", "bootstrap", "index", "compare", "analysis_cache")
+_code_fp: str | None = None
+
+
+def code_fingerprint() -> str:
+    """SHA-256 over the source of the modules that produce cached fits (and the csi version).
+
+    Part of every fit key, so a disk cache written by older code (other formulas, other result
+    classes) is never served after an update.
+    """
+    global _code_fp
+    if _code_fp is None:
+        from . import __version__
+
+        here = Path(__file__).resolve().parent
+        h = hashlib.sha256(__version__.encode())
+        for name in _CODE_MODULES:
+            f = here / f"{name}.py"
+            h.update(name.encode())
+            h.update(f.read_bytes() if f.is_file() else b"-")
+        _code_fp = h.hexdigest()
+    return _code_fp
 
 
 def _canon(obj: Any) -> Any:

@@ -320,9 +320,16 @@ def _classic(data: pd.DataFrame, spec, dictionary: pd.DataFrame, scales, focus, 
         means = classic.construct_means(data, dict(spec.blocks), scales)
         drv = list(spec.predecessors("SAT"))
         kd = classic.key_drivers(means, "SAT", drv, method="ols")
-        # cross-check column: PLS importance of the same drivers (0–100 points per point)
+        # cross-check columns: the PLS direct path of the same drivers between 0–100 scores
+        # (comparable with `coefficient`: both are points of SAT per point of the driver, others held
+        # fixed) and the PLS total effect (the IPMA importance)
+        from .index import scale_factors
         from .priorities import unstd_total_effects
+        c = scale_factors(focus.result, scales)
+        direct = {f: float(b) * c[f] / c["SAT"] for f, t, b in focus.result.paths[["from", "to", "estimate"]]
+                  .itertuples(index=False) if t == "SAT"}
         te = unstd_total_effects(focus.result, scales)
+        kd["pls_direct_effect"] = [direct.get(d, 0.0) for d in kd["driver"]]
         kd["pls_total_effect"] = [float(te.loc[d, "SAT"]) for d in kd["driver"]]
         _write_csv(kd, cdir / "key_drivers.csv", written)
 

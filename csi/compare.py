@@ -41,7 +41,7 @@ import multiprocessing as mp
 import numpy as np
 import pandas as pd
 
-from .analysis_cache import FitCache, cache_key, frame_fingerprint
+from .analysis_cache import FitCache, cache_key, code_fingerprint, frame_fingerprint
 from .errors import CSIError, DataError, SpecError
 from .index import check_scales, index_draws, index_scores
 
@@ -249,7 +249,8 @@ def estimate_groups(
         if cache is not None:
             # the rows themselves are hashed even when a data version is given: the same version and
             # group labels can hold different rows when the caller filtered the frame (segments)
-            ck = cache_key(kind="group_fit", version=None if data_version is None else str(data_version),
+            ck = cache_key(kind="group_fit", code=code_fingerprint(),
+                           version=None if data_version is None else str(data_version),
                            data=frame_fingerprint(data), model=syntax, settings=settings, group=labels,
                            n_boot=n_boot, seed=gseed, scales=sc, boot_options=boot_options)
             hit = cache.get(ck)
@@ -562,10 +563,10 @@ def mga(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, *, n_perm: int = 1000,
     perm = mga_permutation(data_a, data_b, spec, n_perm=n_perm, seed=seed, alpha=alpha, **settings)
     if boot_a is None:
         boot_a = bootstrap_pls(_complete(data_a, spec, settings), spec, n_boot=n_boot,
-                               seed=group_seed(seed, ("mga", "a")), **settings)
+                               seed=group_seed(seed, ("mga", "a")), jackknife=False, **settings)
     if boot_b is None:
         boot_b = bootstrap_pls(_complete(data_b, spec, settings), spec, n_boot=n_boot,
-                               seed=group_seed(seed, ("mga", "b")), **settings)
+                               seed=group_seed(seed, ("mga", "b")), jackknife=False, **settings)
     est_a = pd.Series(perm["estimate_a"].to_numpy(), index=perm["path"])
     est_b = pd.Series(perm["estimate_b"].to_numpy(), index=perm["path"])
     bt = mga_bootstrap(boot_a, boot_b, est_a, est_b, alpha=alpha)
