@@ -10,6 +10,7 @@ re-entered.
 Conventions:
 
 * Survey weights combine with resampling as frequency weights ``c_i · f_i`` (normalised to sum n).
+* ``missing="mean"`` imputes once, on the full sample; resamples reuse the imputed values.
 * Sign indeterminacy: each draw's construct weights are aligned with the full-sample weights — a
   construct whose weight vector has a negative inner product with the full-sample one is flipped
   (weights, loadings and every path touching it) — before any statistic is taken.
@@ -152,7 +153,7 @@ def _extract(S: np.ndarray, w: np.ndarray, d: _Design, plsc: bool, tot_pairs, en
     if plsc:
         J = len(d.constructs)
         off = np.abs(out["C"] - np.eye(J)[None])
-        ok &= ~(off > 1).any(axis=(1, 2))
+        ok &= (off <= 1).all(axis=(1, 2)) & np.all(out["rho_a"] > 0, axis=1)
     res = {
         "paths": np.stack([out["beta"][:, i, k] for i, k in d.paths], axis=1),
         "weights": w,

@@ -254,7 +254,8 @@ def _derive(S: np.ndarray, w: np.ndarray, d: _Design, plsc: bool) -> dict[str, n
         J = C.shape[1]
         Cu[:, np.arange(J), np.arange(J)] = 1.0
         # consistent loading λ = c·w with c² = ρ_A / (w'w)²; composites keep their correlations
-        c = np.sqrt(rho) / ((ws ** 2) @ d.member)
+        with np.errstate(invalid="ignore"):
+            c = np.sqrt(rho) / ((ws ** 2) @ d.member)
         reflective = np.array([not d.mode_b[j] and d.items[j].size > 1 for j in range(J)])
         lam = ws * c[:, d.block]
         loading = np.where(reflective[d.block][None, :], lam, loading)
@@ -402,9 +403,11 @@ class PLSResult:
 
 
 def _versions() -> dict[str, str]:
-    import scipy  # noqa: F401  (only its version is reported)
+    import scipy
+
     from . import __version__
-    return {"csi": __version__, "numpy": np.__version__, "pandas": pd.__version__, "python": platform.python_version()}
+    return {"csi": __version__, "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
+            "python": platform.python_version()}
 
 
 def _f2(C: np.ndarray, d: _Design, r2: np.ndarray) -> np.ndarray:
@@ -447,7 +450,11 @@ def estimate_pls(data: pd.DataFrame, spec: ModelSpec, *, scheme: Scheme = "path"
     out = _derive(S[None], w, d, plsc)
     w, J = w[0], len(d.constructs)
     beta, r2, C = out["beta"][0], out["r2"][0], out["C"][0]
-    if plsc and (np.abs(C - np.eye(J)) > 1).any():
+    if plsc and not np.all(out["rho_a"][0] > 0):
+        bad = [c for c, v in zip(d.constructs, out["rho_a"][0]) if not v > 0]
+        raise EstimationError(f"PLSc: rho_A is not positive for {', '.join(bad)} (items do not share a common "
+                              "factor); consistent PLS cannot correct these blocks — use plain PLS")
+    if plsc and not (np.abs(C - np.eye(J)) <= 1).all():
         raise EstimationError("PLSc produced construct correlations beyond ±1 (ρ_A too small); "
                               "the blocks are too unreliable for consistent PLS — use plain PLS")
     cons, inds = d.constructs, d.indicators

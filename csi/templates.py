@@ -23,12 +23,12 @@ Structural models (``target ~ predictors``):
 
       QUAL ~ EXPE; VAL ~ EXPE + QUAL; SAT ~ EXPE + QUAL + VAL; COMP ~ SAT; LOY ~ SAT + COMP
 
-  Complaints: the block is ``comp\\d+`` items that are present. ``comp1`` is a 0/1 "complained" item and
-  ``comp2`` the satisfaction with complaint handling (asked only of complainers, so mostly missing).
-  Without ``items`` the default block is ``comp1`` alone (a single-indicator construct, as in the
-  ACSI's own "customer complaints" measure); with ``items`` every ``comp`` item present is used. A
-  single-indicator complaints construct with ``missing="listwise"`` keeps every respondent; adding
-  ``comp2`` restricts the analysis to complainers — the caller's choice, made explicit by ``items``.
+  Complaints: the ACSI measures "customer complaints" with one item, whether the customer complained
+  (``comp1``, 0/1), so COMP is bound to ``comp1`` alone. ``comp2`` (satisfaction with complaint
+  handling) is asked only of complainers; putting it in the block would make listwise deletion keep
+  complainers only, so the template never binds it (write a ``.lavaan`` model to use it). Without
+  ``comp1`` in the data the COMP construct and its paths are left out and SAT -> LOY carries the whole
+  effect.
 """
 from __future__ import annotations
 
@@ -109,6 +109,9 @@ def template(name: TemplateName, items: Iterable[str] | None = None) -> ModelSpe
         have = [str(i) for i in items]
         blocks = {}
         for c in struct["constructs"]:
+            if c == "COMP":
+                blocks[c] = ("comp1",) if "comp1" in have else ()
+                continue
             pat = re.compile(rf"^{_PREFIX[c]}\d+$")
             blocks[c] = tuple(sorted((i for i in have if pat.match(i)), key=_item_number))
         missing = [c for c in struct["constructs"] if not blocks[c] and c not in struct["optional"]]

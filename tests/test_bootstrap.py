@@ -136,3 +136,16 @@ def test_bad_arguments(ecsi):
         bootstrap_pls(ecsi, template("ecsi"), n_boot=10, seed=1, jackknife=False).summary("paths", ci="student")
     with pytest.raises(SpecError, match="BCa"):
         bootstrap_pls(ecsi, template("ecsi"), n_boot=10, seed=1, jackknife=False).summary("paths", ci="bca")
+
+
+def test_non_converged_resamples_are_dropped_and_counted(ecsi):
+    """The full sample converges in k iterations; with max_iter = k the slower resamples must be dropped,
+    counted, and the kept ones must equal refits of their resamples."""
+    k = estimate_pls(ecsi, template("ecsi")).info["iterations"]
+    b = bootstrap_pls(ecsi, template("ecsi"), n_boot=60, seed=1, max_iter=k, jackknife=False)
+    assert set(b.dropped) == {"not converged"} and 0 < b.dropped["not converged"] < 60
+    assert b.n_kept + b.dropped["not converged"] == 60
+    full = bootstrap_pls(ecsi, template("ecsi"), n_boot=60, seed=1, jackknife=False)
+    kept = [i for i in range(60) if any(np.allclose(full.draws["paths"].iloc[i], row, atol=1e-12)
+                                        for row in b.draws["paths"].to_numpy())]
+    assert len(kept) == b.n_kept

@@ -317,3 +317,30 @@ def test_matches_r_plspm_printed_values(ecsi, scheme, ref):
         ave = r.outer.groupby("construct")["communality"].mean()
         for c, v in R_AVE.items():
             assert ave[c] == pytest.approx(v, abs=1e-6)
+
+
+def test_single_indicator_and_mode_b_blocks(ecsi):
+    spec = parse_model("IMAG <~ imag1 + imag2 + imag3\nEXPE =~ expe1\nSAT =~ sat1 + sat2 + sat3\n"
+                       "EXPE ~ IMAG\nSAT ~ IMAG + EXPE")
+    r = estimate_pls(ecsi, spec)
+    o = r.outer.set_index("indicator")
+    assert o.loc["expe1", "loading"] == pytest.approx(1.0) and o.loc["expe1", "weight"] == pytest.approx(1.0)
+    # mode B weights are the OLS regression of the inner proxy on the block: check via the scores
+    sc = r.scores
+    X = ((ecsi[["imag1", "imag2", "imag3"]] - ecsi[["imag1", "imag2", "imag3"]].mean())
+         / ecsi[["imag1", "imag2", "imag3"]].std()).to_numpy()
+    np.testing.assert_allclose(X @ o.loc[["imag1", "imag2", "imag3"], "weight"].to_numpy(), sc["IMAG"], atol=1e-10)
+    rc = estimate_pls(ecsi, spec, plsc=True)
+    assert rc.info["rho_a"]["EXPE"] == 1.0 and rc.info["rho_a"]["IMAG"] == 1.0 and rc.info["rho_a"]["SAT"] < 1
+    # only SAT is corrected: EXPE -> SAT grows in magnitude by 1/sqrt(rho_A(SAT)) in the bivariate case
+    two = parse_model("EXPE =~ expe1\nSAT =~ sat1 + sat2 + sat3\nSAT ~ EXPE")
+    a, b = estimate_pls(ecsi, two), estimate_pls(ecsi, two, plsc=True)
+    assert _path(b, "EXPE", "SAT") == pytest.approx(_path(a, "EXPE", "SAT") / np.sqrt(b.info["rho_a"]["SAT"]))
+
+
+def test_plsc_refuses_blocks_without_common_factor(ecsi):
+    rng = np.random.default_rng(0)
+    d = ecsi.assign(n1=rng.standard_normal(250), n2=rng.standard_normal(250), n3=rng.standard_normal(250))
+    spec = parse_model("N =~ n1 + n2 + n3\nSAT =~ sat1 + sat2 + sat3\nSAT ~ N")
+    with pytest.raises(EstimationError, match="PLSc"):
+        estimate_pls(d, spec, plsc=True)

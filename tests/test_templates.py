@@ -34,9 +34,10 @@ def test_acsi_complaints():
     assert "IMAG" not in s.constructs and s.blocks["COMP"] == ("comp1",)
     assert {("SAT", "COMP"), ("COMP", "LOY"), ("SAT", "LOY")} <= set(s.paths)
     s2 = template("acsi", ["comp2", "comp1", "expe1", "qual1", "val1", "sat1", "loy1"])
-    assert s2.blocks["COMP"] == ("comp1", "comp2")
+    assert s2.blocks["COMP"] == ("comp1",)          # comp2 is asked of complainers only: never bound
     s3 = template("acsi", ["expe1", "qual1", "val1", "sat1", "loy1"])   # complaints are optional in the ACSI
     assert "COMP" not in s3.constructs and ("SAT", "LOY") in s3.paths
+    assert "COMP" not in template("acsi", ["comp2", "expe1", "qual1", "val1", "sat1", "loy1"]).constructs
 
 
 def test_binding_by_prefix_ignores_other_columns_and_sorts_numerically():
