@@ -91,6 +91,8 @@ class _Design:
 
 
 # =============================================================================== kernel
+# _check_options, _prepare, _moments, _Design, _kernel and _derive are also used by csi.bootstrap and
+# csi.compare (permutation MGA): keep their signatures and return shapes stable.
 def _sw(S: np.ndarray, w: np.ndarray, d: _Design) -> np.ndarray:
     """``cov(x_i, y_k) (B x p x J)`` for weights ``w (B x p)``: ``S diag(w) M``."""
     return S @ (w[:, :, None] * d.member)
@@ -385,7 +387,8 @@ class PLSResult:
     total); ``f2`` (from, to, f2); ``scores`` (n_used × J, unit sample variance, indexed by the rows
     used); ``corr`` (p × p indicator correlations, weighted if weights); ``item_mean``, ``item_sd``
     (raw-scale, weighted if weights); ``info`` (settings, iterations, converged, counts, versions,
-    ``rho_a`` per construct when plsc).
+    ``rho_a`` per construct when plsc); ``construct_corr`` (J × J construct correlations the paths
+    were estimated from: the composites' under PLS, the disattenuated ones under PLSc).
     """
 
     paths: pd.DataFrame
@@ -400,6 +403,7 @@ class PLSResult:
     item_sd: pd.Series
     spec: ModelSpec
     info: dict = field(default_factory=dict)
+    construct_corr: pd.DataFrame | None = None
 
 
 def _versions() -> dict[str, str]:
@@ -489,4 +493,5 @@ def estimate_pls(data: pd.DataFrame, spec: ModelSpec, *, scheme: Scheme = "path"
     return PLSResult(paths=paths, outer=outer, cross_loadings=cross, constructs=constructs, effects=effects,
                      f2=f2, scores=scores, corr=pd.DataFrame(corr, index=list(inds), columns=list(inds)),
                      item_mean=pd.Series(mean, index=list(inds), name="mean"),
-                     item_sd=pd.Series(sd, index=list(inds), name="sd"), spec=spec, info=info)
+                     item_sd=pd.Series(sd, index=list(inds), name="sd"), spec=spec, info=info,
+                     construct_corr=pd.DataFrame(C, index=list(cons), columns=list(cons)))

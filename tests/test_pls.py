@@ -79,6 +79,7 @@ def test_tables_consistent(ecsi):
     assert list(sc.index) == list(ecsi.index) and list(sc.columns) == list(r.spec.constructs)
     np.testing.assert_allclose(sc.std(ddof=1), 1.0, atol=1e-12)
     np.testing.assert_allclose(sc.mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(r.construct_corr, sc.corr(), atol=1e-12)
     # loadings = correlation of each indicator with its construct score, computed the slow way
     for _, row in r.outer.iterrows():
         assert row["loading"] == pytest.approx(np.corrcoef(ecsi[row["indicator"]], sc[row["construct"]])[0, 1], abs=1e-12)
