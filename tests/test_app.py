@@ -1,0 +1,517 @@
+"""The dashboard under streamlit.testing: every page × both languages × every role, the data page's
+upload → validate → commit flow, role guards, downloads that re-import to the same numbers, speed.
+
+A small demo database (300 respondents per wave, 6 waves) is built once per session in a tmp dir and
+handed to the app through ``CSI_DB``; ``CSI_APP_BOOTSTRAP`` keeps the on-page bootstraps small.
+"""
+from __future__ import annotations
+
+import ast
+import io
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "streamlit_app.py")
+PAGES = ("overview", "model", "drivers", "compare", "classic", "data", "downloads")
+TITLE_KEY = {"overview": "ov_title", "model": "md_title", "drivers": "dr_title", "compare": "cp_title",
+             "classic": "cl_title", "data": "da_title", "downloads": "dl_title"}
+PER_WAVE = 300
+BOOT = "30"
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from app import auth  # noqa: E402
+from app.i18n import TEXT, placeholders, t  # noqa: E402
+
+
+# ------------------------------------------------------------------ fixtures
+def _raw(df: pd.DataFrame) -> pd.DataFrame:
+    """A demo wave as a file would arrive: every cell text, blanks empty."""
+    return df.astype(object).where(df.notna(), "").astype(str)
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory):
+    from csi import demo, store
+    from csi.ingest import ingest_frame
+
+    path = tmp_path_factory.mktemp("appdb") / "csi.duckdb"
+    survey = demo.generate(20240601)
+    con = store.connect(path)
+    try:
+        for label, df in survey.waves.items():
+            a, b = demo.WAVE_DATES[label]
+            ingest_frame(con, _raw(df.head(PER_WAVE)), wave=label, source_name=f"demo_{label}.csv",
+                         field_start=a, field_end=b)
+        store.set_setting(con, "own_brand", survey.own_brand)
+        store.set_setting(con, "competitor", survey.competitor)
+        store.set_setting(con, "brand_column", "brand")
+    finally:
+        con.close()
+    return path
+
+
+@pytest.fixture()
+def app_env(demo_db, tmp_path, monkeypatch):
+    """A private copy of the small database per test (tests that write must not leak into others)."""
+    import shutil
+
+    db = tmp_path / "csi.duckdb"
+    shutil.copy(demo_db, db)
+    monkeypatch.setenv("CSI_DB", str(db))
+    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSI_APP_BOOTSTRAP", BOOT)
+    monkeypatch.chdir(ROOT)
+    yield db
+
+
+def _app(secrets: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    if secrets:
+        for k, v in secrets.items():
+            at.secrets[k] = v
+    return at
+
+
+def _clear_streamlit_caches():
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    # Each test has its own database file; cached connections of the previous file must go.
+    _clear_streamlit_caches()
+    yield
+    from app import state
+
+    reg = state.jobs()
+    for key in list(reg._jobs):
+        reg.wait(key, 120)
+    _clear_streamlit_caches()
+
+
+def _set_lang(at: AppTest, lang: str) -> None:
+    at.session_state["lang"] = lang
+
+
+def _no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def _texts(at: AppTest) -> str:
+    parts = [e.value for e in at.title] + [e.value for e in at.markdown] + [e.value for e in at.caption]
+    parts += [m.label for m in at.metric] + [e.value for e in at.info] + [e.value for e in at.subheader]
+    return "\n".join(str(p) for p in parts)
+
+
+def _wait_jobs():
+    from app import state
+
+    reg = state.jobs()
+    for key in list(reg._jobs):
+        job = reg.wait(key, 180)
+        assert job.state == "done", job.error
+
+
+def _bcrypt(pw: str) -> str:
+    import bcrypt
+
+    return bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=4)).decode()
+
+
+USERS = {"vera": "viewer", "anna": "analyst", "rex": "researcher"}
+
+
+def _password_secrets() -> dict:
+    return {"cookie": {"name": "csi_test", "key": "k" * 32, "expiry_days": 1},
+            "credentials": {"usernames": {u: {"email": f"{u}@example.com", "first_name": u, "last_name": "T",
+                                              "password": _bcrypt("pw-" + u), "roles": [r]}
+                                          for u, r in USERS.items()}}}
+
+
+def _signed_in(user: str) -> AppTest:
+    at = _app(_password_secrets())
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = user
+    at.session_state["name"] = user
+    return at
+
+
+# ------------------------------------------------------------ translation table
+def test_every_key_has_both_languages_and_same_placeholders():
+    for key, pair in TEXT.items():
+        assert isinstance(pair, tuple) and len(pair) == 2, key
+        en, zh = pair
+        assert en.strip() and zh.strip(), key
+        assert placeholders(en) == placeholders(zh), key
+
+
+def test_no_duplicate_keys_in_translation_source():
+    tree = ast.parse((ROOT / "app" / "i18n.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "TEXT":
+            keys = [k.value for k in node.value.keys]
+            dup = {k for k in keys if keys.count(k) > 1}
+            assert not dup, dup
+            return
+    pytest.fail("TEXT not found")
+
+
+def test_every_key_the_app_uses_exists():
+    used = set()
+    for f in [ROOT / "streamlit_app.py", *(ROOT / "app").glob("*.py"), *(ROOT / "app_pages").glob("*.py")]:
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_]+)["']""", f.read_text(encoding="utf-8")))
+    missing = sorted(k for k in used if k not in TEXT)
+    assert not missing, missing
+
+
+def test_chinese_side_is_chinese():
+    # a zh text equal to the English one is an untranslated key (except symbols and codes)
+    same = [k for k, (en, zh) in TEXT.items() if en == zh and re.search(r"[A-Za-z]{4,}", en)
+            and not k.startswith(("col_pls", "col_cbsem", "col_htmt", "col_vif", "col_ave", "col_alpha"))]
+    assert not same, same
+
+
+def test_csi_never_imports_streamlit():
+    for f in (ROOT / "csi").glob("*.py"):
+        assert not re.search(r"^\s*(import|from)\s+streamlit", f.read_text(encoding="utf-8"), re.M), f.name
+
+
+# ------------------------------------------------------------------- roles
+def test_roles_are_cumulative():
+    assert auth.pages_for("viewer") == ("overview", "model", "drivers", "compare", "classic")
+    assert auth.pages_for("analyst") == auth.pages_for("viewer") + ("data",)
+    assert auth.pages_for("researcher") == auth.pages_for("analyst") + ("downloads",)
+    assert auth.pages_for(None) == () and auth.pages_for("admin") == ()
+    assert auth.best_role(["viewer", "researcher"]) == "researcher"
+    assert auth.best_role("Analyst") == "analyst" and auth.best_role(["boss"]) is None
+
+
+def test_auth_mode_from_secrets():
+    assert auth.auth_mode({}) == "open"
+    assert auth.auth_mode(_password_secrets()) == "password"
+    assert auth.auth_mode({"auth": {"client_id": "x"}, **_password_secrets()}) == "oidc"
+    assert auth.role_for_email({"roles": {"analyst": ["A@x.com"]}}, "a@x.com") == "analyst"
+    assert auth.role_for_email({"roles": {"analyst": ["a@x.com"]}}, "b@x.com") == "viewer"
+
+
+# ------------------------------------------------------ pages × languages (open)
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_page_opens_in_both_languages(app_env, lang):
+    at = _app()
+    at.run()
+    _no_exception(at)
+    _set_lang(at, lang)
+    timings = {}
+    for page in PAGES:
+        at.switch_page(f"app_pages/{page}.py")
+        t0 = time.perf_counter()
+        at.run()
+        timings[page] = time.perf_counter() - t0
+        _no_exception(at)
+        assert [x.value for x in at.title][-1] == t(TITLE_KEY[page], lang), page
+        if lang == "zh":
+            assert t("open_banner", "zh") in [w.value for w in at.warning]
+    print(f"\npage render seconds ({lang}):", {k: round(v, 2) for k, v in timings.items()})
+
+
+def test_open_mode_shows_banner_and_every_page(app_env):
+    at = _app()
+    at.run()
+    assert t("open_banner", "en") in [w.value for w in at.warning]
+    for page in PAGES:
+        at.switch_page(f"app_pages/{page}.py")  # raises ValueError for a page that is not registered
+
+
+# ----------------------------------------------------------------- roles × pages
+@pytest.mark.parametrize("user", list(USERS))
+def test_each_role_sees_exactly_its_pages(app_env, user):
+    role = USERS[user]
+    at = _signed_in(user)
+    at.run()
+    _no_exception(at)
+    assert t("signed_in_as", "en", name=user, role=role) in [c.value for c in at.sidebar.caption]
+    for page in PAGES:
+        if auth.can(role, page):
+            at.switch_page(f"app_pages/{page}.py")
+            at.run()
+            _no_exception(at)
+            assert [x.value for x in at.title][-1] == t(TITLE_KEY[page], "en")
+        else:
+            with pytest.raises(ValueError):  # not registered: not reachable by URL either
+                at.switch_page(f"app_pages/{page}.py")
+
+
+def test_viewer_is_stopped_inside_the_data_page_too(app_env):
+    # Run the page file on its own (as if navigation had been bypassed): the page re-checks the role.
+    at = AppTest.from_file(str(ROOT / "app_pages" / "data.py"), default_timeout=60)
+    for k, v in _password_secrets().items():
+        at.secrets[k] = v
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = "vera"
+    at.run()
+    assert t("not_allowed", "en", role=t("role_viewer", "en")) in [e.value for e in at.error]
+    assert len(at.get("file_uploader")) == 0
+
+
+def test_session_cannot_raise_its_own_role(app_env):
+    at = _signed_in("vera")
+    at.session_state["roles"] = ["researcher"]  # roles come from the secrets file, not the session
+    at.run()
+    with pytest.raises(ValueError):
+        at.switch_page("app_pages/downloads.py")
+
+
+def test_password_login_form(app_env):
+    at = _app(_password_secrets())
+    at.run()
+    _no_exception(at)
+    assert t("login_prompt", "en") in [i.value for i in at.info]
+    at.switch_page("app_pages/data.py")  # asking for a page by URL before signing in shows the login only
+    at.run()
+    assert not at.title and t("login_prompt", "en") in [i.value for i in at.info]
+    assert len(at.get("file_uploader")) == 0
+    at.text_input[0].input("anna")
+    at.text_input[1].input("wrong")
+    at.button[0].click()
+    at.run()
+    assert t("login_failed", "en") in [e.value for e in at.error]
+    at.text_input[0].input("anna")
+    at.text_input[1].input("pw-anna")
+    at.button[0].click()
+    at.run()
+    _no_exception(at)
+    at.switch_page("app_pages/data.py")
+    at.run()
+    assert [x.value for x in at.title][-1] == t("da_title", "en")
+
+
+# ---------------------------------------------------------------- overview
+def test_overview_numbers_and_chinese_actions(app_env):
+    at = _app()
+    at.run()
+    _no_exception(at)
+    labels = [m.label for m in at.metric]
+    assert labels[0] == t("ov_index", "en", wave="2025Q4")
+    sat = float(at.metric[0].value)
+    assert 0 < sat < 100
+    _wait_jobs()
+    at.run()
+    _no_exception(at)
+    caps = [c.value for c in at.caption]
+    assert any("2025Q3" in c and ("significant" in c) for c in caps), caps
+    _set_lang(at, "zh")
+    at.run()
+    _no_exception(at)
+    assert at.metric[0].label == t("ov_index", "zh", wave="2025Q4")
+    assert float(at.metric[0].value) == sat  # language never changes a number
+    actions = [m.value for m in at.markdown if m.value.startswith("- 1.")]
+    assert actions and "重要性" in actions[0], actions
+
+
+def test_overview_index_matches_the_engine(app_env):
+    """The headline equals csi.index on the same rows (own brand, latest wave, weighted)."""
+    from csi import index, pls, store, templates
+
+    at = _app()
+    at.run()
+    shown = float(at.metric[0].value)
+    con = store.connect(app_env, read_only=True)
+    try:
+        df = store.load_responses(con, waves=["2025Q4"])
+        scales = store.item_scales(con, ["2025Q4"])
+    finally:
+        con.close()
+    df = df[df["brand"] == "Skyline Mobile"].reset_index(drop=True)
+    df["weight"] = pd.to_numeric(df["weight"])
+    spec = templates.template("ccsi", items=list(df.columns))
+    res = pls.estimate_pls(df, spec, weights="weight")
+    want = index.index_scores(res, scales).set_index("construct").loc["SAT", "index"]
+    assert shown == pytest.approx(round(want, 1), abs=1e-9)
+
+
+def test_filter_change_on_cached_selection_is_fast(app_env):
+    at = _app()
+    t0 = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - t0
+    _no_exception(at)
+    at.sidebar.multiselect(key="f_region").set_value(["North"]).run()
+    at.sidebar.multiselect(key="f_region").set_value([]).run()  # back to a cached selection
+    t0 = time.perf_counter()
+    at.sidebar.multiselect(key="f_region").set_value(["North"]).run()
+    cached = time.perf_counter() - t0
+    _no_exception(at)
+    print(f"\noverview first render {first:.2f} s; filter change on a cached selection {cached:.2f} s")
+    assert cached < 1.0
+
+
+# --------------------------------------------------------------- data page
+def _new_wave_csv(label_seed: int = 7, n: int = 250, bad: bool = False) -> bytes:
+    from csi import demo
+
+    df = demo.generate(label_seed).waves["2025Q4"].head(n).copy()
+    df["respondent_id"] = [f"N-{i:05d}" for i in range(len(df))]
+    raw = _raw(df)
+    if bad:
+        raw.loc[3, "qual1"] = "abc"
+    return raw.to_csv(index=False).encode("utf-8")
+
+
+def _data_page(at: AppTest) -> AppTest:
+    at.run()
+    at.switch_page("app_pages/data.py")
+    at.run()
+    _no_exception(at)
+    return at
+
+
+def test_upload_validate_commit_then_in_trend(app_env):
+    at = _data_page(_app())
+    at.file_uploader(key="da_file").upload("wave_2026Q1.csv", _new_wave_csv(), "text/csv")
+    at.run()
+    _no_exception(at)
+    assert any(t("da_valid_ok", "en", n=250, items=0).split(":")[0] in s.value for s in at.success)
+    at.text_input(key="da_label").input("2026Q1")
+    at.run()
+    commit = at.button(key="da_commit")
+    assert not commit.disabled
+    commit.click()
+    at.run()
+    _no_exception(at)
+    sel = at.session_state["csi_selection"]
+    assert sel.all_waves[-1] == "2026Q1" and "2026Q1" in sel.waves  # a new wave joins the selection
+    at.switch_page("app_pages/overview.py")
+    at.run()
+    _no_exception(at)
+    assert at.metric[0].label == t("ov_index", "en", wave="2026Q1")
+
+
+def test_bad_file_cannot_be_committed_and_writes_nothing(app_env):
+    from csi import store
+
+    con = store.connect(app_env, read_only=True)
+    before = store.data_version(con)
+    con.close()
+    at = _data_page(_app())
+    at.file_uploader(key="da_file").upload("bad.csv", _new_wave_csv(bad=True), "text/csv")
+    at.run()
+    at.text_input(key="da_label").input("2026Q1")
+    at.run()
+    _no_exception(at)
+    assert at.error, "validation errors must be shown"
+    frames = [d.value for d in at.dataframe]
+    problems = next(f for f in frames if t("col_reason", "en") in f.columns)
+    row = problems[problems[t("col_column", "en")] == "qual1"]
+    assert len(row) == 1 and int(row[t("col_row", "en")].iloc[0]) == 5 and row[t("col_value", "en")].iloc[0] == "abc"
+    assert at.button(key="da_commit").disabled
+    at._tree = None
+    _clear_streamlit_caches()
+    con = store.connect(app_env, read_only=True)
+    assert store.data_version(con) == before and "2026Q1" not in store.wave_labels(con)
+    con.close()
+
+
+def test_delete_needs_the_typed_label(app_env):
+    from csi import store
+
+    at = _data_page(_app())
+    at.selectbox(key="da_delete_label").set_value("2024Q3")
+    at.text_input(key="da_delete_typed").input("2024Q")
+    at.get("form")  # forms submit through their button
+    [b for b in at.button if b.label == t("da_delete_btn", "en")][0].click()
+    at.run()
+    assert t("da_delete_mismatch", "en") in [e.value for e in at.error]
+    at.text_input(key="da_delete_typed").input("2024Q3")
+    [b for b in at.button if b.label == t("da_delete_btn", "en")][0].click()
+    at.run()
+    _no_exception(at)
+    _clear_streamlit_caches()
+    con = store.connect(app_env, read_only=True)
+    assert "2024Q3" not in store.wave_labels(con)
+    con.close()
+
+
+# -------------------------------------------------------------- downloads
+def test_workbook_and_csv_reimport_to_the_same_numbers_and_never_execute():
+    import openpyxl
+
+    from app.downloads import csv_bytes, json_bytes, sheet_name, workbook_bytes
+
+    rng = np.random.default_rng(5)
+    paths = pd.DataFrame({"from": ["IMAG", "QUAL"], "to": ["SAT", "SAT"], "estimate": rng.normal(size=2)})
+    evil = pd.DataFrame({"label": ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "plain", "\t=1"],
+                         "value": [-0.123456789012345, 1e-17, -3.0, 2.5, np.nan, 7.0]})
+    tables = {"paths": paths, "evil": evil, "a/b:c*?[x]" + "y" * 40: paths}
+    wb = openpyxl.load_workbook(io.BytesIO(workbook_bytes(tables)))
+    assert wb.sheetnames[:2] == ["paths", "evil"] and len(wb.sheetnames) == 3
+    assert all(len(s) <= 31 and not re.search(r"[\[\]\*\?/\\:]", s) for s in wb.sheetnames)
+    back = pd.read_excel(io.BytesIO(workbook_bytes(tables)), sheet_name=None)
+    np.testing.assert_array_equal(back["paths"]["estimate"].to_numpy(), paths["estimate"].to_numpy())
+    ws = wb["evil"]
+    cells = [ws.cell(row=r, column=1) for r in range(2, 8)]
+    assert all(c.data_type == "s" for c in cells)  # text, never a formula
+    assert [c.value for c in cells][:4] == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2+3", "'@SUM(A1)"]
+    assert ws.cell(row=2, column=2).value == -0.123456789012345  # numbers untouched
+    csv = pd.read_csv(io.BytesIO(csv_bytes(evil)))
+    assert csv["label"].tolist()[:4] == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2+3", "'@SUM(A1)"]
+    np.testing.assert_array_equal(csv["value"].to_numpy(), evil["value"].to_numpy())
+    import json
+
+    doc = json.loads(json_bytes({"evil": evil}, {"seed": 1}))
+    assert doc["tables"]["evil"][4]["value"] is None and doc["manifest"]["seed"] == 1
+    assert sheet_name("x", {"x"}) == "x_2"
+
+
+def test_downloads_page_offers_everything(app_env):
+    at = _app()
+    at.run()
+    at.switch_page("app_pages/downloads.py")
+    at.run()
+    _no_exception(at)
+    keys = {b.key for b in at.get("download_button")}
+    for k in ("dl_xlsx", "dl_json", "dl_manifest", "dl_scores", "dl_syntax", "dl_report", "dl_t_paths",
+              "dl_t_trend", "dl_t_constructs"):
+        assert k in keys, (k, keys)
+    at.button(key="dl_run_boot").click()
+    at.run()
+    _wait_jobs()
+    at.run()
+    _no_exception(at)
+    assert "dl_draws" in {b.key for b in at.get("download_button")}
+
+
+def test_html_report_is_self_contained():
+    from app import charts
+    from app.report_html import build_report
+
+    tr = pd.DataFrame({"wave": ["A", "B"], "construct": ["SAT", "SAT"], "index": [70.0, 72.0],
+                       "ci_low": [68.0, 70.0], "ci_high": [72.0, 74.0]})
+    html = build_report("zh", subtitle="x", figures=[("趋势", charts.trend_chart(tr, "zh")),
+                                                    ("again", charts.trend_chart(tr, "en"))],
+                        tables={"trend": tr}, manifest={"seed": 1}, actions=["1. 优先改进——感知质量"])
+    assert not re.search(r"<script[^>]*\bsrc=", html)  # nothing fetched: plotly.js is inline
+    assert not re.search(r"<link[^>]*\bhref=\"?https?:", html)
+    assert html.count("plotly.js v") <= 2  # the library is inlined once (its banner may repeat once)
+    assert "顾客满意度" in html and "Noto Sans CJK SC" in html
+
+
+def test_construct_colours_are_fixed_and_distinct():
+    from app.charts import CONSTRUCT_COLORS, construct_color
+
+    assert len(set(CONSTRUCT_COLORS.values())) == len(CONSTRUCT_COLORS)
+    assert construct_color("SAT") == CONSTRUCT_COLORS["SAT"]
+    order = ("NEW1", "SAT", "NEW2")
+    assert construct_color("NEW1", order) != construct_color("NEW2", order)
+    assert construct_color("NEW1", order) == construct_color("NEW1", order)
