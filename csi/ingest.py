@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import BinaryIO, Mapping, Sequence
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -41,6 +42,11 @@ def read_survey(source: str | os.PathLike | bytes | BinaryIO, name: str | None =
     (an unnamed first column is named ''). Raises :class:`InputError` naming the file and reason.
     """
     data, name = _read_bytes(source, name)
+    path = Path(source) if isinstance(source, (str, os.PathLike)) else None
+    return _parse_bytes(data, name, path)
+
+
+def _parse_bytes(data: bytes, name: str, path: Path | None) -> pd.DataFrame:
     suffix = Path(name).suffix.lower()
     if not data:
         raise InputError(Problem(name, "the file is empty (0 bytes)"))
@@ -55,7 +61,7 @@ def read_survey(source: str | os.PathLike | bytes | BinaryIO, name: str | None =
         if suffix not in (".sav", ".zsav"):
             raise InputError(Problem(name, "this file is an SPSS data file; give it the .sav extension"))
         return _read_sav(data, name)
-    return _read_csv(data, name)
+    return _read_csv(data, name, path)
 
 
 def _read_bytes(source, name) -> tuple[bytes, str]:
@@ -106,40 +112,59 @@ def _undecodable(data: bytes, e: UnicodeDecodeError, name: str) -> InputError:
                                     "save the file as 'CSV UTF-8' from Excel", row=line))
 
 
-def _read_csv(data: bytes, name: str) -> pd.DataFrame:
-    text, _ = decode_text(data, name)
+def _read_csv(data: bytes, name: str, path: Path | None = None) -> pd.DataFrame:
+    """CSV → text cells through DuckDB's parallel reader; every ragged row is reported with its line."""
+    text, encoding = decode_text(data, name)
     if not text.strip():
         raise InputError(Problem(name, "the file is empty (no header, no rows)"))
-    sample = text[:65536]
-    first_line = sample.splitlines()[0] if sample.splitlines() else ""
+    first_line = text[:65536].splitlines()[0] if text[:65536].splitlines() else ""
     delim = max([",", ";", "\t", "|"], key=first_line.count)
     if first_line.count(delim) == 0:
         delim = ","
-    header = next(csv.reader(io.StringIO(text), delimiter=delim))
-    header = [h.strip() for h in header]
+    header = [h.strip() for h in next(csv.reader(io.StringIO(text[:65536]), delimiter=delim))]
     _check_header(header, name)
+    tmp = None
+    if path is None or encoding != "utf-8":
+        # DuckDB reads UTF-8 only: hand it a UTF-8 copy (GBK/GB18030, BOM, UTF-16, or bytes from an upload)
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(suffix=".csv")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        src = tmp
+    else:
+        src = str(path)
+    del text
+    con = duckdb.connect()
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, na_filter=True,
-                            na_values=[], header=0, names=[h or f"\x00col{i}" for i, h in enumerate(header)],
-                            skip_blank_lines=True, engine="c")
-    except pd.errors.ParserError as e:
-        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
-        if m:
-            raise InputError(Problem(name, f"ragged row: {m.group(3)} fields but the header has {m.group(1)}",
-                                     row=int(m.group(2)))) from None
-        raise InputError(Problem(name, f"cannot parse as CSV: {str(e).strip().splitlines()[-1]}")) from None
+        columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
+        rel = con.sql(
+            "SELECT * FROM read_csv(?, header=true, delim=?, quote='\"', escape='\"', auto_detect=false, "
+            "columns=?, strict_mode=true, null_padding=false, store_rejects=true, skip=0)",
+            params=[src, delim, columns])
+        frame = rel.to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype).fillna("")
+        rejects = con.execute("SELECT line, error_type, csv_line FROM reject_errors ORDER BY line").fetchall()
+    except duckdb.Error as e:
+        raise InputError(Problem(name, f"cannot parse as CSV: {str(e).strip().splitlines()[0]}")) from None
+    finally:
+        con.close()
+        if tmp:
+            os.unlink(tmp)
+    if rejects:
+        probs = []
+        for line, kind, original in rejects[:MAX_PER_KIND]:
+            got = len(next(csv.reader([original or ""], delimiter=delim), []))
+            reason = {"TOO MANY COLUMNS": f"ragged row: {got} fields but the header has {len(header)}",
+                      "MISSING COLUMNS": f"ragged row: {got} fields, fewer than the {len(header)} in the header",
+                      }.get(str(kind), f"unreadable row ({str(kind).lower()})")
+            probs.append(Problem(name, reason, row=int(line)))
+        if len(rejects) > MAX_PER_KIND:
+            probs.append(Problem(name, f"... and {len(rejects) - MAX_PER_KIND} more unreadable rows"))
+        raise InputError(probs)
     frame.columns = header
     if len(frame) == 0:
         raise InputError(Problem(name, "header only: the file has no data rows"))
-    # pandas silently pads short rows, so count the fields of every record (quotes respected)
-    k = len(header)
-    short = [i for i, rec in enumerate(csv.reader(io.StringIO(text), delimiter=delim), start=1) if rec and len(rec) != k]
-    if short:
-        probs = [Problem(name, f"ragged row: fewer fields than the {k} in the header", row=r) for r in short[:MAX_PER_KIND]]
-        if len(short) > MAX_PER_KIND:
-            probs.append(Problem(name, f"... and {len(short) - MAX_PER_KIND} more ragged rows"))
-        raise InputError(probs)
-    return frame.fillna("")
+    return frame
 
 
 def _check_header(header: list[str], name: str) -> None:
@@ -253,6 +278,22 @@ class IngestReport:
 def _norm_header(h: str) -> str:
     h = unicodedata.normalize("NFKC", str(h)).strip()
     return re.sub(r"\s+", "_", h.lower()) if h.isascii() else h
+
+
+def _ascii(series: pd.Series) -> bool:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(series.astype("string[pyarrow]").fillna(""))
+    return bool(pc.all(pc.string_is_ascii(arr)).as_py())
+
+
+def _text(series: pd.Series, form: str) -> pd.Series:
+    """Trimmed text cells ('' for empty); Unicode-normalised only when a cell is not plain ASCII."""
+    s = series.astype("string[pyarrow]").fillna("").str.strip()
+    if not _ascii(s):
+        s = s.str.normalize(form).str.strip()
+    return s
 
 
 def parse_missing_codes(text: str | Sequence[str] | None) -> list[str]:
@@ -383,7 +424,7 @@ def validate_frame(
     rows = np.arange(n) + 2
 
     # ids
-    ids = raw[id_col].astype(str).map(lambda s: unicodedata.normalize("NFKC", s).strip())
+    ids = _text(raw[id_col], "NFKC")
     empty_id = (ids == "").to_numpy()
     _collect(problems, f, rows[empty_id], id_col, None, "empty respondent id")
     dup = ids.duplicated(keep=False).to_numpy() & ~empty_id
@@ -399,8 +440,9 @@ def validate_frame(
             problems.append(Problem(f, f"... and {len(listed) - MAX_PER_KIND} more duplicated respondent ids", column=id_col))
 
     # items
-    clean = pd.DataFrame({"respondent_id": ids.to_numpy()})
+    clean = pd.DataFrame({"respondent_id": ids.reset_index(drop=True)})
     scales: dict[str, tuple[float, float]] = {}
+    specs = []
     for code, col in item_cols.items():
         entry = dict_by_code[code]
         kind = str(entry.kind or "rating")
@@ -410,13 +452,24 @@ def validate_frame(
         if kind == "binary":
             lo, hi = 0.0, 1.0
         codes = set(parse_missing_codes(entry.missing_codes)) | set(extra_missing)
-        values, errs = _parse_item(raw[col], codes, lo, hi, kind)
-        for reason, mask, shown in errs:
-            _collect(problems, f, rows[mask], col, shown[mask], reason)
+        specs.append((entry.item, col, kind, lo, hi, codes))
+        scales[entry.item] = (lo, hi)
+    parsed = _parse_items(raw, specs)
+    for item, col, kind, lo, hi, codes in specs:
+        values, non_numeric = parsed[item]
+        finite = ~np.isnan(values)
+        if kind == "binary":
+            out_of_range, reason = finite & ~np.isin(values, [0.0, 1.0]), "must be 0 or 1"
+        else:
+            out_of_range, reason = finite & ((values < lo) | (values > hi)), f"outside the item's scale {lo:g}-{hi:g}"
+        for mask, why in ((non_numeric, "not a number (declare it as a missing-value code if it means 'no answer')"),
+                          (out_of_range, reason)):
+            if mask.any():
+                _collect(problems, f, rows[mask], col, _cells(raw[col], mask), why)
+        values = np.where(non_numeric, np.nan, values)
         if np.isnan(values).all():
             problems.append(Problem(f, "the item column has no valid answers (all missing)", column=col, severity="warning"))
-        clean[entry.item] = values
-        scales[entry.item] = (lo, hi)
+        clean[item] = values
 
     # segments (text) — a weight column must be numeric and non-negative
     seg_names: list[str] = []
@@ -425,12 +478,12 @@ def validate_frame(
         if name in seg_names or name in ("wave", "respondent_id"):
             problems.append(Problem(f, f"segment column name {name!r} is reserved or repeated", row=1, column=col))
             continue
-        text = raw[col].astype(str).map(lambda s: unicodedata.normalize("NFC", s).strip())
+        text = _text(raw[col], "NFC")
         if name in WEIGHT_NAMES:
             num = pd.to_numeric(text.replace("", np.nan), errors="coerce").to_numpy(dtype=float)
             bad = (np.isnan(num) & (text != "").to_numpy()) | (num < 0) | np.isinf(num)
             _collect(problems, f, rows[bad], col, text.to_numpy()[bad], "survey weight must be a non-negative number")
-        clean[name] = text.replace("", None).to_numpy(dtype=object)
+        clean[name] = text.mask(text == "").reset_index(drop=True)
         seg_names.append(name)
 
     report.frame = clean
@@ -443,33 +496,60 @@ def validate_frame(
     return report
 
 
-_FULLWIDTH = str.maketrans("０１２３４５６７８９．－＋", "0123456789.-+")
+_FULLWIDTH_FROM, _FULLWIDTH_TO = "０１２３４５６７８９．－＋", "0123456789.-+"
 
 
-def _parse_item(col: pd.Series, codes: set[str], lo: float, hi: float, kind: str):
-    """Text cells → float array (NaN = missing) and error masks. Missing codes match as text or as numbers."""
-    text = col.astype(str).str.strip()
-    if not text.map(str.isascii).all():
-        text = text.map(lambda s: s.translate(_FULLWIDTH).strip())
-    shown = text.to_numpy(dtype=object)
-    is_missing = (text == "") | text.isin(codes)
-    num = pd.to_numeric(text.where(~is_missing), errors="coerce").to_numpy(dtype=float, copy=True)
-    num_codes = [float(c) for c in codes if _is_number(c)]
-    if num_codes:
-        code_hit = np.isin(num, num_codes)
-        is_missing = is_missing.to_numpy() | code_hit
-        num[code_hit] = np.nan
-    else:
-        is_missing = is_missing.to_numpy()
-    non_numeric = np.isnan(num) & ~is_missing
-    errs = [("not a number (declare it as a missing-value code if it means 'no answer')", non_numeric, shown)]
-    finite = ~np.isnan(num)
-    if kind == "binary":
-        errs.append(("must be 0 or 1", finite & ~np.isin(num, [0.0, 1.0]), shown))
-    else:
-        errs.append((f"outside the item's scale {lo:g}-{hi:g}", finite & ((num < lo) | (num > hi)), shown))
-    num[non_numeric] = np.nan
-    return num, errs
+def _parse_items(raw: pd.DataFrame, specs) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Text cells → (values float array with NaN = missing, non-numeric mask) per item, in one DuckDB query.
+
+    A cell is missing when empty or equal (as text, or as a number) to one of the item's missing codes;
+    full-width digits typed on a Chinese keyboard are read as digits.
+    """
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    text_specs = []
+    for spec in specs:
+        item, col, _kind, _lo, _hi, codes = spec
+        series = raw[col]
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+            values = series.to_numpy(dtype=float, na_value=np.nan, copy=True)
+            values[np.isin(values, [float(c) for c in codes if _is_number(c)])] = np.nan
+            out[item] = (values, np.zeros(len(values), dtype=bool))
+        else:
+            text_specs.append(spec)
+    if not text_specs:
+        return out
+    frame = pd.DataFrame({f"c{k}": raw[col].astype("string[pyarrow]") for k, (_, col, *_) in enumerate(text_specs)})
+    # the translate() tables are our constants; the missing codes come from users and are bound parameters
+    wide = [not _ascii(frame[c]) for c in frame.columns]
+    inner = ", ".join((f"translate(trim(c{k}), '{_FULLWIDTH_FROM}', '{_FULLWIDTH_TO}')" if wide[k] else f"trim(c{k})")
+                      + f" AS t{k}" for k in range(len(text_specs)))
+    mid = ", ".join(f"t{k}, TRY_CAST(t{k} AS DOUBLE) AS n{k}" for k in range(len(text_specs)))
+    outer, params = [], []
+    for k, (*_, codes) in enumerate(text_specs):
+        missing = f"(t{k} IS NULL OR t{k} = '' OR list_contains(?::VARCHAR[], t{k}))"
+        bad = f"(n{k} IS NULL OR NOT isfinite(n{k}))"  # 'nan' and 'inf' parse as doubles but are no answers
+        outer.append(f"CASE WHEN {missing} OR {bad} OR list_contains(?::DOUBLE[], n{k}) THEN NULL ELSE n{k} END AS v{k}")
+        outer.append(f"(NOT {missing} AND {bad}) AS e{k}")
+        text_codes = sorted(codes)
+        params += [text_codes, sorted({float(c) for c in codes if _is_number(c)}), text_codes]
+    con = duckdb.connect()
+    try:
+        con.register("_raw", frame)
+        result = con.execute(f"SELECT {', '.join(outer)} FROM (SELECT {mid} FROM (SELECT {inner} FROM _raw))",
+                             params).fetchnumpy()
+    finally:
+        con.close()
+    for k, (item, *_rest) in enumerate(text_specs):
+        v = result[f"v{k}"]
+        values = np.ma.filled(v.astype(float), np.nan) if np.ma.isMaskedArray(v) else np.asarray(v, dtype=float)
+        e = result[f"e{k}"]
+        errors = np.ma.filled(e, False).astype(bool) if np.ma.isMaskedArray(e) else np.asarray(e, dtype=bool)
+        out[item] = (values.copy(), errors)
+    return out
+
+
+def _cells(series: pd.Series, mask: np.ndarray) -> np.ndarray:
+    return np.array([str(v).strip() for v in series.to_numpy(dtype=object)[mask]], dtype=object)
 
 
 def _is_number(s: str) -> bool:
@@ -530,7 +610,7 @@ def ingest_frame(
 def ingest_file(con, path: str | os.PathLike, wave: str, **kwargs) -> IngestReport:
     """Read ``path`` (CSV/XLSX/SAV) and ingest it as wave ``wave``; the fingerprint is the file's SHA-256."""
     data, name = _read_bytes(path, None)
-    raw = read_survey(data, name)
+    raw = _parse_bytes(data, name, Path(path))
     return ingest_frame(con, raw, wave, name, sha256=hashlib.sha256(data).hexdigest(), **kwargs)
 
 
@@ -576,23 +656,27 @@ def _write_wave(con, report: ValidationReport, label: str, start: date | None, e
         con.execute("INSERT INTO waves VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [wid, label, start, end, report.source_name, report.sha256, n, len(report.items),
                      store._now(), wid])
-        for item in report.items:
+        for pos, item in enumerate(report.items, start=1):
             lo, hi = report.scales[item]
-            con.execute("INSERT INTO wave_items VALUES (?, ?, ?, ?, ?)", [wid, item, lo, hi, report.source_columns.get(item)])
-        resp = pd.DataFrame({"resp_key": keys, "respondent_id": frame["respondent_id"].to_numpy(dtype=object),
+            con.execute("INSERT INTO wave_items VALUES (?, ?, ?, ?, ?, ?)",
+                        [wid, item, lo, hi, report.source_columns.get(item), pos])
+        resp = pd.DataFrame({"resp_key": keys, "respondent_id": frame["respondent_id"].array,
                              "source_row": keys + 1})
         _insert(con, "INSERT INTO respondents SELECT ?, resp_key, respondent_id, source_row FROM _df", resp, wid)
         _fault("respondents")
         if report.segments:
-            seg = pd.DataFrame({"resp_key": keys, **{s: frame[s].to_numpy(dtype=object) for s in report.segments}})
+            seg = pd.DataFrame({"resp_key": keys, **{s: frame[s].array for s in report.segments}})
             _insert(con, """INSERT INTO segments SELECT ?, resp_key, name, value FROM
                             (UNPIVOT (SELECT resp_key, COLUMNS(* EXCLUDE (resp_key))::VARCHAR FROM _df)
                              ON COLUMNS(* EXCLUDE (resp_key)) INTO NAME name VALUE value)""", seg, wid)
-        ans = pd.DataFrame({"resp_key": keys, **{i: frame[i].to_numpy(dtype=float) for i in report.items}})
-        _insert(con, """INSERT INTO answers SELECT ?, resp_key, item, value FROM
-                        (UNPIVOT (SELECT resp_key, COLUMNS(* EXCLUDE (resp_key))::DOUBLE FROM _df)
-                         ON COLUMNS(* EXCLUDE (resp_key)) INTO NAME item VALUE value)
-                        WHERE value IS NOT NULL AND NOT isnan(value)""", ans, wid)
+        # one list per respondent aligned with wave_items.position, built from one numpy matrix (NaN → NULL)
+        import pyarrow as pa
+
+        matrix = frame[report.items].to_numpy(dtype=float)
+        ans = pa.table({"resp_key": keys,
+                        "vals": pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel(), from_pandas=True),
+                                                                  len(report.items))})
+        _insert(con, "INSERT INTO answers SELECT ?, resp_key, vals::DOUBLE[] FROM _df", ans, wid)
         _fault("answers")
         store.reorder_waves(con)
         store.bump_version(con)
@@ -601,6 +685,9 @@ def _write_wave(con, report: ValidationReport, label: str, start: date | None, e
 def _insert(con, sql: str, df: pd.DataFrame, wid: int) -> None:
     con.register("_df", df)
     try:
+        t = time.perf_counter()
         con.execute(sql, [wid])
+        if os.environ.get("CSI_INGEST_TRACE"):
+            print(f"  insert {sql.split()[2]}: {time.perf_counter() - t:.2f} s")
     finally:
         con.unregister("_df")

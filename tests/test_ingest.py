@@ -423,3 +423,22 @@ def test_inputerror_lists_problems():
 def test_cli_main_returns_2_in_process(db, tmp_path, capsys):
     assert main(["ingest", str(tmp_path / "missing.csv"), "--wave", "W", "--db", str(db)]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_numeric_frame_with_missing_values(db):
+    """Frames built in Python (demo, API users) may carry numbers and NaN rather than text cells."""
+    con = store.connect(db)
+    raw = pd.DataFrame({"respondent_id": ["a", "b", "c"], "sat1": [5.0, np.nan, 99.0],
+                        "sat2": pd.array([7, None, 8], dtype="Int64"), "region": ["N", None, "S"]})
+    ingest_frame(con, raw, "T", "t.csv")
+    d = store.load_responses(con)
+    con.close()
+    assert d["sat1"].iloc[0] == 5 and np.isnan(d["sat1"].iloc[1]) and np.isnan(d["sat1"].iloc[2])  # 99 = missing
+    assert d["sat2"].tolist()[0] == 7 and np.isnan(d["sat2"].iloc[1])
+    assert d["region"].iloc[0] == "N" and pd.isna(d["region"].iloc[1])
+
+
+def test_nan_and_inf_text_are_not_numbers(db, tmp_path):
+    p = write_csv(tmp_path / "x.csv", "respondent_id,sat1\nr1,nan\nr2,inf\n")
+    err = assert_rejected(db, p, expect="not a number")
+    assert "value 'nan'" in err and "value 'inf'" in err
