@@ -134,7 +134,7 @@ def run(args) -> int:
     # ---- model bound to the items the selection has
     kinds = dict(zip(dictionary["item"], dictionary["kind"]))
     item_cols = [c for c in frame.columns if c in kinds and frame[c].notna().any()]
-    spec = load_model(args.model, items=[c for c in item_cols if kinds.get(c) != "binary"])
+    spec = load_model(args.model, items=item_cols)
     spec.check_columns(frame.columns, "the selected data")
     settings = {"scheme": "path", "standardize": True, "plsc": False, "missing": "listwise"}
 

@@ -29,7 +29,14 @@ IPMA literature):
 Rank: quadrants in the order fix_first, keep_up, low_priority,
 possible_overkill; within a quadrant by ``priority_score = importance ·
 (100 − performance)`` (the gain available if the driver were brought to 100),
-highest first.
+highest first. A driver without a finite importance or performance (a block
+whose weights sum to ≤ 0 has no index) is ``undetermined`` and ranked last;
+it does not enter the thresholds.
+
+With ``plsc=True`` the standardized total effects are the disattenuated
+(consistent) ones, so the importance is "index points of the target per index
+point of the driver" *as if measured without error*; it then no longer equals
+OLS between the 0–100 composite scores (that equality holds for plain PLS).
 """
 from __future__ import annotations
 
@@ -47,12 +54,13 @@ __all__ = ["ipma", "action_list", "what_if", "unstd_total_effects", "construct_l
 Level = Literal["construct", "indicator"]
 Lang = Literal["en", "zh"]
 
-QUADRANTS = ("fix_first", "keep_up", "low_priority", "possible_overkill")
+QUADRANTS = ("fix_first", "keep_up", "low_priority", "possible_overkill", "undetermined")
 QUADRANT_LABELS = {
     "fix_first": ("Fix first", "优先改进"),
     "keep_up": ("Keep up the good work", "继续保持"),
     "low_priority": ("Low priority", "次要改进"),
     "possible_overkill": ("Possible overkill", "可能过度投入"),
+    "undetermined": ("Cannot be rated", "无法评估"),
 }
 _FALLBACK_LABELS = {
     "IMAG": ("Image", "企业形象"), "EXPE": ("Expectation", "顾客预期"),
@@ -270,12 +278,15 @@ def _step_text(step: float):
 def _quadrants(imp: np.ndarray, perf: np.ndarray) -> list[str]:
     ok = np.isfinite(imp) & np.isfinite(perf)
     if not ok.any():
-        return ["low_priority"] * len(imp)
+        return ["undetermined"] * len(imp)
     i_thr = imp[ok].mean()
     s = imp[ok].sum()
     p_thr = float(imp[ok] @ perf[ok] / s) if s > 0 else perf[ok].mean()
     out = []
-    for i, p in zip(imp, perf):
+    for i, p, good in zip(imp, perf, ok):
+        if not good:  # no index (weights summing to ≤ 0) or no effect: it cannot be placed
+            out.append("undetermined")
+            continue
         hi_i, hi_p = bool(i >= i_thr), bool(p >= p_thr)
         out.append("keep_up" if hi_i and hi_p else "fix_first" if hi_i else
                    "possible_overkill" if hi_p else "low_priority")

@@ -158,3 +158,14 @@ def test_bootstrap_interval_recomputes_each_draw(ecsi, fit):
     assert draws["SAT"].iloc[k] == pytest.approx(float((u / u.sum()) @ m100), abs=1e-10)
     lo, hi = np.quantile(draws["SAT"], [0.025, 0.975])
     assert idx.loc["SAT", "ci_low"] == pytest.approx(lo) and idx.loc["SAT", "ci_high"] == pytest.approx(hi)
+
+
+def test_survey_weighted_index_is_the_weighted_mean_of_scores(ecsi):
+    d, spec, scales = ecsi
+    w = np.random.default_rng(3).uniform(0.2, 3.0, len(d))
+    res = estimate_pls(d, spec, weights=w)
+    idx = index_scores(res, scales).set_index("construct")["index"]
+    s100 = construct_scores_0_100(res, d, scales)
+    np.testing.assert_allclose((s100.to_numpy() * w[:, None]).sum(0) / w.sum(), idx[list(s100.columns)], atol=1e-9)
+    unweighted = index_scores(estimate_pls(d, spec), scales)["index"].to_numpy()
+    assert np.abs(idx.to_numpy() - unweighted).max() > 0.05                 # the weights matter here

@@ -151,3 +151,10 @@ def test_bootstrap_intervals(ecsi):
     assert (tab["importance"] < tab["importance_ci_high"]).all()
     ind = ipma(res, scales, level="indicator", boot=boot)
     assert (ind["importance_ci_low"] < ind["importance_ci_high"]).all()
+
+
+def test_undetermined_driver_is_ranked_last():
+    imp = np.array([0.4, np.nan, 0.2])
+    perf = np.array([60.0, 70.0, 80.0])
+    # thresholds over the two finite drivers: importance 0.3; performance (0.4·60 + 0.2·80)/0.6 = 66.67
+    assert _quadrants(imp, perf) == ["fix_first", "undetermined", "possible_overkill"]
