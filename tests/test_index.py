@@ -169,3 +169,26 @@ def test_survey_weighted_index_is_the_weighted_mean_of_scores(ecsi):
     np.testing.assert_allclose((s100.to_numpy() * w[:, None]).sum(0) / w.sum(), idx[list(s100.columns)], atol=1e-9)
     unweighted = index_scores(estimate_pls(d, spec), scales)["index"].to_numpy()
     assert np.abs(idx.to_numpy() - unweighted).max() > 0.05                 # the weights matter here
+
+
+def test_interval_covers_a_known_population_index():
+    """Items of one block share the population mean 6 (of 0–10): the population index is 60 whatever
+    the weights. 40 simulated surveys: the 95 % percentile interval must cover 60 about 95 % of the time."""
+    bootstrap = pytest.importorskip("csi.bootstrap")
+    from csi.syntax import parse_model
+    spec = parse_model("A =~ a1 + a2 + a3\nB =~ b1 + b2 + b3\nB ~ A")
+    scales = {i: (0.0, 10.0) for i in spec.indicators}
+    rng = np.random.default_rng(2024)
+    covered, reps = 0, 40
+    for r in range(reps):
+        n = 200
+        la, lb = rng.standard_normal(n), rng.standard_normal(n)
+        lb = 0.6 * la + 0.8 * lb
+        cols = {f"a{k}": 6 + 1.5 * (0.8 * la + 0.6 * rng.standard_normal(n)) for k in (1, 2, 3)}
+        cols |= {f"b{k}": 7 + 1.0 * (0.7 * lb + 0.71 * rng.standard_normal(n)) for k in (1, 2, 3)}
+        d = pd.DataFrame(cols)
+        res = estimate_pls(d, spec)
+        boot = bootstrap.bootstrap_pls(d, spec, n_boot=200, seed=r, jackknife=False)
+        row = index_scores(res, scales, boot).set_index("construct").loc["A"]
+        covered += int(row["ci_low"] <= 60 <= row["ci_high"])
+    assert covered >= 34            # P(binomial(40, 0.95) < 34) ≈ 0.01
