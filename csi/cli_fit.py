@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, InputError, Problem
+from .errors import CSIError, DataError, InputError, Problem
 
 _ID_COLUMNS = ("respondent_id", "id", "")
 
@@ -37,7 +37,7 @@ def _numeric(raw: pd.DataFrame, columns: list[str], source: str) -> pd.DataFrame
     return out
 
 
-def _load_file(path: Path, args) -> tuple[pd.DataFrame, dict | None]:
+def _load_file(path: Path) -> tuple[pd.DataFrame, str | None]:
     try:
         from .ingest import read_survey
     except ImportError:          # the ingest module is optional for a CSV
@@ -70,7 +70,7 @@ def run(args) -> int:
 
     scales = None
     if args.data is not None:
-        raw, idcol = _load_file(args.data, args)
+        raw, idcol = _load_file(args.data)
         source = str(args.data)
         spec = load_model(args.model, [c for c in raw.columns])
         data = _frame_for(raw, idcol, spec, args.weights, source)
@@ -82,8 +82,8 @@ def run(args) -> int:
             if args.scale is None:
                 try:
                     scales = store.item_scales(con, args.wave)
-                except AttributeError:
-                    scales = None
+                except CSIError as e:   # mixed scales across waves: fit anyway, without 0-100 indices
+                    print(f"warning: {e}; no 0-100 indices (give --scale)", file=sys.stderr)
         finally:
             con.close()
         if frame.empty:

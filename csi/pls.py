@@ -18,8 +18,9 @@ Conventions (all documented choices, each checked against plspm 0.5.7 / R plspm 
   path (Lohmöller): predecessors weighted by the multiple-regression coefficients of the focal
   construct on them, successors by their correlation with it.
 * Mode A: ``w_j ∝ cov(x_j, z_j)`` with ``z_j`` the inner proxy. Mode B: ``w_j ∝ S_jj⁻¹ cov(x_j, z_j)``.
-* Stopping: ``max |w_new - w_old| < tol`` on the normalised weights (plspm uses the sum of squared
-  changes of unnormalised weights; both reach the same fixed point — the reference tests compare at it).
+* Stopping: ``max_i |w_new,i - w_old,i| · sd(x_i) < tol`` — the largest change of a normalised weight
+  on the standardised scale, so ``tol`` means the same for raw and z-scored items (plspm uses the sum of
+  squared changes of unnormalised weights; both reach the same fixed point — the tests compare at it).
 * Sign: after convergence a construct whose indicators' loadings are mostly negative (sum of their
   signs < 0) has its weights flipped — plspm's rule, but applied to weights *and* scores (plspm 0.5.7
   flips only the scores). Ties keep the sign.
@@ -116,6 +117,21 @@ def _normalise(S: np.ndarray, w: np.ndarray, d: _Design) -> tuple[np.ndarray, np
     return w * inv[:, d.block], SW * inv[:, None, :], C * inv[:, :, None] * inv[:, None, :]
 
 
+def _solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``A⁻¹ b`` for ``A (B x k x k)``, ``b (B x k)``; an exactly singular item gets NaN instead of
+    aborting the whole batch (a bootstrap resample with collinear constructs is then dropped)."""
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.full(b.shape, np.nan)
+        for i in range(len(A)):
+            try:
+                out[i] = np.linalg.solve(A[i], b[i])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
 def _inner_weights(C: np.ndarray, d: _Design, scheme: str) -> np.ndarray:
     """Inner weights ``E (B x J x J)``: the proxy of construct k is ``z_k = Σ_i y_i E[i, k]``."""
     sym = d.adj + d.adj.T
@@ -127,7 +143,7 @@ def _inner_weights(C: np.ndarray, d: _Design, scheme: str) -> np.ndarray:
     for k in range(C.shape[1]):
         P, F = d.preds[k], d.succs[k]
         if P.size:
-            E[:, P, k] = np.linalg.solve(C[:, P[:, None], P], C[:, P, k][..., None])[..., 0]
+            E[:, P, k] = _solve(C[:, P[:, None], P], C[:, P, k])
         if F.size:
             E[:, F, k] = C[:, F, k]
     return E
@@ -146,6 +162,8 @@ def _kernel(S: np.ndarray, d: _Design, scheme: str, tol: float, max_iter: int
     for j in np.flatnonzero(d.mode_b):
         idx = d.items[j]
         inv_b[j] = _batched_inverse(S[:, idx[:, None], idx])
+    # changes are measured on the standardised scale, so tol means the same for raw and z-scored items
+    sd = np.sqrt(np.maximum(np.einsum("bii->bi", S), 0.0))
     w, SW, C = _normalise(S, np.ones((B, p)), d)
     active = np.ones(B, dtype=bool)
     iterations = np.zeros(B, dtype=int)
@@ -158,7 +176,7 @@ def _kernel(S: np.ndarray, d: _Design, scheme: str, tol: float, max_iter: int
             new[:, idx] = np.einsum("bik,bk->bi", inv, SWE[:, idx, j])
         new, SWn, Cn = _normalise(S, new, d)
         with np.errstate(invalid="ignore"):
-            delta = np.max(np.abs(new - w), axis=1)
+            delta = np.max(np.abs(new - w) * sd, axis=1)
         delta = np.where(np.isfinite(delta), delta, np.inf)
         w = np.where(active[:, None], new, w)
         SW = np.where(active[:, None, None], SWn, SW)
@@ -197,7 +215,7 @@ def _ols_paths(C: np.ndarray, d: _Design) -> tuple[np.ndarray, np.ndarray]:
     for k in range(J):
         P = d.preds[k]
         if P.size:
-            b = np.linalg.solve(C[:, P[:, None], P], C[:, P, k][..., None])[..., 0]
+            b = _solve(C[:, P[:, None], P], C[:, P, k])
             beta[:, P, k] = b
             r2[:, k] = np.einsum("bi,bi->b", b, C[:, P, k])
     return beta, r2
