@@ -365,3 +365,18 @@ def test_assess_pls_with_the_real_engine(data):
     for c in ORDER:
         assert rel.loc[c, "rho_c"] == pytest.approx(assess.rho_c(out.loc[BLOCKS[c], "loading"]), abs=1e-12)
     assert rel["rho_a"].between(0.7, 1.0).all()
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+def test_rho_a_agrees_with_the_engines_plsc(standardize):
+    # csi.pls computes rho_A internally for PLSc (its own code); both must agree, also when the
+    # engine reports weights of unstandardized indicators
+    pls = pytest.importorskip("csi.pls")
+    spec = ModelSpec.from_parts(BLOCKS, PATHS)
+    res = pls.estimate_pls(pd.read_csv(ROOT / "data" / "ecsi_satisfaction.csv", index_col=0), spec,
+                           plsc=True, standardize=standardize)
+    if "rho_a" not in res.info:
+        pytest.skip("this csi.pls does not report rho_a")
+    rel = assess.assess_pls(res)["reliability"].set_index("construct")
+    for c in ORDER:
+        assert rel.loc[c, "rho_a"] == pytest.approx(res.info["rho_a"][c], abs=1e-10)

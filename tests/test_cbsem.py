@@ -360,3 +360,20 @@ def test_fresh_model_per_call(ecsi_data):
     cbsem.estimate_cbsem(ecsi_data.iloc[::2], spec)
     b = cbsem.estimate_cbsem(ecsi_data, spec)
     pd.testing.assert_frame_equal(a.paths, b.paths)
+
+
+def test_non_convergence_is_reported(ecsi_data, monkeypatch):
+    monkeypatch.setattr(cbsem, "MAX_ITER", 2)
+    r = cbsem.estimate_cbsem(ecsi_data, ModelSpec.from_parts(BLOCKS, PATHS))
+    assert not r.converged and not r.fit["converged"]
+    d = [x for x in r.diagnostics if x.code == "not_converged"]
+    assert d and d[0].severity == "error" and "not converge" in d[0].message and "未收敛" in d[0].message_zh
+
+
+def test_singular_sample_covariance_is_reported(ecsi_data):
+    d = ecsi_data.copy()
+    d["sat4"] = d["sat1"] + d["sat2"] - d["sat3"]  # an exact linear combination
+    spec = parse_model("IMAG =~ imag1 + imag2 + imag3\nSAT =~ sat1 + sat2 + sat3 + sat4\nSAT ~ IMAG")
+    r = cbsem.estimate_cbsem(d, spec)
+    diag = [x for x in r.diagnostics if x.code == "sample_cov_not_pd"]
+    assert diag and diag[0].severity == "error" and "positive definite" in diag[0].message
