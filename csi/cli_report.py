@@ -192,14 +192,20 @@ def run(args) -> int:
     # ---- NPS and complaints
     from .loyalty import complaints, nps_by
     rec = [i for i, k in kinds.items() if k == "recommend" and i in frame.columns and frame[i].notna().any()]
-    if rec:
-        _write_csv(nps_by(frame, rec[0], by), out / "nps.csv", written)
-    else:
-        warnings.append("no recommend (0–10) item in the selection; nps.csv not written")
+    try:
+        if rec:
+            _write_csv(nps_by(frame, rec[0], by), out / "nps.csv", written)
+        else:
+            warnings.append("no recommend (0–10) item in the selection; nps.csv not written")
+    except CSIError as e:
+        warnings.append(f"nps.csv not written: {e}")
     if "comp1" in frame.columns and frame["comp1"].notna().any():
-        handling = "comp2" if "comp2" in frame.columns else None
-        hscale = _focus_scales(scales_tab, focus_wave, None).get("comp2") if handling else None
-        _write_csv(complaints(frame, "comp1", handling, hscale, by=by), out / "complaints.csv", written)
+        hscale = _focus_scales(scales_tab, focus_wave, None).get("comp2")
+        handling = "comp2" if "comp2" in frame.columns and hscale is not None else None
+        try:
+            _write_csv(complaints(frame, "comp1", handling, hscale, by=by), out / "complaints.csv", written)
+        except CSIError as e:
+            warnings.append(f"complaints.csv not written: {e}")
 
     # ---- competitor gap and MGA
     mga_cols = ["path", "estimate_a", "estimate_b", "diff", "p_permutation", "p_bootstrap", "p_henseler",
@@ -209,12 +215,13 @@ def run(args) -> int:
         gap.insert(0, "wave", focus_wave)
         _write_csv(gap, out / "competitor_gap.csv", written)
         comp_rows = frame[(frame["wave"] == focus_wave) & (frame[brand_col] == competitor)]
+        n_perm = max(n_boot, 100)
         if n_boot >= 2:
-            g = mga(focus_rows, comp_rows, spec, n_perm=max(n_boot, 100), seed=int(args.seed),
+            g = mga(focus_rows, comp_rows, spec, n_perm=n_perm, seed=int(args.seed),
                     boot_a=focus.boot, boot_b=comp_fit.boot, **settings)
         else:
             from .compare import mga_permutation
-            g = mga_permutation(focus_rows, comp_rows, spec, n_perm=100, seed=int(args.seed), **settings)
+            g = mga_permutation(focus_rows, comp_rows, spec, n_perm=n_perm, seed=int(args.seed), **settings)
             g = g.drop(columns=["n_perm_used"]).assign(p_bootstrap=np.nan, p_henseler=np.nan)[mga_cols]
             warnings.append("--bootstrap 0: MGA uses 100 permutations and no bootstrap test")
         g.insert(0, "group_a", str(focus_brand))
@@ -242,6 +249,9 @@ def run(args) -> int:
         "model": {"name": spec.name, "syntax": spec.to_syntax()},
         "settings": {**settings, "survey_weights": None, "bootstrap": n_boot, "seed": int(args.seed),
                      "ci": "percentile, 95%", "groups": by,
+                     "mga": "own vs competitor in the focus wave: Chin & Dibbern permutation test "
+                            "(max(bootstrap, 100) permutations, decides `significant`) and Henseler's "
+                            "bootstrap PLS-MGA (two-sided p_bootstrap, one-sided p_henseler)",
                      "group_seeds": {" / ".join(k): f.seed for k, f in fits.items()}},
         "classic": classic_notes,
         "files": written,
