@@ -265,7 +265,7 @@ def assess_pls(result, boot=None, *, htmt_kind: HTMTKind = "htmt", alpha: float 
 
     Returns a dict of DataFrames: ``reliability``, ``htmt``,
     ``fornell_larcker``, ``fornell_larcker_check``, ``vif_outer``,
-    ``vif_inner``, ``f2``, ``loadings_check``, ``notes``.
+    ``vif_inner``, ``f2``, ``loadings_check``, ``notes`` (table, construct, note, note_zh).
     """
     if htmt_kind not in ("htmt", "htmt2"):
         raise CSIError(f"unknown htmt_kind {htmt_kind!r}; use 'htmt' or 'htmt2'")
@@ -291,8 +291,8 @@ def assess_pls(result, boot=None, *, htmt_kind: HTMTKind = "htmt", alpha: float 
         w_all = w_all * result.item_sd.reindex(w_all.index).astype(float)
     notes: list[dict] = []
 
-    def note(table: str, construct: str, text: str) -> None:
-        notes.append({"table": table, "construct": construct, "note": text})
+    def note(table: str, construct: str, text: str, text_zh: str) -> None:
+        notes.append({"table": table, "construct": construct, "note": text, "note_zh": text_zh})
 
     # ---- reliability
     alphas = cronbach_alpha(R, blocks)
@@ -304,10 +304,12 @@ def assess_pls(result, boot=None, *, htmt_kind: HTMTKind = "htmt", alpha: float 
         if modes[c] == "B":
             row.update(alpha=np.nan, rho_a=np.nan, rho_c=np.nan, ave=np.nan)
             note("reliability", c, "formative (mode B) block: alpha, rho_A, rho_C and AVE assume reflective "
-                 "measurement and are not reported; judge it by indicator VIF and weights instead")
+                 "measurement and are not reported; judge it by indicator VIF and weights instead",
+                 "形成型（模式 B）构念：α、ρ_A、ρ_C 和 AVE 以反映型测量为前提，不予报告；请改看指标 VIF 和权重")
         elif len(its) < 2:
             row.update(alpha=np.nan, rho_a=np.nan, rho_c=np.nan, ave=np.nan)
-            note("reliability", c, "single-item construct: reliability cannot be estimated from the data")
+            note("reliability", c, "single-item construct: reliability cannot be estimated from the data",
+                 "单题项构念：无法从数据估计其信度")
         else:
             ib = blocks[j]
             row.update(alpha=float(alphas[j]),
@@ -325,7 +327,8 @@ def assess_pls(result, boot=None, *, htmt_kind: HTMTKind = "htmt", alpha: float 
     if boot is not None:
         draws = getattr(boot, "draws", {}).get("htmt")
         if draws is None:
-            note("htmt", "", "the bootstrap result carries no HTMT draws; confidence intervals left empty")
+            note("htmt", "", "the bootstrap result carries no HTMT draws; confidence intervals left empty",
+                 "自助法结果中没有 HTMT 抽样值，置信区间留空")
     hrows = []
     for a in range(len(constructs)):
         for b in range(a + 1, len(constructs)):
@@ -345,7 +348,8 @@ def assess_pls(result, boot=None, *, htmt_kind: HTMTKind = "htmt", alpha: float 
     htmt["ci_ok_090"] = CRITERIA["htmt_liberal"].check(htmt["ci_high"])
     for j, c in enumerate(constructs):
         if len(blocks[j]) < 2:
-            note("htmt", c, "single-item construct: HTMT needs at least two indicators per construct (NaN)")
+            note("htmt", c, "single-item construct: HTMT needs at least two indicators per construct (NaN)",
+                 "单题项构念：HTMT 要求每个构念至少两个指标（结果为空）")
 
     # ---- construct correlations, Fornell–Larcker
     C = _construct_corr(result, constructs)
@@ -417,7 +421,7 @@ def assess_pls(result, boot=None, *, htmt_kind: HTMTKind = "htmt", alpha: float 
         "vif_inner": vif_inner,
         "f2": f2,
         "loadings_check": loadings_check,
-        "notes": pd.DataFrame(notes, columns=["table", "construct", "note"]),
+        "notes": pd.DataFrame(notes, columns=["table", "construct", "note", "note_zh"]),
     }
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import warnings as _warnings
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -228,7 +229,7 @@ def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = Fa
             raise SpecError(f"the model is not identified: {q_free} free parameters but only {moments} "
                             "variances, covariances" + (" and means" if fiml else "") + " to fit them "
                             f"(degrees of freedom {moments - q_free}); add indicators or remove paths")
-        S_ml, sample_pd = _sample_cov_check(Xo, fiml)
+        S_ml, sample_pd = _sample_cov_check(Xo)
         if not sample_pd:
             diags.append(_d("sample_cov_not_pd", "error",
                             "The sample covariance matrix of the indicators is not positive definite (some items "
@@ -247,9 +248,9 @@ def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = Fa
             grad = model.grad_mlw(model.param_vals)
             scale = 1.0
         est = model.inspect(std_est=True)
-        sigma, (_, cmat) = model.calc_sigma()
+        sigma, (lam_c, cmat) = model.calc_sigma()
         inner = list(model.vars["inner"]) if "inner" in model.vars else []
-        mean_hat = model.calc_mean(model.calc_sigma()[1][0])[:, 0] if fiml else None
+        mean_hat = model.calc_mean(lam_c)[:, 0] if fiml else None
 
     # ---------------------------------------------------------------- convergence
     bounds = model.get_bounds()
@@ -325,15 +326,15 @@ def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = Fa
     fit.update(n=n, estimator="FIML" if fiml else "ML", converged=converged)
 
     # ---------------------------------------------------------------- diagnostics
+    fixed_zero = set(re.findall(r"^\s*([\w.]+)\s*~~\s*0\s*\*\s*\1\s*$", desc, flags=re.M))
     diags += _diagnose(outer, paths, variances, covariances, fit, sigma, cmat, model, inner, latents,
-                       obs, S_ml, n)
+                       obs, S_ml, n, fixed_zero)
     fit = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in fit.items()}
     fit["warnings"] = [d.message for d in diags if d.severity != "info"]
-    import semopy as _s
     info = {"converged": converged, "iterations": int(opt.n_it) if np.isfinite(opt.n_it) else None,
             "optimizer_message": str(opt.message), "objective": "FIML" if fiml else "MLW",
             "objective_value": float(opt.fun), "max_gradient": max_grad, "solver": "SLSQP", "ftol": FTOL,
-            "n_parameters": q, "n_observed": p, "versions": {"semopy": getattr(_s, "__version__", "?"),
+            "n_parameters": q, "n_observed": p, "versions": {"semopy": getattr(semopy, "__version__", "?"),
                                                               "numpy": np.__version__, "pandas": pd.__version__}}
     return CBSEMResult(paths=paths, outer=outer, variances=variances, covariances=covariances,
                        constructs=constructs, fit=fit, diagnostics=tuple(diags), spec=spec, info=info)
@@ -454,7 +455,7 @@ def _d(code: str, severity: Severity, en: str, zh: str) -> Diagnostic:
     return Diagnostic(code, severity, en, zh)
 
 
-def _sample_cov_check(X: pd.DataFrame, fiml: bool) -> tuple[np.ndarray, bool]:
+def _sample_cov_check(X: pd.DataFrame) -> tuple[np.ndarray, bool]:
     """ML (divisor n) covariance of X (n x p) — pairwise when X has holes — and whether it is PD."""
     A = X.to_numpy(dtype=float)
     if np.isnan(A).any():
@@ -593,13 +594,11 @@ def _fit_fiml(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, q: int) -> dict:
 
 
 # ------------------------------------------------------------------------- diagnostics
-def _diagnose(outer, paths, variances, covariances, fit, sigma, cmat, model, inner, latents, obs, S, n):
+def _diagnose(outer, paths, variances, covariances, fit, sigma, cmat, model, inner, latents, obs, S, n,
+              fixed_zero: set[str]):
+    """Plain-language findings; ``fixed_zero`` = variables whose variance is fixed at 0 on purpose."""
     out: list[Diagnostic] = []
     # Heywood cases: negative variances, or variances stuck at semopy's 0 bound
-    fixed_zero = set()
-    for r in variances.itertuples():
-        if np.isnan(r.std_error) and abs(r.estimate_unstd) == 0:  # fixed to 0 on purpose (single-item construct)
-            fixed_zero.add(r.variable)
     scale = {v: S[k, k] for k, v in enumerate(obs)}
     for r in variances.itertuples():
         if r.variable in fixed_zero:

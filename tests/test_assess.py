@@ -312,6 +312,7 @@ def test_assess_pls_mode_b_and_single_item_notes(data):
     notes = t["notes"]
     assert ((notes.construct == "VAL") & notes.note.str.contains("formative")).any()
     assert ((notes.construct == "LOY") & notes.note.str.contains("single-item")).any()
+    assert notes["note_zh"].str.len().gt(0).all()
     assert t["htmt"].query("construct_1 == 'LOY' or construct_2 == 'LOY'")["htmt"].isna().all()
     lc = t["loadings_check"].set_index("indicator")
     assert lc.loc["val1", "action"].startswith("not applicable") and pd.isna(lc.loc["val1", "ok"])
