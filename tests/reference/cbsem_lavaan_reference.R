@@ -14,7 +14,9 @@ summary(fit, fit.measures = TRUE, standardized = TRUE)
 # logLik -3737.745; loadings x2 0.554 (0.100), x3 0.729 (0.109), x5 1.113 (0.065), x6 0.926 (0.055),
 # x8 1.180 (0.165), x9 1.082 (0.151); std.all x1 0.772 x2 0.424 x3 0.581 x4 0.852 x5 0.855 x6 0.838
 # x7 0.570 x8 0.723 x9 0.665; factor covariances 0.408, 0.262, 0.173; variances as in the test.
-fit_fiml <- cfa(HS.model, data = HolzingerSwineford1939, missing = "ml")   # complete data: AIC 7535.490, BIC 7646.703
+fit_fiml <- cfa(HS.model, data = HolzingerSwineford1939, missing = "ml")
+# complete data, so the same logLik with 9 more parameters (intercepts): AIC 7535.490, BIC 7646.703
+# (derived from the published ML values and lavaan's npar convention, not copied from a printout)
 
 # 2. Bollen's Political Democracy SEM with residual covariances, ML, n = 75
 model <- '
