@@ -29,20 +29,20 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import multiprocessing as mp
 import numpy as np
 import pandas as pd
 
 from .analysis_cache import FitCache, cache_key, code_fingerprint, frame_fingerprint
-from .errors import CSIError, DataError, SpecError
+from .errors import CSIError, DataError
 from .index import check_scales, index_draws, index_scores
 
 __all__ = [
@@ -226,7 +226,7 @@ def estimate_groups(
     wcol = settings.get("weights")
     keep = list(spec.indicators) + ([wcol] if isinstance(wcol, str) else [])
     syntax = spec.to_syntax()
-    payloads, out, todo_keys = [], {}, []
+    payloads, out = [], {}
     grouped = frame.groupby(by, observed=True, sort=True, dropna=False)
     for raw_key, sub in grouped:
         raw_key = raw_key if isinstance(raw_key, tuple) else (raw_key,)
@@ -261,7 +261,6 @@ def estimate_groups(
         payloads.append({"data": data, "spec": spec, "key": key, "labels": labels, "settings": settings,
                          "n_boot": int(n_boot), "seed": gseed, "scales": sc, "boot_options": boot_options,
                          "_ck": ck})
-        todo_keys.append(key)
 
     done = 0
     total = len(payloads)

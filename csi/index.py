@@ -38,7 +38,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, SpecError
+from .errors import DataError
 
 Scales = Mapping[str, tuple[float, float]]
 
