@@ -381,3 +381,22 @@ def test_rho_a_agrees_with_the_engines_plsc(standardize):
     rel = assess.assess_pls(res)["reliability"].set_index("construct")
     for c in ORDER:
         assert rel.loc[c, "rho_a"] == pytest.approx(res.info["rho_a"][c], abs=1e-10)
+
+
+def test_assess_pls_with_the_real_bootstrap():
+    boot_mod = pytest.importorskip("csi.bootstrap")
+    pls = pytest.importorskip("csi.pls")
+    spec = ModelSpec.from_parts(BLOCKS, PATHS)
+    raw = pd.read_csv(ROOT / "data" / "ecsi_satisfaction.csv", index_col=0)
+    boot = boot_mod.bootstrap_pls(raw, spec, n_boot=200, seed=20240601)
+    if "htmt" not in boot.draws:
+        pytest.skip("this csi.bootstrap does not draw HTMT")
+    h = assess.assess_pls(pls.estimate_pls(raw, spec), boot)["htmt"]
+    d = boot.draws["htmt"]
+    for r in h.itertuples():
+        col = f"{r.construct_1}~{r.construct_2}"
+        lo, hi = np.quantile(d[col].dropna(), [0.05, 0.95])
+        assert (r.ci_low, r.ci_high) == pytest.approx((lo, hi))
+        assert r.ci_low <= r.htmt + 0.05 and r.htmt - 0.05 <= r.ci_high
+    eq = h[(h.construct_1 == "EXPE") & (h.construct_2 == "QUAL")].iloc[0]
+    assert not eq["ci_ok_090"]  # EXPE and QUAL are not distinct at the liberal threshold either
