@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from csi.analysis_cache import FitCache
-from csi.compare import (competitor_gap, estimate_groups, group_seed, henseler_p, mga_bootstrap,
+from csi.compare import (competitor_gap, estimate_groups, group_seed, henseler_p, mga, mga_bootstrap,
                          mga_permutation, trend, wave_change)
 from csi.errors import DataError
 from csi.syntax import parse_model
@@ -120,6 +120,19 @@ def test_mga_bootstrap_finds_the_one_true_difference():
     assert out.loc["X->M", "p_bootstrap"] > 0.05 and out.loc["X->Y", "p_bootstrap"] > 0.05
 
 
+def test_mga_combines_both_tests():
+    pytest.importorskip("csi.bootstrap")
+    a = simulate(400, 0.5, 0.55, 0.2, seed=11)
+    b = simulate(400, 0.5, 0.10, 0.2, seed=12)
+    out = mga(a, b, MODEL, n_perm=200, n_boot=200, seed=3, plsc=True)
+    assert list(out.columns) == ["path", "estimate_a", "estimate_b", "diff", "p_permutation", "p_bootstrap",
+                                 "p_henseler", "significant"]
+    out = out.set_index("path")
+    assert list(out.index[out["significant"]]) == ["M->Y"]
+    assert out.loc["M->Y", "p_bootstrap"] < 0.01
+    np.testing.assert_allclose(out["diff"], out["estimate_a"] - out["estimate_b"])
+
+
 @pytest.fixture(scope="module")
 def ecsi():
     d = pd.read_csv(DATA, index_col=0)
@@ -179,7 +192,7 @@ def test_differences_between_groups(ecsi):
     assert row["ci_low"] == pytest.approx(np.quantile(diff, 0.025))
     assert row["verdict_en"] == ("significant" if row["significant"] else "not significant")
     gap = competitor_gap(own=m, competitor=f)
-    np.testing.assert_allclose(gap["gap"], -ch["change"] * -1)
+    np.testing.assert_allclose(gap["gap"], ch["change"])          # own = male = b, competitor = female = a
     np.testing.assert_allclose(gap["ci_low"].to_numpy(), ch["ci_low"].to_numpy())
     same = wave_change(m, m)
     assert (same["change"] == 0).all() and not same["significant"].any()
