@@ -177,18 +177,44 @@ def model_description(spec: ModelSpec) -> str:
 
 
 # =============================================================================== worker
+class _SemopyLog(logging.Filter):
+    """Drop (and keep for inspection) the records semopy logs through the root logger."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "semopy" in record.pathname:
+            self.messages.append(record.getMessage())
+            return False
+        return True
+
+
 @contextlib.contextmanager
-def _quiet():
-    """semopy logs through the root logger and numpy may warn; keep both out of the user's console."""
-    previous = logging.root.manager.disable
-    logging.disable(logging.CRITICAL)
+def _quiet(log: _SemopyLog | None = None):
+    """Keep semopy's logging, numpy's warnings and any print out of the user's console.
+
+    semopy calls ``logging.warning`` on the root logger; a filter on the root logger drops exactly
+    those records (other threads' logging is untouched). A temporary NullHandler stops the logging
+    module from installing a stderr handler (``basicConfig``) on semopy's first message.
+    """
+    log = log if log is not None else _SemopyLog()
+    root = logging.getLogger()
+    guard = None
+    if not root.handlers:
+        guard = logging.NullHandler()
+        root.addHandler(guard)
+    root.addFilter(log)
     try:
         # BLAS threads on these small matrices only contend (10x slower on a busy 2-core machine)
         with _warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _one_blas_thread():
             _warnings.simplefilter("ignore")
-            yield
+            yield log
     finally:
-        logging.disable(previous)
+        root.removeFilter(log)
+        if guard is not None:
+            root.removeHandler(guard)
 
 
 def _one_blas_thread():
@@ -216,7 +242,8 @@ def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = Fa
     import semopy  # the only place
 
     diags: list[Diagnostic] = []
-    with _quiet():
+    log = _SemopyLog()
+    with _quiet(log):
         model = semopy.ModelMeans(desc) if fiml else semopy.Model(desc)
         obs = list(model.vars["observed"])
         unknown = [v for v in obs if v not in X.columns]
@@ -251,6 +278,13 @@ def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = Fa
         sigma, (lam_c, cmat) = model.calc_sigma()
         inner = list(model.vars["inner"]) if "inner" in model.vars else []
         mean_hat = model.calc_mean(lam_c)[:, 0] if fiml else None
+
+    if any("Fisher Information Matrix is not PD" in m for m in log.messages):
+        diags.append(_d("information_not_pd", "warning",
+                        "The information matrix is singular at the solution, so the standard errors, z and p "
+                        "values are unreliable (the model is empirically under-identified: some parameters "
+                        "cannot be told apart in these data).",
+                        "解处的信息矩阵奇异，标准误、z 值和 p 值不可靠（模型在经验上识别不足：数据无法区分部分参数）。"))
 
     # ---------------------------------------------------------------- convergence
     bounds = model.get_bounds()
