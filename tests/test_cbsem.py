@@ -88,6 +88,8 @@ def test_holzinger_fiml_on_complete_data_equals_ml(hs):
     from semopy.examples import holzinger39 as h
     f = cbsem._estimate(h.get_model(), h.get_data(), latents=["visual", "textual", "speed"], fiml=True)
     np.testing.assert_allclose(f.outer["loading_unstd"], hs.outer["loading_unstd"], atol=2e-4)
+    np.testing.assert_allclose(f.outer["std_error"], hs.outer["std_error"], atol=1e-5)  # expected information
+    np.testing.assert_allclose(f.variances["std_error"], hs.variances["std_error"], atol=1e-5)
     assert f.fit["chi2"] == pytest.approx(hs.fit["chi2"], abs=1e-3)
     assert f.fit["cfi"] == pytest.approx(hs.fit["cfi"], abs=1e-5)
     # the mean structure adds 9 intercepts to the parameters (lavaan: AIC 7535.490, BIC 7646.703)
