@@ -294,7 +294,9 @@ def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = Fa
                               (hi is not None and hi - x[k] < 1e-8 and g[k] < 0))
                          for k, (lo, hi) in enumerate(bounds)], dtype=bool)
     max_grad = float(np.max(np.abs(g[interior]))) if interior.any() else 0.0
-    converged = bool(opt.success) and np.isfinite(opt.fun) and max_grad < GRAD_TOL
+    # first-order condition decides: SLSQP at a tight ftol sometimes ends with "positive directional
+    # derivative" at the optimum (success False); a large gradient is non-convergence whatever it says
+    converged = bool(np.isfinite(opt.fun)) and max_grad < GRAD_TOL
     if not converged:
         diags.append(_d("not_converged", "error",
                         f"The ML optimizer did not converge ({opt.message}; largest gradient {max_grad:.2g}). "
