@@ -219,3 +219,16 @@ def _has_bootstrap():
         return True
     except ImportError:
         return False
+
+
+def test_fit_cache_lru_disk_and_corrupt_files(tmp_path):
+    from csi.analysis_cache import cache_key
+    k1, k2 = cache_key(a=1, b=[1, 2]), cache_key(b=[1, 2], a=1)
+    assert k1 == k2 and k1 != cache_key(a=1, b=[2, 1])
+    c = FitCache(tmp_path, max_items=2)
+    for i in range(3):
+        c.put(f"k{i}", {"i": i})
+    assert len(c) == 2 and c.get("k0") == {"i": 0}                # evicted from memory, back from disk
+    (tmp_path / "bad.pkl").write_bytes(b"not a pickle")
+    assert c.get("bad") is None and c.misses == 1                # a corrupt file is a miss, not an error
+    assert FitCache(None).get("k1") is None
