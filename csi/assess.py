@@ -47,7 +47,7 @@ from typing import Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import CSIError
+from .errors import DataError, SpecError
 
 HTMTKind = Literal["htmt", "htmt2"]
 
@@ -116,10 +116,10 @@ def htmt_matrix(corr: np.ndarray, blocks: Sequence[Sequence[int]], *, kind: HTMT
     ``htmt2``: the same with geometric means throughout (absolute values).
     """
     if kind not in ("htmt", "htmt2"):
-        raise CSIError(f"unknown HTMT kind {kind!r}; use 'htmt' or 'htmt2'")
+        raise SpecError(f"unknown HTMT kind {kind!r}; use 'htmt' or 'htmt2'")
     r = np.asarray(corr, dtype=float)
     if r.ndim < 2 or r.shape[-1] != r.shape[-2]:
-        raise CSIError(f"corr must be (..., p, p), got shape {r.shape}")
+        raise DataError(f"corr must be (..., p, p), got shape {r.shape}")
     bl = _as_blocks(blocks)
     if kind == "htmt2" or absolute:
         r = np.abs(r)
@@ -268,9 +268,9 @@ def assess_pls(result, boot=None, *, htmt_kind: HTMTKind = "htmt", alpha: float 
     ``vif_inner``, ``f2``, ``loadings_check``, ``notes`` (table, construct, note, note_zh).
     """
     if htmt_kind not in ("htmt", "htmt2"):
-        raise CSIError(f"unknown htmt_kind {htmt_kind!r}; use 'htmt' or 'htmt2'")
+        raise SpecError(f"unknown htmt_kind {htmt_kind!r}; use 'htmt' or 'htmt2'")
     if not 0 < alpha < 1:
-        raise CSIError(f"alpha must be between 0 and 1, got {alpha!r}")
+        raise SpecError(f"alpha (confidence level 1 - alpha) must be between 0 and 1, got {alpha!r}")
     spec = result.spec
     constructs = list(spec.constructs)
     modes = spec.modes
@@ -279,7 +279,7 @@ def assess_pls(result, boot=None, *, htmt_kind: HTMTKind = "htmt", alpha: float 
     pos = {it: k for k, it in enumerate(items)}
     missing = [i for i in spec.indicators if i not in pos]
     if missing:
-        raise CSIError(f"the result's correlation matrix lacks indicator(s) {', '.join(missing)}")
+        raise DataError(f"the result's correlation matrix lacks indicator(s) {', '.join(missing)}")
     R = corr_df.to_numpy(dtype=float)
     blocks = [[pos[i] for i in spec.blocks[c]] for c in constructs]
     outer = result.outer.set_index("indicator")
