@@ -38,7 +38,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, SpecError
+from .scales import as_scales
 
 Scales = Mapping[str, tuple[float, float]]
 
@@ -57,31 +58,22 @@ __all__ = [
 def check_scales(items, scales: Scales) -> dict[str, tuple[float, float]]:
     """Validate theoretical bounds for ``items``; return ``{item: (min, max)}`` as floats.
 
-    Raises :class:`DataError` naming every item without bounds or with min ≥ max.
+    Bounds are read by :func:`csi.scales.as_scales` (a dict or a scales table); raises
+    :class:`DataError` naming every item without bounds or with min ≥ max.
     """
     if scales is None:
         raise DataError("theoretical scale bounds are needed to compute 0–100 indices (scales=None)")
-    out: dict[str, tuple[float, float]] = {}
-    missing, bad = [], []
-    for it in items:
-        if it not in scales or scales[it] is None:
-            missing.append(it)
-            continue
-        try:
-            lo, hi = (float(v) for v in scales[it])
-        except (TypeError, ValueError):
-            bad.append(f"{it} {scales[it]!r}")
-            continue
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-            bad.append(f"{it} ({lo:g}, {hi:g})")
-            continue
-        out[it] = (lo, hi)
+    if isinstance(scales, Mapping):
+        scales = {k: v for k, v in scales.items() if v is not None}
+    try:
+        known = as_scales(scales)
+    except SpecError as e:
+        raise DataError(str(e)) from None
+    missing = [it for it in items if it not in known]
     if missing:
         raise DataError(f"no scale bounds (min, max) for item{'s' if len(missing) > 1 else ''} "
                         f"{', '.join(missing)}; pass them in `scales`")
-    if bad:
-        raise DataError(f"scale bounds must be finite with min < max: {'; '.join(bad)}")
-    return out
+    return {it: known[it] for it in items}
 
 
 def is_standardized(result) -> bool:
