@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--scheme", choices=["path", "centroid", "factorial"], default="path")
     sp.add_argument("--no-standardize", action="store_true", help="centre indicators only (plspm scaled=FALSE)")
     sp.add_argument("--plsc", action="store_true", help="consistent PLS (Dijkstra & Henseler 2015)")
-    sp.add_argument("--missing", choices=["listwise", "mean"], default="listwise", help="missing-data treatment")
+    sp.add_argument("--missing", choices=["listwise", "mean", "fiml"], default="listwise",
+                    help="missing data: listwise or mean replacement (PLS), listwise or FIML (CB-SEM)")
     sp.add_argument("--bootstrap", type=int, default=0, metavar="N", help="bootstrap resamples (0 = none)")
     sp.add_argument("--seed", type=int, default=1, help="random seed of the bootstrap")
     sp.add_argument("--weights", default=None, metavar="COL", help="survey-weight column")
@@ -148,3 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug, not bad input: say so in one line; CSI_DEBUG=1 shows the traceback
+        if os.environ.get("CSI_DEBUG"):
+            raise
+        print(f"internal error: {type(e).__name__}: {e} (set CSI_DEBUG=1 for the traceback and report it)",
+              file=sys.stderr)
+        return 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import CSIError, DataError, InputError, Problem
+from .errors import CSIError, DataError, InputError, Problem, SpecError
 
 _ID_COLUMNS = ("respondent_id", "id", "")
 
@@ -101,6 +101,10 @@ def run(args) -> int:
                                   if "wave" in data.columns else data["respondent_id"].astype(str).to_numpy(),
                                   name="row")
 
+    if args.method == "pls" and args.missing == "fiml":
+        raise SpecError("--missing fiml is a CB-SEM option (--method cbsem); PLS offers listwise or mean")
+    if args.method == "cbsem" and args.missing == "mean":
+        raise SpecError("--missing mean is a PLS option; CB-SEM offers listwise or fiml")
     settings: dict = {"missing": args.missing}
     if args.method == "pls":
         settings.update(scheme=args.scheme, standardize=not args.no_standardize, plsc=bool(args.plsc))
