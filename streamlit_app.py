@@ -7,6 +7,12 @@ The database is ``$CSI_DB`` (default ``data/csi.duckdb``), built from the demo o
 """
 from __future__ import annotations
 
+import os
+import sys
+import time
+
+_T0 = time.perf_counter()
+
 import streamlit as st
 
 from app import auth, state
@@ -94,4 +100,7 @@ st.session_state["csi_selection"] = Selection(
 pages = [st.Page(PAGE_FILES[p][0], title=t(f"page_{p}", lang), icon=PAGE_FILES[p][1], url_path=p,
                  default=(p == "overview"))
          for p in auth.pages_for(user.role)]
-st.navigation(pages, position="top").run()
+page = st.navigation(pages, position="top")
+page.run()
+if os.environ.get("CSI_APP_TIMING"):  # speed checks: how long the server spent on this run
+    print(f"csi-timing page={page.url_path or 'overview'} seconds={time.perf_counter() - _T0:.3f}", file=sys.stderr)

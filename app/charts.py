@@ -49,7 +49,8 @@ def _rgba(hex_color: str, alpha: float) -> str:
 def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=height,
                       font=dict(family=FONT), margin=dict(l=10, r=10, t=50, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=-0.3, x=0), template="plotly_white")
+                      legend=dict(orientation="h", yanchor="top", y=-0.2, x=0), template="plotly_white")
+    fig.update_layout(margin=dict(b=100))
     return fig
 
 
@@ -72,15 +73,15 @@ def trend_chart(df: pd.DataFrame, lang: str, constructs: tuple[str, ...] | None 
         name = construct_label(c, lang)
         lo, hi = d.get("ci_low"), d.get("ci_high")
         if lo is not None and hi is not None and np.isfinite(lo.to_numpy(float)).any():
-            fig.add_trace(go.Scatter(x=x + x[::-1], y=hi.tolist() + lo.tolist()[::-1], fill="toself",
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=hi.tolist() + lo.tolist()[::-1], fill="toself", mode="lines",
                                      fillcolor=_rgba(color, 0.15), line=dict(width=0), hoverinfo="skip",
                                      showlegend=False, legendgroup=c))
         fig.add_trace(go.Scatter(x=x, y=d["index"], mode="lines+markers", name=name, legendgroup=c,
                                  line=dict(color=color, width=3 if c == "SAT" else 2),
                                  hovertemplate=f"{name}<br>%{{x}}: %{{y:.1f}}<extra></extra>"))
-    fig.update_xaxes(title=t("axis_wave", lang), type="category", categoryorder="array", categoryarray=waves)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=waves)
     fig.update_yaxes(title=t("axis_index", lang))
-    return _layout(fig, title or t("ov_trend", lang))
+    return _layout(fig, title or t("ov_trend", lang), height=420)
 
 
 def ipma_chart(df: pd.DataFrame, lang: str, thresholds: tuple[float, float] | None = None,

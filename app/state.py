@@ -255,10 +255,9 @@ def _estimate(inputs, by, n_boot, seed, weighted, progress=None):
     from csi import compare
 
     df, spec, scales, cache, fp = inputs
-    # Point fits take milliseconds: worker processes would cost more to start than they save.
-    n_groups = int(df.groupby(list(by), observed=True).ngroups) if len(df) else 0
-    # Two spawned workers cost ~2 s to start; worth it only for real bootstrap work over several groups.
-    workers = 2 if n_boot >= 200 and n_groups > 2 else 1
+    # One worker: spawned processes cost seconds to start and would take both cores of the box away
+    # from the sessions being served; background bootstraps use one core, page renders the other.
+    workers = 1
     return compare.estimate_groups(df, spec, list(by), scales, n_boot=n_boot, seed=seed, cache=cache,
                                    data_version=fp, workers=workers, min_n=MIN_RESPONDENTS, progress=progress,
                                    **fit_settings(weighted and "weight" in df.columns))

@@ -24,11 +24,15 @@ B = state.overview_bootstrap()
 try:
     with st.spinner(t("computing", L)):
         fits = state.fits_by(sel, ("wave",))
-    job = state.boot_job(sel, ("wave",), B) if B >= 2 else None
+    # Only look the job up here; it is started at the end of the page, after everything is drawn,
+    # so the first render does not compete with the bootstrap for the CPU.
+    job = state.boot_job(sel, ("wave",), B, start=False) if B >= 2 else None
 except CSIError as e:
     friendly_error(e, L)
     st.stop()
-booted = wait_for(job, L)
+progress_slot = st.container()
+bjob = None
+booted = job is not None and job.state == "done"
 if booted:
     fits = job.result
 
@@ -154,3 +158,12 @@ except CSIError as e:
     st.warning(str(e))
 
 st.caption(t("ov_footer", L, n=latest.n, wave=wave_l, B=B) if booted else t("ov_footer_point", L, n=latest.n, wave=wave_l))
+
+pending = None
+if B >= 2 and not booted:
+    pending = job or state.boot_job(sel, ("wave",), B)
+elif bjob is not None and bjob.state != "done":
+    pending = bjob  # the brand comparison's intervals come second
+if pending is not None:
+    with progress_slot:
+        wait_for(pending, L)
