@@ -28,6 +28,10 @@ _EXTRA = ("#8C564B", "#7F7F7F", "#BCBD22", "#17BECF", "#1F77B4", "#2CA02C", "#94
 BAND_COLORS = ("#B2182B", "#EF8A62", "#BDBDBD", "#67A9CF", "#2166AC")
 FONT = "Noto Sans CJK SC, Noto Sans SC, Source Han Sans SC, Microsoft YaHei, PingFang SC, sans-serif"
 OWN_COLOR, OTHER_COLOR = "#D55E00", "#9E9E9E"
+# (x, y) of the standard constructs in the path diagram: every arrow of the CCSI/ECSI/ACSI models
+# clears every other node by > 1.5 node radii at the default figure size.
+STANDARD_LAYOUT = {"IMAG": (0.0, 2.0), "EXPE": (0.0, 0.0), "QUAL": (1.0, -2.0), "VAL": (2.2, -1.6),
+                   "SAT": (3.0, 0.4), "COMP": (4.2, -1.2), "LOY": (4.6, 1.6)}
 
 
 def construct_color(code: str, others: tuple[str, ...] = ()) -> str:
@@ -195,10 +199,24 @@ def path_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict[str, float] | No
     for c in constructs:
         layers.setdefault(depth[c], []).append(c)
     pos = {}
-    for d, cs in layers.items():
-        for k, c in enumerate(cs):
-            pos[c] = (float(d), (len(cs) - 1) / 2.0 - k)
+    if set(constructs) <= set(STANDARD_LAYOUT):
+        # The textbook CSI picture, checked so that no arrow passes through another construct.
+        pos = {c: STANDARD_LAYOUT[c] for c in constructs}
+    else:
+        for d, cs in layers.items():
+            for k, c in enumerate(cs):
+                # alternate layers up/down so a chain of single constructs is not one straight line
+                pos[c] = (1.4 * float(d), 1.6 * ((len(cs) - 1) / 2.0 - k) + (0.7 if d % 2 else -0.7))
     fig = go.Figure()
+    xs_all = [p[0] for p in pos.values()]
+    ys_all = [p[1] for p in pos.values()]
+    xrange_ = (min(xs_all) - 0.5, max(xs_all) + 0.5)
+    yrange_ = (min(ys_all) - 0.8, max(ys_all) + 0.8)
+    height = 480
+    # pixels per data unit at a typical wide-layout width, to stop arrows at the node's rim
+    sx = 900.0 / (xrange_[1] - xrange_[0])
+    sy = (height - 60.0) / (yrange_[1] - yrange_[0])
+    rim = 48.0
     for r in paths.to_dict("records"):
         frm, to, est = r["from"], r["to"], float(r["estimate"])
         p = r.get("p_value")
@@ -208,13 +226,13 @@ def path_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict[str, float] | No
         width = 1 + 8 * min(1.0, abs(est))
         color = "#37474F" if sig else "#B0BEC5"
         stars = "" if p is None else ("***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else " n.s.")
-        # shorten so the arrow head stops at the node's edge
+        # shorten both ends so the arrow runs from rim to rim
         dx, dy = x1 - x0, y1 - y0
-        L = math.hypot(dx, dy) or 1.0
-        sx, sy, ex, ey = x0 + 0.17 * dx / L, y0 + 0.17 * dy / L, x1 - 0.2 * dx / L, y1 - 0.2 * dy / L
-        fig.add_annotation(x=ex, y=ey, ax=sx, ay=sy, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
-                           arrowhead=3, arrowsize=0.8, arrowwidth=width, arrowcolor=color, opacity=0.9)
-        fig.add_annotation(x=(sx + ex) / 2, y=(sy + ey) / 2, text=f"{est:.2f}{stars}", showarrow=False,
+        f = rim / (math.hypot(dx * sx, dy * sy) or 1.0)
+        bx, by, ex, ey = x0 + f * dx, y0 + f * dy, x1 - f * dx, y1 - f * dy
+        fig.add_annotation(x=ex, y=ey, ax=bx, ay=by, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                           arrowhead=3, arrowsize=max(0.6, 3.0 / width), arrowwidth=width, arrowcolor=color, opacity=0.9)
+        fig.add_annotation(x=(bx + ex) / 2, y=(by + ey) / 2, text=f"{est:.2f}{stars}", showarrow=False,
                            font=dict(size=12, color="#263238"), bgcolor="rgba(255,255,255,0.85)")
     xs = [pos[c][0] for c in constructs]
     ys = [pos[c][1] for c in constructs]
@@ -230,6 +248,8 @@ def path_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict[str, float] | No
                              marker=dict(size=90, color=[_rgba(construct_color(c, constructs), 0.25) for c in constructs],
                                          line=dict(width=2, color=[construct_color(c, constructs) for c in constructs])),
                              hoverinfo="text", showlegend=False, textfont=dict(size=11)))
-    fig.update_xaxes(visible=False, range=[min(xs) - 0.5, max(xs) + 0.5])
-    fig.update_yaxes(visible=False, range=[min(ys) - 0.8, max(ys) + 0.8])
-    return _layout(fig, title or t("path_title", lang), height=480)
+    fig.update_xaxes(visible=False, range=list(xrange_))
+    fig.update_yaxes(visible=False, range=list(yrange_))
+    fig = _layout(fig, title or t("path_title", lang), height=height)
+    fig.update_layout(margin=dict(l=10, r=10, t=50, b=10))
+    return fig
