@@ -231,7 +231,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "da_ignore": ("(ignore)", "（忽略）"),
     "da_segment": ("(segment: brand, region, …)", "（细分变量：品牌、地区等）"),
     "da_scale": ("Response scale", "量表范围"),
-    "da_scale_dict": ("as in the item dictionary", "按题项词典"),
+    "da_scale_dict": ("Response scale as in the item dictionary", "量表范围按题项词典"),
     "da_scale_min": ("Scale minimum", "量表最小值"),
     "da_scale_max": ("Scale maximum", "量表最大值"),
     "da_missing": ("Extra missing-value codes (comma separated)", "其他缺失值代码（逗号分隔）"),

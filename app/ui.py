@@ -63,7 +63,8 @@ def problems_frame(problems, lang_: str):
     rows = [p.as_dict() if hasattr(p, "as_dict") else dict(p) for p in problems]
     df = pd.DataFrame(rows, columns=["severity", "row", "column", "value", "reason"])
     df["severity"] = df["severity"].map(lambda s: t(f"sev_{s}", lang_) if s in ("error", "warning") else s)
-    df["row"] = df["row"].astype("Int64")
+    df["row"] = df["row"].map(lambda r: "" if r is None or r != r else str(int(r)))
+    df[["column", "value"]] = df[["column", "value"]].astype(object).where(df[["column", "value"]].notna(), "")
     return df.rename(columns={"severity": t("col_severity", lang_), "row": t("col_row", lang_),
                               "column": t("col_column", lang_), "value": t("col_value", lang_),
                               "reason": t("col_reason", lang_)})

@@ -515,3 +515,33 @@ def test_construct_colours_are_fixed_and_distinct():
     order = ("NEW1", "SAT", "NEW2")
     assert construct_color("NEW1", order) != construct_color("NEW2", order)
     assert construct_color("NEW1", order) == construct_color("NEW1", order)
+
+
+def test_rename_wave_and_edit_dictionary(app_env):
+    from csi import store
+
+    at = _data_page(_app())
+    at.selectbox(key="da_rename_old").set_value("2025Q4")
+    at.text_input(key="da_rename_new").input("2025Q4-final")
+    [b for b in at.button if b.label == t("da_rename_btn", "en")][0].click()
+    at.run()
+    _no_exception(at)
+    assert at.session_state["csi_selection"].all_waves[-1] == "2025Q4-final"
+    # edit one dictionary text through the editor's state, then save
+    dictionary = [d for d in at.dataframe if "text_zh" in d.value.columns][0].value
+    row = int(dictionary.index[dictionary["item"] == "sat1"][0])
+    at.session_state["da_dict_editor"] = {"edited_rows": {row: {"text_zh": "总体满意度（新）"}},
+                                          "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="da_dict_save").click()
+    at.run()
+    _no_exception(at)
+    assert t("da_dict_saved", "en", n=1) in [s.value for s in at.success]
+    _clear_streamlit_caches()
+    con = store.connect(app_env, read_only=True)
+    try:
+        d = store.item_dictionary(con).set_index("item")
+        assert d.loc["sat1", "text_zh"] == "总体满意度（新）"
+        assert "2025Q4-final" in store.wave_labels(con)
+    finally:
+        con.close()
