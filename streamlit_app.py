@@ -85,7 +85,9 @@ if model == "custom":
     if "f_syntax" not in st.session_state:
         from csi.templates import template
 
-        st.session_state["f_syntax"] = template("ccsi").to_syntax()
+        # start from the default model bound to the items these data actually have
+        have = [c for c in state.responses(path, version).columns]
+        st.session_state["f_syntax"] = template("ccsi", items=have).to_syntax()
     syntax = sb.text_area(t("custom_syntax", lang), key="f_syntax", height=220, help=t("custom_help", lang))
 method = sb.radio(t("method", lang), METHODS, format_func=lambda m: t(f"method_{m}", lang), key="f_method")
 weighted = sb.checkbox(t("use_weights", lang), value=True, key="f_weighted")

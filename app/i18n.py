@@ -155,6 +155,8 @@ TEXT: dict[str, tuple[str, str]] = {
                        "CB-SEM 路径模型（标准化系数，p 值基于 ML 标准误）"),
     "col_index_name": ("Fit index", "拟合指数"),
     "no_fit": ("No model for {wave}: {msg}", "{wave} 无法建模：{msg}"),
+    "md_dropped": ("{n} of {total} respondents left out: a missing answer in an item of the model (listwise).",
+                   "{total} 位受访者中有 {n} 位因模型题项缺答被剔除（列表删除）。"),
     "md_no_boot": ("Significance needs a bootstrap; run one below.", "显著性检验需要自助抽样，请在下方运行。"),
     # -------------------------------------------------------------- drivers
     "dr_title": ("What drives satisfaction and loyalty", "满意度与忠诚度的驱动因素"),

@@ -51,6 +51,14 @@ if job is not None and wait_for(job, L):
 elif job is None:
     st.caption(t("md_no_boot", L))
 
+# The engine's own warnings first, where nobody can miss them.
+if fit.index is not None:
+    for note in fit.index["note"].dropna():
+        if note:
+            st.warning(note)
+if result.info.get("n_dropped"):
+    st.info(t("md_dropped", L, n=result.info["n_dropped"], total=result.info.get("n_total", 0)))
+
 # ------------------------------------------------------------ path diagram
 paths = result.paths.copy()
 if boot is not None:

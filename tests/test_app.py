@@ -545,3 +545,21 @@ def test_rename_wave_and_edit_dictionary(app_env):
         assert "2025Q4-final" in store.wave_labels(con)
     finally:
         con.close()
+
+
+def test_custom_model_syntax_good_and_bad(app_env):
+    at = _app()
+    at.run()
+    at.sidebar.selectbox(key="f_model").set_value("custom").run()
+    _no_exception(at)
+    at.switch_page("app_pages/model.py")
+    at.run()
+    _no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    at.sidebar.text_area(key="f_syntax").input("QUAL =~ qual1 + qual2 + qual3\nSAT =~ sat1 + sat2\nSAT ~ QUAL\n").run()
+    _no_exception(at)
+    paths = [d.value for d in at.dataframe if t("col_from", "en") in d.value.columns][0]
+    assert len(paths) == 1
+    at.sidebar.text_area(key="f_syntax").input("SAT =~ sat1 + \nSAT ~ NOPE\n").run()
+    _no_exception(at)  # a bad model is a message, never a traceback
+    assert any("NOPE" in e.value or "sat1" in e.value for e in at.error), [e.value for e in at.error]
