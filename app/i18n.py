@@ -382,7 +382,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "dl_boot_running": ("Bootstrap running in the background: {done} of {total} resamples.",
                         "自助抽样正在后台运行：已完成 {done} / {total} 次。"),
     "dl_tables": ("Single tables (CSV)", "单个表格 (CSV)"),
-    "dl_no_draws": ("Run a bootstrap on the Model page to download its draws.", "请先在模型页运行自助抽样，再下载抽样结果。"),
+    "dl_no_draws": ("Run the bootstrap above to download its draws.", "请先运行上方的自助抽样，再下载抽样结果。"),
     "report_title": ("Customer satisfaction report", "顾客满意度报告"),
     "report_generated": ("Generated {when} · data version {v} · {n} respondents",
                          "生成时间 {when} · 数据版本 {v} · {n} 位受访者"),

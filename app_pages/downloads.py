@@ -48,10 +48,10 @@ stamp = f"{wave}_{sel.model}_{sel.method}"
 
 st.subheader(t("dl_all", L))
 c1, c2, c3 = st.columns(3)
-c1.download_button(t("dl_workbook", L), workbook_bytes(tables), file_name=f"csi_{stamp}.xlsx",
+c1.download_button(t("dl_workbook", L), lambda: workbook_bytes(tables), file_name=f"csi_{stamp}.xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl_xlsx",
                    on_click="ignore", type="primary")
-c2.download_button(t("dl_json", L), json_bytes(tables, manifest), file_name=f"csi_{stamp}.json",
+c2.download_button(t("dl_json", L), lambda: json_bytes(tables, manifest), file_name=f"csi_{stamp}.json",
                    mime="application/json", key="dl_json", on_click="ignore")
 import json as _json
 
@@ -59,10 +59,10 @@ c3.download_button(t("dl_manifest", L), _json.dumps(jsonable(manifest), ensure_a
                    file_name=f"manifest_{stamp}.json", mime="application/json", key="dl_manifest", on_click="ignore")
 c1, c2, c3 = st.columns(3)
 if "scores" in fit.tables:
-    c1.download_button(t("dl_scores", L), csv_bytes(fit.tables["scores"]), file_name=f"scores_{stamp}.csv",
+    c1.download_button(t("dl_scores", L), lambda: csv_bytes(fit.tables["scores"]), file_name=f"scores_{stamp}.csv",
                        mime="text/csv", key="dl_scores", on_click="ignore")
 if fit.boot is not None:
-    c2.download_button(t("dl_draws", L), csv_bytes(draws_long(fit.boot)), file_name=f"bootstrap_draws_{stamp}.csv",
+    c2.download_button(t("dl_draws", L), lambda: csv_bytes(draws_long(fit.boot)), file_name=f"bootstrap_draws_{stamp}.csv",
                        mime="text/csv", key="dl_draws", on_click="ignore")
 else:
     c2.caption(t("dl_no_draws", L))
@@ -87,11 +87,15 @@ try:
                if "index" in fit.tables["constructs"] else {})
         figures.append((t("path_title", L), charts.path_diagram(fit.result.spec, fit.tables["paths"], L, r2=r2,
                                                                 index=idx)))
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    report = build_report(L, subtitle=t("report_generated", L, when=when, v=sel.version, n=fit.manifest.get("n", 0)),
-                          figures=figures, tables={k: tables[k] for k in ("constructs", "paths", "priorities", "trend")
-                                                   if k in tables}, manifest=jsonable(manifest), actions=actions)
-    st.download_button(t("dl_report", L), report.encode("utf-8"), file_name=f"csi_report_{stamp}_{L}.html",
+
+    def _report() -> bytes:  # built on click: it inlines plotly.js (~4 MB)
+        when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return build_report(L, subtitle=t("report_generated", L, when=when, v=sel.version, n=fit.manifest.get("n", 0)),
+                            figures=figures, tables={k: tables[k] for k in ("constructs", "paths", "priorities", "trend")
+                                                     if k in tables}, manifest=jsonable(manifest),
+                            actions=actions).encode("utf-8")
+
+    st.download_button(t("dl_report", L), _report, file_name=f"csi_report_{stamp}_{L}.html",
                        mime="text/html", key="dl_report", on_click="ignore")
 except CSIError as e:
     friendly_error(e, L)
@@ -100,7 +104,7 @@ st.subheader(t("dl_tables", L))
 for name, df in tables.items():
     c1, c2 = st.columns([3, 1])
     c1.markdown(f"**{name}** · {len(df):,} × {df.shape[1]}")
-    c2.download_button("CSV", csv_bytes(df), file_name=f"{name}_{stamp}.csv", mime="text/csv", key=f"dl_t_{name}",
+    c2.download_button("CSV", lambda df=df: csv_bytes(df), file_name=f"{name}_{stamp}.csv", mime="text/csv", key=f"dl_t_{name}",
                        on_click="ignore")
 for w in fit.manifest.get("warnings", []):
     st.warning(w)

@@ -183,6 +183,13 @@ def test_end_to_end_in_a_real_browser(server, browser):
     trend_waves = {r[0] for r in wb["trend"].iter_rows(min_row=2, values_only=True)}
     assert "2026Q1" in trend_waves
     page.screenshot(path=str(SHOTS / "downloads_zh.png"), full_page=True)
+    with page.expect_download(timeout=120_000) as dl:
+        page.get_by_role("button", name="含图表的 HTML 报告").click()
+    report = server["tmp"] / "report.html"
+    dl.value.save_as(str(report))
+    html = report.read_text(encoding="utf-8")
+    assert "顾客满意度报告" in html and "js-plotly-plot" not in html or "Plotly.newPlot" in html
+    assert not __import__("re").search(r"<script[^>]*\bsrc=", html)  # opens offline: plotly.js inline
 
     # ---- every other page opens without an exception
     for name in ("模型", "驱动因素", "对比", "传统方法"):
