@@ -147,7 +147,7 @@ def brand_chart(df: pd.DataFrame, lang: str, own: str | None, title: str | None 
                    arrayminus=(d["index"] - d["ci_low"]).tolist(), color="#444")
     names = [f"{b} ({t('own_brand', lang)})" if own is not None and str(b) == str(own) else str(b) for b in d["brand"]]
     fig = go.Figure(go.Bar(y=names, x=d["index"], orientation="h", marker_color=colors, error_x=err,
-                           text=[f"{v:.1f}" for v in d["index"]], textposition="inside",
+                           text=[f"{v:.1f}" for v in d["index"]], textposition="inside", insidetextanchor="middle",
                            hovertemplate="%{y}: %{x:.1f}<extra></extra>"))
     fig.update_xaxes(title=t("axis_index", lang))
     return _layout(fig, title or t("ov_brands", lang), height=max(240, 60 + 45 * len(d)))

@@ -47,6 +47,7 @@ with tab_h:
             st.plotly_chart(charts.bar_chart(level1, "first_level", "score", L, t("cl_level_scores", L),
                                              ytitle=t("axis_score", L)), key="cl_h_chart")
             st.dataframe(localize(level1, L), hide_index=True)
+            items_t = items_t.assign(first_level=items_t["first_level"].map(lambda a: attr_label(a, L)))
             st.dataframe(localize(items_t, L), hide_index=True)
         except CSIError as e:
             friendly_error(e, L)

@@ -137,7 +137,9 @@ def test_end_to_end_in_a_real_browser(server, browser):
     page.get_by_text("顾客满意度一览").wait_for(timeout=60_000)
     _wait_idle(page)
     page.get_by_text("满意度指数（2025Q4）").wait_for(timeout=60_000)
-    page.wait_for_timeout(1500)
+    page.get_by_text("中国顾客满意度指数 (CCSI)").wait_for(timeout=60_000)  # the sidebar is redrawn too
+    _wait_idle(page)
+    page.wait_for_timeout(2500)
     body = page.inner_text("body")
     assert "优先改进" in body or "继续保持" in body  # the plain-language actions are Chinese
     page.screenshot(path=str(SHOTS / "overview_zh.png"), full_page=True)
