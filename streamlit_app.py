@@ -17,7 +17,7 @@ import streamlit as st
 
 from app import auth, state
 from app.i18n import LANG_NAMES, LANGS, t
-from app.ui import METHODS, MODELS, Selection
+from app.ui import METHODS, MODELS, Selection, sticky
 
 PAGE_FILES = {
     "overview": ("app_pages/overview.py", ":material/dashboard:"),
@@ -78,6 +78,7 @@ for seg in state.SEGMENTS:
     filters.append((seg, tuple(chosen)))
 
 sb.subheader(t("model", lang))
+sticky("f_model", "ccsi")
 model = sb.selectbox(t("model", lang), MODELS, format_func=lambda m: t(f"model_{m}", lang), key="f_model",
                      label_visibility="collapsed")
 syntax = ""
@@ -89,6 +90,7 @@ if model == "custom":
         have = [c for c in state.responses(path, version).columns]
         st.session_state["f_syntax"] = template("ccsi", items=have).to_syntax()
     syntax = sb.text_area(t("custom_syntax", lang), key="f_syntax", height=220, help=t("custom_help", lang))
+sticky("f_method", "pls")
 method = sb.radio(t("method", lang), METHODS, format_func=lambda m: t(f"method_{m}", lang), key="f_method")
 weighted = sb.checkbox(t("use_weights", lang), value=True, key="f_weighted")
 

@@ -124,3 +124,14 @@ def mark_flags(df, lang_: str):
             out[c] = out[c].map(lambda v: "" if v is None or (isinstance(v, float) and v != v) or str(v) == "<NA>"
                                 else ("✓ " + t("pass", lang_)) if bool(v) else ("✗ " + t("fail", lang_)))
     return out
+
+
+def sticky(key: str, default) -> None:
+    """Re-send a translated choice widget's value on every run.
+
+    A widget whose option labels change with the language (``format_func``) is redrawn by the
+    browser without its selection unless the value is set again through Session State before the
+    widget is created (seen in the browser test). Call right before the widget; do not also pass
+    ``index``/``value`` to the widget.
+    """
+    st.session_state[key] = st.session_state.get(key, default)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import attr_label, t
-from app.ui import friendly_error, lang, localize, selection, wave_picker
+from app.ui import friendly_error, lang, localize, selection, sticky, wave_picker
 from csi.errors import CSIError
 
 L = lang()
@@ -53,6 +53,7 @@ with tab_h:
             friendly_error(e, L)
 
 with tab_f:
+    sticky("cl_op", "weighted_average")
     op = st.radio(t("cl_operator", L), ("weighted_average", "max_min"), horizontal=True,
                   format_func=lambda o: t(f"cl_op_{o}", L), key="cl_op")
     try:

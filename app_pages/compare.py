@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, localize, selection, wait_for
+from app.ui import friendly_error, lang, localize, selection, sticky, wait_for
 from csi.errors import CSIError
 
 L = lang()
@@ -74,6 +74,9 @@ with tab_s:
     if not seg_cols:
         st.info(t("no_data", L))
     else:
+        if st.session_state.get("cp_seg") not in seg_cols:
+            st.session_state.pop("cp_seg", None)
+        sticky("cp_seg", seg_cols[0])
         seg = st.selectbox(t("cp_segment", L), seg_cols, key="cp_seg", format_func=lambda c: t(c, L) if c in
                            ("brand", "region", "channel") else c)
         latest = sel.latest

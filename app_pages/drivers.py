@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, localize, selection, wave_picker
+from app.ui import friendly_error, lang, localize, selection, sticky, wave_picker
 from csi.errors import CSIError
 
 L = lang()
@@ -39,6 +39,10 @@ result = fit.result
 spec = result.spec
 targets = [c for c in ("SAT", "LOY") if c in spec.constructs and spec.predecessors(c)] or list(spec.endogenous)
 c1, c2 = st.columns(2)
+if st.session_state.get("dr_target") not in targets:
+    st.session_state.pop("dr_target", None)
+sticky("dr_target", targets[0])
+sticky("dr_level", "construct")
 target = c1.radio(t("dr_target", L), targets, format_func=lambda c: construct_label(c, L), horizontal=True,
                   key="dr_target")
 level = c2.radio(t("dr_level", L), ("construct", "indicator"), horizontal=True, key="dr_level",
@@ -70,6 +74,9 @@ st.dataframe(localize(show, L), hide_index=True)
 st.subheader(t("dr_whatif", L))
 drivers = list(dict.fromkeys(ip["driver"]))
 c1, c2 = st.columns(2)
+if st.session_state.get("dr_wi_driver") not in drivers:
+    st.session_state.pop("dr_wi_driver", None)
+sticky("dr_wi_driver", drivers[0])
 driver = c1.selectbox(t("dr_whatif_raise", L), drivers, key="dr_wi_driver",
                       format_func=lambda d: construct_label(d, L) if d in spec.constructs else d)
 points = c2.slider(t("dr_whatif_points", L), 0.0, 20.0, 5.0, 0.5, key="dr_wi_points")

@@ -137,7 +137,7 @@ def test_end_to_end_in_a_real_browser(server, browser):
     page.get_by_text("顾客满意度一览").wait_for(timeout=60_000)
     _wait_idle(page)
     page.get_by_text("满意度指数（2025Q4）").wait_for(timeout=60_000)
-    page.get_by_text("中国顾客满意度指数 (CCSI)").wait_for(timeout=60_000)  # the sidebar is redrawn too
+    page.get_by_text("偏最小二乘路径模型 (PLS)").wait_for(timeout=60_000)  # the sidebar is redrawn too
     _wait_idle(page)
     page.wait_for_timeout(2500)
     body = page.inner_text("body")
