@@ -184,6 +184,28 @@ def apply_filters(df: pd.DataFrame, filters) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ analysis
+def weighted_ok(df: pd.DataFrame, weighted: bool) -> bool:
+    """Use survey weights only when asked for and every analysed row has one (a wave loaded
+    without a weight column has none; mixing weighted and unweighted rows would be wrong)."""
+    return bool(weighted) and "weight" in df.columns and len(df) > 0 and bool(df["weight"].notna().all())
+
+
+def weights_of(df: pd.DataFrame, weighted: bool):
+    """The weight array (n,) for :mod:`csi.loyalty`/:mod:`csi.classic`, or None (see :func:`weighted_ok`)."""
+    return df["weight"].to_numpy(float) if weighted_ok(df, weighted) else None
+
+
+def common_items(df: pd.DataFrame, dictionary_items) -> tuple[str, ...]:
+    """Dictionary items answered in EVERY wave of ``df``: one model for all waves needs the same items
+    (a wave loaded from another questionnaire would otherwise break every wave's fit)."""
+    known = set(dictionary_items)
+    cols = [c for c in df.columns if c in known]
+    if not cols or df.empty:
+        return tuple(cols)
+    answered = df[cols].notna().groupby(df["wave"], observed=True).any().all(axis=0)
+    return tuple(c for c in cols if bool(answered[c]))
+
+
 def fit_settings(weighted: bool) -> dict:
     """Estimator settings of the dashboard (plain values; part of every cache key)."""
     return {"scheme": "path", "standardize": True, "missing": "listwise",
@@ -246,7 +268,7 @@ def _inputs(path, version, wave_labels, filters, model, syntax, ignore):
     """Data, spec and scales of a request, read in the script thread (cached loaders need it)."""
     filt = tuple((c, v) for c, v in filters if c not in ignore)
     df = responses(path, version, wave_labels, filt)
-    items = tuple(c for c in df.columns if c in set(item_dictionary(path, version)["item"]))
+    items = common_items(df, item_dictionary(path, version)["item"])
     spec = model_spec(model, syntax, items)
     return df, spec, wave_scales(path, version, wave_labels), fit_cache(path), fingerprint(path, version)
 
@@ -260,7 +282,7 @@ def _estimate(inputs, by, n_boot, seed, weighted, progress=None):
     workers = 1
     return compare.estimate_groups(df, spec, list(by), scales, n_boot=n_boot, seed=seed, cache=cache,
                                    data_version=fp, workers=workers, min_n=MIN_RESPONDENTS, progress=progress,
-                                   **fit_settings(weighted and "weight" in df.columns))
+                                   **fit_settings(weighted_ok(df, weighted)))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -317,7 +339,7 @@ def _fit_inputs(path, version, wave_labels, filters, model, syntax, method, weig
     if method == "cbsem":  # ML CB-SEM has no survey weights and no PLS options
         settings = {"missing": "listwise"}
     else:
-        settings = fit_settings(weighted and "weight" in df.columns)
+        settings = fit_settings(weighted_ok(df, weighted))
     return df, spec, scales, settings
 
 
@@ -359,7 +381,7 @@ def _extra_tables(path, version, wave_labels, filters, model, syntax, weighted):
     d = item_dictionary(path, version)
     rec = next((i for i in d.loc[d["kind"] == "recommend", "item"] if i in df.columns and df[i].notna().any()), None)
     if rec is not None:
-        out["nps_by_wave"] = loyalty.nps_by(df, rec, "wave", "weight" if weighted and "weight" in df.columns else None)
+        out["nps_by_wave"] = loyalty.nps_by(df, rec, "wave", "weight" if weighted_ok(df, weighted) else None)
     out["wave_scales"] = wave_scales(path, version, wave_labels)
     return out
 

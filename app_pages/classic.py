@@ -25,7 +25,7 @@ if frame.empty:
     st.stop()
 dictionary = state.item_dictionary(sel.path, sel.version)
 scales = state.item_scales(sel.path, sel.version, (wave,))
-weights = frame["weight"].to_numpy(float) if sel.weighted and "weight" in frame.columns else None
+weights = state.weights_of(frame, sel.weighted)
 items = [i for i in dictionary["item"] if i in frame.columns and i in scales and frame[i].notna().any()]
 text_col = "text_zh" if L == "zh" else "text_en"
 rating = dictionary[dictionary["kind"].isin(["rating", "recommend"]) & dictionary["item"].isin(items)]

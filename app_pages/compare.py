@@ -11,7 +11,7 @@ import streamlit as st
 from app import auth, charts, state
 from app.i18n import construct_label, t
 from app.ui import friendly_error, lang, localize, selection, sticky, wait_for
-from csi.errors import CSIError
+from csi.errors import CSIError, DataError
 
 L = lang()
 auth.require("compare", L)
@@ -24,6 +24,7 @@ if not sel.waves:
 from csi import compare
 
 B = state.overview_bootstrap()
+SEGMENT_COLS = ("brand", "region", "channel", "gender", "age_group")
 with_ci = st.toggle(t("cp_with_ci", L, B=B), key="cp_ci")
 
 tab_w, tab_s, tab_g, tab_m = st.tabs([t("cp_waves", L), t("cp_segments", L), t("cp_gap", L), t("cp_mga", L)])
@@ -39,11 +40,19 @@ def _fits(by, waves=None, ignore=()):
     return fits, False
 
 
+def _trend(fits):
+    """compare.trend, or a DataError naming why no group could be fitted (shown as a message)."""
+    tr = compare.trend(fits)
+    if tr.empty:
+        raise DataError(t("no_data", L) + " " + "; ".join(f"{', '.join(k)}: {f.error}" for k, f in fits.items()))
+    return tr
+
+
 # -------------------------------------------------------------- waves + before/after
 with tab_w:
     try:
         fits, booted = _fits(("wave",))
-        tr = compare.trend(fits)
+        tr = _trend(fits)
         cons = tuple(dict.fromkeys(tr["construct"]))
         st.plotly_chart(charts.trend_chart(tr, L, constructs=cons, title=t("cp_waves", L)), key="cp_trend")
         wide = tr.pivot(index="construct", columns="wave", values="index").reindex(list(cons))
@@ -69,8 +78,8 @@ with tab_w:
 
 # --------------------------------------------------------------------- segments
 with tab_s:
-    frame = state.analysis_frame(sel)
-    seg_cols = [c for c in frame.columns if c in ("brand", "region", "channel", "gender", "age_group")]
+    frame = state.analysis_frame(sel, waves=(sel.latest,))
+    seg_cols = [c for c in frame.columns if c in SEGMENT_COLS and frame[c].notna().any()]
     if not seg_cols:
         st.info(t("no_data", L))
     else:
@@ -82,7 +91,7 @@ with tab_s:
         latest = sel.latest
         try:
             fits, booted = _fits((seg,), waves=(latest,), ignore=(seg,))
-            tr = compare.trend(fits)
+            tr = _trend(fits)
             cons = tuple(dict.fromkeys(tr["construct"]))
             st.plotly_chart(charts.grouped_index_chart(tr, seg, L, t("cp_seg_title", L, seg=t(seg, L) if seg in
                                                                          ("brand", "region", "channel") else seg,
@@ -124,7 +133,7 @@ with tab_g:
 # ------------------------------------------------------------------------ MGA
 with tab_m:
     frame = state.analysis_frame(sel, waves=(sel.latest,), ignore=("brand",))
-    seg_cols = [c for c in frame.columns if c in ("brand", "region", "channel", "gender", "age_group")]
+    seg_cols = [c for c in frame.columns if c in SEGMENT_COLS and frame[c].notna().any()]
     if not seg_cols:
         st.info(t("no_data", L))
     else:
@@ -142,11 +151,10 @@ with tab_m:
             job = state.jobs().get(key)
             if st.button(t("cp_run_mga", L), key="cp_mga_run", disabled=(a == b) or (job is not None and
                                                                                    job.state != "failed")):
-                items = tuple(c for c in frame.columns
-                              if c in set(state.item_dictionary(sel.path, sel.version)["item"]))
+                items = state.common_items(frame, state.item_dictionary(sel.path, sel.version)["item"])
                 spec = state.model_spec(sel.model, sel.syntax, items)
                 da, db = frame[frame[seg].astype(str) == a], frame[frame[seg].astype(str) == b]
-                settings = state.fit_settings(sel.weighted and "weight" in frame.columns)
+                settings = state.fit_settings(state.weighted_ok(frame, sel.weighted))
                 job = state.jobs().submit(key, lambda progress: compare.mga(da, db, spec, n_perm=n_perm,
                                                                             n_boot=n_perm, seed=1, **settings))
             if job is not None and wait_for(job, L, what="cp_mga_running"):

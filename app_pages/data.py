@@ -46,7 +46,9 @@ def _auto_target(column: str, codes: set[str]) -> str:
 
 # ------------------------------------------------------------------ upload
 with tab_up:
-    up = st.file_uploader(t("da_upload", L), type=["csv", "xlsx", "sav"], key="da_file")
+    # a fresh uploader after each commit (Streamlit cannot clear one otherwise)
+    up = st.file_uploader(t("da_upload", L), type=["csv", "xlsx", "sav"],
+                          key=f"da_file_{st.session_state.get('da_generation', 0)}")
     if up is not None:
         data = up.getvalue()
         raw = None
@@ -126,6 +128,7 @@ with tab_up:
                                 done = ingest.ingest_frame(con, frame, label, up.name, scale=scale,
                                                            missing=missing or None, column_map=column_map, sha256=sha)
                             st.session_state["da_flash"] = t("da_committed", L, wave=done.wave, n=done.n_respondents)
+                            st.session_state["da_generation"] = st.session_state.get("da_generation", 0) + 1
                             st.rerun()
                         except CSIError as e:
                             st.error(t("da_commit_failed", L, msg=str(e)))

@@ -76,7 +76,7 @@ else:
 dictionary = state.item_dictionary(sel.path, sel.version)
 rec_items = [i for i in dictionary.loc[dictionary["kind"] == "recommend", "item"]]
 frame = state.analysis_frame(sel, waves=(wave_l,))
-weights = frame["weight"].astype(float).to_numpy() if sel.weighted and "weight" in frame.columns else None
+weights = state.weights_of(frame, sel.weighted)
 rec = next((i for i in rec_items if i in frame.columns and frame[i].notna().any()), None)
 if rec is not None:
     try:
@@ -84,7 +84,7 @@ if rec is not None:
         nps_delta = None
         if prev is not None:
             pframe = state.analysis_frame(sel, waves=(prev.key[0],))
-            pw = pframe["weight"].astype(float).to_numpy() if weights is not None and "weight" in pframe else None
+            pw = state.weights_of(pframe, sel.weighted)
             if rec in pframe.columns and pframe[rec].notna().any():
                 nps_delta = n_now["nps"] - loyalty.nps(pframe[rec], pw)["nps"]
         c2.metric(t("ov_nps", L), f"{n_now['nps']:.0f}",
@@ -116,7 +116,8 @@ tr = compare.trend(fits)
 left.plotly_chart(charts.trend_chart(tr, L, constructs=tuple(latest.result.spec.constructs)), key="ov_trend")
 
 brand_col = "brand"
-if brand_col in frame.columns or any(c == brand_col for c, _ in sel.filters):
+bframe = state.analysis_frame(sel, waves=(wave_l,), ignore=(brand_col,))
+if brand_col in bframe.columns and bframe[brand_col].notna().any():
     try:
         bfits = state.fits_by(sel, (brand_col,), waves=(wave_l,), ignore=(brand_col,))
         bjob = state.boot_job(sel, (brand_col,), B, waves=(wave_l,), ignore=(brand_col,)) if booted else None
@@ -151,7 +152,7 @@ try:
     from csi.index import construct_scores_0_100
 
     scores = construct_scores_0_100(latest.result, frame, scales)
-    w = frame.loc[scores.index, "weight"].astype(float).to_numpy() if weights is not None else None
+    w = state.weights_of(frame.loc[scores.index], sel.weighted)
     bands = loyalty.satisfaction_bands(scores[target].to_numpy(float), w)
     st.plotly_chart(charts.bands_chart(bands, L, title=t("ov_bands_title", L, wave=wave_l)), key="ov_bands")
 except CSIError as e:

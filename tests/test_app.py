@@ -379,7 +379,7 @@ def _data_page(at: AppTest) -> AppTest:
 
 def test_upload_validate_commit_then_in_trend(app_env):
     at = _data_page(_app())
-    at.file_uploader(key="da_file").upload("wave_2026Q1.csv", _new_wave_csv(), "text/csv")
+    at.file_uploader[0].upload("wave_2026Q1.csv", _new_wave_csv(), "text/csv")
     at.run()
     _no_exception(at)
     assert any(t("da_valid_ok", "en", n=250, items=0).split(":")[0] in s.value for s in at.success)
@@ -405,7 +405,7 @@ def test_bad_file_cannot_be_committed_and_writes_nothing(app_env):
     before = store.data_version(con)
     con.close()
     at = _data_page(_app())
-    at.file_uploader(key="da_file").upload("bad.csv", _new_wave_csv(bad=True), "text/csv")
+    at.file_uploader[0].upload("bad.csv", _new_wave_csv(bad=True), "text/csv")
     at.run()
     at.text_input(key="da_label").input("2026Q1")
     at.run()
@@ -563,3 +563,31 @@ def test_custom_model_syntax_good_and_bad(app_env):
     at.sidebar.text_area(key="f_syntax").input("SAT =~ sat1 + \nSAT ~ NOPE\n").run()
     _no_exception(at)  # a bad model is a message, never a traceback
     assert any("NOPE" in e.value or "sat1" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_a_wave_from_another_questionnaire_breaks_no_page(app_env):
+    """The public ECSI file (0–10 scale, other items, no brand/weight columns) joins the demo waves:
+    every page still opens; models use the items all selected waves share; weights are dropped where
+    a wave has none."""
+    at = _data_page(_app())
+    at.file_uploader[0].upload("ecsi.csv", (ROOT / "data" / "ecsi_satisfaction.csv").read_bytes(), "text/csv")
+    at.run()
+    at.checkbox(key="da_scale_dict").uncheck()
+    at.run()
+    at.number_input(key="da_lo").set_value(0.0)
+    at.number_input(key="da_hi").set_value(10.0)
+    at.text_input(key="da_label").input("ECSI")
+    at.run()
+    at.button(key="da_commit").click()
+    at.run()
+    _no_exception(at)
+    assert t("da_committed", "en", wave="ECSI", n=250) in [s.value for s in at.success]
+    assert not at.error  # the uploader was reset: the committed file is not validated again
+    at.sidebar.multiselect(key="f_brand").set_value([]).run()
+    for page in PAGES:
+        at.switch_page(f"app_pages/{page}.py")
+        at.run()
+        _no_exception(at)
+    at.switch_page("app_pages/overview.py")
+    at.run()
+    assert at.metric[0].label == t("ov_index", "en", wave="ECSI")
