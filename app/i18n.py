@@ -121,6 +121,8 @@ TEXT: dict[str, tuple[str, str]] = {
                   "{wave} 共 {n} 位受访者；区间基于 {B} 次自助抽样。"),
     "ov_footer_point": ("{n} respondents in {wave}; point estimates (intervals follow when the bootstrap ends).",
                         "{wave} 共 {n} 位受访者；当前为点估计（自助抽样完成后显示区间）。"),
+    "weights_dropped": ("Survey weights are not used here: some selected respondents have no weight.",
+                        "此处未使用抽样权重：部分所选受访者没有权重。"),
     "use_weights": ("Use survey weights", "使用抽样权重"),
     # -------------------------------------------------------------- charts
     "axis_wave": ("Wave", "调查期"),

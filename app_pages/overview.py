@@ -158,6 +158,8 @@ try:
 except CSIError as e:
     st.warning(str(e))
 
+if sel.weighted and not state.weighted_ok(state.analysis_frame(sel), True):
+    st.caption(t("weights_dropped", L))
 st.caption(t("ov_footer", L, n=latest.n, wave=wave_l, B=B) if booted else t("ov_footer_point", L, n=latest.n, wave=wave_l))
 
 pending = None
