@@ -363,7 +363,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "col_ok_085": ('HTMT < 0.85', 'HTMT 低于 0.85'),
     "col_ok_090": ('HTMT < 0.90', 'HTMT 低于 0.90'),
     "col_ci_ok_090": ('Upper CI < 0.90', '置信上限 < 0.90'),
-    "col_ideal": ('Ideal (< 3)', '理想（< 3）'),
+    "col_ideal": ('Ideal (VIF < 3.3)', '理想（VIF < 3.3）'),
     "col_indicator_reliability": ('Item reliability', '题项信度'),
     "col_path": ("Path", "路径"),
     "col_level": ("Level", "层级"),
