@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import ndtri
 
 from .errors import DataError, SpecError
 from .scales import BANDS, band_index, check_weights, kish_n, rescale_0_100, weighted_mean
@@ -30,7 +30,7 @@ NPS_FIELDS = ("n", "n_effective", "promoters", "passives", "detractors", "nps", 
 def _z(alpha: float) -> float:
     if not 0 < alpha < 1:
         raise SpecError(f"alpha must be in (0, 1), got {alpha!r}")
-    return float(stats.norm.ppf(1 - alpha / 2))
+    return float(ndtri(1 - alpha / 2))
 
 
 def _as_float(values, what: str) -> np.ndarray:
