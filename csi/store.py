@@ -218,29 +218,41 @@ def item_dictionary(con) -> pd.DataFrame:
 
 def update_item(con, item: str, **fields) -> None:
     """Edit one dictionary entry (texts, construct, scale, missing codes, kind, attribute); inserts if new."""
+    update_items(con, {item: fields})
+
+
+def update_items(con, changes: Mapping[str, Mapping[str, object]]) -> None:
+    """Edit several dictionary entries in ONE transaction: all edits are saved, or none (the first bad one
+    raises :class:`StoreError` and everything is rolled back)."""
+    with transaction(con):
+        for item, fields in changes.items():
+            _update_item(con, item, dict(fields))
+        bump_version(con)
+
+
+def _update_item(con, item: str, fields: dict) -> None:
     bad = set(fields) - set(ITEM_COLUMNS[1:])
     if bad:
         raise StoreError(f"unknown dictionary field(s): {', '.join(sorted(bad))}")
     item = str(item).strip()
     if not item:
         raise StoreError("item code is empty")
-    with transaction(con):
-        exists = con.execute("SELECT count(*) FROM items WHERE item = ?", [item]).fetchone()[0]
-        if not exists:
-            if "scale_min" not in fields or "scale_max" not in fields:
-                raise StoreError(f"new item {item!r} needs scale_min and scale_max")
-            if not float(fields["scale_min"]) < float(fields["scale_max"]):
-                raise StoreError(f"item {item!r}: scale_min must be below scale_max")
-            con.execute("INSERT INTO items (item, scale_min, scale_max) VALUES (?, ?, ?)",
-                        [item, fields["scale_min"], fields["scale_max"]])
-        lo, hi = con.execute("SELECT scale_min, scale_max FROM items WHERE item = ?", [item]).fetchone()
-        lo, hi = float(fields.get("scale_min", lo)), float(fields.get("scale_max", hi))
-        if not lo < hi:
-            raise StoreError(f"item {item!r}: scale_min must be below scale_max (got {lo:g} and {hi:g})")
-        # column names come from ITEM_COLUMNS (checked above), never from the caller's text
-        sets = ", ".join(f"{col} = ?" for col in fields)
-        con.execute(f"UPDATE items SET {sets}, updated_at = ? WHERE item = ?", [*fields.values(), _now(), item])
-        bump_version(con)
+    # runs inside update_items' transaction
+    exists = con.execute("SELECT count(*) FROM items WHERE item = ?", [item]).fetchone()[0]
+    if not exists:
+        if "scale_min" not in fields or "scale_max" not in fields:
+            raise StoreError(f"new item {item!r} needs scale_min and scale_max")
+        if not float(fields["scale_min"]) < float(fields["scale_max"]):
+            raise StoreError(f"item {item!r}: scale_min must be below scale_max")
+        con.execute("INSERT INTO items (item, scale_min, scale_max) VALUES (?, ?, ?)",
+                    [item, fields["scale_min"], fields["scale_max"]])
+    lo, hi = con.execute("SELECT scale_min, scale_max FROM items WHERE item = ?", [item]).fetchone()
+    lo, hi = float(fields.get("scale_min", lo)), float(fields.get("scale_max", hi))
+    if not lo < hi:
+        raise StoreError(f"item {item!r}: scale_min must be below scale_max (got {lo:g} and {hi:g})")
+    # column names come from ITEM_COLUMNS (checked above), never from the caller's text
+    sets = ", ".join(f"{col} = ?" for col in fields)
+    con.execute(f"UPDATE items SET {sets}, updated_at = ? WHERE item = ?", [*fields.values(), _now(), item])
 
 
 # --------------------------------------------------------------------------- waves

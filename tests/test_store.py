@@ -90,3 +90,15 @@ def test_settings(con):
     store.set_setting(con, "own_brand", "Skyline Mobile")
     assert store.get_setting(con, "own_brand") == "Skyline Mobile"
     assert store.get_setting(con, "nope", "x") == "x"
+
+
+def test_update_items_is_all_or_nothing(con):
+    before = store.item_dictionary(con)
+    v0 = store.data_version(con)
+    with pytest.raises(StoreError, match="scale_min must be below"):
+        store.update_items(con, {"sat1": {"text_en": "changed"}, "sat2": {"scale_min": 20}})
+    assert store.item_dictionary(con).equals(before) and store.data_version(con) == v0
+    store.update_items(con, {"sat1": {"text_en": "A"}, "sat2": {"text_zh": "乙"}})
+    d = store.item_dictionary(con).set_index("item")
+    assert d.loc["sat1", "text_en"] == "A" and d.loc["sat2", "text_zh"] == "乙"
+    assert store.data_version(con) == v0 + 1
