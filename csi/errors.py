@@ -28,6 +28,8 @@ class Problem:
     column: str | None = None
     value: str | None = None
     severity: str = "error"  # "error" rejects the file, "warning" only informs
+    reason_zh: str | None = None  # the same reason in Simplified Chinese (see csi.messages)
+    code: str | None = None  # stable message code from csi.messages
 
     def __str__(self) -> str:
         where = [self.file]
@@ -47,6 +49,8 @@ class Problem:
             "column": self.column,
             "value": self.value,
             "reason": self.reason,
+            "reason_zh": self.reason_zh or self.reason,
+            "code": self.code,
         }
 
 

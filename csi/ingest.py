@@ -27,6 +27,7 @@ import pandas as pd
 
 from . import store
 from .errors import InputError, Problem, StoreError
+from .messages import problem
 
 ID_NAMES = ("respondent_id", "id", "ID", "编号", "respondent", "resp_id", "受访者编号", "样本编号")
 WEIGHT_NAMES = ("weight", "weights", "权重")
@@ -49,17 +50,16 @@ def read_survey(source: str | os.PathLike | bytes | BinaryIO, name: str | None =
 def _parse_bytes(data: bytes, name: str, path: Path | None) -> pd.DataFrame:
     suffix = Path(name).suffix.lower()
     if not data:
-        raise InputError(Problem(name, "the file is empty (0 bytes)"))
+        raise InputError(problem(name, "empty_file"))
     if suffix in (".xls",):
-        raise InputError(Problem(name, "legacy Excel .xls files are not supported; save the sheet as .xlsx or CSV"))
+        raise InputError(problem(name, "legacy_xls"))
     if suffix in (".xlsx", ".xlsm") or (data[:4] == b"PK\x03\x04" and suffix not in (".sav", ".zsav")):
         if suffix not in (".xlsx", ".xlsm"):
-            raise InputError(Problem(name, "this file is an Excel workbook or ZIP archive, not text; "
-                                           "save it with the .xlsx extension or export CSV"))
+            raise InputError(problem(name, "zip_not_text"))
         return _read_xlsx(data, name)
     if suffix in (".sav", ".zsav") or data[:4] == b"$FL2" or data[:4] == b"$FL3":
         if suffix not in (".sav", ".zsav"):
-            raise InputError(Problem(name, "this file is an SPSS data file; give it the .sav extension"))
+            raise InputError(problem(name, "sav_extension"))
         return _read_sav(data, name)
     return _read_csv(data, name, path)
 
@@ -72,9 +72,9 @@ def _read_bytes(source, name) -> tuple[bytes, str]:
         return (data.encode("utf-8") if isinstance(data, str) else bytes(data)), name or getattr(source, "name", "upload.csv")
     path = Path(source)
     if not path.exists():
-        raise InputError(Problem(str(path), "file not found"))
+        raise InputError(problem(str(path), "file_not_found"))
     if path.is_dir():
-        raise InputError(Problem(str(path), "is a folder, not a file"))
+        raise InputError(problem(str(path), "is_folder"))
     return path.read_bytes(), name or path.name
 
 
@@ -90,7 +90,7 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
             pass
     head = data[:65536]
     if b"\x00" in head:
-        raise InputError(Problem(name, "binary content (NUL bytes): this is not a text CSV file"))
+        raise InputError(problem(name, "binary"))
     if data[:3] == b"\xef\xbb\xbf":
         try:
             return data[3:].decode("utf-8"), "utf-8-sig"
@@ -108,15 +108,14 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
 def _undecodable(data: bytes, e: UnicodeDecodeError, name: str) -> InputError:
     line = data[: e.start].count(b"\n") + 1
     bad = data[e.start: e.start + 4].hex(" ")
-    return InputError(Problem(name, f"cannot decode the text as UTF-8 or GBK/GB18030 (bytes {bad} at line {line}); "
-                                    "save the file as 'CSV UTF-8' from Excel", row=line))
+    return InputError(problem(name, "undecodable", row=line, bytes=bad, line=line))
 
 
 def _read_csv(data: bytes, name: str, path: Path | None = None) -> pd.DataFrame:
     """CSV → text cells through DuckDB's parallel reader; every ragged row is reported with its line."""
     text, encoding = decode_text(data, name)
     if not text.strip():
-        raise InputError(Problem(name, "the file is empty (no header, no rows)"))
+        raise InputError(problem(name, "empty_text"))
     first_line = text[:65536].splitlines()[0] if text[:65536].splitlines() else ""
     delim = max([",", ";", "\t", "|"], key=first_line.count)
     if first_line.count(delim) == 0:
@@ -145,7 +144,7 @@ def _read_csv(data: bytes, name: str, path: Path | None = None) -> pd.DataFrame:
         frame = rel.to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype).fillna("")
         rejects = con.execute("SELECT line, error_type, csv_line FROM reject_errors ORDER BY line").fetchall()
     except duckdb.Error as e:
-        raise InputError(Problem(name, f"cannot parse as CSV: {str(e).strip().splitlines()[0]}")) from None
+        raise InputError(problem(name, "csv_unparsable", detail=str(e).strip().splitlines()[0])) from None
     finally:
         con.close()
         if tmp:
@@ -154,16 +153,14 @@ def _read_csv(data: bytes, name: str, path: Path | None = None) -> pd.DataFrame:
         probs = []
         for line, kind, original in rejects[:MAX_PER_KIND]:
             got = len(next(csv.reader([original or ""], delimiter=delim), []))
-            reason = {"TOO MANY COLUMNS": f"ragged row: {got} fields but the header has {len(header)}",
-                      "MISSING COLUMNS": f"ragged row: {got} fields, fewer than the {len(header)} in the header",
-                      }.get(str(kind), f"unreadable row ({str(kind).lower()})")
-            probs.append(Problem(name, reason, row=int(line)))
+            code = {"TOO MANY COLUMNS": "ragged_many", "MISSING COLUMNS": "ragged_few"}.get(str(kind), "unreadable_row")
+            probs.append(problem(name, code, row=int(line), got=got, expected=len(header), kind=str(kind).lower()))
         if len(rejects) > MAX_PER_KIND:
-            probs.append(Problem(name, f"... and {len(rejects) - MAX_PER_KIND} more unreadable rows"))
+            probs.append(problem(name, "more_unreadable", count=len(rejects) - MAX_PER_KIND))
         raise InputError(probs)
     frame.columns = header
     if len(frame) == 0:
-        raise InputError(Problem(name, "header only: the file has no data rows"))
+        raise InputError(problem(name, "header_only"))
     return frame
 
 
@@ -172,25 +169,25 @@ def _check_header(header: list[str], name: str) -> None:
     for i, h in enumerate(header, start=1):
         key = h.lower()
         if h and key in seen:
-            raise InputError(Problem(name, f"column name {h!r} appears twice (columns {seen[key]} and {i})", row=1, column=h))
+            raise InputError(problem(name, "duplicate_header", row=1, column=h, name=h, first=seen[key], second=i))
         seen[key] = i
     if all(not h for h in header):
-        raise InputError(Problem(name, "the first row has no column names", row=1))
+        raise InputError(problem(name, "no_header", row=1))
 
 
 def _read_xlsx(data: bytes, name: str) -> pd.DataFrame:
     try:
         frame = pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=object, header=None, engine="openpyxl")
     except Exception as e:  # openpyxl raises many types for corrupt files
-        raise InputError(Problem(name, f"cannot read the Excel workbook: {type(e).__name__}: {str(e)[:200]}")) from None
+        raise InputError(problem(name, "xlsx_unreadable", detail=f"{type(e).__name__}: {str(e)[:200]}")) from None
     frame = frame.dropna(how="all").dropna(axis=1, how="all")
     if frame.empty:
-        raise InputError(Problem(name, "the first worksheet is empty"))
+        raise InputError(problem(name, "sheet_empty"))
     header = [_cell_text(h) for h in frame.iloc[0].tolist()]
     _check_header(header, name)
     body = frame.iloc[1:]
     if body.empty:
-        raise InputError(Problem(name, "header only: the worksheet has no data rows"))
+        raise InputError(problem(name, "sheet_header_only"))
     out = pd.DataFrame({i: body[c].map(_cell_text) for i, c in enumerate(frame.columns)})
     out.columns = header
     return out.reset_index(drop=True)
@@ -216,11 +213,11 @@ def _read_sav(data: bytes, name: str) -> pd.DataFrame:
         # SPSS user-missing values (declared in the file) are read as missing, as SPSS itself treats them
         frame, _meta = pyreadstat.read_sav(tmp_path, apply_value_formats=False)
     except Exception as e:
-        raise InputError(Problem(name, f"cannot read the SPSS file: {str(e)[:200]}")) from None
+        raise InputError(problem(name, "sav_unreadable", detail=str(e)[:200])) from None
     finally:
         os.unlink(tmp_path)
     if frame.empty:
-        raise InputError(Problem(name, "the SPSS file has no cases"))
+        raise InputError(problem(name, "sav_empty"))
     return pd.DataFrame({c: frame[c].map(_cell_text) for c in frame.columns})
 
 
@@ -333,27 +330,25 @@ def validate_frame(
             label = store.validate_label(wave)
             row = con.execute("SELECT imported_at FROM waves WHERE label = ?", [label]).fetchone()
             if row:
-                problems.append(Problem(f, f"a wave labelled {label!r} already exists (imported {row[0]:%Y-%m-%d %H:%M}); "
-                                           "choose another label or delete that wave first"))
+                problems.append(problem(f, "wave_exists", label=label, when=f"{row[0]:%Y-%m-%d %H:%M}"))
         except StoreError as e:
-            problems.append(Problem(f, str(e)))
+            problems.append(problem(f, "bad_label", detail=str(e)))
     if sha256:
         row = con.execute("SELECT label, imported_at FROM waves WHERE sha256 = ?", [sha256]).fetchone()
         if row:
-            problems.append(Problem(f, f"this file was already imported as wave {row[0]!r} on {row[1]:%Y-%m-%d} "
-                                       "(same SHA-256 fingerprint)"))
+            problems.append(problem(f, "already_imported", label=row[0], when=f"{row[1]:%Y-%m-%d}"))
     if raw is None or len(raw.columns) == 0:
-        problems.append(Problem(f, "the file has no columns"))
+        problems.append(problem(f, "no_columns"))
         return report
     if len(raw) == 0:
-        problems.append(Problem(f, "header only: the file has no data rows"))
+        problems.append(problem(f, "header_only"))
         return report
 
     columns = [str(c) for c in raw.columns]
     column_map = dict(column_map or {})
     unknown_map = [c for c in column_map if c not in columns]
     if unknown_map:
-        problems.append(Problem(f, f"column mapping names columns not in the file: {', '.join(unknown_map)}"))
+        problems.append(problem(f, "map_unknown_columns", columns=", ".join(unknown_map)))
 
     # respondent id column
     id_col = None
@@ -365,8 +360,7 @@ def validate_frame(
     if id_col is None and columns and (columns[0].strip() == "" or columns[0].lower().startswith("unnamed")):
         id_col = columns[0]
     if id_col is None:
-        problems.append(Problem(f, "no respondent-id column: name one 'respondent_id', 'id', 'ID' or '编号', "
-                                   "or leave the first column's header empty", row=1))
+        problems.append(problem(f, "no_id_column", row=1))
         return report
     report.id_column = id_col
 
@@ -383,29 +377,26 @@ def validate_frame(
                 continue
             code = str(target).lower()
             if code not in dict_by_code:
-                problems.append(Problem(f, f"column is mapped to item {target!r}, which is not in the item dictionary",
-                                        row=1, column=c))
+                problems.append(problem(f, "map_unknown_item", row=1, column=c, item=target))
                 continue
         else:
             code = _norm_header(c)
             if code not in dict_by_code:
                 if c.strip() == "":
                     if (raw[c].astype(str).str.strip() == "").all():
-                        problems.append(Problem(f, "an unnamed empty column was ignored", row=1, severity="warning"))
+                        problems.append(problem(f, "unnamed_empty_column", row=1, severity="warning"))
                         continue
-                    problems.append(Problem(f, "a column without a name holds data; give it a header", row=1,
-                                            column=f"#{columns.index(c) + 1}"))
+                    problems.append(problem(f, "unnamed_column", row=1, column=f"#{columns.index(c) + 1}"))
                     continue
                 segment_cols.append(c)
                 continue
         if code in item_cols:
-            problems.append(Problem(f, f"two columns map to item {code!r}: {item_cols[code]!r} and {c!r}", row=1, column=c))
+            problems.append(problem(f, "two_columns_one_item", row=1, column=c, item=code, first=item_cols[code], second=c))
             continue
         item_cols[code] = c
     if not item_cols:
         known = ", ".join(sorted(dict_by_code)[:12])
-        problems.append(Problem(f, f"no column matches an item of the dictionary (known codes include {known}, ...); "
-                                   "is this a survey file of this study?", row=1))
+        problems.append(problem(f, "no_items", row=1, known=known))
         return report
     missing_items = [r.item for r in dictionary.itertuples()
                      if str(r.item).lower() not in item_cols and r.kind in ("rating", "recommend")]
@@ -415,10 +406,9 @@ def validate_frame(
             by_construct.setdefault(str(dict_by_code[it.lower()].construct), []).append(it)
         detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in by_construct.items())
         if require_all_items:
-            problems.append(Problem(f, f"dictionary items missing from the file ({detail})"))
+            problems.append(problem(f, "items_missing_reject", detail=detail))
         else:
-            problems.append(Problem(f, f"{len(missing_items)} dictionary item(s) are not in this file and will be "
-                                       f"missing for this wave ({detail})", severity="warning"))
+            problems.append(problem(f, "items_missing_warn", severity="warning", count=len(missing_items), detail=detail))
 
     n = len(raw)
     rows = np.arange(n) + 2
@@ -426,7 +416,7 @@ def validate_frame(
     # ids
     ids = _text(raw[id_col], "NFKC")
     empty_id = (ids == "").to_numpy()
-    _collect(problems, f, rows[empty_id], id_col, None, "empty respondent id")
+    _collect(problems, f, rows[empty_id], id_col, None, "empty_id")
     dup = ids.duplicated(keep=False).to_numpy() & ~empty_id
     if dup.any():
         first_rows: dict[str, list[int]] = {}
@@ -434,10 +424,10 @@ def validate_frame(
             first_rows.setdefault(v, []).append(int(r))
         listed = list(first_rows.items())
         for v, rs in listed[:MAX_PER_KIND]:
-            problems.append(Problem(f, f"duplicate respondent id (rows {', '.join(map(str, rs[:5]))}"
-                                       f"{', ...' if len(rs) > 5 else ''})", row=rs[1], column=id_col, value=v))
+            problems.append(problem(f, "duplicate_id", row=rs[1], column=id_col, value=v,
+                                    rows=", ".join(map(str, rs[:5])) + (", ..." if len(rs) > 5 else "")))
         if len(listed) > MAX_PER_KIND:
-            problems.append(Problem(f, f"... and {len(listed) - MAX_PER_KIND} more duplicated respondent ids", column=id_col))
+            problems.append(problem(f, "more_duplicate_ids", column=id_col, count=len(listed) - MAX_PER_KIND))
 
     # items
     clean = pd.DataFrame({"respondent_id": ids.reset_index(drop=True)})
@@ -459,16 +449,15 @@ def validate_frame(
         values, non_numeric = parsed[item]
         finite = ~np.isnan(values)
         if kind == "binary":
-            out_of_range, reason = finite & ~np.isin(values, [0.0, 1.0]), "must be 0 or 1"
+            out_of_range, code = finite & ~np.isin(values, [0.0, 1.0]), "not_binary"
         else:
-            out_of_range, reason = finite & ((values < lo) | (values > hi)), f"outside the item's scale {lo:g}-{hi:g}"
-        for mask, why in ((non_numeric, "not a number (declare it as a missing-value code if it means 'no answer')"),
-                          (out_of_range, reason)):
+            out_of_range, code = finite & ((values < lo) | (values > hi)), "out_of_scale"
+        for mask, why in ((non_numeric, "not_a_number"), (out_of_range, code)):
             if mask.any():
-                _collect(problems, f, rows[mask], col, _cells(raw[col], mask), why)
+                _collect(problems, f, rows[mask], col, _cells(raw[col], mask), why, lo=lo, hi=hi)
         values = np.where(non_numeric, np.nan, values)
         if np.isnan(values).all():
-            problems.append(Problem(f, "the item column has no valid answers (all missing)", column=col, severity="warning"))
+            problems.append(problem(f, "all_missing", column=col, severity="warning"))
         clean[item] = values
 
     # segments (text) — a weight column must be numeric and non-negative
@@ -476,13 +465,13 @@ def validate_frame(
     for col in segment_cols:
         name = _norm_header(col) or col
         if name in seg_names or name in ("wave", "respondent_id"):
-            problems.append(Problem(f, f"segment column name {name!r} is reserved or repeated", row=1, column=col))
+            problems.append(problem(f, "segment_reserved", row=1, column=col, name=name))
             continue
         text = _text(raw[col], "NFC")
         if name in WEIGHT_NAMES:
             num = pd.to_numeric(text.replace("", np.nan), errors="coerce").to_numpy(dtype=float)
             bad = (np.isnan(num) & (text != "").to_numpy()) | (num < 0) | np.isinf(num)
-            _collect(problems, f, rows[bad], col, text.to_numpy()[bad], "survey weight must be a non-negative number")
+            _collect(problems, f, rows[bad], col, text.to_numpy()[bad], "bad_weight")
         clean[name] = text.mask(text == "").reset_index(drop=True)
         seg_names.append(name)
 
@@ -560,15 +549,18 @@ def _is_number(s: str) -> bool:
         return False
 
 
-def _collect(problems: list[Problem], f: str, rows: np.ndarray, column: str, values, reason: str) -> None:
+def _collect(problems: list[Problem], f: str, rows: np.ndarray, column: str, values, code: str, **fields) -> None:
+    """One problem per offending cell for the first MAX_PER_KIND rows, then one summary line."""
     rows = np.asarray(rows)
     if rows.size == 0:
         return
     vals = [None] * rows.size if values is None else list(np.asarray(values, dtype=object))
     for r, v in zip(rows[:MAX_PER_KIND], vals[:MAX_PER_KIND]):
-        problems.append(Problem(f, reason, row=int(r), column=column, value=None if v is None else str(v)))
+        problems.append(problem(f, code, row=int(r), column=column, value=None if v is None else str(v), **fields))
     if rows.size > MAX_PER_KIND:
-        problems.append(Problem(f, f"... and {rows.size - MAX_PER_KIND:,} more rows: {reason}", column=column))
+        first = problems[-1]
+        problems.append(problem(f, "more_rows", column=column, count=rows.size - MAX_PER_KIND, reason=first.reason,
+                                reason_zh=first.reason_zh))
 
 
 # --------------------------------------------------------------------------- writing
@@ -595,7 +587,7 @@ def ingest_frame(
     sha256 = sha256 or frame_sha256(raw)
     start, end = _date(field_start, "field start", source_name), _date(field_end, "field end", source_name)
     if start and end and end < start:
-        raise InputError(Problem(source_name, f"field end {end} is before field start {start}"))
+        raise InputError(problem(source_name, "field_dates", end=end, start=start))
     report = validate_frame(con, raw, source_name, scale=scale, missing=missing, column_map=column_map,
                             require_all_items=require_all_items, sha256=sha256, wave=wave)
     if not report.ok:
@@ -622,7 +614,7 @@ def _date(v, what: str, f: str) -> date | None:
     try:
         return date.fromisoformat(str(v))
     except ValueError:
-        raise InputError(Problem(f, f"{what} date {v!r} is not YYYY-MM-DD")) from None
+        raise InputError(problem(f, "bad_date", what=what, value=v)) from None
 
 
 def _fault(point: str) -> None:
@@ -649,9 +641,9 @@ def _write_wave(con, report: ValidationReport, label: str, start: date | None, e
     with store.transaction(con):
         # re-check inside the transaction: another writer may have been quicker
         if con.execute("SELECT count(*) FROM waves WHERE label = ?", [label]).fetchone()[0]:
-            raise InputError(Problem(report.source_name, f"a wave labelled {label!r} already exists"))
+            raise InputError(problem(report.source_name, "wave_exists", label=label, when="just now"))
         if con.execute("SELECT count(*) FROM waves WHERE sha256 = ?", [report.sha256]).fetchone()[0]:
-            raise InputError(Problem(report.source_name, "this file was already imported (same SHA-256 fingerprint)"))
+            raise InputError(problem(report.source_name, "already_imported", label="?", when="just now"))
         wid = int(con.execute("SELECT coalesce(max(wave_id), 0) + 1 FROM waves").fetchone()[0])
         con.execute("INSERT INTO waves VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [wid, label, start, end, report.source_name, report.sha256, n, len(report.items),

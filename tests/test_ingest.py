@@ -442,3 +442,26 @@ def test_nan_and_inf_text_are_not_numbers(db, tmp_path):
     p = write_csv(tmp_path / "x.csv", "respondent_id,sat1\nr1,nan\nr2,inf\n")
     err = assert_rejected(db, p, expect="not a number")
     assert "value 'nan'" in err and "value 'inf'" in err
+
+
+def test_every_message_has_both_languages_with_the_same_fields():
+    from string import Formatter
+
+    from csi.messages import MESSAGES
+
+    for code, (en, zh) in MESSAGES.items():
+        fields = lambda t: {f for _, f, _, _ in Formatter().parse(t) if f}  # noqa: E731
+        assert fields(en) == fields(zh), code
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in zh), code
+
+
+def test_problems_carry_chinese_reasons(db, tmp_path):
+    con = store.connect(db)
+    raw = pd.DataFrame({"id": ["a", "a", "b"], "sat1": ["7", "x", "12"]})
+    rep = validate_frame(con, raw, "zh.csv")
+    con.close()
+    zh = {p.code: p.reason_zh for p in rep.problems}
+    assert zh["duplicate_id"] == "受访者编号重复（第 2, 3 行）"
+    assert zh["not_a_number"].startswith("不是数字")
+    assert zh["out_of_scale"] == "超出该题项的量表范围 1–10"
+    assert all(p.reason_zh and p.code for p in rep.problems)

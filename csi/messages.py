@@ -1,0 +1,92 @@
+"""One place for the validation messages a user reads, in English and Simplified Chinese.
+
+Each message has a stable code and two templates formatted with the same named fields; the dashboard
+shows ``reason_zh`` in Chinese, the command line prints ``reason``. A test checks that both templates of
+every code take the same fields.
+"""
+from __future__ import annotations
+
+from .errors import Problem
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # file level
+    "file_not_found": ("file not found", "找不到文件"),
+    "is_folder": ("is a folder, not a file", "这是一个文件夹，不是文件"),
+    "empty_file": ("the file is empty (0 bytes)", "文件为空（0 字节）"),
+    "empty_text": ("the file is empty (no header, no rows)", "文件为空（没有表头，也没有数据行）"),
+    "legacy_xls": ("legacy Excel .xls files are not supported; save the sheet as .xlsx or CSV",
+                   "不支持旧版 Excel .xls 文件，请另存为 .xlsx 或 CSV"),
+    "zip_not_text": ("this file is an Excel workbook or ZIP archive, not text; save it with the .xlsx extension or "
+                     "export CSV", "该文件是 Excel 工作簿或 ZIP 压缩包，不是文本文件；请使用 .xlsx 扩展名或导出为 CSV"),
+    "sav_extension": ("this file is an SPSS data file; give it the .sav extension",
+                      "该文件是 SPSS 数据文件，请使用 .sav 扩展名"),
+    "binary": ("binary content (NUL bytes): this is not a text CSV file",
+               "文件含二进制内容（NUL 字节），不是文本 CSV 文件"),
+    "undecodable": ("cannot decode the text as UTF-8 or GBK/GB18030 (bytes {bytes} at line {line}); save the file as "
+                    "'CSV UTF-8' from Excel",
+                    "无法按 UTF-8 或 GBK/GB18030 解码（第 {line} 行的字节 {bytes}）；请在 Excel 中另存为“CSV UTF-8”"),
+    "csv_unparsable": ("cannot parse as CSV: {detail}", "无法按 CSV 解析：{detail}"),
+    "ragged_many": ("ragged row: {got} fields but the header has {expected}",
+                    "行的字段数不一致：有 {got} 个字段，而表头有 {expected} 个"),
+    "ragged_few": ("ragged row: {got} fields, fewer than the {expected} in the header",
+                   "行的字段数不一致：只有 {got} 个字段，少于表头的 {expected} 个"),
+    "unreadable_row": ("unreadable row ({kind})", "无法读取的行（{kind}）"),
+    "more_unreadable": ("... and {count} more unreadable rows", "……另有 {count} 行无法读取"),
+    "header_only": ("header only: the file has no data rows", "只有表头：文件没有数据行"),
+    "duplicate_header": ("column name {name!r} appears twice (columns {first} and {second})",
+                         "列名 {name!r} 出现了两次（第 {first} 列和第 {second} 列）"),
+    "no_header": ("the first row has no column names", "第一行没有列名"),
+    "xlsx_unreadable": ("cannot read the Excel workbook: {detail}", "无法读取 Excel 工作簿：{detail}"),
+    "sheet_empty": ("the first worksheet is empty", "第一个工作表为空"),
+    "sheet_header_only": ("header only: the worksheet has no data rows", "只有表头：工作表没有数据行"),
+    "sav_unreadable": ("cannot read the SPSS file: {detail}", "无法读取 SPSS 文件：{detail}"),
+    "sav_empty": ("the SPSS file has no cases", "SPSS 文件没有个案"),
+    "no_columns": ("the file has no columns", "文件没有任何列"),
+    # wave level
+    "wave_exists": ("a wave labelled {label!r} already exists (imported {when}); choose another label or delete "
+                    "that wave first", "标签为 {label!r} 的调查期已存在（导入于 {when}）；请换一个标签，或先删除该调查期"),
+    "already_imported": ("this file was already imported as wave {label!r} on {when} (same SHA-256 fingerprint)",
+                         "该文件已于 {when} 作为调查期 {label!r} 导入过（SHA-256 指纹相同）"),
+    "bad_label": ("{detail}", "调查期标签无效：{detail}"),
+    "field_dates": ("field end {end} is before field start {start}", "调查结束日期 {end} 早于开始日期 {start}"),
+    "bad_date": ("{what} date {value!r} is not YYYY-MM-DD", "{what}日期 {value!r} 不是 YYYY-MM-DD 格式"),
+    # columns
+    "map_unknown_columns": ("column mapping names columns not in the file: {columns}",
+                            "列映射中的这些列不在文件中：{columns}"),
+    "no_id_column": ("no respondent-id column: name one 'respondent_id', 'id', 'ID' or '编号', or leave the first "
+                     "column's header empty",
+                     "没有受访者编号列：请将一列命名为 respondent_id、id、ID 或“编号”，或让第一列的表头留空"),
+    "map_unknown_item": ("column is mapped to item {item!r}, which is not in the item dictionary",
+                         "该列被映射到题项 {item!r}，但题项字典中没有它"),
+    "unnamed_empty_column": ("an unnamed empty column was ignored", "已忽略一个没有列名的空列"),
+    "unnamed_column": ("a column without a name holds data; give it a header", "有一列没有列名却含有数据，请给它加上表头"),
+    "two_columns_one_item": ("two columns map to item {item!r}: {first!r} and {second!r}",
+                             "两列都对应题项 {item!r}：{first!r} 和 {second!r}"),
+    "no_items": ("no column matches an item of the dictionary (known codes include {known}, ...); is this a survey "
+                 "file of this study?", "没有任何列与题项字典匹配（已知代码包括 {known} 等）；这是本项目的调查数据文件吗？"),
+    "items_missing_reject": ("dictionary items missing from the file ({detail})", "文件缺少字典中的题项（{detail}）"),
+    "items_missing_warn": ("{count} dictionary item(s) are not in this file and will be missing for this wave "
+                           "({detail})", "本文件缺少 {count} 个字典题项，该调查期中这些题项将记为缺失（{detail}）"),
+    "segment_reserved": ("segment column name {name!r} is reserved or repeated", "分组列名 {name!r} 是保留名或重复了"),
+    # cells
+    "empty_id": ("empty respondent id", "受访者编号为空"),
+    "duplicate_id": ("duplicate respondent id (rows {rows})", "受访者编号重复（第 {rows} 行）"),
+    "more_duplicate_ids": ("... and {count} more duplicated respondent ids", "……另有 {count} 个重复的受访者编号"),
+    "not_a_number": ("not a number (declare it as a missing-value code if it means 'no answer')",
+                     "不是数字（如果它表示“未回答”，请把它声明为缺失值代码）"),
+    "not_binary": ("must be 0 or 1", "只能是 0 或 1"),
+    "out_of_scale": ("outside the item's scale {lo:g}-{hi:g}", "超出该题项的量表范围 {lo:g}–{hi:g}"),
+    "all_missing": ("the item column has no valid answers (all missing)", "该题项列没有有效回答（全部缺失）"),
+    "bad_weight": ("survey weight must be a non-negative number", "抽样权重必须是非负数"),
+    "more_rows": ("... and {count:,} more rows: {reason}", "……另有 {count:,} 行：{reason}"),
+}
+
+
+def problem(file: str, code: str, *, row: int | None = None, column: str | None = None, value: str | None = None,
+            severity: str = "error", **fields) -> Problem:
+    """A :class:`Problem` with its English and Chinese reason from the catalogue."""
+    en, zh = MESSAGES[code]
+    return Problem(file=file, reason=en.format(**fields), row=row, column=column, value=value, severity=severity,
+                   reason_zh=zh.format(**{k: v for k, v in fields.items() if k != "reason"},
+                                       reason=fields.get("reason_zh", fields.get("reason", ""))),
+                   code=code)
