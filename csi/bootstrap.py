@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from .errors import DataError, EstimationError, SpecError
+from .errors import EstimationError, SpecError
 from .pls import Missing, Scheme, _check_options, _check_variance, _derive, _Design, _kernel, _moments, _prepare
 from .syntax import ModelSpec
 

@@ -8,33 +8,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import CSIError, DataError, InputError, Problem, SpecError
+from .errors import CSIError, DataError, SpecError
 
 _ID_COLUMNS = ("respondent_id", "id", "")
 
 
 def _numeric(raw: pd.DataFrame, columns: list[str], source: str) -> pd.DataFrame:
     """Text cells → floats for ``columns`` (empty cells → NaN); every non-number is reported with its row."""
-    out = pd.DataFrame(index=raw.index)
-    problems: list[Problem] = []
-    for c in columns:
-        s = raw[c]
-        if pd.api.types.is_numeric_dtype(s):
-            out[c] = s.astype(float)
-            continue
-        text = s.astype("string").str.strip()
-        empty = text.isna() | (text == "")
-        num = pd.to_numeric(text.where(~empty), errors="coerce")
-        bad = ~empty & num.isna()
-        for pos in np.flatnonzero(bad.to_numpy())[:20]:
-            problems.append(Problem(file=source, row=int(pos) + 2, column=c, value=str(s.iloc[pos]),
-                                    reason="not a number"))
-        if bad.sum() > 20:
-            problems.append(Problem(file=source, column=c, reason=f"{int(bad.sum()) - 20} more non-numbers"))
-        out[c] = num.astype(float)
-    if problems:
-        raise InputError(problems)
-    return out
+    from .ingest import parse_numeric
+
+    return parse_numeric(raw, columns, source)
 
 
 def _load_file(path: Path) -> tuple[pd.DataFrame, str | None]:

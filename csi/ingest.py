@@ -541,6 +541,27 @@ def _cells(series: pd.Series, mask: np.ndarray) -> np.ndarray:
     return np.array([str(v).strip() for v in series.to_numpy(dtype=object)[mask]], dtype=object)
 
 
+def parse_numeric(raw: pd.DataFrame, columns: Sequence[str], source: str,
+                  missing: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """Text cells of ``columns`` → floats (empty cells and ``missing`` codes → NaN), no scale check.
+
+    For analysing a file directly (``python -m csi fit --data``): every non-number is reported with its
+    row and column through :class:`InputError`, exactly as the ingest validation reports it.
+    """
+    codes = set(parse_missing_codes(missing))
+    parsed = _parse_items(raw, [(c, c, "rating", -np.inf, np.inf, codes) for c in columns])
+    problems: list[Problem] = []
+    rows = np.arange(len(raw)) + 2
+    out = pd.DataFrame(index=raw.index)
+    for c in columns:
+        values, bad = parsed[c]
+        _collect(problems, source, rows[bad], c, _cells(raw[c], bad), "not_a_number")
+        out[c] = np.where(bad, np.nan, values)
+    if problems:
+        raise InputError(problems)
+    return out
+
+
 def _is_number(s: str) -> bool:
     try:
         float(s)

@@ -178,7 +178,7 @@ def test_small_groups_are_reported_not_fatal(ecsi):
 
 
 def test_differences_between_groups(ecsi):
-    bootstrap = pytest.importorskip("csi.bootstrap")
+    pytest.importorskip("csi.bootstrap")
     d, spec, scales = ecsi
     fits = estimate_groups(d, spec, ["gender"], scales, n_boot=200, seed=2, workers=1)
     f, m = fits[("female",)], fits[("male",)]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import plspm.config as c
 from plspm.mode import Mode
