@@ -13,9 +13,11 @@ Structural models (``target ~ predictors``):
 * **ccsi** (default) — China CSI (C-CSI; Tsinghua University China Business Research Center, Zhao Ping
   et al., and the China Standardization Institute's customer-satisfaction evaluation model, Ye, Tang &
   Xu 2009). Six constructs (brand image, expected quality, perceived quality, perceived value,
-  satisfaction, loyalty), no complaints construct. The path list below is the structure as it is
-  commonly described in the secondary literature; it could not be checked against the primary
-  publication, so it is the project's working definition (a ``.lavaan`` file overrides it)::
+  satisfaction, loyalty), no complaints construct. The Chinese quality-professional syllabus describes
+  the model as six constructs in 11 causal relations, satisfaction the target, image, expected quality,
+  perceived quality and value its causes and loyalty its consequence; the 11 paths below match that
+  description. The primary publication could not be consulted, so the list is the project's working
+  definition (a ``.lavaan`` file overrides it)::
 
       EXPE ~ IMAG; QUAL ~ IMAG + EXPE; VAL ~ EXPE + QUAL; SAT ~ IMAG + EXPE + QUAL + VAL; LOY ~ SAT + IMAG
 
