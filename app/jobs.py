@@ -30,6 +30,7 @@ class Job:
     error: str | None = None
     started: float = field(default_factory=time.time)
     finished: float | None = None
+    exc: BaseException | None = None
 
     @property
     def fraction(self) -> float:
@@ -75,6 +76,7 @@ class JobRegistry:
                 job.state = "done"
             except Exception as e:  # kept for display; CSIError messages are user-facing
                 job.error = str(e) or type(e).__name__
+                job.exc = e  # the page translates expected (CSIError) messages
                 job.trace = traceback.format_exc()
                 job.state = "failed"
             finally:

@@ -48,20 +48,66 @@ def selection() -> Selection:
     return sel
 
 
+def friendly_text(err: Exception, lang_: str | None = None) -> str:
+    """The message of an expected error in the page language.
+
+    Validation problems carry their own Chinese reason (``Problem.reason_zh``, from csi.messages);
+    other CSIErrors are English sentences from the package, so in Chinese they are introduced by a
+    translated sentence naming the kind of error (the English detail follows: it names the exact
+    column, construct or value)."""
+    lang_ = lang_ or lang()
+    if lang_ != "zh":
+        return str(err)
+    zh = getattr(err, "message_zh", None)
+    if zh:
+        return str(zh)
+    problems = [p for p in (getattr(err, "problems", None) or []) if getattr(p, "severity", "error") == "error"] \
+        or list(getattr(err, "problems", None) or [])
+    if problems:
+        head = problem_text(problems[0], lang_)
+        more = len(problems) - 1
+        return head + (t("err_more", lang_, n=more) if more else "")
+    key = f"err_{type(err).__name__}"
+    from .i18n import TEXT
+
+    return t(key if key in TEXT else "err_CSIError", lang_, msg=str(err))
+
+
+def problem_text(p, lang_: str) -> str:
+    """One validation problem as a sentence (file, row, column, value: reason) in the page language."""
+    if lang_ != "zh":
+        return str(p)
+    where = [str(p.file)] if getattr(p, "file", "") else []
+    if p.row is not None:
+        where.append(t("err_row", lang_, row=p.row))
+    if p.column is not None:
+        where.append(t("err_column", lang_, column=p.column))
+    if p.value is not None:
+        where.append(t("err_value", lang_, value=p.value))
+    reason = getattr(p, "reason_zh", None) or p.reason
+    return ("，".join(where) + "：" if where else "") + reason
+
+
 def friendly_error(err: Exception, lang_: str | None = None) -> None:
     """Show an expected error (CSIError) as a message with its problems; never a traceback."""
     lang_ = lang_ or lang()
-    st.error(t("error_prefix", lang_, msg=str(err)))
+    st.error(t("error_prefix", lang_, msg=friendly_text(err, lang_)))
     problems = getattr(err, "problems", None)
     if problems:
         st.dataframe(problems_frame(problems, lang_), hide_index=True)
 
 
 def problems_frame(problems, lang_: str):
+    """The problems of a validation as a table; the reason in Chinese when the page is Chinese
+    (``reason_zh``, falling back to the English ``reason`` when a problem has none)."""
     import pandas as pd
 
     rows = [p.as_dict() if hasattr(p, "as_dict") else dict(p) for p in problems]
-    df = pd.DataFrame(rows, columns=["severity", "row", "column", "value", "reason"])
+    df = pd.DataFrame(rows, columns=["severity", "row", "column", "value", "reason", "reason_zh"])
+    if lang_ == "zh":
+        zh = df["reason_zh"].astype(object)
+        df["reason"] = zh.where(zh.notna() & (zh.astype(str).str.strip() != ""), df["reason"])
+    df = df.drop(columns="reason_zh")
     df["severity"] = df["severity"].map(lambda s: t(f"sev_{s}", lang_) if s in ("error", "warning") else s)
     df["row"] = df["row"].map(lambda r: "" if r is None or r != r else str(int(r)))
     df[["column", "value"]] = df[["column", "value"]].astype(object).where(df[["column", "value"]].notna(), "")
@@ -99,7 +145,10 @@ def wait_for(job, lang_: str, what: str = "bootstrap_running") -> bool:
     if job.state == "done":
         return True
     if job.state == "failed":
-        st.warning(t("job_failed", lang_, msg=job.error))
+        from csi.errors import CSIError
+
+        msg = friendly_text(job.exc, lang_) if isinstance(job.exc, CSIError) else job.error
+        st.warning(t("job_failed", lang_, msg=msg))
         return False
 
     import hashlib

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import auth, charts, state
+from app import actions, auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, selection, wait_for
+from app.ui import friendly_error, friendly_text, lang, selection, wait_for
 from csi.errors import CSIError
 
 L = lang()
@@ -91,7 +91,7 @@ if rec is not None:
                   None if nps_delta is None else t("ov_change", L, delta=nps_delta, prev=prev.key[0]), border=True)
         c2.caption(t("ov_nps_ci", L, lo=n_now["ci_low"], hi=n_now["ci_high"]))
     except CSIError as e:
-        c2.caption(str(e))
+        c2.caption(friendly_text(e, L))
 if loy is not None:
     ldelta = None if change is None else float(change.loc[loy, "change"])
     c3.metric(t("ov_loyalty", L), f"{float(idx.loc[loy, 'index']):.1f}",
@@ -104,11 +104,17 @@ try:
     ip = priorities.ipma(latest.result, scales, target=target, level="construct", boot=latest.boot)
     left.plotly_chart(charts.ipma_chart(ip, L, priorities.ipma_thresholds(ip),
                                         constructs=tuple(latest.result.spec.constructs)), key="ov_ipma")
+    # Item level makes the construct actions concrete ("the hotline", not "perceived quality").
+    ip_items = priorities.ipma(latest.result, scales, target=target, level="indicator", boot=latest.boot,
+                               labels=actions.item_labels(dictionary))
     right.subheader(t("ov_actions", L))
-    for line in priorities.action_list(ip, lang=L, top=3):
-        right.markdown(f"- {line}")
+    right.markdown(actions.numbered(actions.construct_actions(ip, ip_items, L, top=3)))
+    fixes = actions.item_fixes(ip_items, L, top=3)
+    if fixes:
+        right.markdown(f"**{t('ov_fix_items', L)}**")
+        right.markdown("\n".join(f"- {line}" for line in fixes))
 except CSIError as e:
-    left.warning(str(e))
+    left.warning(friendly_text(e, L))
 
 # -------------------------------------------------------------- trend + brands
 left, right = st.columns([3, 2])
@@ -145,7 +151,7 @@ if brand_col in bframe.columns and bframe[brand_col].notna().any():
                     right.caption(t("ov_gap", L, own=sel.own_brand, competitor=sel.competitor, gap=gap["gap"],
                                     verdict=t("significant" if bool(sig) else "not_significant", L)))
     except CSIError as e:
-        right.warning(str(e))
+        right.warning(friendly_text(e, L))
 
 # ----------------------------------------------------------------- bands
 try:
@@ -156,7 +162,7 @@ try:
     bands = loyalty.satisfaction_bands(scores[target].to_numpy(float), w)
     st.plotly_chart(charts.bands_chart(bands, L, title=t("ov_bands_title", L, wave=wave_l)), key="ov_bands")
 except CSIError as e:
-    st.warning(str(e))
+    st.warning(friendly_text(e, L))
 
 if sel.weighted and not state.weighted_ok(state.analysis_frame(sel), True):
     st.caption(t("weights_dropped", L))

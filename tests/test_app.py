@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import io
-import os
 import re
 import time
 from pathlib import Path
@@ -316,8 +315,15 @@ def test_overview_numbers_and_chinese_actions(app_env):
     _no_exception(at)
     assert at.metric[0].label == t("ov_index", "zh", wave="2025Q4")
     assert float(at.metric[0].value) == sat  # language never changes a number
-    actions = [m.value for m in at.markdown if m.value.startswith("- 1.")]
+    actions = [m.value for m in at.markdown if m.value.startswith("1. ")]
     assert actions and "重要性" in actions[0], actions
+    assert "- 1." not in _texts(at) and "• 1." not in _texts(at)  # one clean numbered list
+    assert actions[0].count("1. ") == 1 and "\n2. " in actions[0] and "\n3. " in actions[0]
+    # the demo's planted weak spot: the own brand's hotline (qual3), named in plain Chinese
+    assert "客服热线服务" in _texts(at)
+    _set_lang(at, "en")
+    at.run()
+    assert "Customer-service hotline" in _texts(at)
 
 
 def test_overview_index_matches_the_engine(app_env):
