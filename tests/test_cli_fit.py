@@ -171,3 +171,17 @@ def test_fit_from_store(tmp_path):
     assert list(cons["construct"]) == list(template("ccsi").constructs)
     assert cons["index"].between(0, 100).all()          # store scales → 0-100 indices
     assert pd.read_csv(env_out / "scores.csv")["row"].iloc[0].startswith(f"{wave}/")
+
+
+@pytest.mark.parametrize("method,missing,expect", [("pls", "fiml", "CB-SEM option"), ("cbsem", "mean", "PLS option")])
+def test_missing_treatment_must_suit_the_method(tmp_path, method, missing, expect):
+    r = _cli("--data", str(ECSI), "--model", "ecsi", "--method", method, "--missing", missing, "--out", str(tmp_path))
+    assert r.returncode == 2 and expect in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cbsem_on_ecsi_warns_and_points_to_pls(tmp_path):
+    r = _cli("--data", str(ECSI), "--model", "ecsi", "--method", "cbsem", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    fit = json.loads((tmp_path / "fit.json").read_text())
+    assert any("beyond ±1" in w and "PLS" in w for w in fit["warnings"])
+    assert "beyond ±1" in r.stdout
