@@ -184,4 +184,4 @@ def test_cbsem_on_ecsi_warns_and_points_to_pls(tmp_path):
     assert r.returncode == 0, r.stderr
     fit = json.loads((tmp_path / "fit.json").read_text())
     assert any("beyond ±1" in w and "PLS" in w for w in fit["warnings"])
-    assert "beyond ±1" in r.stdout
+    assert "beyond ±1" in r.stdout + r.stderr
