@@ -13,7 +13,7 @@ import streamlit as st
 
 from app import auth, state
 from app.i18n import t
-from app.ui import friendly_error, lang, problems_frame, selection
+from app.ui import friendly_error, friendly_text, lang, problems_frame, selection
 from csi.errors import CSIError
 
 L = lang()
@@ -55,7 +55,7 @@ with tab_up:
         try:
             raw = _read(data, up.name)
         except CSIError as e:
-            st.error(t("da_read_failed", L, msg=str(e)))
+            st.error(t("da_read_failed", L, msg=friendly_text(e, L)))
         except Exception as e:  # an unreadable upload is the user's file, not our bug: say so plainly
             st.error(t("da_read_failed", L, msg=type(e).__name__))
         if raw is not None:
@@ -131,7 +131,7 @@ with tab_up:
                             st.session_state["da_generation"] = st.session_state.get("da_generation", 0) + 1
                             st.rerun()
                         except CSIError as e:
-                            st.error(t("da_commit_failed", L, msg=str(e)))
+                            st.error(t("da_commit_failed", L, msg=friendly_text(e, L)))
                             if getattr(e, "problems", None):
                                 st.dataframe(problems_frame(e.problems, L), hide_index=True)
     if "da_flash" in st.session_state:
@@ -198,11 +198,10 @@ with tab_dict:
             try:
                 from csi import store
 
+                changes = {item: {c: (None if pd.isna(after.loc[item, c]) else str(after.loc[item, c]))
+                                  for c in editable} for item in changed}
                 with state.writer(sel.path) as con:
-                    for item in changed:
-                        fields = {c: (None if pd.isna(after.loc[item, c]) else str(after.loc[item, c]))
-                                  for c in editable}
-                        store.update_item(con, item, **fields)
+                    store.update_items(con, changes)  # one transaction: every edit is saved, or none
                 st.session_state["da_flash_d"] = t("da_dict_saved", L, n=len(changed))
                 st.rerun()
             except CSIError as e:

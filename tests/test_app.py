@@ -422,6 +422,13 @@ def test_bad_file_cannot_be_committed_and_writes_nothing(app_env):
     row = problems[problems[t("col_column", "en")] == "qual1"]
     assert len(row) == 1 and int(row[t("col_row", "en")].iloc[0]) == 5 and row[t("col_value", "en")].iloc[0] == "abc"
     assert at.button(key="da_commit").disabled
+    # in Chinese the same problem reads in Chinese (Problem.reason_zh from csi.messages)
+    _set_lang(at, "zh")
+    at.run()
+    frames = [d.value for d in at.dataframe]
+    problems = next(f for f in frames if t("col_reason", "zh") in f.columns)
+    reason = problems[problems[t("col_column", "zh")] == "qual1"][t("col_reason", "zh")].iloc[0]
+    assert re.search(r"[\u4e00-\u9fff]", reason) and "abc" not in reason.replace("'abc'", ""), reason
     at._tree = None
     _clear_streamlit_caches()
     con = store.connect(app_env, read_only=True)
@@ -523,8 +530,13 @@ def test_construct_colours_are_fixed_and_distinct():
     assert construct_color("NEW1", order) == construct_color("NEW1", order)
 
 
-def test_rename_wave_and_edit_dictionary(app_env):
+def test_rename_wave_and_edit_dictionary(app_env, monkeypatch):
     from csi import store
+
+    calls = []
+    real = store.update_items
+    monkeypatch.setattr(store, "update_item", lambda *a, **k: pytest.fail("one transaction per item"))
+    monkeypatch.setattr(store, "update_items", lambda con, changes: (calls.append(dict(changes)), real(con, changes)))
 
     at = _data_page(_app())
     at.selectbox(key="da_rename_old").set_value("2025Q4")
@@ -536,18 +548,22 @@ def test_rename_wave_and_edit_dictionary(app_env):
     # edit one dictionary text through the editor's state, then save
     dictionary = [d for d in at.dataframe if "text_zh" in d.value.columns][0].value
     row = int(dictionary.index[dictionary["item"] == "sat1"][0])
-    at.session_state["da_dict_editor"] = {"edited_rows": {row: {"text_zh": "总体满意度（新）"}},
+    row2 = int(dictionary.index[dictionary["item"] == "qual3"][0])
+    at.session_state["da_dict_editor"] = {"edited_rows": {row: {"text_zh": "总体满意度（新）"},
+                                                          row2: {"text_en": "Hotline: reached and solved"}},
                                           "added_rows": [], "deleted_rows": []}
     at.run()
     at.button(key="da_dict_save").click()
     at.run()
     _no_exception(at)
-    assert t("da_dict_saved", "en", n=1) in [s.value for s in at.success]
+    assert t("da_dict_saved", "en", n=2) in [s.value for s in at.success]
     _clear_streamlit_caches()
     con = store.connect(app_env, read_only=True)
     try:
         d = store.item_dictionary(con).set_index("item")
         assert d.loc["sat1", "text_zh"] == "总体满意度（新）"
+        assert d.loc["qual3", "text_en"] == "Hotline: reached and solved"
+        assert len(calls) == 1 and set(calls[0]) == {"sat1", "qual3"}  # both edits in ONE transaction
         assert "2025Q4-final" in store.wave_labels(con)
     finally:
         con.close()
