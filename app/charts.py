@@ -101,7 +101,7 @@ def ipma_chart(df: pd.DataFrame, lang: str, thresholds: tuple[float, float] | No
         d = df[df["construct"] == c]
         fig.add_trace(go.Scatter(
             x=d["importance"], y=d["performance"], mode="markers+text", name=construct_label(c, lang),
-            text=d[label_col] if len(df) <= 12 else d["driver"], textposition="top center",
+            text=d[label_col] if len(df) <= 12 else d["driver"], textposition="top center", cliponaxis=False,
             marker=dict(size=14, color=construct_color(c, constructs), line=dict(width=1, color="white")),
             hovertemplate="%{text}<br>" + t("axis_importance", lang) + ": %{x:.3f}<br>"
                           + t("axis_performance", lang) + ": %{y:.1f}<extra></extra>"))
@@ -134,6 +134,7 @@ def bands_chart(shares: pd.DataFrame, lang: str, title: str | None = None) -> go
                            text=[f"{100 * s:.0f}%" for s in shares["share"].astype(float)], textposition="outside",
                            hovertemplate="%{x}: %{y:.1f}%<extra></extra>"))
     fig.update_yaxes(title=t("axis_share", lang), range=[0, max(5.0, 100 * float(shares["share"].max()) * 1.2)])
+    fig.update_traces(cliponaxis=False)
     return _layout(fig, title or t("ov_bands", lang), height=320)
 
 
@@ -149,18 +150,34 @@ def brand_chart(df: pd.DataFrame, lang: str, own: str | None, title: str | None 
     fig = go.Figure(go.Bar(y=names, x=d["index"], orientation="h", marker_color=colors, error_x=err,
                            text=[f"{v:.1f}" for v in d["index"]], textposition="inside", insidetextanchor="middle",
                            hovertemplate="%{y}: %{x:.1f}<extra></extra>"))
-    fig.update_xaxes(title=t("axis_index", lang))
+    # Indices live on 0–100: the full scale keeps bars, their intervals and labels inside the axis
+    # (an autorange ended at the last 20-point tick, so a 73 bar overran the "60" end of the axis).
+    top = 100.0
+    if err is not None:
+        top = max(top, float(np.nanmax(d["ci_high"].to_numpy(float))) + 2)
+    fig.update_xaxes(title=t("axis_index", lang), range=[0, top], tick0=0, dtick=20)
+    fig.update_traces(cliponaxis=False)
     return _layout(fig, title or t("ov_brands", lang), height=max(240, 60 + 45 * len(d)))
 
 
 def bar_chart(df: pd.DataFrame, x: str, y: str, lang: str, title: str, color_by: str | None = None,
-              ytitle: str | None = None, constructs: tuple[str, ...] = ()) -> go.Figure:
-    """A plain bar chart; when ``color_by`` names a construct column, bars take construct colours."""
+              ytitle: str | None = None, constructs: tuple[str, ...] = (),
+              yrange: tuple[float, float] | None = None) -> go.Figure:
+    """A plain bar chart; when ``color_by`` names a construct column, bars take construct colours.
+
+    ``yrange`` fixes the axis (e.g. (0, 100) for index scores); otherwise it fits the bars with room
+    for the value printed outside each bar, above and below zero."""
     colors = [construct_color(str(c), constructs) for c in df[color_by]] if color_by else "#0072B2"
-    fig = go.Figure(go.Bar(x=df[x].astype(str), y=df[y], marker_color=colors,
-                           text=[f"{v:.1f}" if isinstance(v, (int, float)) and math.isfinite(v) else "" for v in df[y]],
-                           textposition="outside"))
-    fig.update_yaxes(title=ytitle or y)
+    values = pd.to_numeric(df[y], errors="coerce").to_numpy(float)
+    fig = go.Figure(go.Bar(x=df[x].astype(str), y=values, marker_color=colors,
+                           text=[f"{v:.1f}" if math.isfinite(v) else "" for v in values],
+                           textposition="outside", cliponaxis=False))
+    if yrange is None:
+        finite = values[np.isfinite(values)]
+        lo, hi = (min(0.0, float(finite.min())), max(0.0, float(finite.max()))) if len(finite) else (0.0, 1.0)
+        pad = 0.15 * ((hi - lo) or 1.0)
+        yrange = (lo - (pad if lo < 0 else 0.0), hi + (pad if hi > 0 else 0.0))
+    fig.update_yaxes(title=ytitle or y, range=list(yrange))
     return _layout(fig, title, height=360)
 
 
@@ -177,7 +194,7 @@ def grouped_index_chart(df: pd.DataFrame, group_col: str, lang: str, title: str,
                              marker_color=shades[k % len(shades)],
                              hovertemplate=f"{g}<br>%{{x}}: %{{y:.1f}}<extra></extra>"))
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title=t("axis_index", lang))
+    fig.update_yaxes(title=t("axis_index", lang), range=[0, 100])
     return _layout(fig, title, height=380)
 
 

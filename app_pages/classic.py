@@ -45,7 +45,7 @@ with tab_h:
             st.metric(t("cl_total", L), f"{total:.1f}")
             level1 = level1.assign(first_level=level1["first_level"].map(lambda a: attr_label(a, L)))
             st.plotly_chart(charts.bar_chart(level1, "first_level", "score", L, t("cl_level_scores", L),
-                                             ytitle=t("axis_score", L)), key="cl_h_chart")
+                                             ytitle=t("axis_score", L), yrange=(0, 100)), key="cl_h_chart")
             st.dataframe(localize(level1, L), hide_index=True)
             items_t = items_t.assign(first_level=items_t["first_level"].map(lambda a: attr_label(a, L)))
             st.dataframe(localize(items_t, L), hide_index=True)

@@ -613,3 +613,29 @@ def test_a_wave_from_another_questionnaire_breaks_no_page(app_env):
     at.switch_page("app_pages/overview.py")
     at.run()
     assert at.metric[0].label == t("ov_index", "en", wave="ECSI")
+
+
+def test_bars_and_their_labels_sit_inside_the_axes():
+    """Every bar (with its interval) ends inside its axis; before, a 73 bar overran an axis ending at 60."""
+    from app import charts
+
+    brands = pd.DataFrame({"brand": ["Skyline Mobile", "Horizon Telecom"], "index": [73.0, 67.8],
+                           "ci_low": [71.9, 66.5], "ci_high": [74.2, 69.0]})
+    for lang in ("en", "zh"):
+        fig = charts.brand_chart(brands, lang, "Skyline Mobile")
+        lo, hi = fig.layout.xaxis.range
+        assert lo <= 0 and hi >= 100 and hi >= brands["ci_high"].max()
+        change = pd.DataFrame({"construct": ["IMAG", "EXPE", "SAT"], "change": [0.08, -0.24, 0.73]})
+        fig = charts.bar_chart(change, "construct", "change", lang, "t")
+        lo, hi = fig.layout.yaxis.range
+        assert lo < -0.24 and hi > 0.73  # room for the value printed outside each bar
+        assert fig.data[0].cliponaxis is False
+
+
+def test_action_lines_are_plain_and_numbered_once():
+    from app import actions
+
+    assert actions.short_item_text("Customer-service hotline: getting through.") == "Customer-service hotline"
+    assert actions.short_item_text("客服热线服务：接通速度与问题解决能力。") == "客服热线服务"
+    assert actions.short_item_text("Accuracy and transparency of billing.") == "Accuracy and transparency of billing"
+    assert actions.numbered(["a", "b"]) == "1. a\n2. b"
