@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="missing data: listwise or mean replacement (PLS), listwise or FIML (CB-SEM)")
     sp.add_argument("--bootstrap", type=int, default=0, metavar="N", help="bootstrap resamples (0 = none)")
     sp.add_argument("--seed", type=int, default=1, help="random seed of the bootstrap")
+    sp.add_argument("--ci", choices=["percentile", "bca"], default="percentile",
+                    help="bootstrap confidence intervals of paths, weights, loadings and effects")
     sp.add_argument("--weights", default=None, metavar="COL", help="survey-weight column")
     sp.add_argument("--scale", type=_scale, default=None, help="theoretical scale of every item, MIN-MAX")
     sp.add_argument("--target", default=None, help="IPMA target construct (default satisfaction)")
@@ -149,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed early: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # a bug, not bad input: say so in one line; CSI_DEBUG=1 shows the traceback
         if os.environ.get("CSI_DEBUG"):
             raise

@@ -103,7 +103,7 @@ def run(args) -> int:
             print(f"\rbootstrap {done}/{total}", end="", file=sys.stderr)
 
     fit = fit_model(data, spec, method=args.method, bootstrap=args.bootstrap, seed=args.seed, scale=scale,
-                    target=args.target, progress=progress, **settings)
+                    target=args.target, progress=progress, ci=args.ci, **settings)
     if sys.stderr.isatty() and args.bootstrap:
         print("", file=sys.stderr)
     written = write_results(fit, args.out)

@@ -115,11 +115,11 @@ def _scales(scale, items: list[str], data: pd.DataFrame, rows: pd.Index, warning
     return None
 
 
-def _boot_cols(boot, kind: str, keys: list[str], prefix: str = "") -> pd.DataFrame:
+def _boot_cols(boot, kind: str, keys: list[str], prefix: str = "", ci: str = "percentile") -> pd.DataFrame:
     cols = [f"{prefix}std_error", f"{prefix}t", f"{prefix}p_value", f"{prefix}ci_low", f"{prefix}ci_high"]
     if boot is None or kind not in boot.draws:
         return pd.DataFrame(np.nan, index=range(len(keys)), columns=cols)
-    s = boot.summary(kind).set_index("parameter").reindex(keys)
+    s = boot.summary(kind, ci=ci).set_index("parameter").reindex(keys)
     out = s[["std_error", "t", "p_value", "ci_low", "ci_high"]].reset_index(drop=True)
     out.columns = cols
     return out
@@ -127,7 +127,8 @@ def _boot_cols(boot, kind: str, keys: list[str], prefix: str = "") -> pd.DataFra
 
 def fit_model(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls", bootstrap: int = 0,
               seed: int = 1, scale=None, target: str | None = None,
-              progress: Callable[[int, int], None] | None = None, alpha: float = 0.05, **settings) -> FitResult:
+              progress: Callable[[int, int], None] | None = None, alpha: float = 0.05,
+              ci: Literal["percentile", "bca"] = "percentile", **settings) -> FitResult:
     """Estimate ``spec`` on ``data`` and build every result table.
 
     ``spec``: a :class:`ModelSpec`, or a template name / ``.lavaan`` path / syntax (templates bind to
@@ -135,8 +136,12 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pl
     ``standardize``, ``plsc``, ``weights``, ``missing``, ``tol``, ``max_iter``); CB-SEM uses
     ``missing`` (``listwise`` or ``fiml``) and refuses weights. ``scale``: (min, max) for every item or
     ``{item: (min, max)}``, for the 0–100 indices and IPMA. ``target``: IPMA target construct (default
-    SAT when present, else the last endogenous construct).
+    SAT when present, else the last endogenous construct). ``ci``: bootstrap interval of the paths,
+    weights, loadings and total effects in the tables (``bca`` adds the jackknife, n more kernel runs);
+    indices and IPMA importances always carry percentile intervals.
     """
+    if ci not in ("percentile", "bca"):
+        raise SpecError(f"unknown confidence interval {ci!r}; choose percentile or bca")
     if method not in METHODS:
         raise SpecError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     unknown = sorted(set(settings) - _PLS_SETTINGS)
@@ -154,7 +159,7 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pl
         tables, fit, result, boot, rows, info = _fit_cbsem(data, spec, settings, bootstrap, warnings)
     else:
         tables, result, boot, rows, info = _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha,
-                                                    scale, target, warnings)
+                                                    scale, target, warnings, ci)
         fit = {}
     weights = settings.get("weights")
     manifest = {
@@ -175,7 +180,7 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pl
     }
     if boot is not None:
         manifest["bootstrap"] = {"n_boot": boot.n_boot, "n_kept": boot.n_kept, "dropped": dict(boot.dropped),
-                                 "ci": "percentile"}
+                                 "ci": ci if method == "pls" else None}
     if method == "pls":
         manifest["estimation"] = {k: info[k] for k in ("iterations", "converged") if k in info}
     return FitResult(tables=tables, fit=fit, manifest=manifest, result=result, boot=boot)
@@ -185,7 +190,7 @@ def _labels(cons) -> tuple[list[str], list[str]]:
     return ([CONSTRUCT_LABELS.get(c, (c, c))[0] for c in cons], [CONSTRUCT_LABELS.get(c, (c, c))[1] for c in cons])
 
 
-def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, target, warnings):
+def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, target, warnings, ci="percentile"):
     from .bootstrap import bootstrap_pls
     from .pls import estimate_pls
 
@@ -193,23 +198,23 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
     boot = None
     if bootstrap:
         boot = bootstrap_pls(data, spec, n_boot=int(bootstrap), seed=seed, progress=progress, alpha=alpha,
-                             jackknife=False, **settings)
+                             jackknife=(ci == "bca"), **settings)
         if boot.dropped:
             warnings.append(f"{sum(boot.dropped.values())} of {boot.n_boot} bootstrap resamples dropped: "
                             + ", ".join(f"{k} ({v})" for k, v in boot.dropped.items()))
     cons = list(spec.constructs)
 
     paths = res.paths.copy()
-    paths = pd.concat([paths, _boot_cols(boot, "paths", [f"{f}->{t}" for f, t in zip(paths["from"], paths["to"])])],
+    paths = pd.concat([paths, _boot_cols(boot, "paths", [f"{f}->{t}" for f, t in zip(paths["from"], paths["to"])], ci=ci)],
                       axis=1)
     outer = res.outer.copy()
     inds = list(outer["indicator"])
-    outer = pd.concat([outer, _boot_cols(boot, "weights", inds, "weight_")[["weight_std_error", "weight_ci_low",
+    outer = pd.concat([outer, _boot_cols(boot, "weights", inds, "weight_", ci)[["weight_std_error", "weight_ci_low",
                                                                           "weight_ci_high"]],
-                       _boot_cols(boot, "loadings", inds, "loading_")[["loading_std_error", "loading_ci_low",
+                       _boot_cols(boot, "loadings", inds, "loading_", ci)[["loading_std_error", "loading_ci_low",
                                                                        "loading_ci_high"]]], axis=1)
     effects = res.effects.copy()
-    te = _boot_cols(boot, "total_effects", [f"{f}->{t}" for f, t in zip(effects["from"], effects["to"])], "total_")
+    te = _boot_cols(boot, "total_effects", [f"{f}->{t}" for f, t in zip(effects["from"], effects["to"])], "total_", ci)
     effects = pd.concat([effects, te[["total_std_error", "total_ci_low", "total_ci_high"]]], axis=1)
 
     constructs = res.constructs.copy()

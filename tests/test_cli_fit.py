@@ -185,3 +185,20 @@ def test_cbsem_on_ecsi_warns_and_points_to_pls(tmp_path):
     fit = json.loads((tmp_path / "fit.json").read_text())
     assert any("beyond ±1" in w and "PLS" in w for w in fit["warnings"])
     assert "beyond ±1" in r.stdout + r.stderr
+
+
+def test_bca_intervals_in_the_files(tmp_path):
+    from csi.bootstrap import bootstrap_pls
+    from csi.templates import template
+
+    r = _cli("--data", str(ECSI), "--model", "ecsi", "--bootstrap", "300", "--seed", "11", "--ci", "bca",
+             "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    paths = pd.read_csv(tmp_path / "paths.csv")
+    assert json.loads((tmp_path / "manifest.json").read_text())["bootstrap"]["ci"] == "bca"
+    data = pd.read_csv(ECSI)
+    boot = bootstrap_pls(data, template("ecsi", list(data.columns)), n_boot=300, seed=11)
+    expect = boot.summary("paths", ci="bca").set_index("parameter")
+    got = paths.assign(parameter=paths["from"] + "->" + paths["to"]).set_index("parameter")
+    np.testing.assert_allclose(got.loc[expect.index, "ci_low"], expect["ci_low"], atol=1e-12)
+    assert not np.allclose(got["ci_low"], boot.summary("paths").set_index("parameter").loc[got.index, "ci_low"])
