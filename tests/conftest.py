@@ -31,7 +31,7 @@ def pytest_configure(config) -> None:
     try:
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=900,
                        stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "fonts-noto-cjk"],
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "fonts-noto-cjk"],
                        check=True, env=env, timeout=1800, stdout=subprocess.DEVNULL)
     except (subprocess.SubprocessError, OSError) as e:  # the browser test then skips and says why
         print(f"could not install chromium: {e}", file=sys.stderr)
