@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", default="ccsi")
     sp.add_argument("--bootstrap", type=int, default=500, metavar="N")
     sp.add_argument("--seed", type=int, default=1)
+    sp.add_argument("--weights", default=None, metavar="COL",
+                    help="survey-weight column used in every estimate (models, NPS, complaints, classic views)")
     sp.add_argument("--out", type=Path, required=True)
     sp.set_defaults(handler="csi.cli_report:run")
     return p

@@ -137,6 +137,10 @@ def run(args) -> int:
     spec = load_model(args.model, items=item_cols)
     spec.check_columns(frame.columns, "the selected data")
     settings = {"scheme": "path", "standardize": True, "plsc": False, "missing": "listwise"}
+    wcol = getattr(args, "weights", None)
+    if wcol:
+        frame = _with_numeric_weights(frame, wcol)
+        settings["weights"] = wcol
 
     cache = FitCache()
     fits = estimate_groups(frame, spec, by, scales_tab, n_boot=n_boot, seed=int(args.seed), cache=cache,
@@ -187,14 +191,15 @@ def run(args) -> int:
     if "SAT" in spec.constructs:
         from .loyalty import satisfaction_bands
         s100 = construct_scores_0_100(focus.result, focus_rows, f_scales)["SAT"]
-        _write_csv(satisfaction_bands(s100.to_numpy()), out / "bands.csv", written)
+        bw = focus_rows.loc[s100.index, wcol].to_numpy(float) if wcol else None
+        _write_csv(satisfaction_bands(s100.to_numpy(), weights=bw), out / "bands.csv", written)
 
     # ---- NPS and complaints
     from .loyalty import complaints, nps_by
     rec = [i for i, k in kinds.items() if k == "recommend" and i in frame.columns and frame[i].notna().any()]
     try:
         if rec:
-            _write_csv(nps_by(frame, rec[0], by), out / "nps.csv", written)
+            _write_csv(nps_by(frame, rec[0], by, weights_col=wcol), out / "nps.csv", written)
         else:
             warnings.append("no recommend (0–10) item in the selection; nps.csv not written")
     except CSIError as e:
@@ -203,7 +208,8 @@ def run(args) -> int:
         hscale = _focus_scales(scales_tab, focus_wave, None).get("comp2")
         handling = "comp2" if "comp2" in frame.columns and hscale is not None else None
         try:
-            _write_csv(complaints(frame, "comp1", handling, hscale, by=by), out / "complaints.csv", written)
+            _write_csv(complaints(frame, "comp1", handling, hscale, by=by, weights_col=wcol), out / "complaints.csv",
+                       written)
         except CSIError as e:
             warnings.append(f"complaints.csv not written: {e}")
 
@@ -235,7 +241,7 @@ def run(args) -> int:
         _write_csv(pd.DataFrame(columns=["wave", "group_a", "group_b", *mga_cols]), out / "groups.csv", written)
 
     # ---- classic views of the focus group
-    classic_notes = _classic(focus_rows, spec, dictionary, f_scales, focus, out, written, warnings)
+    classic_notes = _classic(focus_rows, spec, dictionary, f_scales, focus, out, written, warnings, wcol)
 
     manifest = {
         "command": "report",
@@ -247,7 +253,7 @@ def run(args) -> int:
         "focus": {"wave": focus_wave, "brand": focus_brand, "competitor": competitor,
                   "n_respondents": int(len(focus_rows)), "n_used": int(focus.result.info.get("n_used", 0))},
         "model": {"name": spec.name, "syntax": spec.to_syntax()},
-        "settings": {**settings, "survey_weights": None, "bootstrap": n_boot, "seed": int(args.seed),
+        "settings": {**settings, "survey_weights": wcol, "bootstrap": n_boot, "seed": int(args.seed),
                      "ci": "percentile, 95%", "groups": by,
                      "mga": "own vs competitor in the focus wave: Chin & Dibbern permutation test "
                             "(max(bootstrap, 100) permutations, decides `significant`) and Henseler's "
@@ -280,14 +286,31 @@ def _focus_scales(scales_tab: pd.DataFrame, wave, spec) -> dict[str, tuple[float
     return sc
 
 
+def _with_numeric_weights(frame: pd.DataFrame, col: str) -> pd.DataFrame:
+    """The store keeps segment columns as text: the weight column becomes numbers, every row must have one."""
+    from .ingest import parse_numeric
+
+    if col not in frame.columns:
+        raise DataError(f"no survey-weight column {col!r} in the selection "
+                        f"(columns: {', '.join(c for c in frame.columns if not c[-1:].isdigit())})")
+    w = parse_numeric(frame[[col]].astype(object).where(frame[[col]].notna(), ""), [col], col)[col]
+    if w.isna().any() or (w < 0).any():
+        bad = int((w.isna() | (w < 0)).sum())
+        raise DataError(f"survey weight {col!r} is missing or negative for {bad} respondent(s)")
+    out = frame.copy()
+    out[col] = w.to_numpy(float)
+    return out
+
+
 def _classic(data: pd.DataFrame, spec, dictionary: pd.DataFrame, scales, focus, out: Path, written: dict,
-             warnings: list[str]) -> dict:
+             warnings: list[str], weights: str | None = None) -> dict:
     """Classic practitioner views of the focus group; each one independent (a failure is a warning)."""
     from . import classic
     from .index import item_weights
 
     notes: dict = {}
     cdir = out / "classic"
+    w = data[weights].to_numpy(float) if weights else None
     items = [i for i in spec.indicators if i in data.columns]
     dict_rows = dictionary[dictionary["item"].isin(items)]
 
@@ -299,11 +322,11 @@ def _classic(data: pd.DataFrame, spec, dictionary: pd.DataFrame, scales, focus, 
 
     def hierarchy():
         h = classic.hierarchy_from_attributes(dict_rows, items=items)
-        it, lvl, total = classic.weighted_hierarchy(data, h, None, scales)
+        it, lvl, total = classic.weighted_hierarchy(data, h, None, scales, weights=w)
         _write_csv(it, cdir / "hierarchy_items.csv", written)
         _write_csv(lvl, cdir / "hierarchy.csv", written)
         notes["hierarchy_total"] = total
-        fz = classic.fuzzy_evaluation(data, h, scales)
+        fz = classic.fuzzy_evaluation(data, h, scales, weights=w)
         _write_csv(fz.membership, cdir / "fuzzy_membership.csv", written)
         lvl1 = fz.level1 if fz.level1 is not None else pd.DataFrame()
         total_row = pd.DataFrame([{"first_level": "TOTAL", "weight": 1.0, **fz.grade_vector.to_dict(),
@@ -316,12 +339,12 @@ def _classic(data: pd.DataFrame, spec, dictionary: pd.DataFrame, scales, focus, 
         if not pairs:
             warnings.append("classic gaps skipped: no expectation/perception item pairs share an attribute")
             return
-        _write_csv(classic.expectation_gap(data, pairs, scales), cdir / "gaps.csv", written)
+        _write_csv(classic.expectation_gap(data, pairs, scales, weights=w), cdir / "gaps.csv", written)
 
     def ranking():
         labels = dict(zip(dict_rows["item"], dict_rows["text_en"]))
         constructs = {i: spec.construct_of(i) for i in items}
-        _write_csv(classic.item_ranking(data, scales, labels=labels, constructs=constructs, items=items),
+        _write_csv(classic.item_ranking(data, scales, labels=labels, constructs=constructs, items=items, weights=w),
                    cdir / "item_ranking.csv", written)
 
     def drivers():
@@ -329,7 +352,7 @@ def _classic(data: pd.DataFrame, spec, dictionary: pd.DataFrame, scales, focus, 
             return
         means = classic.construct_means(data, dict(spec.blocks), scales)
         drv = list(spec.predecessors("SAT"))
-        kd = classic.key_drivers(means, "SAT", drv, method="ols")
+        kd = classic.key_drivers(means, "SAT", drv, method="ols", weights=w)
         # cross-check columns: the PLS direct path of the same drivers between 0–100 scores
         # (comparable with `coefficient`: both are points of SAT per point of the driver, others held
         # fixed) and the PLS total effect (the IPMA importance)

@@ -132,3 +132,29 @@ def test_bad_input_exits_2_without_traceback(db, tmp_path):
     r = subprocess.run([sys.executable, "-m", "csi", "report", "--db", str(db), "--segment", "region=Mars",
                         "--out", str(tmp_path / "z")], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and "no respondents" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_weighted_report_matches_a_weighted_fit(db, tmp_path):
+    """--weights reaches every estimate: indices equal a weighted fit, NPS equals the weighted NPS."""
+    from csi.loyalty import nps
+
+    out = tmp_path / "w"
+    assert main(["report", "--db", str(db), "--wave", "2025Q4", "--bootstrap", "30", "--weights", "weight",
+                 "--out", str(out)]) == 0
+    con = store.connect(db, read_only=True)
+    data = store.load_responses(con, ["2025Q4"], {"brand": "Skyline Mobile"})
+    scales = store.item_scales(con, ["2025Q4"])
+    con.close()
+    data["weight"] = data["weight"].astype(float)
+    items = [c for c in data.columns if c.rstrip("0123456789") in ("imag", "expe", "qual", "val", "sat", "loy")]
+    res = estimate_pls(data, template("ccsi", items), weights="weight")
+    want = index_scores(res, scales).set_index("construct")["index"]
+    got = pd.read_csv(out / "indices.csv").set_index("construct")["index"]
+    np.testing.assert_allclose(got[want.index], want, atol=1e-9)
+    unweighted = index_scores(estimate_pls(data, template("ccsi", items)), scales).set_index("construct")["index"]
+    assert not np.allclose(got[want.index], unweighted, atol=1e-6)
+    rec = data["loy3"].notna()
+    n = pd.read_csv(out / "nps.csv").set_index("brand").loc["Skyline Mobile", "nps"]
+    assert n == pytest.approx(nps(data.loc[rec, "loy3"], weights=data.loc[rec, "weight"].to_numpy())["nps"], abs=1e-9)
+    assert json.loads((out / "manifest.json").read_text())["settings"]["survey_weights"] == "weight"
+    assert main(["report", "--db", str(db), "--weights", "nope", "--out", str(tmp_path / "x")]) == 2
