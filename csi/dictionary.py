@@ -45,6 +45,9 @@ _CONSTRUCTS = (
     ("LOY", "Loyalty", "顾客忠诚"),
 )
 
+# construct code -> (English, 中文): the one table of construct labels the package and the app use
+CONSTRUCT_LABELS: dict[str, tuple[str, str]] = {c: (en, zh) for c, en, zh in _CONSTRUCTS}
+
 # (item, construct, kind, scale_min, scale_max, attribute, text_en, text_zh)
 _ITEMS = (
     # ---- image

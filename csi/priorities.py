@@ -62,30 +62,14 @@ QUADRANT_LABELS = {
     "possible_overkill": ("Possible overkill", "可能过度投入"),
     "undetermined": ("Cannot be rated", "无法评估"),
 }
-_FALLBACK_LABELS = {
-    "IMAG": ("Image", "企业形象"), "EXPE": ("Expectation", "顾客预期"),
-    "QUAL": ("Perceived quality", "感知质量"), "VAL": ("Perceived value", "感知价值"),
-    "SAT": ("Satisfaction", "顾客满意度"), "COMP": ("Complaints", "顾客抱怨"),
-    "LOY": ("Loyalty", "顾客忠诚"),
-}
 
 
 # -------------------------------------------------------------------- labels
 def construct_labels() -> dict[str, tuple[str, str]]:
-    """``{code: (english, chinese)}`` from csi.dictionary / csi.templates when present."""
-    labels = dict(_FALLBACK_LABELS)
-    try:
-        from .templates import CONSTRUCT_LABELS  # type: ignore
-        labels.update({k: tuple(v) for k, v in CONSTRUCT_LABELS.items()})
-    except Exception:  # noqa: BLE001 - optional module, labels fall back to the built-in table
-        pass
-    try:
-        from .dictionary import CONSTRUCTS  # type: ignore
-        for row in CONSTRUCTS.itertuples(index=False):
-            labels[row.construct] = (row.label_en, row.label_zh)
-    except Exception:  # noqa: BLE001
-        pass
-    return labels
+    """``{code: (english, chinese)}``: the package's one table, :data:`csi.dictionary.CONSTRUCT_LABELS`."""
+    from .dictionary import CONSTRUCT_LABELS
+
+    return dict(CONSTRUCT_LABELS)
 
 
 def item_labels() -> dict[str, tuple[str, str]]:
@@ -121,28 +105,6 @@ def unstd_total_effects(result, scales: Scales) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         u = t.to_numpy() * c.to_numpy()[:, None] / c.to_numpy()[None, :]
     return pd.DataFrame(u, index=t.index, columns=t.columns)
-
-
-def _ancestors(spec, target: str) -> list[str]:
-    found: set[str] = set()
-    todo = [target]
-    while todo:
-        for p in spec.predecessors(todo.pop()):
-            if p not in found:
-                found.add(p)
-                todo.append(p)
-    return [c for c in spec.constructs if c in found]
-
-
-def _descendants(spec, source: str) -> list[str]:
-    found: set[str] = set()
-    todo = [source]
-    while todo:
-        for s in spec.successors(todo.pop()):
-            if s not in found:
-                found.add(s)
-                todo.append(s)
-    return [c for c in spec.constructs if c in found]
 
 
 def _draw_importance(result, scales: Scales, boot, drivers: list[str], target: str) -> np.ndarray:
@@ -219,7 +181,7 @@ def ipma(result, scales: Scales, target: str = "SAT", level: Level = "construct"
     if target not in spec.constructs:
         raise SpecError(f"IPMA target {target!r} is not a construct of the model "
                         f"(constructs: {', '.join(spec.constructs)})")
-    drivers = _ancestors(spec, target)
+    drivers = list(spec.ancestors(target))
     if not drivers:
         raise SpecError(f"IPMA target {target!r} has no predecessors in the structural model")
     lab = {**construct_labels(), **item_labels(), **(dict(labels) if labels else {})}
@@ -348,7 +310,7 @@ def what_if(result, scales: Scales, driver: str, points: float) -> pd.DataFrame:
         rows = [(start, base)]
     else:
         raise SpecError(f"what-if driver {driver!r} is neither a construct nor an item of the model")
-    rows += [(c, base * float(te.loc[start, c])) for c in _descendants(spec, start)]
+    rows += [(c, base * float(te.loc[start, c])) for c in spec.descendants(start)]
     lab = construct_labels()
     return pd.DataFrame({"construct": [r[0] for r in rows], "change": [r[1] for r in rows],
                          "label_en": [_label(r[0], lab, 0) for r in rows],

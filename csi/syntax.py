@@ -124,6 +124,24 @@ class ModelSpec:
     def successors(self, construct: str) -> tuple[str, ...]:
         return tuple(t for f, t in self.paths if f == construct)
 
+    def ancestors(self, construct: str) -> tuple[str, ...]:
+        """Every construct with a directed path into ``construct``, in topological order."""
+        return self._reach(construct, self.predecessors)
+
+    def descendants(self, construct: str) -> tuple[str, ...]:
+        """Every construct reached from ``construct`` along the paths, in topological order."""
+        return self._reach(construct, self.successors)
+
+    def _reach(self, start: str, step) -> tuple[str, ...]:
+        found: set[str] = set()
+        todo = [start]
+        while todo:
+            for nxt in step(todo.pop()):
+                if nxt not in found:
+                    found.add(nxt)
+                    todo.append(nxt)
+        return tuple(c for c in self.constructs if c in found)
+
     def construct_of(self, indicator: str) -> str:
         for c, items in self.blocks.items():
             if indicator in items:

@@ -38,21 +38,13 @@ import re
 from pathlib import Path
 from typing import Iterable, Literal, get_args
 
+from .dictionary import CONSTRUCT_LABELS  # noqa: F401 - re-exported: templates.CONSTRUCT_LABELS
 from .errors import SpecError
 from .syntax import ModelSpec, parse_model
 
 TemplateName = Literal["ccsi", "ecsi", "acsi"]
 TEMPLATE_NAMES: tuple[str, ...] = get_args(TemplateName)
 
-CONSTRUCT_LABELS: dict[str, tuple[str, str]] = {
-    "IMAG": ("Image", "企业形象"),
-    "EXPE": ("Expectation", "顾客预期"),
-    "QUAL": ("Perceived quality", "感知质量"),
-    "VAL": ("Perceived value", "感知价值"),
-    "SAT": ("Satisfaction", "顾客满意度"),
-    "COMP": ("Complaints", "顾客抱怨"),
-    "LOY": ("Loyalty", "顾客忠诚"),
-}
 
 _PREFIX = {"IMAG": "imag", "EXPE": "expe", "QUAL": "qual", "VAL": "val", "SAT": "sat", "LOY": "loy", "COMP": "comp"}
 
