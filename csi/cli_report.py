@@ -17,6 +17,8 @@ Files (UTF-8 CSV through ``csi.export.safe_csv`` when present):
 ``indices.csv``        focus: construct, label_en, label_zh, index, ci_low, ci_high, n, negative_weights, note
 ``priorities.csv``     focus IPMA (construct and indicator level) for satisfaction and loyalty
 ``trends.csv``         own brand per wave: wave, construct, index, ci_low, ci_high, n
+``changes.csv``        own brand wave over wave: wave_from, wave_to, construct, index_a, index_b, change, ci_low,
+                       ci_high, significant, verdict_en, verdict_zh
 ``nps.csv``            NPS per wave × brand (the dictionary's ``recommend`` item)
 ``groups.csv``         MGA own vs competitor paths in the focus wave (permutation + Henseler)
 ``competitor_gap.csv`` own − competitor indices in the focus wave
@@ -73,7 +75,7 @@ def run(args) -> int:
     from . import store
     from .analysis_cache import FitCache
     from .cli import default_db
-    from .compare import competitor_gap, estimate_groups, mga, trend
+    from .compare import competitor_gap, estimate_groups, mga, trend, wave_change
     from .index import construct_scores_0_100
     from .priorities import ipma
     from .templates import load_model
@@ -185,6 +187,17 @@ def run(args) -> int:
     tr = trend(own_fits)
     tr = tr[["wave", "construct", "index", "ci_low", "ci_high", "n"]]
     _write_csv(tr, out / "trends.csv", written)
+    # wave-over-wave change of the focus brand, each step with its bootstrap CI and a plain verdict
+    steps = []
+    ordered = [own_fits.get(key_of(w, focus_brand)) for w in wave_order]
+    ordered = [f for f in ordered if f is not None and f.ok]
+    for a, b in zip(ordered, ordered[1:]):
+        ch = _with_labels(wave_change(a, b))
+        ch.insert(0, "wave_to", b.key[0])
+        ch.insert(0, "wave_from", a.key[0])
+        steps.append(ch)
+    if steps:
+        _write_csv(pd.concat(steps, ignore_index=True), out / "changes.csv", written)
 
     focus_rows = frame[(frame["wave"] == focus_wave)
                        & ((frame[brand_col] == focus_brand) if has_brand else True)]

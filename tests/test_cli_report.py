@@ -35,8 +35,8 @@ def report(db, tmp_path_factory):
 
 
 def test_files_and_columns(report):
-    expected = ["indices.csv", "priorities.csv", "trends.csv", "nps.csv", "groups.csv", "competitor_gap.csv",
-                "bands.csv", "complaints.csv", "manifest.json"]
+    expected = ["indices.csv", "priorities.csv", "trends.csv", "changes.csv", "nps.csv", "groups.csv",
+                "competitor_gap.csv", "bands.csv", "complaints.csv", "manifest.json"]
     for name in expected:
         assert (report / name).is_file(), name
     for name in ["hierarchy.csv", "hierarchy_items.csv", "fuzzy.csv", "fuzzy_membership.csv", "gaps.csv",
@@ -46,6 +46,14 @@ def test_files_and_columns(report):
     assert cols("indices.csv") == ["wave", "brand", "construct", "label_en", "label_zh", "index", "ci_low", "ci_high",
                                    "n", "negative_weights", "note"]
     assert cols("trends.csv") == ["wave", "construct", "index", "ci_low", "ci_high", "n"]
+    assert cols("changes.csv") == ["wave_from", "wave_to", "construct", "label_en", "label_zh", "index_a", "index_b",
+                                   "change", "ci_low", "ci_high", "significant", "verdict_en", "verdict_zh"]
+    ch = pd.read_csv(report / "changes.csv")
+    tr = pd.read_csv(report / "trends.csv").pivot(index="construct", columns="wave", values="index")
+    sat = ch.set_index("construct").loc["SAT"]
+    assert (sat["wave_from"], sat["wave_to"]) == ("2025Q3", "2025Q4")
+    assert sat["change"] == pytest.approx(tr.loc["SAT", "2025Q4"] - tr.loc["SAT", "2025Q3"], abs=1e-9)
+    assert sat["verdict_en"] in ("significant", "not significant")
     assert cols("priorities.csv")[:11] == ["driver", "target", "level", "importance", "performance", "quadrant",
                                            "rank", "importance_ci_low", "importance_ci_high", "impact_en", "impact_zh"]
     assert cols("competitor_gap.csv") == ["wave", "construct", "label_en", "label_zh", "own", "competitor", "gap",
