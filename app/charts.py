@@ -157,7 +157,9 @@ def brand_chart(df: pd.DataFrame, lang: str, own: str | None, title: str | None 
         top = max(top, float(np.nanmax(d["ci_high"].to_numpy(float))) + 2)
     fig.update_xaxes(title=t("axis_index", lang), range=[0, top], tick0=0, dtick=20)
     fig.update_traces(cliponaxis=False)
-    return _layout(fig, title or t("ov_brands", lang), height=max(240, 60 + 45 * len(d)))
+    fig = _layout(fig, title or t("ov_brands", lang), height=max(240, 60 + 45 * len(d)))
+    fig.update_layout(margin=dict(r=30))  # room for the "100" tick label at the right end of the axis
+    return fig
 
 
 def bar_chart(df: pd.DataFrame, x: str, y: str, lang: str, title: str, color_by: str | None = None,

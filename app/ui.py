@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
 
 from .i18n import t
@@ -163,6 +164,85 @@ def wait_for(job, lang_: str, what: str = "bootstrap_running") -> bool:
 
     _poll()
     return False
+
+
+# Columns on the 0–100 index scale: one decimal (an executive reads "73.0", not "73.0232").
+INDEX_COLUMNS = frozenset({"index", "performance", "mean_0_100", "score", "index_a", "index_b", "change", "gap",
+                           "own", "competitor", "expectation", "perception", "contribution", "gap_ci_low",
+                           "gap_ci_high"})
+_P_COLUMNS = ("p_value", "cbsem_p_value", "p_permutation", "p_bootstrap", "p_henseler")
+_LEVELS = {"construct": "dr_level_construct", "indicator": "dr_level_item"}
+
+
+def _is_flag(c: str) -> bool:
+    return c == "ok" or c.endswith("_ok") or c.startswith("ok_") or c.startswith("ci_ok")
+
+
+def _is_bool_column(col) -> bool:
+    if col.dtype == bool or str(col.dtype) == "boolean":
+        return True
+    if col.dtype != object:
+        return False
+    vals = [v for v in col if v is not None and not (isinstance(v, float) and v != v) and str(v) != "<NA>"]
+    return bool(vals) and all(isinstance(v, (bool, np.bool_)) for v in vals)
+
+
+def _bool_word(v, c: str, lang_: str) -> str:
+    if v is None or (isinstance(v, float) and v != v) or str(v) == "<NA>":
+        return ""
+    if _is_flag(c):
+        return ("✓ " + t("pass", lang_)) if bool(v) else ("✗ " + t("fail", lang_))
+    if "redundant" in c or "overkill" in c:  # a flag that warns when True
+        return ("✗ " + t("yes", lang_)) if bool(v) else ("✓ " + t("no", lang_))
+    return ("✓ " + t("yes", lang_)) if bool(v) else ("✗ " + t("no", lang_))
+
+
+def _fmt_p(v) -> str:
+    if v is None or v != v:
+        return ""
+    return "< 0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def table_view(df, lang_: str, one_decimal=()):
+    """A display copy of a result table: headers and construct codes in the page language, the other
+    language's text columns dropped, booleans as ✓/✗ with a word (not checkboxes), and numbers
+    formatted once — 3 decimals for coefficients, 1 for 0–100 indices (``INDEX_COLUMNS`` plus
+    ``one_decimal``; ``True`` = every number), p-values as ``< 0.001``, blanks for missing values.
+
+    Returns a pandas Styler for ``st.dataframe`` (values stay numbers, so columns still sort)."""
+    import pandas as pd
+
+    out = df.copy()
+    other = "_en" if lang_ == "zh" else "_zh"
+    out = out.drop(columns=[c for c in out.columns if isinstance(c, str) and c.endswith(other)
+                            and c[: -len(other)] + ("_zh" if lang_ == "zh" else "_en") in out.columns])
+    for c in list(out.columns):
+        if isinstance(c, str) and _is_bool_column(out[c]):
+            out[c] = out[c].map(lambda v, c=c: _bool_word(v, c, lang_))
+        elif out[c].dtype == object:  # numbers with None (e.g. intervals before a bootstrap)
+            num = pd.to_numeric(out[c], errors="coerce")
+            if num.notna().sum() == out[c].notna().sum():  # all-missing columns too: blank, not "None"
+                out[c] = num.astype(float)
+    if "level" in out.columns:
+        out["level"] = out["level"].map(lambda v: t(_LEVELS[v], lang_) if v in _LEVELS else v)
+    formats = {}
+    for c in out.columns:
+        if not pd.api.types.is_float_dtype(out[c]):
+            continue
+        if c in _P_COLUMNS:
+            formats[c] = _fmt_p
+        elif one_decimal is True or c in INDEX_COLUMNS or c in one_decimal:
+            formats[c] = "{:.1f}"
+        else:
+            formats[c] = "{:.3f}"
+    shown = localize(out, lang_)
+    names = dict(zip(out.columns, shown.columns))
+    return shown.style.format({names[c]: f for c, f in formats.items()}, na_rep="")
+
+
+def show_table(df, lang_: str, one_decimal=(), container=None, **kwargs) -> None:
+    """``st.dataframe`` of :func:`table_view` without the row index."""
+    (container or st).dataframe(table_view(df, lang_, one_decimal), hide_index=True, **kwargs)
 
 
 def mark_flags(df, lang_: str):

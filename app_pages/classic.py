@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import attr_label, t
-from app.ui import friendly_error, lang, localize, selection, sticky, wave_picker
+from app.ui import friendly_error, lang, selection, show_table, sticky, wave_picker
 from csi.errors import CSIError
 
 L = lang()
@@ -46,9 +46,9 @@ with tab_h:
             level1 = level1.assign(first_level=level1["first_level"].map(lambda a: attr_label(a, L)))
             st.plotly_chart(charts.bar_chart(level1, "first_level", "score", L, t("cl_level_scores", L),
                                              ytitle=t("axis_score", L), yrange=(0, 100)), key="cl_h_chart")
-            st.dataframe(localize(level1, L), hide_index=True)
+            show_table(level1, L)
             items_t = items_t.assign(first_level=items_t["first_level"].map(lambda a: attr_label(a, L)))
-            st.dataframe(localize(items_t, L), hide_index=True)
+            show_table(items_t, L)
         except CSIError as e:
             friendly_error(e, L)
 
@@ -72,8 +72,8 @@ with tab_f:
                                "share": [float(gv[b.key]) for b in BANDS]})
         st.plotly_chart(charts.bands_chart(shares, L, title=t("cl_fuzzy_vector", L)), key="cl_f_chart")
         if fz.level1 is not None:
-            st.dataframe(localize(fz.level1, L), hide_index=True)
-        st.dataframe(localize(fz.membership, L), hide_index=True)
+            show_table(fz.level1, L)
+        show_table(fz.membership, L)
     except CSIError as e:
         friendly_error(e, L)
 
@@ -87,7 +87,7 @@ with tab_g:
             gaps = gaps.assign(attribute=gaps["attribute"].map(lambda a: attr_label(a, L)))
             st.plotly_chart(charts.bar_chart(gaps, "attribute", "gap", L, t("cl_gaps", L),
                                              ytitle=t("axis_gap", L)), key="cl_g_chart")
-            st.dataframe(localize(gaps, L), hide_index=True)
+            show_table(gaps, L)
     except CSIError as e:
         friendly_error(e, L)
 
@@ -97,6 +97,6 @@ with tab_r:
         constructs = dict(zip(dictionary["item"], dictionary["construct"]))
         rk = classic.item_ranking(frame, scales, labels=labels, weights=weights, constructs=constructs,
                                   items=list(rating["item"]))
-        st.dataframe(localize(rk, L), hide_index=True)
+        show_table(rk, L)
     except CSIError as e:
         friendly_error(e, L)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, localize, selection, sticky, wait_for
+from app.ui import friendly_error, lang, selection, show_table, sticky, wait_for
 from csi.errors import CSIError, DataError
 
 L = lang()
@@ -56,8 +56,7 @@ with tab_w:
         cons = tuple(dict.fromkeys(tr["construct"]))
         st.plotly_chart(charts.trend_chart(tr, L, constructs=cons, title=t("cp_waves", L)), key="cp_trend")
         wide = tr.pivot(index="construct", columns="wave", values="index").reindex(list(cons))
-        wide.index = [construct_label(c, L) for c in wide.index]
-        st.dataframe(wide.round(1))
+        show_table(wide.rename_axis(columns=None).rename_axis("construct").reset_index(), L, one_decimal=True)
         ok = [k[0] for k, f in fits.items() if f.ok]
         if len(ok) >= 2:
             st.subheader(t("cp_before_after", L))
@@ -70,7 +69,7 @@ with tab_w:
                 st.plotly_chart(charts.bar_chart(ch, "construct", "change", L, t("cp_change_title", L, a=before, b=after),
                                                  color_by="construct", ytitle=t("axis_gap", L), constructs=cons)
                                 .update_traces(x=[construct_label(c, L) for c in ch["construct"]]), key="cp_change")
-                st.dataframe(localize(ch, L), hide_index=True)
+                show_table(ch, L, one_decimal=("ci_low", "ci_high"))
         else:
             st.info(t("cp_need_two", L))
     except CSIError as e:
@@ -97,7 +96,7 @@ with tab_s:
                                                                          ("brand", "region", "channel") else seg,
                                                                          wave=latest), constructs=cons),
                             key="cp_seg_chart")
-            st.dataframe(localize(tr, L), hide_index=True)
+            show_table(tr, L, one_decimal=("ci_low", "ci_high"))
             failed = {k: f.error for k, f in fits.items() if not f.ok}
             for k, err in failed.items():
                 st.caption(f"{', '.join(k)}: {err}")
@@ -126,7 +125,7 @@ with tab_g:
                                                  t("cp_gap_title", L, wave=last["wave"].iloc[0]),
                                                  color_by="construct", ytitle=t("axis_gap", L))
                                 .update_traces(x=[construct_label(c, L) for c in last["construct"]]), key="cp_gap")
-                st.dataframe(localize(gap, L), hide_index=True)
+                show_table(gap, L, one_decimal=("ci_low", "ci_high"))
         except CSIError as e:
             friendly_error(e, L)
 
@@ -160,4 +159,4 @@ with tab_m:
             if job is not None and wait_for(job, L, what="cp_mga_running"):
                 res = job.result
                 st.caption(t("cp_mga_caption", L, a=a, b=b, n=n_perm))
-                st.dataframe(localize(res, L), hide_index=True)
+                show_table(res, L)

@@ -13,7 +13,7 @@ import streamlit as st
 
 from app import auth, state
 from app.i18n import t
-from app.ui import friendly_error, friendly_text, lang, problems_frame, selection
+from app.ui import friendly_error, friendly_text, lang, problems_frame, selection, show_table
 from csi.errors import CSIError
 
 L = lang()
@@ -140,7 +140,8 @@ with tab_up:
 # ------------------------------------------------------------------- waves
 with tab_waves:
     table = state.waves(sel.path, sel.version)
-    st.dataframe(table.drop(columns=[c for c in ("wave_id", "sha256") if c in table.columns]), hide_index=True)
+    show_table(table.drop(columns=[c for c in ("wave_id", "sha256") if c in table.columns]).rename(
+        columns={"label": "wave"}), L)
     labels_ = [str(w) for w in table["label"]]
     if labels_:
         c1, c2 = st.columns(2)
@@ -184,8 +185,12 @@ with tab_waves:
 with tab_dict:
     dictionary = state.item_dictionary(sel.path, sel.version)
     editable = ["text_en", "text_zh", "missing_codes", "attribute"]
+    from app.i18n import TEXT
+
+    # headers in the page language; the edited frame keeps the store's column names
     edited = st.data_editor(dictionary, hide_index=True, key="da_dict_editor",
-                            disabled=[c for c in dictionary.columns if c not in editable])
+                            disabled=[c for c in dictionary.columns if c not in editable],
+                            column_config={c: t(f"col_{c}", L) for c in dictionary.columns if f"col_{c}" in TEXT})
     if st.button(t("da_dict_save", L), key="da_dict_save"):
         auth.require("data", L)
         before = dictionary.set_index("item")[editable]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import auth, charts, state
+from app import actions, auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, localize, selection, sticky, wave_picker
+from app.ui import friendly_error, lang, selection, show_table, sticky, wave_picker
 from csi.errors import CSIError
 
 L = lang()
@@ -62,13 +62,12 @@ st.plotly_chart(charts.ipma_chart(ip, L, priorities.ipma_thresholds(ip), constru
                                   title=t("dr_matrix_title", L, target=construct_label(target, L), wave=wave)),
                 key="dr_ipma")
 st.subheader(t("dr_actions", L))
-for line in priorities.action_list(ip, lang=L, top=min(5, len(ip))):
-    st.markdown(f"- {line}")
+st.markdown(actions.numbered(actions.construct_actions(ip, None, L, top=min(5, len(ip)))))
 show = ip.drop(columns=["impact_en" if L == "zh" else "impact_zh", "label_en" if L == "zh" else "label_zh"])
 show["quadrant"] = show["quadrant"].map(lambda q: priorities.QUADRANT_LABELS.get(q, (q, q))[1 if L == "zh" else 0])
 if level == "indicator":
     show.insert(1, "label", show["driver"].map(lambda i: dictionary.set_index("item")[text_col].get(i, i)))
-st.dataframe(localize(show, L), hide_index=True)
+show_table(show, L)
 
 # ---------------------------------------------------------------- what-if
 st.subheader(t("dr_whatif", L))

@@ -8,8 +8,21 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import t
-from app.ui import friendly_error, lang, localize, mark_flags, selection, wait_for, wave_picker
+from app.ui import friendly_error, lang, selection, show_table, wait_for, wave_picker
 from csi.errors import CSIError
+
+
+
+def _fit_value(key: str, v, lang_: str) -> str:
+    """One global fit value as text: counts as integers, p as '< 0.001', others 3 decimals."""
+    if isinstance(v, (bool, np.bool_)):
+        return ("✓ " + t("yes", lang_)) if v else ("✗ " + t("no", lang_))
+    if key in ("df", "n") and isinstance(v, (int, float, np.number)) and float(v).is_integer():
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return "< 0.001" if key == "p_value" and v < 0.001 else f"{v:.3f}"
+    return str(v)
+
 
 L = lang()
 auth.require("model", L)
@@ -69,7 +82,7 @@ r2 = dict(zip(result.constructs["construct"], result.constructs["r2"]))
 index = dict(zip(fit.index["construct"], fit.index["index"])) if fit.index is not None else {}
 st.plotly_chart(charts.path_diagram(spec, paths, L, r2=r2, index=index), key="md_path")
 st.subheader(t("md_paths", L))
-st.dataframe(localize(paths, L), hide_index=True)
+show_table(paths, L)
 
 # ------------------------------------------------------- measurement quality
 st.subheader(t("md_measurement", L))
@@ -79,15 +92,15 @@ try:
     q = assess.assess_pls(result, boot)
     tabs = st.tabs([t("md_reliability", L), t("md_htmt", L), t("md_vif", L), t("md_loadings", L)])
     with tabs[0]:
-        st.dataframe(localize(mark_flags(q["reliability"], L), L), hide_index=True)
+        show_table(q["reliability"], L)
     with tabs[1]:
-        st.dataframe(localize(mark_flags(q["htmt"], L), L), hide_index=True)
+        show_table(q["htmt"], L)
     with tabs[2]:
-        st.dataframe(localize(mark_flags(q["vif_outer"], L), L), hide_index=True)
-        st.dataframe(localize(mark_flags(q["vif_inner"], L), L), hide_index=True)
+        show_table(q["vif_outer"], L)
+        show_table(q["vif_inner"], L)
     with tabs[3]:
-        st.dataframe(localize(mark_flags(q["loadings_check"], L), L), hide_index=True)
-        st.dataframe(localize(q["f2"], L), hide_index=True)
+        show_table(q["loadings_check"], L)
+        show_table(q["f2"], L)
     for r in q["notes"].itertuples(index=False):
         st.warning(f"{r.construct}: {r.note}")
 except CSIError as e:
@@ -110,12 +123,11 @@ if sel.method == "cbsem" or st.toggle(t("md_cbsem_toggle", L), key="md_cbsem_on"
             on=["from", "to"], how="outer")
         both["difference"] = both["cbsem"] - both["pls"]
         left, right = st.columns([3, 2])
-        left.dataframe(localize(both, L), hide_index=True)
+        show_table(both, L, container=left)
         fit_keys = ("chi2", "df", "p_value", "cfi", "tli", "rmsea", "srmr", "n", "converged")
         right.markdown(f"**{t('md_fit', L)}**")
         right.dataframe(pd.DataFrame({t("col_index_name", L): [k for k in fit_keys if k in cb.fit],
-                                      t("value", L): [str(round(cb.fit[k], 4)) if isinstance(cb.fit[k], float)
-                                                      else str(cb.fit[k]) for k in fit_keys if k in cb.fit]}),
+                                      t("value", L): [_fit_value(k, cb.fit[k], L) for k in fit_keys if k in cb.fit]}),
                         hide_index=True)
         st.plotly_chart(charts.path_diagram(spec, cb.paths, L, r2=dict(zip(cb.constructs["construct"],
                                                                           cb.constructs["r2"])),

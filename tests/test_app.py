@@ -222,6 +222,17 @@ def test_every_page_opens_in_both_languages(app_env, lang):
         assert [x.value for x in at.title][-1] == t(TITLE_KEY[page], lang), page
         if lang == "zh":
             assert t("open_banner", "zh") in [w.value for w in at.warning]
+            # every result table speaks Chinese: no raw snake_case header, no checkbox column
+            for d in at.dataframe:
+                frame = d.value
+                # an editor keeps the store's names in its data and shows labels from its column config
+                import json
+
+                labels = {k: v.get("label") for k, v in json.loads(d.proto.columns or "{}").items()}
+                raw = [c for c in frame.columns if re.fullmatch(r"[a-z]+(_[a-z0-9]+)+", str(labels.get(c) or c))]
+                assert not raw, (page, raw)
+                assert not [c for c in frame.columns if frame[c].dtype == bool], (page, list(frame.columns))
+                assert not frame.astype(str).isin(["None"]).any().any(), (page, list(frame.columns))
     print(f"\npage render seconds ({lang}):", {k: round(v, 2) for k, v in timings.items()})
 
 
