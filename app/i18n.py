@@ -85,9 +85,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "not_significant": ("not significant", "不显著"),
     "bootstrap_n": ("Bootstrap resamples", "自助抽样次数"),
     "run_bootstrap": ("Run bootstrap", "运行自助抽样"),
-    "bootstrap_running": ("Bootstrap running in the background: {done} of {total} groups done. "
+    "bootstrap_running": ("Bootstrap running in the background: {done} of {total} resamples done. "
                           "You can keep using the other pages.",
-                          "自助抽样正在后台运行：已完成 {done} / {total} 组。您可以继续使用其他页面。"),
+                          "自助抽样正在后台运行：已完成 {done} / {total} 次抽样。您可以继续使用其他页面。"),
     "bootstrap_done": ("Bootstrap finished: {n} resamples (seed {seed}).", "自助抽样完成：{n} 次（随机种子 {seed}）。"),
     "bootstrap_dropped": ("{n} resamples were dropped: {reasons}", "{n} 次抽样被舍弃：{reasons}"),
     "err_more": (" (and {n} more)", "（另有 {n} 个问题）"),

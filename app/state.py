@@ -273,6 +273,31 @@ def _inputs(path, version, wave_labels, filters, model, syntax, ignore):
     return df, spec, wave_scales(path, version, wave_labels), fit_cache(path), fingerprint(path, version)
 
 
+class BootProgress:
+    """Resamples done over all groups of a grouped bootstrap, for a job's progress bar.
+
+    ``csi.compare.estimate_groups`` reports groups done; the bar would jump from 0 to done for a
+    single wave. This object is also handed to each group's ``csi.bootstrap.bootstrap_pls`` (through
+    ``boot_options``) and turns its ``progress(done, n_boot)`` into ``report(resamples done, total)``.
+    Its repr is constant because the fit cache keys on the repr of ``boot_options`` values: an
+    address in it would make every request a cache miss.
+    """
+
+    def __init__(self, report, n_boot: int, n_groups: int):
+        self.report, self.n_boot = report, int(n_boot)
+        self.base, self.total = 0, max(1, int(n_groups)) * self.n_boot
+
+    def __repr__(self) -> str:
+        return "BootProgress"
+
+    def __call__(self, done: int, total: int | None = None) -> None:  # one group's bootstrap
+        self.report(min(self.base + int(done), self.total), self.total)
+
+    def group_done(self, done: int, total: int) -> None:  # estimate_groups: groups still to fit, done
+        self.base, self.total = int(done) * self.n_boot, max(1, int(total)) * self.n_boot
+        self.report(self.base, self.total)
+
+
 def _estimate(inputs, by, n_boot, seed, weighted, progress=None):
     from csi import compare
 
@@ -280,9 +305,20 @@ def _estimate(inputs, by, n_boot, seed, weighted, progress=None):
     # One worker: spawned processes cost seconds to start and would take both cores of the box away
     # from the sessions being served; background bootstraps use one core, page renders the other.
     workers = 1
+    extra = {}
+    if n_boot > 0:
+        # always passed when bootstrapping (with or without a bar), so the fit-cache key is the same
+        bp = BootProgress(progress or (lambda done, total: None), n_boot,
+                          df.groupby(list(by), observed=True, dropna=False).ngroups)
+        # ~20 chunks so the bar moves (the bootstrap reports once per chunk; its draws do not depend
+        # on the chunk size, and the size is a function of n_boot, so the cache key stays stable)
+        chunk = max(25, -(-int(n_boot) // 20))
+        extra = {"progress": bp.group_done, "boot_options": {"progress": bp, "chunk_size": chunk}}
+    elif progress is not None:
+        extra = {"progress": progress}
     return compare.estimate_groups(df, spec, list(by), scales, n_boot=n_boot, seed=seed, cache=cache,
-                                   data_version=fp, workers=workers, min_n=MIN_RESPONDENTS, progress=progress,
-                                   **fit_settings(weighted_ok(df, weighted)))
+                                   data_version=fp, workers=workers, min_n=MIN_RESPONDENTS,
+                                   **extra, **fit_settings(weighted_ok(df, weighted)))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -314,7 +350,9 @@ def boot_job(sel, by: tuple[str, ...], n_boot: int, seed: int = 1, *, waves: tup
     if job is None and start:
         inputs = _inputs(sel.path, sel.version, wl, sel.filters, sel.model, sel.syntax, tuple(ignore))
         by_, nb, sd, wt = tuple(by), int(n_boot), int(seed), bool(sel.weighted)
-        job = reg.submit(key, lambda progress: _estimate(inputs, by_, nb, sd, wt, progress=progress), total=1)
+        n_groups = inputs[0].groupby(list(by_), observed=True, dropna=False).ngroups if by_ else 1
+        job = reg.submit(key, lambda progress: _estimate(inputs, by_, nb, sd, wt, progress=progress),
+                         total=max(1, nb * n_groups))
     return job
 
 
