@@ -146,17 +146,24 @@ def settings(path: str, version: str, keys: tuple[str, ...]) -> dict:
         return {k: store.get_setting(con, k) for k in keys}
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def responses(path: str, version: str, wave_labels: tuple[str, ...] | None = None,
-              filters: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> pd.DataFrame:
-    """Respondents of the selected waves, filtered by segment values (empty = all)."""
+@st.cache_data(max_entries=16, show_spinner=False)
+def _responses_of(path: str, version: str, wave_labels: tuple[str, ...] | None) -> pd.DataFrame:
+    """Every respondent of the waves, unfiltered: read once per wave set, so a filter change
+    (brand, region, channel) only filters in memory instead of reading the database again."""
     from csi import store
 
     with reading(path) as con:
         df = store.load_responses(con, waves=list(wave_labels) if wave_labels else None)
     if "weight" in df.columns:  # segments are stored as text; the estimators need the weight as a number
         df["weight"] = pd.to_numeric(df["weight"], errors="coerce")
-    return apply_filters(df, filters)
+    return df
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def responses(path: str, version: str, wave_labels: tuple[str, ...] | None = None,
+              filters: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> pd.DataFrame:
+    """Respondents of the selected waves, filtered by segment values (empty = all)."""
+    return apply_filters(_responses_of(path, version, tuple(wave_labels) if wave_labels else None), filters)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -169,9 +176,13 @@ def wave_scales(path: str, version: str, wave_labels: tuple[str, ...]) -> pd.Dat
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def segment_values(path: str, version: str) -> dict[str, list[str]]:
-    """Distinct values of each filter segment over all waves (for the sidebar)."""
-    df = responses(path, version)
-    return {s: sorted(df[s].dropna().astype(str).unique().tolist()) for s in SEGMENTS if s in df.columns}
+    """Distinct values of each filter segment over all waves (for the sidebar), by SQL: reading every
+    respondent of every wave only to list three columns' values cost ~0.4 s of the first render."""
+    from csi import store
+
+    with reading(path) as con:
+        present = set(store.segment_columns(con))
+        return {s: sorted(str(v) for v in store.segment_values(con, s)) for s in SEGMENTS if s in present}
 
 
 def apply_filters(df: pd.DataFrame, filters) -> pd.DataFrame:
