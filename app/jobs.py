@@ -50,8 +50,12 @@ class JobRegistry:
         with self._lock:
             return self._jobs.get(key)
 
-    def submit(self, key: Hashable, fn: Callable[[Callable[[int, int], None]], Any], total: int = 0) -> Job:
+    def submit(self, key: Hashable, fn: Callable[[Callable[[int, int], None]], Any], total: int = 0,
+               delay: float = 0.0) -> Job:
         """Start ``fn(progress)`` unless a job with ``key`` is queued, running or done.
+
+        ``delay`` seconds pass before the work starts (the overview lets the browser draw its charts
+        first: on a two-core box a bootstrap started at once slowed the first paint by seconds).
 
         ``progress(done, total)`` may be called from the worker thread at any rate.
         A failed job is replaced by a fresh attempt.
@@ -70,6 +74,8 @@ class JobRegistry:
                 job.total = int(total_)
 
         def run() -> None:
+            if delay > 0:
+                time.sleep(delay)
             job.state = "running"
             try:
                 job.result = fn(progress)

@@ -347,7 +347,7 @@ def fits_by(sel, by: tuple[str, ...], *, waves: tuple[str, ...] | None = None, i
 
 
 def boot_job(sel, by: tuple[str, ...], n_boot: int, seed: int = 1, *, waves: tuple[str, ...] | None = None,
-             ignore: tuple[str, ...] = (), start: bool = True):
+             ignore: tuple[str, ...] = (), start: bool = True, delay: float = 0.0):
     """The background bootstrap of :func:`fits_by` (a :class:`app.jobs.Job`; None if not started).
 
     Equal requests from any session share one job; the result is a dict key → GroupFit with
@@ -363,7 +363,7 @@ def boot_job(sel, by: tuple[str, ...], n_boot: int, seed: int = 1, *, waves: tup
         by_, nb, sd, wt = tuple(by), int(n_boot), int(seed), bool(sel.weighted)
         n_groups = inputs[0].groupby(list(by_), observed=True, dropna=False).ngroups if by_ else 1
         job = reg.submit(key, lambda progress: _estimate(inputs, by_, nb, sd, wt, progress=progress),
-                         total=max(1, nb * n_groups))
+                         total=max(1, nb * n_groups), delay=delay)
     return job
 
 

@@ -170,7 +170,7 @@ st.caption(t("ov_footer", L, n=latest.n, wave=wave_l, B=B) if booted else t("ov_
 
 pending = None
 if B >= 2 and not booted:
-    pending = job or state.boot_job(sel, ("wave",), B)
+    pending = job or state.boot_job(sel, ("wave",), B, delay=2.0)
 elif bjob is not None and bjob.state != "done":
     pending = bjob  # the brand comparison's intervals come second
 if pending is not None:
