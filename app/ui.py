@@ -225,16 +225,20 @@ def table_view(df, lang_: str, one_decimal=()):
                 out[c] = num.astype(float)
     if "level" in out.columns:
         out["level"] = out["level"].map(lambda v: t(_LEVELS[v], lang_) if v in _LEVELS else v)
+    # Columns with nothing in them (intervals and verdicts before a bootstrap) are left out: the
+    # grid would print "None" in every cell.
+    empty = [c for c in out.columns if (out[c].isna() | (out[c].astype(str).str.strip() == "")).all()]
+    out = out.drop(columns=empty) if len(out) else out
     formats = {}
     for c in out.columns:
         if not pd.api.types.is_float_dtype(out[c]):
             continue
-        if c in _P_COLUMNS:
-            formats[c] = _fmt_p
-        elif one_decimal is True or c in INDEX_COLUMNS or c in one_decimal:
-            formats[c] = "{:.1f}"
+        fmt = (_fmt_p if c in _P_COLUMNS else "{:.1f}" if one_decimal is True or c in INDEX_COLUMNS
+               or c in one_decimal else "{:.3f}")
+        if out[c].isna().any():  # the grid shows "None" for a missing number: print these as text
+            out[c] = out[c].map(lambda v, f=fmt: "" if v != v else (f(v) if callable(f) else f.format(v)))
         else:
-            formats[c] = "{:.3f}"
+            formats[c] = fmt
     shown = localize(out, lang_)
     names = dict(zip(out.columns, shown.columns))
     return shown.style.format({names[c]: f for c, f in formats.items()}, na_rep="")

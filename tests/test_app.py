@@ -233,6 +233,7 @@ def test_every_page_opens_in_both_languages(app_env, lang):
                 assert not raw, (page, raw)
                 assert not [c for c in frame.columns if frame[c].dtype == bool], (page, list(frame.columns))
                 assert not frame.astype(str).isin(["None"]).any().any(), (page, list(frame.columns))
+                assert not frame.isna().any().any() or not d.proto.editing_mode == 0, (page, list(frame.columns))
     print(f"\npage render seconds ({lang}):", {k: round(v, 2) for k, v in timings.items()})
 
 
