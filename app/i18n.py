@@ -100,6 +100,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "err_DataError": ("{msg}", "数据不足以完成此分析。详情（英文）：{msg}"),
     "err_EstimationError": ("{msg}", "估计未能完成。详情（英文）：{msg}"),
     "err_StoreError": ("{msg}", "数据库操作被拒绝。详情（英文）：{msg}"),
+    "md_engine_note": ("{note}", "估计引擎提示（英文原文）：{note}"),
     "job_failed": ("The background run failed: {msg}", "后台计算失败：{msg}"),
     "seed": ("Random seed", "随机种子"),
     # ---------------------------------------------------------- overview

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import auth, charts, state
-from app.i18n import t
+from app.i18n import construct_label, t
 from app.ui import friendly_error, lang, selection, show_table, wait_for, wave_picker
 from csi.errors import CSIError
 
@@ -68,7 +68,7 @@ elif job is None:
 if fit.index is not None:
     for note in fit.index["note"].dropna():
         if note:
-            st.warning(note)
+            st.warning(t("md_engine_note", L, note=note))
 if result.info.get("n_dropped"):
     st.info(t("md_dropped", L, n=result.info["n_dropped"], total=result.info.get("n_total", 0)))
 
@@ -102,7 +102,8 @@ try:
         show_table(q["loadings_check"], L)
         show_table(q["f2"], L)
     for r in q["notes"].itertuples(index=False):
-        st.warning(f"{r.construct}: {r.note}")
+        note = (getattr(r, "note_zh", None) or r.note) if L == "zh" else r.note
+        st.warning(f"{construct_label(str(r.construct), L)}: {note}")
 except CSIError as e:
     friendly_error(e, L)
 
