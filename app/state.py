@@ -288,18 +288,13 @@ class BootProgress:
     """Resamples done over all groups of a grouped bootstrap, for a job's progress bar.
 
     ``csi.compare.estimate_groups`` reports groups done; the bar would jump from 0 to done for a
-    single wave. This object is also handed to each group's ``csi.bootstrap.bootstrap_pls`` (through
-    ``boot_options``) and turns its ``progress(done, n_boot)`` into ``report(resamples done, total)``.
-    Its repr is constant because the fit cache keys on the repr of ``boot_options`` values: an
-    address in it would make every request a cache miss.
+    single wave. This object is also handed to each group's ``csi.bootstrap.bootstrap_pls`` (``csi.compare``'s
+    ``boot_progress``) and turns its ``progress(done, n_boot)`` into ``report(resamples done, total)``.
     """
 
     def __init__(self, report, n_boot: int, n_groups: int):
         self.report, self.n_boot = report, int(n_boot)
         self.base, self.total = 0, max(1, int(n_groups)) * self.n_boot
-
-    def __repr__(self) -> str:
-        return "BootProgress"
 
     def __call__(self, done: int, total: int | None = None) -> None:  # one group's bootstrap
         self.report(min(self.base + int(done), self.total), self.total)
@@ -318,13 +313,12 @@ def _estimate(inputs, by, n_boot, seed, weighted, progress=None):
     workers = 1
     extra = {}
     if n_boot > 0:
-        # always passed when bootstrapping (with or without a bar), so the fit-cache key is the same
         bp = BootProgress(progress or (lambda done, total: None), n_boot,
                           df.groupby(list(by), observed=True, dropna=False).ngroups)
         # ~20 chunks so the bar moves (the bootstrap reports once per chunk; its draws do not depend
-        # on the chunk size, and the size is a function of n_boot, so the cache key stays stable)
+        # on the chunk size, which csi.compare leaves out of the fit-cache key)
         chunk = max(25, -(-int(n_boot) // 20))
-        extra = {"progress": bp.group_done, "boot_options": {"progress": bp, "chunk_size": chunk}}
+        extra = {"progress": bp.group_done, "boot_progress": bp, "boot_options": {"chunk_size": chunk}}
     elif progress is not None:
         extra = {"progress": progress}
     return compare.estimate_groups(df, spec, list(by), scales, n_boot=n_boot, seed=seed, cache=cache,

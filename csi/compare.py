@@ -109,6 +109,10 @@ def _scales_for(scales, labels: Mapping[str, str], items: Sequence[str]) -> dict
     return check_scales(items, scales)
 
 
+# bootstrap options that never change the draws: left out of the fit-cache key
+_NOT_IN_KEY = frozenset({"progress", "chunk_size", "threads"})
+
+
 def _fit_one(payload: dict) -> GroupFit:
     """Worker: fit one group (runs in a child process or inline)."""
     from .pls import estimate_pls
@@ -195,6 +199,7 @@ def estimate_groups(
     min_n: int = 30,
     progress: Callable[[int, int], None] | None = None,
     boot_options: Mapping[str, Any] | None = None,
+    boot_progress: Callable[[int, int], None] | None = None,
     **settings,
 ) -> dict[GroupKey, GroupFit]:
     """Fit ``spec`` independently in every group of ``frame`` defined by the ``by`` columns.
@@ -212,6 +217,11 @@ def estimate_groups(
     (plus ``data_version`` when given, e.g. ``store.data_version(con)``), the model
     syntax, the settings, the scales, the group, ``n_boot`` and the group seed.
     Worker processes (``workers`` > 1) are started once and reused across calls.
+
+    ``progress(groups_done, groups)`` reports finished groups; ``boot_progress(resamples_done, n_boot)``
+    is handed to each group's bootstrap when groups are fitted in this process (``workers=1``).
+    Options that cannot change the draws (``progress``, ``chunk_size``, ``threads``) are not part of
+    the cache key, so the dashboard and the command line share cached fits.
     """
     boot_options = {"jackknife": False, **(dict(boot_options) if boot_options else {})}
     by = list(by)
@@ -252,7 +262,8 @@ def estimate_groups(
             ck = cache_key(kind="group_fit", code=code_fingerprint(),
                            version=None if data_version is None else str(data_version),
                            data=frame_fingerprint(data), model=syntax, settings=settings, group=labels,
-                           n_boot=n_boot, seed=gseed, scales=sc, boot_options=boot_options)
+                           n_boot=n_boot, seed=gseed, scales=sc,
+                           boot_options={k: v for k, v in boot_options.items() if k not in _NOT_IN_KEY})
             hit = cache.get(ck)
             if hit is not None:
                 out[key] = hit
@@ -280,6 +291,9 @@ def estimate_groups(
         for p in payloads:
             p["boot_options"] = {**p["boot_options"], "threads": 1}
     strip = [{k: v for k, v in p.items() if k != "_ck"} for p in payloads]
+    if not parallel and boot_progress is not None and n_boot > 0:
+        for sp in strip:
+            sp["boot_options"] = {**sp["boot_options"], "progress": boot_progress}
     if not parallel:
         for p, sp in zip(payloads, strip):
             _store(_fit_one(sp), p["_ck"])

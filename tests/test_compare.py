@@ -232,3 +232,18 @@ def test_fit_cache_lru_disk_and_corrupt_files(tmp_path):
     (tmp_path / "bad.pkl").write_bytes(b"not a pickle")
     assert c.get("bad") is None and c.misses == 1                # a corrupt file is a miss, not an error
     assert FitCache(None).get("k1") is None
+
+
+def test_boot_progress_reports_resamples_and_stays_out_of_the_cache_key(ecsi):
+    d, spec, scales = ecsi
+    seen: list[tuple[int, int]] = []
+    cache = FitCache()
+    first = estimate_groups(d, spec, ["gender"], scales, n_boot=40, seed=3, workers=1, cache=cache,
+                            boot_options={"chunk_size": 10}, boot_progress=lambda done, n: seen.append((done, n)))
+    assert seen and seen[-1] == (40, 40) and len({n for _, n in seen}) == 1 and len(seen) >= 8  # 4 chunks × 2 groups
+    seen.clear()
+    again = estimate_groups(d, spec, ["gender"], scales, n_boot=40, seed=3, workers=1, cache=cache,
+                            boot_options={"chunk_size": 25}, boot_progress=lambda done, n: seen.append((done, n)))
+    assert not seen  # served from the cache: chunking and progress do not change the draws
+    for key in first:
+        np.testing.assert_array_equal(first[key].boot.draws["paths"].to_numpy(), again[key].boot.draws["paths"].to_numpy())
