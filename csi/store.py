@@ -407,8 +407,8 @@ def load_responses(
         item_cols = list(items)
     seg_cols = [c for c in out.columns if c not in {"wave_id", "resp_key", "wave", "respondent_id", *item_cols}]
     out = out[["wave", "respondent_id", *seg_cols, *item_cols]].reset_index(drop=True)
-    out["wave"] = pd.Categorical(out["wave"], categories=[w for w in all_labels if w in set(out["wave"])] or None,
-                                 ordered=True)
+    present = set(pd.unique(out["wave"].to_numpy(dtype=object)))
+    out["wave"] = pd.Categorical(out["wave"], categories=[w for w in all_labels if w in present] or None, ordered=True)
     for c in seg_cols:
         out[c] = out[c].astype(object)
     return out
@@ -423,17 +423,16 @@ def _answers_wide(tbl, positions, item_cols: list[str]) -> pd.DataFrame:
     flat = lists.flatten().to_numpy(zero_copy_only=False).astype(float)  # NULL → NaN
     col_of = {c: j for j, c in enumerate(item_cols)}
     out = np.full((len(keys), len(item_cols)), np.nan)
-    by_wave: dict[int, list[tuple[str, int]]] = {}
+    by_wave: dict[int, list[tuple[int, int]]] = {}
     for wid, item, pos in positions:
-        by_wave.setdefault(int(wid), []).append((item, int(pos)))
+        if item in col_of:
+            by_wave.setdefault(int(wid), []).append((col_of[item], int(pos) - 1))
     for wid, pairs in by_wave.items():
         rows = np.flatnonzero(wave_ids == wid)
-        if rows.size == 0:
-            continue
-        starts = offsets[rows]
-        for item, pos in pairs:
-            if item in col_of:
-                out[rows, col_of[item]] = flat[starts + pos - 1]
+        if rows.size:
+            cols, pos = (np.array(v) for v in zip(*pairs))
+            # one fancy index per wave: row r, item at list position p → flat[offsets[r] + p]
+            out[rows[:, None], cols[None, :]] = flat[offsets[rows][:, None] + pos[None, :]]
     frame = pd.DataFrame(out, columns=item_cols)
     frame.insert(0, "resp_key", keys)
     frame.insert(0, "wave_id", wave_ids)
