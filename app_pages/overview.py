@@ -175,4 +175,7 @@ elif bjob is not None and bjob.state != "done":
     pending = bjob  # the brand comparison's intervals come second
 if pending is not None:
     with progress_slot:
-        wait_for(pending, L)
+        if wait_for(pending, L):
+            # the job ended while this page was drawing: no poller is left to notice, so draw again now
+            # (the rerun finds it done and shows the intervals)
+            st.rerun()
