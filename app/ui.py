@@ -125,6 +125,28 @@ def wave_picker(sel: Selection, lang_: str, key: str) -> str | None:
     return st.selectbox(t("wave_for_page", lang_), sel.waves[::-1], key=key)
 
 
+def wave_fit(sel: Selection, lang_: str, key: str):
+    """The page's wave (picked among the selected ones) and its point-estimate fit; stops the page with a
+    friendly message when there is no wave or the model cannot be fitted. Returns ``(wave, GroupFit)``."""
+    from csi.errors import CSIError
+
+    from . import state
+
+    wave = wave_picker(sel, lang_, key=key)
+    if wave is None:
+        st.stop()
+    try:
+        fits = state.fits_by(sel, ("wave",), waves=(wave,))
+    except CSIError as e:
+        friendly_error(e, lang_)
+        st.stop()
+    fit = fits.get((wave,))
+    if fit is None or not fit.ok:
+        st.warning(t("no_fit", lang_, wave=wave, msg=getattr(fit, "error", "") or ""))
+        st.stop()
+    return wave, fit
+
+
 def localize(df, lang_: str):
     """A copy for display: construct codes as labels and column headers in the page language.
 

@@ -6,26 +6,14 @@ import streamlit as st
 
 from app import actions, auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, selection, show_table, sticky, wave_picker
+from app.ui import friendly_error, lang, selection, show_table, sticky, wave_fit
 from csi.errors import CSIError
 
 L = lang()
 auth.require("drivers", L)
 sel = selection()
 st.title(t("dr_title", L))
-wave = wave_picker(sel, L, key="dr_wave")
-if wave is None:
-    st.stop()
-
-try:
-    fits = state.fits_by(sel, ("wave",), waves=(wave,))
-except CSIError as e:
-    friendly_error(e, L)
-    st.stop()
-fit = fits.get((wave,))
-if fit is None or not fit.ok:
-    st.warning(t("no_fit", L, wave=wave, msg=getattr(fit, "error", "") or ""))
-    st.stop()
+wave, fit = wave_fit(sel, L, key="dr_wave")
 
 # A finished bootstrap of the same request (Model or Overview page) adds importance intervals.
 job = state.boot_job(sel, ("wave",), state.overview_bootstrap(), waves=(wave,), start=False)

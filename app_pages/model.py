@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, selection, show_table, wait_for, wave_picker
+from app.ui import friendly_error, lang, selection, show_table, wait_for, wave_fit
 from csi.errors import CSIError
 
 
@@ -28,19 +28,7 @@ L = lang()
 auth.require("model", L)
 sel = selection()
 st.title(t("md_title", L))
-wave = wave_picker(sel, L, key="md_wave")
-if wave is None:
-    st.stop()
-
-try:
-    fits = state.fits_by(sel, ("wave",), waves=(wave,))
-except CSIError as e:
-    friendly_error(e, L)
-    st.stop()
-fit = fits.get((wave,))
-if fit is None or not fit.ok:
-    st.warning(t("no_fit", L, wave=wave, msg=getattr(fit, "error", "") or ""))
-    st.stop()
+wave, fit = wave_fit(sel, L, key="md_wave")
 result = fit.result
 spec = result.spec
 
