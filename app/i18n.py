@@ -7,7 +7,6 @@ not from this table, so the CLI, the reports and the app name things alike.
 """
 from __future__ import annotations
 
-import functools
 import string
 from typing import Literal
 
@@ -451,47 +450,11 @@ def placeholders(text: str) -> set[str]:
     return {f for _, f, _, _ in string.Formatter().parse(text) if f}
 
 
-# Fallback labels; the package's table wins when it is importable.
-_CONSTRUCT_FALLBACK = {
-    "IMAG": ("Image", "企业形象"),
-    "EXPE": ("Expectation", "顾客预期"),
-    "QUAL": ("Perceived quality", "感知质量"),
-    "VAL": ("Perceived value", "感知价值"),
-    "SAT": ("Satisfaction", "顾客满意度"),
-    "COMP": ("Complaints", "顾客抱怨"),
-    "LOY": ("Loyalty", "顾客忠诚"),
-}
-
-
-@functools.lru_cache(maxsize=1)
 def construct_labels() -> dict[str, tuple[str, str]]:
-    """Construct code → (English, 中文) label, from the package when available."""
-    labels = dict(_CONSTRUCT_FALLBACK)
-    for mod, attr in (("csi.templates", "CONSTRUCT_LABELS"), ("csi.dictionary", "CONSTRUCTS")):
-        try:
-            table = getattr(__import__(mod, fromlist=[attr]), attr)
-        except (ImportError, AttributeError):
-            continue
-        if hasattr(table, "to_dict") and hasattr(table, "columns"):  # csi.dictionary.CONSTRUCTS frame
-            for row in table.to_dict("records"):
-                labels[str(row["construct"])] = (str(row["label_en"]), str(row["label_zh"]))
-            continue
-        for code, val in dict(table).items():
-            pair = _as_pair(val)
-            if pair:
-                labels[code] = pair
-    return labels
+    """Construct code → (English, 中文) label: the package's one table."""
+    from csi.dictionary import CONSTRUCT_LABELS
 
-
-def _as_pair(val) -> tuple[str, str] | None:
-    if isinstance(val, (tuple, list)) and len(val) >= 2:
-        return str(val[0]), str(val[1])
-    if isinstance(val, dict):
-        en = val.get("en") or val.get("label_en")
-        zh = val.get("zh") or val.get("label_zh")
-        if en and zh:
-            return str(en), str(zh)
-    return None
+    return CONSTRUCT_LABELS
 
 
 def construct_label(code: str, lang: str = "en") -> str:
