@@ -25,14 +25,8 @@ from plspm.plspm import Plspm
 from plspm.scheme import Scheme
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE.parents[1] / "data" / "ecsi_satisfaction.csv"
-
-ORDER = ["IMAG", "EXPE", "QUAL", "VAL", "SAT", "LOY"]
-BLOCKS = {"IMAG": [f"imag{i}" for i in range(1, 6)], "EXPE": [f"expe{i}" for i in range(1, 6)],
-          "QUAL": [f"qual{i}" for i in range(1, 6)], "VAL": [f"val{i}" for i in range(1, 5)],
-          "SAT": [f"sat{i}" for i in range(1, 5)], "LOY": [f"loy{i}" for i in range(1, 5)]}
-PATHS = [("IMAG", "EXPE"), ("EXPE", "QUAL"), ("EXPE", "VAL"), ("QUAL", "VAL"), ("IMAG", "SAT"),
-         ("EXPE", "SAT"), ("QUAL", "SAT"), ("VAL", "SAT"), ("IMAG", "LOY"), ("SAT", "LOY")]
+# the ECSI model as the engine's fixture script defines it (this folder is on sys.path when run as a script)
+from make_plspm_fixtures import BLOCKS, DATA, ORDER, PATHS  # noqa: E402
 
 
 def main() -> None:
