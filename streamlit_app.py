@@ -84,7 +84,7 @@ model = sb.selectbox(t("model", lang), MODELS, format_func=lambda m: t(f"model_{
 syntax = ""
 if model == "custom":
     if "f_syntax" not in st.session_state:
-        from csi.templates import template
+        from csi.model.templates import template
 
         # start from the default model bound to the items these data actually have
         have = [c for c in state.responses(path, version).columns]

@@ -50,7 +50,7 @@ def construct_actions(ip_construct: pd.DataFrame, ip_items: pd.DataFrame | None,
     """The ``top`` construct actions (csi.priorities.action_list wording, without its numbers, so
     the page renders one clean numbered list), each followed by the item of that construct with
     the largest lever: the highest ``priority_score = importance × (100 − performance)``."""
-    from csi import priorities
+    from csi.analytics import priorities
 
     lines = [re.sub(r"^\d+\.\s*", "", s) for s in priorities.action_list(ip_construct, lang=lang, top=top)]
     if ip_items is None or ip_items.empty:

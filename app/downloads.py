@@ -17,7 +17,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from csi.export import escape_frame
+from csi.report.export import escape_frame
 
 _SHEET_BAD = re.compile(r"[\[\]\*\?/\\:]")
 

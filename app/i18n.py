@@ -452,7 +452,7 @@ def placeholders(text: str) -> set[str]:
 
 def construct_labels() -> dict[str, tuple[str, str]]:
     """Construct code → (English, 中文) label: the package's one table."""
-    from csi.dictionary import CONSTRUCT_LABELS
+    from csi.model.dictionary import CONSTRUCT_LABELS
 
     return CONSTRUCT_LABELS
 

@@ -51,7 +51,7 @@ def ensure_database(path: str) -> bool:
     """Build the demo database on first start when the file is absent. Returns True if built."""
     if Path(path).exists():
         return False
-    from csi import demo
+    from csi.data import demo
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with _WRITE_LOCK:
@@ -68,7 +68,7 @@ def _close(con) -> None:
 
 @st.cache_resource(show_spinner=False, on_release=_close)
 def _reader(path: str):
-    from csi import store
+    from csi.data import store
 
     return store.connect(path, read_only=True)
 
@@ -91,7 +91,7 @@ def writer(path: str):
     DuckDB refuses a read-write and a read-only connection to the same file in one
     process, so the shared reader is released first and reopened lazily later.
     """
-    from csi import store
+    from csi.data import store
 
     with _WRITE_LOCK, _READ_LOCK:
         _reader.clear()
@@ -116,7 +116,7 @@ def jobs() -> JobRegistry:
 # ----------------------------------------------------------------- plain data
 def data_version(path: str) -> str:
     """Changes whenever the stored data change (cheap; read on every run, never cached)."""
-    from csi import store
+    from csi.data import store
 
     with reading(path) as con:
         return str(store.data_version(con))
@@ -124,7 +124,7 @@ def data_version(path: str) -> str:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def waves(path: str, version: str) -> pd.DataFrame:
-    from csi import store
+    from csi.data import store
 
     with reading(path) as con:
         return store.list_waves(con)
@@ -132,7 +132,7 @@ def waves(path: str, version: str) -> pd.DataFrame:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def item_dictionary(path: str, version: str) -> pd.DataFrame:
-    from csi import store
+    from csi.data import store
 
     with reading(path) as con:
         return store.item_dictionary(con)
@@ -140,7 +140,7 @@ def item_dictionary(path: str, version: str) -> pd.DataFrame:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def settings(path: str, version: str, keys: tuple[str, ...]) -> dict:
-    from csi import store
+    from csi.data import store
 
     with reading(path) as con:
         return {k: store.get_setting(con, k) for k in keys}
@@ -150,7 +150,7 @@ def settings(path: str, version: str, keys: tuple[str, ...]) -> dict:
 def _responses_of(path: str, version: str, wave_labels: tuple[str, ...] | None) -> pd.DataFrame:
     """Every respondent of the waves, unfiltered: read once per wave set, so a filter change
     (brand, region, channel) only filters in memory instead of reading the database again."""
-    from csi import store
+    from csi.data import store
 
     with reading(path) as con:
         df = store.load_responses(con, waves=list(wave_labels) if wave_labels else None)
@@ -168,7 +168,7 @@ def responses(path: str, version: str, wave_labels: tuple[str, ...] | None = Non
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def wave_scales(path: str, version: str, wave_labels: tuple[str, ...]) -> pd.DataFrame:
-    from csi import store
+    from csi.data import store
 
     with reading(path) as con:
         return store.wave_scales(con, list(wave_labels))
@@ -178,7 +178,7 @@ def wave_scales(path: str, version: str, wave_labels: tuple[str, ...]) -> pd.Dat
 def segment_values(path: str, version: str) -> dict[str, list[str]]:
     """Distinct values of each filter segment over all waves (for the sidebar), by SQL: reading every
     respondent of every wave only to list three columns' values cost ~0.4 s of the first render."""
-    from csi import store
+    from csi.data import store
 
     with reading(path) as con:
         present = set(store.segment_columns(con))
@@ -226,8 +226,8 @@ def fit_settings(weighted: bool) -> dict:
 @st.cache_data(max_entries=32, show_spinner=False)
 def model_spec(model: str, syntax: str, items: tuple[str, ...]):
     """The ModelSpec of the sidebar choice, bound to the items present in the data."""
-    from csi.syntax import parse_model
-    from csi.templates import template
+    from csi.model.syntax import parse_model
+    from csi.model.templates import template
 
     if model == "custom":
         spec = parse_model(syntax, name="custom")
@@ -246,7 +246,7 @@ def analysis_frame(sel, *, waves: tuple[str, ...] | None = None, ignore: tuple[s
 @st.cache_data(max_entries=32, show_spinner=False)
 def item_scales(path: str, version: str, wave_labels: tuple[str, ...]) -> dict[str, tuple[float, float]]:
     """{item: (min, max)} over the waves (raises StoreError when the waves disagree)."""
-    from csi import store
+    from csi.data import store
 
     with reading(path) as con:
         return store.item_scales(con, list(wave_labels))
@@ -266,7 +266,7 @@ def fingerprint(path: str, version: str) -> str:
 def fit_cache(path: str):
     """The package's FitCache for this database (memory + a folder beside the database, so a
     restarted server does not bootstrap again)."""
-    from csi.analysis_cache import FitCache
+    from csi.runtime.cache import FitCache
 
     folder = os.environ.get("CSI_CACHE_DIR") or str(Path(path).parent / ".csi_cache")
     try:
@@ -305,7 +305,7 @@ class BootProgress:
 
 
 def _estimate(inputs, by, n_boot, seed, weighted, progress=None):
-    from csi import compare
+    from csi.compare import groups as compare
 
     df, spec, scales, cache, fp = inputs
     # One worker: spawned processes cost seconds to start and would take both cores of the box away
@@ -369,7 +369,7 @@ def overview_bootstrap() -> int:
 @st.cache_data(max_entries=8, show_spinner=False)
 def cbsem_fit(path: str, version: str, wave_labels: tuple[str, ...], filters, model: str, syntax: str):
     """CB-SEM (csi.cbsem, ML) of the selection; unweighted (ML has no survey weights)."""
-    from csi import cbsem
+    from csi.engine import cbsem
 
     df, spec, _, _, _ = _inputs(path, version, wave_labels, filters, model, syntax, ())
     return cbsem.estimate_cbsem(df, spec)
@@ -390,7 +390,7 @@ def _fit_inputs(path, version, wave_labels, filters, model, syntax, method, weig
 def full_fit(path: str, version: str, wave_labels: tuple[str, ...], filters, model: str, syntax: str, method: str,
              weighted: bool, n_boot: int, seed: int):
     """csi.fit.fit_model on the selection: every result table, the manifest, the estimator's result."""
-    from csi.fit import fit_model
+    from csi.report.analyze import fit_model
 
     df, spec, scales, settings = _fit_inputs(path, version, wave_labels, filters, model, syntax, method, weighted)
     return fit_model(df, spec, method=method, bootstrap=n_boot, seed=seed, scale=scales, **settings)
@@ -403,7 +403,7 @@ def fit_job(sel, wave: str, n_boot: int, seed: int, start: bool = True):
     reg = jobs()
     job = reg.get(key)
     if job is None and start:
-        from csi.fit import fit_model
+        from csi.report.analyze import fit_model
 
         df, spec, scales, settings = _fit_inputs(sel.path, sel.version, (wave,), sel.filters, sel.model, sel.syntax,
                                                  sel.method, sel.weighted)
@@ -415,7 +415,8 @@ def fit_job(sel, wave: str, n_boot: int, seed: int, start: bool = True):
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _extra_tables(path, version, wave_labels, filters, model, syntax, weighted):
-    from csi import compare, loyalty
+    from csi.compare import groups as compare
+    from csi.analytics import loyalty
 
     out = {}
     fits = group_fits(path, version, wave_labels, filters, model, syntax, ("wave",), weighted, ())

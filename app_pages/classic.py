@@ -17,7 +17,7 @@ wave = wave_picker(sel, L, key="cl_wave")
 if wave is None:
     st.stop()
 
-from csi import classic
+from csi.analytics import classic
 
 frame = state.analysis_frame(sel, waves=(wave,))
 if frame.empty:
@@ -59,7 +59,7 @@ with tab_f:
     try:
         fz = classic.fuzzy_evaluation(frame, hierarchy or {i: 1.0 for i in rating["item"]}, scales, operator=op,
                                       weights=weights)
-        from csi.scales import BANDS
+        from csi.analytics.scales import BANDS
 
         gv = fz.grade_vector
         band_lab = {b.key: (b.label_zh if L == "zh" else b.label_en) for b in BANDS}

@@ -21,7 +21,7 @@ if not sel.waves:
     st.info(t("no_data", L))
     st.stop()
 
-from csi import compare
+from csi.compare import groups as compare
 
 B = state.overview_bootstrap()
 SEGMENT_COLS = ("brand", "region", "channel", "gender", "age_group")

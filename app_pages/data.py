@@ -28,13 +28,13 @@ IGNORE, SEGMENT = "__ignore__", "__segment__"
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _read(data: bytes, name: str) -> pd.DataFrame:
-    from csi.ingest import read_survey
+    from csi.data.ingest import read_survey
 
     return read_survey(data, name)
 
 
 def _auto_target(column: str, codes: set[str]) -> str:
-    from csi.ingest import ID_NAMES
+    from csi.data.ingest import ID_NAMES
 
     norm = column.strip().lower()
     if norm in codes:
@@ -64,7 +64,7 @@ with tab_up:
 
             dictionary = state.item_dictionary(sel.path, sel.version)
             codes = [str(c) for c in dictionary["item"]]
-            from csi.ingest import ID_NAMES
+            from csi.data.ingest import ID_NAMES
 
             id_like = {c.lower() for c in ID_NAMES}
             map_cols = [c for c in raw.columns if str(c).strip().lower() not in id_like]
@@ -99,7 +99,7 @@ with tab_up:
             frame = raw[keep]
             st.subheader(t("da_validate", L))
             try:
-                from csi import ingest
+                from csi.data import ingest
 
                 with state.reading(sel.path) as con:
                     report = ingest.validate_frame(con, frame, up.name, scale=scale, missing=missing or None,
@@ -122,7 +122,7 @@ with tab_up:
                     else:
                         auth.require("data", L)  # re-check right before the write
                         try:
-                            from csi import ingest
+                            from csi.data import ingest
 
                             with state.writer(sel.path) as con:
                                 done = ingest.ingest_frame(con, frame, label, up.name, scale=scale,
@@ -152,7 +152,7 @@ with tab_waves:
             if st.form_submit_button(t("da_rename_btn", L)):
                 auth.require("data", L)
                 try:
-                    from csi import store
+                    from csi.data import store
 
                     with state.writer(sel.path) as con:
                         store.rename_wave(con, old, new)
@@ -170,7 +170,7 @@ with tab_waves:
                     st.error(t("da_delete_mismatch", L))
                 else:
                     try:
-                        from csi import store
+                        from csi.data import store
 
                         with state.writer(sel.path) as con:
                             store.delete_wave(con, victim)
@@ -201,7 +201,7 @@ with tab_dict:
             st.info(t("da_dict_nochange", L))
         else:
             try:
-                from csi import store
+                from csi.data import store
 
                 changes = {item: {c: (None if pd.isna(after.loc[item, c]) else str(after.loc[item, c]))
                                   for c in editable} for item in changed}

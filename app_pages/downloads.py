@@ -72,7 +72,8 @@ c3.download_button(t("dl_syntax", L), fit.manifest.get("model_syntax", ""), file
 # ------------------------------------------------------------------ HTML report
 figures = []
 try:
-    from csi import compare, priorities
+    from csi.compare import groups as compare
+    from csi.analytics import priorities
 
     tr = compare.trend(state.fits_by(sel, ("wave",)))
     figures.append((t("ov_trend", L), charts.trend_chart(tr, L)))

@@ -21,7 +21,7 @@ boot = None
 if job is not None and job.state == "done" and job.result.get((wave,)) is not None:
     boot = job.result[(wave,)].boot
 
-from csi import priorities
+from csi.analytics import priorities
 
 result = fit.result
 spec = result.spec

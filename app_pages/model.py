@@ -75,7 +75,7 @@ show_table(paths, L)
 # ------------------------------------------------------- measurement quality
 st.subheader(t("md_measurement", L))
 try:
-    from csi import assess
+    from csi.evaluate import assess
 
     q = assess.assess_pls(result, boot)
     tabs = st.tabs([t("md_reliability", L), t("md_htmt", L), t("md_vif", L), t("md_loadings", L)])

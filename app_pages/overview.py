@@ -54,7 +54,8 @@ if sel.method == "cbsem":
     st.caption(t("ov_pls_note", L))
 
 # ------------------------------------------------------------------ headline
-from csi import compare, loyalty, priorities
+from csi.compare import groups as compare
+from csi.analytics import loyalty, priorities
 
 c1, c2, c3 = st.columns(3)
 change = None
@@ -155,7 +156,7 @@ if brand_col in bframe.columns and bframe[brand_col].notna().any():
 
 # ----------------------------------------------------------------- bands
 try:
-    from csi.index import construct_scores_0_100
+    from csi.analytics.index import construct_scores_0_100
 
     scores = construct_scores_0_100(latest.result, frame, scales)
     w = state.weights_of(frame.loc[scores.index], sel.weighted)

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from csi.bootstrap import bootstrap_pls  # noqa: E402
-from csi.templates import template  # noqa: E402
+from csi.engine.bootstrap import bootstrap_pls  # noqa: E402
+from csi.model.templates import template  # noqa: E402
 
 DATA = ROOT / "data" / "ecsi_satisfaction.csv"
 
@@ -58,7 +58,7 @@ def main() -> None:
                                                    threads=threads), a.runs)
         print(f"call  bootstrap_pls B={a.n_boot} threads={threads}: median {med:.3f} s")
 
-    code = ("import pandas as pd; from csi.bootstrap import bootstrap_pls; from csi.templates import template; "
+    code = ("import pandas as pd; from csi.engine.bootstrap import bootstrap_pls; from csi.model.templates import template; "
             f"bootstrap_pls(pd.read_csv({str(DATA)!r}, index_col=0), template('ecsi'), n_boot={a.n_boot}, seed=1)")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     med, ts = median_time(lambda: subprocess.run([sys.executable, "-c", code], env=env, check=True), a.runs)

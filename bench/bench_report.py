@@ -32,14 +32,14 @@ def main() -> None:
     ap.add_argument("--report", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args()
 
-    from csi import store
-    from csi.compare import estimate_groups
-    from csi.templates import template
+    from csi.data import store
+    from csi.compare.groups import estimate_groups
+    from csi.model.templates import template
 
     tmp = tempfile.TemporaryDirectory()
     db = args.db
     if db is None:
-        from csi.demo import build_demo_database
+        from csi.data.demo import build_demo_database
         db = Path(tmp.name) / "demo.duckdb"
         t = time.perf_counter()
         build_demo_database(db)

@@ -39,8 +39,8 @@ def _raw(df: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory):
-    from csi import demo, store
-    from csi.ingest import ingest_frame
+    from csi.data import demo, store
+    from csi.data.ingest import ingest_frame
 
     path = tmp_path_factory.mktemp("appdb") / "csi.duckdb"
     survey = demo.generate(20240601)
@@ -340,7 +340,10 @@ def test_overview_numbers_and_chinese_actions(app_env):
 
 def test_overview_index_matches_the_engine(app_env):
     """The headline equals csi.index on the same rows (own brand, latest wave, weighted)."""
-    from csi import index, pls, store, templates
+    from csi.analytics import index
+    from csi.engine import pls
+    from csi.data import store
+    from csi.model import templates
 
     at = _app()
     at.run()
@@ -377,7 +380,7 @@ def test_filter_change_on_cached_selection_is_fast(app_env):
 
 # --------------------------------------------------------------- data page
 def _new_wave_csv(label_seed: int = 7, n: int = 250, bad: bool = False) -> bytes:
-    from csi import demo
+    from csi.data import demo
 
     df = demo.generate(label_seed).waves["2025Q4"].head(n).copy()
     df["respondent_id"] = [f"N-{i:05d}" for i in range(len(df))]
@@ -417,7 +420,7 @@ def test_upload_validate_commit_then_in_trend(app_env):
 
 
 def test_bad_file_cannot_be_committed_and_writes_nothing(app_env):
-    from csi import store
+    from csi.data import store
 
     con = store.connect(app_env, read_only=True)
     before = store.data_version(con)
@@ -449,7 +452,7 @@ def test_bad_file_cannot_be_committed_and_writes_nothing(app_env):
 
 
 def test_delete_needs_the_typed_label(app_env):
-    from csi import store
+    from csi.data import store
 
     at = _data_page(_app())
     at.selectbox(key="da_delete_label").set_value("2024Q3")
@@ -543,7 +546,7 @@ def test_construct_colours_are_fixed_and_distinct():
 
 
 def test_rename_wave_and_edit_dictionary(app_env, monkeypatch):
-    from csi import store
+    from csi.data import store
 
     calls = []
     real = store.update_items
@@ -656,8 +659,9 @@ def test_action_lines_are_plain_and_numbered_once():
 def test_bootstrap_progress_moves_by_resamples_and_keeps_the_cache_key():
     """The job's bar counts resamples inside a group (it used to jump 0 → done for one wave), and
     the progress hook does not change the fit-cache key (a second request is a cache hit)."""
-    from csi import demo, templates
-    from csi.analysis_cache import FitCache
+    from csi.data import demo
+    from csi.model import templates
+    from csi.runtime.cache import FitCache
 
     from app import state
 

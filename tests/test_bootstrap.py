@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from csi.bootstrap import _bca, bootstrap_pls
+from csi.engine.bootstrap import _bca, bootstrap_pls
 from csi.errors import SpecError
-from csi.pls import estimate_pls
-from csi.templates import template
+from csi.engine.pls import estimate_pls
+from csi.model.templates import template
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -92,7 +92,7 @@ def _wait_idle(page, timeout=120_000):
 
 
 def _new_wave_csv(path: Path) -> Path:
-    from csi import demo
+    from csi.data import demo
 
     df = demo.generate(11).waves["2025Q4"].head(1200).copy()
     df["respondent_id"] = [f"B-{i:05d}" for i in range(len(df))]

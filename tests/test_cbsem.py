@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csi import cbsem
+from csi.engine import cbsem
 from csi.errors import DataError, SpecError
-from csi.syntax import ModelSpec, parse_model
+from csi.model.syntax import ModelSpec, parse_model
 
 semopy_examples = pytest.importorskip("semopy.examples")
 ROOT = Path(__file__).resolve().parents[1]

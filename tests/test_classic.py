@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from csi import classic
-from csi.classic import (construct_means, expectation_gap, fuzzy_evaluation, hierarchy_from_attributes,
+from csi.analytics import classic
+from csi.analytics.classic import (construct_means, expectation_gap, fuzzy_evaluation, hierarchy_from_attributes,
                          hierarchy_with_importance, item_ranking, key_drivers, pairs_from_attributes,
                          relative_weights, weighted_hierarchy)
 from csi.errors import CSIError, DataError, SpecError
-from csi.loyalty import satisfaction_bands
+from csi.analytics.loyalty import satisfaction_bands
 
 NAN = np.nan
 S5 = (1, 5)

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from csi.errors import CSIError, DataError, SpecError
-from csi.export import safe_csv
-from csi.fit import fit_model
-from csi.pls import estimate_pls
-from csi.templates import template
+from csi.report.export import safe_csv
+from csi.report.analyze import fit_model
+from csi.engine.pls import estimate_pls
+from csi.model.templates import template
 
 ROOT = Path(__file__).resolve().parents[1]
 ECSI = ROOT / "data" / "ecsi_satisfaction.csv"
@@ -155,11 +155,11 @@ def test_fit_model_cbsem():
 
 
 def test_fit_from_store(tmp_path):
-    demo = pytest.importorskip("csi.demo")
+    import csi.data.demo as demo
     db = tmp_path / "demo.duckdb"
     demo.build_demo_database(db, seed=3)
     env_out = tmp_path / "o"
-    from csi import store
+    from csi.data import store
     con = store.connect(db, read_only=True)
     wave = store.wave_labels(con)[0]
     con.close()
@@ -188,8 +188,8 @@ def test_cbsem_on_ecsi_warns_and_points_to_pls(tmp_path):
 
 
 def test_bca_intervals_in_the_files(tmp_path):
-    from csi.bootstrap import bootstrap_pls
-    from csi.templates import template
+    from csi.engine.bootstrap import bootstrap_pls
+    from csi.model.templates import template
 
     r = _cli("--data", str(ECSI), "--model", "ecsi", "--bootstrap", "300", "--seed", "11", "--ci", "bca",
              "--out", str(tmp_path))

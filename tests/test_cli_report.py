@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csi import store
-from csi.cli import main
-from csi.demo import build_demo_database
-from csi.index import index_scores
-from csi.pls import estimate_pls
-from csi.templates import template
+from csi.data import store
+from csi.cli.main import main
+from csi.data.demo import build_demo_database
+from csi.analytics.index import index_scores
+from csi.engine.pls import estimate_pls
+from csi.model.templates import template
 
 ROOT = Path(__file__).resolve().parents[1]
 WAVES = ["--wave", "2025Q3", "--wave", "2025Q4"]
@@ -144,7 +144,7 @@ def test_bad_input_exits_2_without_traceback(db, tmp_path):
 
 def test_weighted_report_matches_a_weighted_fit(db, tmp_path):
     """--weights reaches every estimate: indices equal a weighted fit, NPS equals the weighted NPS."""
-    from csi.loyalty import nps
+    from csi.analytics.loyalty import nps
 
     out = tmp_path / "w"
     assert main(["report", "--db", str(db), "--wave", "2025Q4", "--bootstrap", "30", "--weights", "weight",

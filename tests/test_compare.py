@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csi.analysis_cache import FitCache
-from csi.compare import (competitor_gap, estimate_groups, group_seed, henseler_p, mga, mga_bootstrap,
+from csi.runtime.cache import FitCache
+from csi.compare.groups import (competitor_gap, estimate_groups, group_seed, henseler_p, mga, mga_bootstrap,
                          mga_permutation, trend, wave_change)
 from csi.errors import DataError
-from csi.syntax import parse_model
-from csi.templates import template
+from csi.model.syntax import parse_model
+from csi.model.templates import template
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "ecsi_satisfaction.csv"
@@ -48,7 +48,7 @@ def test_group_seed_is_stable_and_distinct():
     assert a == group_seed(1, ("2025Q1", "North"))
     assert a != group_seed(1, ("2025Q1", "East")) and a != group_seed(2, ("2025Q1", "North"))
     # same value in a fresh interpreter (Python's hash() would differ between processes)
-    code = "from csi.compare import group_seed; print(group_seed(1, ('2025Q1', 'North')))"
+    code = "from csi.compare.groups import group_seed; print(group_seed(1, ('2025Q1', 'North')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert int(out.stdout.strip()) == a
 
@@ -79,7 +79,7 @@ def test_mga_permutation_finds_the_one_true_difference():
 
 def test_batched_permutations_equal_front_door_refits():
     """The batched kernel must give what estimate_pls gives on each permuted pseudo-group."""
-    from csi.pls import estimate_pls
+    from csi.engine.pls import estimate_pls
     a = simulate(120, 0.5, 0.55, 0.2, seed=1, exact=False)
     b = simulate(90, 0.5, 0.10, 0.2, seed=2, exact=False)
     n_perm = 25
@@ -110,7 +110,7 @@ def test_mga_permutation_null_p_values_are_uniform_ish():
 
 
 def test_mga_bootstrap_finds_the_one_true_difference():
-    bootstrap = pytest.importorskip("csi.bootstrap")
+    import csi.engine.bootstrap as bootstrap
     a = simulate(400, 0.5, 0.55, 0.2, seed=11)
     b = simulate(400, 0.5, 0.10, 0.2, seed=12)
     ba = bootstrap.bootstrap_pls(a, MODEL, n_boot=300, seed=1, plsc=True)
@@ -121,7 +121,6 @@ def test_mga_bootstrap_finds_the_one_true_difference():
 
 
 def test_mga_combines_both_tests():
-    pytest.importorskip("csi.bootstrap")
     a = simulate(400, 0.5, 0.55, 0.2, seed=11)
     b = simulate(400, 0.5, 0.10, 0.2, seed=12)
     out = mga(a, b, MODEL, n_perm=200, n_boot=200, seed=3, plsc=True)
@@ -178,7 +177,6 @@ def test_small_groups_are_reported_not_fatal(ecsi):
 
 
 def test_differences_between_groups(ecsi):
-    pytest.importorskip("csi.bootstrap")
     d, spec, scales = ecsi
     fits = estimate_groups(d, spec, ["gender"], scales, n_boot=200, seed=2, workers=1)
     f, m = fits[("female",)], fits[("male",)]
@@ -200,7 +198,6 @@ def test_differences_between_groups(ecsi):
 
 def test_shifted_group_is_significant(ecsi):
     """A group whose ratings are all one point higher must show a significant positive change."""
-    pytest.importorskip("csi.bootstrap")
     d, spec, scales = ecsi
     d2 = d.copy()
     d2[list(spec.indicators)] = d2[list(spec.indicators)].clip(upper=9)
@@ -222,7 +219,7 @@ def _has_bootstrap():
 
 
 def test_fit_cache_lru_disk_and_corrupt_files(tmp_path):
-    from csi.analysis_cache import cache_key
+    from csi.runtime.cache import cache_key
     k1, k2 = cache_key(a=1, b=[1, 2]), cache_key(b=[1, 2], a=1)
     assert k1 == k2 and k1 != cache_key(a=1, b=[2, 1])
     c = FitCache(tmp_path, max_items=2)

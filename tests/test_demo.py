@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csi import demo
-from csi.demo import (BLOCKS, BRANDS, COMPETITOR, ITEMS, LOADINGS, OWN_BRAND, PATHS, POINTS_PER_SD, SCALES, TRUTH,
+from csi.data import demo
+from csi.data.demo import (BLOCKS, BRANDS, COMPETITOR, ITEMS, LOADINGS, OWN_BRAND, PATHS, POINTS_PER_SD, SCALES, TRUTH,
                       WAVES, generate, implied_paths, truth_paths)
-from csi.dictionary import CONSTRUCTS, DEFAULT_ITEMS, ECSI_ONLY_ITEMS, ITEM_COLUMNS
+from csi.model.dictionary import CONSTRUCTS, DEFAULT_ITEMS, ECSI_ONLY_ITEMS, ITEM_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 RATING_CONSTRUCTS = ("IMAG", "EXPE", "QUAL", "VAL", "SAT", "LOY")
@@ -382,7 +382,7 @@ def demo_db(tmp_path_factory):
 
 
 def test_demo_database_holds_every_wave_with_settings(demo_db, survey):
-    from csi import store
+    from csi.data import store
 
     path, seconds = demo_db
     assert seconds < 30, seconds
@@ -414,8 +414,8 @@ def test_existing_database_is_refused_unless_forced(demo_db):
 
 
 def test_ecsi_file_ingests_with_the_default_dictionary(tmp_path):
-    from csi import store
-    from csi.ingest import ingest_file
+    from csi.data import store
+    from csi.data.ingest import ingest_file
 
     con = store.connect(tmp_path / "ecsi.duckdb")
     try:
@@ -428,7 +428,7 @@ def test_ecsi_file_ingests_with_the_default_dictionary(tmp_path):
 
 
 def test_force_replaces_and_a_failed_build_leaves_the_old_database_intact(tmp_path, monkeypatch):
-    from csi import ingest, store
+    from csi.data import ingest, store
     from csi.errors import InputError
 
     path = tmp_path / "csi.duckdb"
@@ -472,7 +472,7 @@ def test_bad_seed_is_refused_with_a_message(seed):
 
 def test_implied_paths_for_the_shipped_templates():
     """The truth answers for any template: paths a template omits are absorbed, extra paths are ~0."""
-    from csi.templates import template
+    from csi.model.templates import template
 
     ccsi = implied_paths(OWN_BRAND, "2025Q4", template("ccsi", items=ITEMS).paths)
     assert ccsi["IMAG->LOY"] == pytest.approx(0.0, abs=1e-9)  # not in the generating model
@@ -488,8 +488,8 @@ def test_implied_paths_for_the_shipped_templates():
 def test_consistent_pls_recovers_the_generating_paths(wave):
     """The engine on the demo tells the generator's story: PLSc hits the true paths within sampling error,
     plain PLS is attenuated on average (as the PLS literature predicts for factor-model data)."""
-    from csi.pls import estimate_pls
-    from csi.templates import template
+    from csi.engine.pls import estimate_pls
+    from csi.model.templates import template
 
     survey = generate()
     for brand in (survey.own_brand, survey.competitor):

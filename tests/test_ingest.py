@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csi import store
-from csi.cli import main
-from csi.ingest import ingest_file, ingest_frame, read_survey, validate_frame
+from csi.data import store
+from csi.cli.main import main
+from csi.data.ingest import ingest_file, ingest_frame, read_survey, validate_frame
 from csi.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -447,7 +447,7 @@ def test_nan_and_inf_text_are_not_numbers(db, tmp_path):
 def test_every_message_has_both_languages_with_the_same_fields():
     from string import Formatter
 
-    from csi.messages import MESSAGES
+    from csi.text.messages import MESSAGES
 
     for code, (en, zh) in MESSAGES.items():
         fields = lambda t: {f for _, f, _, _ in Formatter().parse(t) if f}  # noqa: E731

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from csi.errors import DataError, SpecError
-from csi.loyalty import complaints, nps, nps_by, satisfaction_bands, wilson_interval
+from csi.analytics.loyalty import complaints, nps, nps_by, satisfaction_bands, wilson_interval
 
 NAN = np.nan
 Z95 = 1.959963984540054

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from csi.errors import CSIError, DataError, EstimationError, SpecError
-from csi.pls import _Design, _kernel, estimate_pls
-from csi.syntax import ModelSpec, parse_model
-from csi.templates import template
+from csi.engine.pls import _Design, _kernel, estimate_pls
+from csi.model.syntax import ModelSpec, parse_model
+from csi.model.templates import template
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = Path(__file__).resolve().parent / "reference"

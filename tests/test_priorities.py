@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from csi.errors import DataError, SpecError
-from csi.index import construct_scores_0_100, index_scores, item_weights
-from csi.pls import estimate_pls
-from csi.priorities import _quadrants, action_list, ipma, unstd_total_effects, what_if
-from csi.templates import template
+from csi.analytics.index import construct_scores_0_100, index_scores, item_weights
+from csi.engine.pls import estimate_pls
+from csi.analytics.priorities import _quadrants, action_list, ipma, unstd_total_effects, what_if
+from csi.model.templates import template
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ecsi_satisfaction.csv"
 
@@ -143,7 +143,7 @@ def test_bad_arguments(ecsi):
 
 
 def test_bootstrap_intervals(ecsi):
-    bootstrap = pytest.importorskip("csi.bootstrap")
+    import csi.engine.bootstrap as bootstrap
     d, spec, scales, res = ecsi
     boot = bootstrap.bootstrap_pls(d, spec, n_boot=200, seed=3)
     tab = ipma(res, scales, boot=boot)

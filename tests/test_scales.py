@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from csi.errors import CSIError, DataError, SpecError
-from csi.scales import (BANDS, GRADES, as_scales, band_index, check_weights, kish_n, rescale_0_100,
+from csi.analytics.scales import (BANDS, GRADES, as_scales, band_index, check_weights, kish_n, rescale_0_100,
                         weighted_mean, weighted_sd)
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csi import store
+from csi.data import store
 from csi.errors import StoreError
-from csi.ingest import ingest_frame
+from csi.data.ingest import ingest_frame
 
 
 @pytest.fixture

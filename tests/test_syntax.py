@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from csi.errors import SpecError
-from csi.syntax import ModelSpec, parse_model
-from csi.templates import template
+from csi.model.syntax import ModelSpec, parse_model
+from csi.model.templates import template
 
 ECSI = """
 # ECSI (Tenenhaus et al. 2005)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from csi.errors import SpecError
-from csi.templates import CONSTRUCT_LABELS, TEMPLATE_NAMES, load_model, template
+from csi.model.templates import CONSTRUCT_LABELS, TEMPLATE_NAMES, load_model, template
 
 
 def test_names_and_labels():

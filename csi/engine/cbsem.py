@@ -50,8 +50,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from .errors import DataError, SpecError
-from .syntax import ModelSpec
+from csi.errors import DataError, SpecError
+from csi.model.syntax import ModelSpec
 
 Missing = Literal["listwise", "fiml"]
 Severity = Literal["error", "warning", "info"]

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from .errors import DataError, SpecError
-from .syntax import ModelSpec
-from .templates import CONSTRUCT_LABELS, load_model
+from csi.errors import DataError, SpecError
+from csi.model.syntax import ModelSpec
+from csi.model.templates import CONSTRUCT_LABELS, load_model
 
 Method = Literal["pls", "cbsem"]
 METHODS = ("pls", "cbsem")
@@ -63,7 +63,7 @@ def _optional(module: str, name: str):
 
 
 def _versions() -> dict[str, str | None]:
-    from . import __version__
+    from csi import __version__
     out: dict[str, str | None] = {"csi": __version__}
     for pkg in ("numpy", "pandas", "scipy", "semopy", "duckdb"):
         try:
@@ -98,7 +98,7 @@ def _scales(scale, items: list[str], data: pd.DataFrame, rows: pd.Index, warning
             raise DataError(f"values outside the scale {lo:g}-{hi:g} in {', '.join(out_of)}")
         return {i: (lo, hi) for i in items}
     try:
-        from .dictionary import DEFAULT_ITEMS
+        from csi.model.dictionary import DEFAULT_ITEMS
     except ImportError:
         DEFAULT_ITEMS = None
     if DEFAULT_ITEMS is not None:
@@ -191,8 +191,8 @@ def _labels(cons) -> tuple[list[str], list[str]]:
 
 
 def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, target, warnings, ci="percentile"):
-    from .bootstrap import bootstrap_pls
-    from .pls import estimate_pls
+    from csi.engine.bootstrap import bootstrap_pls
+    from csi.engine.pls import estimate_pls
 
     res = estimate_pls(data, spec, **settings)
     boot = None

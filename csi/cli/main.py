@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import CSIError, InputError
+from csi.errors import CSIError, InputError
 
 DEFAULT_DB = Path("data") / "csi.duckdb"
 

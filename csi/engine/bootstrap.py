@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from .errors import EstimationError, SpecError
-from .pls import Missing, Scheme, _check_options, _check_variance, _derive, _Design, _kernel, _moments, _prepare
-from .syntax import ModelSpec
+from csi.errors import EstimationError, SpecError
+from csi.engine.pls import Missing, Scheme, _check_options, _check_variance, _derive, _Design, _kernel, _moments, _prepare
+from csi.model.syntax import ModelSpec
 
 CIKind = Literal["percentile", "bca"]
 KINDS = ("paths", "weights", "loadings", "total_effects", "r2", "item_mean", "item_sd", "htmt")
@@ -215,7 +215,7 @@ def bootstrap_pls(data: pd.DataFrame, spec: ModelSpec, *, n_boot: int = 5000, se
     _check_variance(sd0, items)
 
     try:
-        from .assess import htmt_matrix as htmt_fn   # written by another module owner; optional
+        from csi.evaluate.assess import htmt_matrix as htmt_fn   # written by another module owner; optional
     except ImportError:
         htmt_fn = None
 

@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, Problem, StoreError
+from csi.errors import InputError, Problem, StoreError
 
 # ----------------------------------------------------------------------------- design
 WAVES: tuple[str, ...] = ("2024Q3", "2024Q4", "2025Q1", "2025Q2", "2025Q3", "2025Q4")
@@ -455,8 +455,8 @@ def build_demo_database(path: str | os.PathLike, seed: int = 20240601, force: bo
     built beside it under a temporary name and moved into place only when complete, so a failed
     build never leaves a half-filled database (nor destroys the old one).
     """
-    from . import store
-    from .ingest import ingest_frame
+    from csi.data import store
+    from csi.data.ingest import ingest_frame
 
     path = Path(path)
     if path.exists() and not force:

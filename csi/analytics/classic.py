@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtr, stdtrit  # Student t cdf and quantile; scipy.stats costs ~1 s to import
 
-from .errors import DataError, SpecError
-from .scales import (BANDS, GRADES, as_scales, band_index, check_weights, kish_n, rescale_0_100,
+from csi.errors import DataError, SpecError
+from csi.analytics.scales import (BANDS, GRADES, as_scales, band_index, check_weights, kish_n, rescale_0_100,
                      weighted_mean, weighted_sd)
 
 FuzzyOperator = Literal["weighted_average", "max_min"]

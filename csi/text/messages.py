@@ -6,7 +6,7 @@ every code take the same fields.
 """
 from __future__ import annotations
 
-from .errors import Problem
+from csi.errors import Problem
 
 MESSAGES: dict[str, tuple[str, str]] = {
     # file level

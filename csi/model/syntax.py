@@ -26,7 +26,7 @@ from typing import Iterable, Literal
 import numpy as np
 import pandas as pd
 
-from .errors import SpecError
+from csi.errors import SpecError
 
 Mode = Literal["A", "B"]
 _NAME = re.compile(r"^[A-Za-z_\u4e00-\u9fff][A-Za-z0-9_.\u4e00-\u9fff]*$")

@@ -5,9 +5,9 @@ import sys
 
 import pandas as pd
 
-from . import store
-from .cli import default_db
-from .errors import StoreError
+from csi.data import store
+from csi.cli.main import default_db
+from csi.errors import StoreError
 
 
 def _db(args):
@@ -15,7 +15,7 @@ def _db(args):
 
 
 def run_demo(args) -> int:
-    from .demo import build_demo_database
+    from csi.data.demo import build_demo_database
 
     path = _db(args)
     if path.exists() and not args.force:
@@ -32,7 +32,7 @@ def run_demo(args) -> int:
 
 
 def run_ingest(args) -> int:
-    from .ingest import ingest_file
+    from csi.data.ingest import ingest_file
 
     con = store.connect(_db(args))
     try:

@@ -41,9 +41,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .analysis_cache import FitCache, cache_key, code_fingerprint, frame_fingerprint
-from .errors import CSIError, DataError
-from .index import check_scales, index_draws, index_scores
+from csi.runtime.cache import FitCache, cache_key, code_fingerprint, frame_fingerprint
+from csi.errors import CSIError, DataError
+from csi.analytics.index import check_scales, index_draws, index_scores
 
 __all__ = [
     "GroupFit", "estimate_groups", "group_seed", "trend", "wave_change", "competitor_gap",
@@ -115,7 +115,7 @@ _NOT_IN_KEY = frozenset({"progress", "chunk_size", "threads"})
 
 def _fit_one(payload: dict) -> GroupFit:
     """Worker: fit one group (runs in a child process or inline)."""
-    from .pls import estimate_pls
+    from csi.engine.pls import estimate_pls
 
     data, spec, key, labels = payload["data"], payload["spec"], payload["key"], payload["labels"]
     settings, n_boot, seed = payload["settings"], payload["n_boot"], payload["seed"]
@@ -123,7 +123,7 @@ def _fit_one(payload: dict) -> GroupFit:
         result = estimate_pls(data, spec, **settings)
         boot = None
         if n_boot > 0:
-            from .bootstrap import bootstrap_pls
+            from csi.engine.bootstrap import bootstrap_pls
             boot = bootstrap_pls(data, spec, n_boot=n_boot, seed=seed, **settings, **payload["boot_options"])
         idx = index_scores(result, payload["scales"], boot)
         draws = index_draws(result, payload["scales"], boot) if boot is not None else None
@@ -153,7 +153,7 @@ def _single_threaded_blas():
 def _boot_accepts(name: str) -> bool:
     import inspect
 
-    from .bootstrap import bootstrap_pls
+    from csi.engine.bootstrap import bootstrap_pls
     return name in inspect.signature(bootstrap_pls).parameters
 
 
@@ -478,7 +478,7 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     column. Returns DataFrame(path, estimate_a, estimate_b, diff, p_permutation,
     significant, n_perm_used); p = (#{|d*| ≥ |d|} + 1)/(n_used + 1).
     """
-    from .pls import _check_options, _derive, _Design, _kernel, _moments, _prepare, estimate_pls
+    from csi.engine.pls import _check_options, _derive, _Design, _kernel, _moments, _prepare, estimate_pls
 
     if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 1:
         raise DataError(f"n_perm must be a positive integer, got {n_perm!r}")
@@ -571,7 +571,7 @@ def mga(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, *, n_perm: int = 1000,
     p_permutation, p_bootstrap, p_henseler, significant). ``significant`` follows the
     permutation test. Pass ``boot_a``/``boot_b`` to reuse existing bootstraps; otherwise
     each group is bootstrapped with a seed derived from (seed, "a"/"b")."""
-    from .bootstrap import bootstrap_pls
+    from csi.engine.bootstrap import bootstrap_pls
 
     perm = mga_permutation(data_a, data_b, spec, n_perm=n_perm, seed=seed, alpha=alpha, **settings)
     if boot_a is None:

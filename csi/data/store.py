@@ -29,7 +29,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .errors import StoreError
+from csi.errors import StoreError
 
 SCHEMA_VERSION = 2
 
@@ -157,7 +157,7 @@ def migrate(con) -> int:
 
 def _seed_dictionary(con) -> None:
     try:
-        from .dictionary import DEFAULT_ITEMS
+        from csi.model.dictionary import DEFAULT_ITEMS
     except ImportError:  # dictionary module not available: start empty
         return
     df = DEFAULT_ITEMS[ITEM_COLUMNS].copy()

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from .errors import DataError, SpecError
-from .scales import BANDS, band_index, check_weights, kish_n, rescale_0_100, weighted_mean
+from csi.errors import DataError, SpecError
+from csi.analytics.scales import BANDS, band_index, check_weights, kish_n, rescale_0_100, weighted_mean
 
 NPS_FIELDS = ("n", "n_effective", "promoters", "passives", "detractors", "nps", "std_error", "ci_low", "ci_high")
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import CSIError, DataError
+from csi.errors import CSIError, DataError
 
 RATING_PREFIXES = ("imag", "expe", "qual", "val", "sat", "loy", "comp")
 
@@ -47,7 +47,7 @@ RATING_PREFIXES = ("imag", "expe", "qual", "val", "sat", "loy", "comp")
 def _write_csv(df: pd.DataFrame, path: Path, written: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        from .export import safe_csv  # escapes formula-like text cells for Excel
+        from csi.report.export import safe_csv  # escapes formula-like text cells for Excel
     except ImportError:
         safe_csv = None
     if safe_csv is not None:
@@ -58,7 +58,7 @@ def _write_csv(df: pd.DataFrame, path: Path, written: dict) -> None:
 
 
 def _labels():
-    from .priorities import construct_labels
+    from csi.analytics.priorities import construct_labels
     return construct_labels()
 
 
@@ -72,13 +72,13 @@ def _with_labels(df: pd.DataFrame, col: str = "construct") -> pd.DataFrame:
 
 
 def run(args) -> int:
-    from . import store
-    from .analysis_cache import FitCache
-    from .cli import default_db
-    from .compare import competitor_gap, estimate_groups, mga, trend, wave_change
-    from .index import construct_scores_0_100
-    from .priorities import ipma
-    from .templates import load_model
+    from csi.data import store
+    from csi.runtime.cache import FitCache
+    from csi.cli.main import default_db
+    from csi.compare.groups import competitor_gap, estimate_groups, mga, trend, wave_change
+    from csi.analytics.index import construct_scores_0_100
+    from csi.analytics.priorities import ipma
+    from csi.model.templates import load_model
 
     t0 = time.perf_counter()
     db = Path(args.db) if args.db is not None else default_db()
@@ -202,13 +202,13 @@ def run(args) -> int:
     focus_rows = frame[(frame["wave"] == focus_wave)
                        & ((frame[brand_col] == focus_brand) if has_brand else True)]
     if "SAT" in spec.constructs:
-        from .loyalty import satisfaction_bands
+        from csi.analytics.loyalty import satisfaction_bands
         s100 = construct_scores_0_100(focus.result, focus_rows, f_scales)["SAT"]
         bw = focus_rows.loc[s100.index, wcol].to_numpy(float) if wcol else None
         _write_csv(satisfaction_bands(s100.to_numpy(), weights=bw), out / "bands.csv", written)
 
     # ---- NPS and complaints
-    from .loyalty import complaints, nps_by
+    from csi.analytics.loyalty import complaints, nps_by
     rec = [i for i, k in kinds.items() if k == "recommend" and i in frame.columns and frame[i].notna().any()]
     try:
         if rec:
@@ -239,7 +239,7 @@ def run(args) -> int:
             g = mga(focus_rows, comp_rows, spec, n_perm=n_perm, seed=int(args.seed),
                     boot_a=focus.boot, boot_b=comp_fit.boot, **settings)
         else:
-            from .compare import mga_permutation
+            from csi.compare.groups import mga_permutation
             g = mga_permutation(focus_rows, comp_rows, spec, n_perm=n_perm, seed=int(args.seed), **settings)
             g = g.drop(columns=["n_perm_used"]).assign(p_bootstrap=np.nan, p_henseler=np.nan)[mga_cols]
             warnings.append("--bootstrap 0: MGA uses 100 permutations and no bootstrap test")
@@ -294,14 +294,14 @@ def _focus_scales(scales_tab: pd.DataFrame, wave, spec) -> dict[str, tuple[float
     tab = scales_tab[scales_tab["wave"].astype(str) == str(wave)]
     sc = {str(r.item): (float(r.scale_min), float(r.scale_max)) for r in tab.itertuples(index=False)}
     if spec is not None:
-        from .index import check_scales
+        from csi.analytics.index import check_scales
         return check_scales(spec.indicators, sc)
     return sc
 
 
 def _with_numeric_weights(frame: pd.DataFrame, col: str) -> pd.DataFrame:
     """The store keeps segment columns as text: the weight column becomes numbers, every row must have one."""
-    from .ingest import parse_numeric
+    from csi.data.ingest import parse_numeric
 
     if col not in frame.columns:
         raise DataError(f"no survey-weight column {col!r} in the selection "
@@ -318,8 +318,8 @@ def _with_numeric_weights(frame: pd.DataFrame, col: str) -> pd.DataFrame:
 def _classic(data: pd.DataFrame, spec, dictionary: pd.DataFrame, scales, focus, out: Path, written: dict,
              warnings: list[str], weights: str | None = None) -> dict:
     """Classic practitioner views of the focus group; each one independent (a failure is a warning)."""
-    from . import classic
-    from .index import item_weights
+    from csi.analytics import classic
+    from csi.analytics.index import item_weights
 
     notes: dict = {}
     cdir = out / "classic"
@@ -369,8 +369,8 @@ def _classic(data: pd.DataFrame, spec, dictionary: pd.DataFrame, scales, focus, 
         # cross-check columns: the PLS direct path of the same drivers between 0–100 scores
         # (comparable with `coefficient`: both are points of SAT per point of the driver, others held
         # fixed) and the PLS total effect (the IPMA importance)
-        from .index import scale_factors
-        from .priorities import unstd_total_effects
+        from csi.analytics.index import scale_factors
+        from csi.analytics.priorities import unstd_total_effects
         c = scale_factors(focus.result, scales)
         direct = {f: float(b) * c[f] / c["SAT"] for f, t, b in focus.result.paths[["from", "to", "estimate"]]
                   .itertuples(index=False) if t == "SAT"}
@@ -390,7 +390,7 @@ def _classic(data: pd.DataFrame, spec, dictionary: pd.DataFrame, scales, focus, 
 
 def _versions() -> dict[str, str]:
     import scipy
-    from . import __version__
+    from csi import __version__
     v = {"csi": __version__, "python": platform.python_version(), "numpy": np.__version__,
          "pandas": pd.__version__, "scipy": scipy.__version__}
     try:

@@ -38,8 +38,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, SpecError
-from .scales import as_scales
+from csi.errors import DataError, SpecError
+from csi.analytics.scales import as_scales
 
 Scales = Mapping[str, tuple[float, float]]
 

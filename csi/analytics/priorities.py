@@ -45,8 +45,8 @@ from typing import Literal, Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, SpecError
-from .index import Scales, index_scores, is_standardized, item_weights, scale_factors
+from csi.errors import DataError, SpecError
+from csi.analytics.index import Scales, index_scores, is_standardized, item_weights, scale_factors
 
 __all__ = ["ipma", "action_list", "what_if", "unstd_total_effects", "construct_labels", "item_labels",
            "QUADRANTS"]
@@ -67,7 +67,7 @@ QUADRANT_LABELS = {
 # -------------------------------------------------------------------- labels
 def construct_labels() -> dict[str, tuple[str, str]]:
     """``{code: (english, chinese)}``: the package's one table, :data:`csi.dictionary.CONSTRUCT_LABELS`."""
-    from .dictionary import CONSTRUCT_LABELS
+    from csi.model.dictionary import CONSTRUCT_LABELS
 
     return dict(CONSTRUCT_LABELS)
 
@@ -75,7 +75,7 @@ def construct_labels() -> dict[str, tuple[str, str]]:
 def item_labels() -> dict[str, tuple[str, str]]:
     """``{item: (text_en, text_zh)}`` from the built-in dictionary (empty if absent)."""
     try:
-        from .dictionary import DEFAULT_ITEMS  # type: ignore
+        from csi.model.dictionary import DEFAULT_ITEMS  # type: ignore
         return {r.item: (str(r.text_en), str(r.text_zh)) for r in DEFAULT_ITEMS.itertuples(index=False)}
     except Exception:  # noqa: BLE001
         return {}
@@ -109,7 +109,7 @@ def unstd_total_effects(result, scales: Scales) -> pd.DataFrame:
 
 def _draw_importance(result, scales: Scales, boot, drivers: list[str], target: str) -> np.ndarray:
     """Bootstrap draws of the construct importances, (B × len(drivers))."""
-    from .index import _block_arrays, _groups, _normalise, _unstd  # shared formula, one place
+    from csi.analytics.index import _block_arrays, _groups, _normalise, _unstd  # shared formula, one place
 
     draws = boot.draws
     need = ["weights", "total_effects"] + (["item_sd"] if is_standardized(result) else [])
@@ -132,7 +132,7 @@ def _draw_importance(result, scales: Scales, boot, drivers: list[str], target: s
 
 
 def _draw_item_weights(result, scales: Scales, boot, items_wanted: list[str]) -> np.ndarray:
-    from .index import _block_arrays, _groups, _normalise, _unstd
+    from csi.analytics.index import _block_arrays, _groups, _normalise, _unstd
 
     items, _, _, lo, hi, _, _ = _block_arrays(result, scales)
     draws = boot.draws

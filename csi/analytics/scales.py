@@ -41,7 +41,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, SpecError
+from csi.errors import DataError, SpecError
 
 ScaleMap = Mapping[str, tuple[float, float]]
 

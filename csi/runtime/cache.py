@@ -13,6 +13,7 @@ the benchmark and repeated calls inside one process.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,27 +29,36 @@ import pandas as pd
 
 __all__ = ["FitCache", "cache_key", "frame_fingerprint", "code_fingerprint"]
 
-#: modules whose code shapes a cached fit; a change to any of them invalidates old entries
-_CODE_MODULES = ("syntax", "pls", "bootstrap", "index", "compare", "analysis_cache")
+#: distributions whose versions shape a fit (a new numpy or semopy can change a last digit)
+_DEPENDENCIES = ("numpy", "pandas", "scipy", "semopy", "duckdb")
 _code_fp: str | None = None
 
 
 def code_fingerprint() -> str:
-    """SHA-256 over the source of the modules that produce cached fits (and the csi version).
+    """SHA-256 over the source of EVERY module of the package, its version and the versions of the
+    numerical dependencies.
 
-    Part of every fit key, so a disk cache written by older code (other formulas, other result
-    classes) is never served after an update.
+    Part of every fit key, so a disk cache written by older code (other formulas, other result classes,
+    another numpy) is never served after an update. The whole package is hashed on purpose: a list of
+    "modules that matter" goes stale the day a formula moves (the first release's list left out the
+    quality criteria and the scales).
     """
     global _code_fp
     if _code_fp is None:
-        from . import __version__
+        from importlib import metadata
 
-        here = Path(__file__).resolve().parent
+        from csi import __version__
+
+        root = Path(__file__).resolve().parent.parent
         h = hashlib.sha256(__version__.encode())
-        for name in _CODE_MODULES:
-            f = here / f"{name}.py"
-            h.update(name.encode())
-            h.update(f.read_bytes() if f.is_file() else b"-")
+        for f in sorted(root.rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode())
+            h.update(f.read_bytes())
+        for dist in _DEPENDENCIES:
+            try:
+                h.update(f"{dist}=={metadata.version(dist)}".encode())
+            except metadata.PackageNotFoundError:
+                h.update(f"{dist}==absent".encode())
         _code_fp = h.hexdigest()
     return _code_fp
 
@@ -82,14 +92,17 @@ def frame_fingerprint(frame: pd.DataFrame) -> str:
 
 
 class FitCache:
-    """In-memory LRU + optional on-disk pickle store, thread-safe.
+    """In-memory LRU + optional on-disk pickle store, thread-safe; memory holds ``max_items`` fits, the
+    folder at most ``max_files`` files and ``max_bytes`` bytes.
 
     >>> cache = FitCache()              # memory only
     >>> cache = FitCache("out/.cache")  # also persisted between runs
     """
 
-    def __init__(self, directory: str | Path | None = None, max_items: int = 512):
+    def __init__(self, directory: str | Path | None = None, max_items: int = 512, max_bytes: int = 2 << 30,
+                 max_files: int = 4096):
         self.directory = Path(directory) if directory is not None else None
+        self.max_bytes, self.max_files = int(max_bytes), int(max_files)  # caps of the folder; oldest go first
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
         self.max_items = int(max_items)
@@ -115,6 +128,8 @@ class FitCache:
             except Exception:  # noqa: BLE001 - a corrupt/old cache file is a miss, never an error
                 value = None
             if value is not None:
+                with contextlib.suppress(OSError):  # recently used: the size cap removes it last
+                    os.utime(self._path(key))
                 self._remember(key, value)
                 with self._lock:
                     self.hits += 1
@@ -134,6 +149,24 @@ class FitCache:
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
+            self._trim_disk()
+
+    def _trim_disk(self) -> None:
+        """Keep the folder under ``max_bytes`` and ``max_files`` files: least recently written go first."""
+        assert self.directory is not None
+        files = []
+        for f in self.directory.glob("*.pkl"):
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, f))
+        files.sort()
+        total = sum(s for _, s, _ in files)
+        while files and (total > self.max_bytes or len(files) > self.max_files):
+            _, size, f = files.pop(0)
+            f.unlink(missing_ok=True)
+            total -= size
 
     def _remember(self, key: str, value: Any) -> None:
         with self._lock:

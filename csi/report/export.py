@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import CSIError
+from csi.errors import CSIError
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 

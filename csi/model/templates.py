@@ -38,9 +38,9 @@ import re
 from pathlib import Path
 from typing import Iterable, Literal, get_args
 
-from .dictionary import CONSTRUCT_LABELS  # noqa: F401 - re-exported: templates.CONSTRUCT_LABELS
-from .errors import SpecError
-from .syntax import ModelSpec, parse_model
+from csi.model.dictionary import CONSTRUCT_LABELS  # noqa: F401 - re-exported: templates.CONSTRUCT_LABELS
+from csi.errors import SpecError
+from csi.model.syntax import ModelSpec, parse_model
 
 TemplateName = Literal["ccsi", "ecsi", "acsi"]
 TEMPLATE_NAMES: tuple[str, ...] = get_args(TemplateName)

@@ -25,9 +25,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from . import store
-from .errors import InputError, Problem, StoreError
-from .messages import problem
+from csi.data import store
+from csi.errors import InputError, Problem, StoreError
+from csi.text.messages import problem
 
 ID_NAMES = ("respondent_id", "id", "ID", "编号", "respondent", "resp_id", "受访者编号", "样本编号")
 WEIGHT_NAMES = ("weight", "weights", "权重")

@@ -45,8 +45,8 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, EstimationError, SpecError
-from .syntax import ModelSpec
+from csi.errors import DataError, EstimationError, SpecError
+from csi.model.syntax import ModelSpec
 
 Scheme = Literal["path", "centroid", "factorial"]
 Missing = Literal["listwise", "mean"]
@@ -427,7 +427,7 @@ class PLSResult:
 def _versions() -> dict[str, str]:
     import scipy
 
-    from . import __version__
+    from csi import __version__
     return {"csi": __version__, "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
             "python": platform.python_version()}
 

@@ -47,7 +47,7 @@ from typing import Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, SpecError
+from csi.errors import DataError, SpecError
 
 HTMTKind = Literal["htmt", "htmt2"]
 

@@ -8,21 +8,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import CSIError, DataError, SpecError
+from csi.errors import CSIError, DataError, SpecError
 
 _ID_COLUMNS = ("respondent_id", "id", "")
 
 
 def _numeric(raw: pd.DataFrame, columns: list[str], source: str) -> pd.DataFrame:
     """Text cells → floats for ``columns`` (empty cells → NaN); every non-number is reported with its row."""
-    from .ingest import parse_numeric
+    from csi.data.ingest import parse_numeric
 
     return parse_numeric(raw, columns, source)
 
 
 def _load_file(path: Path) -> tuple[pd.DataFrame, str | None]:
     try:
-        from .ingest import read_survey
+        from csi.data.ingest import read_survey
     except ImportError:          # the ingest module is optional for a CSV
         read_survey = None
     if not path.is_file():
@@ -47,9 +47,9 @@ def _frame_for(raw: pd.DataFrame, idcol: str | None, spec, weights: str | None, 
 
 
 def run(args) -> int:
-    from .fit import fit_model
-    from .export import write_results
-    from .templates import load_model
+    from csi.report.analyze import fit_model
+    from csi.report.export import write_results
+    from csi.model.templates import load_model
 
     scales = None
     if args.data is not None:
@@ -58,7 +58,7 @@ def run(args) -> int:
         spec = load_model(args.model, [c for c in raw.columns])
         data = _frame_for(raw, idcol, spec, args.weights, source)
     else:
-        from . import store
+        from csi.data import store
         con = store.connect(args.db, read_only=True)
         try:
             frame = store.load_responses(con, args.wave, args.segment)
