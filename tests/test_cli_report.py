@@ -45,7 +45,7 @@ def test_files_and_columns(report):
     cols = lambda f: list(pd.read_csv(report / f, nrows=0).columns)  # noqa: E731
     assert cols("indices.csv") == ["wave", "brand", "construct", "label_en", "label_zh", "index", "ci_low", "ci_high",
                                    "n", "negative_weights", "note"]
-    assert cols("trends.csv") == ["wave", "construct", "index", "ci_low", "ci_high", "n"]
+    assert cols("trends.csv") == ["wave", "construct", "label_en", "label_zh", "index", "ci_low", "ci_high", "n"]
     assert cols("changes.csv") == ["wave_from", "wave_to", "construct", "label_en", "label_zh", "index_a", "index_b",
                                    "change", "ci_low", "ci_high", "significant", "verdict_en", "verdict_zh"]
     ch = pd.read_csv(report / "changes.csv")
@@ -56,11 +56,12 @@ def test_files_and_columns(report):
     assert sat["verdict_en"] in ("significant", "not significant")
     assert cols("priorities.csv")[:11] == ["driver", "target", "level", "importance", "performance", "quadrant",
                                            "rank", "importance_ci_low", "importance_ci_high", "impact_en", "impact_zh"]
-    assert cols("competitor_gap.csv") == ["wave", "construct", "label_en", "label_zh", "own", "competitor", "gap",
-                                          "ci_low", "ci_high", "significant"]
+    assert cols("competitor_gap.csv") == ["wave", "own_brand", "competitor_brand", "construct", "label_en", "label_zh",
+                                          "own", "competitor", "gap", "ci_low", "ci_high", "significant"]
+    assert cols("brands.csv")[:3] == ["wave", "brand", "construct"]
     assert cols("groups.csv") == ["wave", "group_a", "group_b", "path", "estimate_a", "estimate_b", "diff",
                                   "p_permutation", "p_bootstrap", "p_henseler", "significant"]
-    assert cols("nps.csv")[:2] == ["wave", "brand"]
+    assert cols("nps.csv")[0] == "wave" and "nps" in cols("nps.csv")
     man = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
     assert man["focus"] == {**man["focus"], "wave": "2025Q4", "brand": "Skyline Mobile",
                             "competitor": "Horizon Telecom"}
@@ -68,17 +69,19 @@ def test_files_and_columns(report):
     assert set(man["files"]) >= {"indices.csv", "classic/gaps.csv"}
     assert man["settings"]["bootstrap"] == 60 and man["settings"]["seed"] == 5
     assert len(man["settings"]["group_seeds"]) == 4 and len(set(man["settings"]["group_seeds"].values())) == 4
+    assert man["settings"]["survey_weights"] == "weight"          # weights on by default, as in the dashboard
 
 
 def test_indices_match_a_direct_fit(report, db):
-    """indices.csv equals index_scores of a fit made here from the store, with the store's scales."""
+    """indices.csv equals index_scores of a (weighted: the default) fit made here from the store."""
     con = store.connect(db, read_only=True)
     data = store.load_responses(con, ["2025Q4"], {"brand": "Skyline Mobile"})
     scales = store.item_scales(con, ["2025Q4"])
     con.close()
     items = [c for c in data.columns if c.rstrip("0123456789") in ("imag", "expe", "qual", "val", "sat", "loy")]
     spec = template("ccsi", items)
-    res = estimate_pls(data, spec)
+    data["weight"] = data["weight"].astype(float)
+    res = estimate_pls(data, spec, weights="weight")
     want = index_scores(res, scales).set_index("construct")
     got = pd.read_csv(report / "indices.csv").set_index("construct")
     np.testing.assert_allclose(got.loc[want.index, "index"], want["index"], atol=1e-9)
@@ -123,9 +126,11 @@ def test_brand_segment_has_no_competitor(db, tmp_path, capsys):
                  "--segment", "region=North", "--bootstrap", "0", "--out", str(out)])
     assert code == 0
     man = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert man["focus"]["brand"] == "Horizon Telecom" and man["focus"]["competitor"] is None
-    assert any("competitor" in w for w in man["warnings"])
-    assert pd.read_csv(out / "groups.csv").empty
+    # the brand filter names whose report it is; the competitor still comes from the focus wave
+    assert man["focus"]["brand"] == "Horizon Telecom" and man["focus"]["competitor"] == "Skyline Mobile"
+    g = pd.read_csv(out / "groups.csv")
+    assert len(g) == len(template("ccsi").paths) and g["p_bootstrap"].isna().all() and g["p_permutation"].between(0, 1).all()
+    assert set(pd.read_csv(out / "brands.csv")["brand"]) == {"Horizon Telecom", "Skyline Mobile"}
     idx = pd.read_csv(out / "indices.csv")
     assert idx["ci_low"].isna().all() and idx["n"].iloc[0] < 600     # one region, no bootstrap
 
@@ -143,12 +148,14 @@ def test_bad_input_exits_2_without_traceback(db, tmp_path):
 
 
 def test_weighted_report_matches_a_weighted_fit(db, tmp_path):
-    """--weights reaches every estimate: indices equal a weighted fit, NPS equals the weighted NPS."""
+    """Weights reach every estimate: indices equal a weighted fit, NPS equals the weighted NPS; --no-weights
+    gives the unweighted fit."""
     from csi.analytics.loyalty import nps
 
     out = tmp_path / "w"
-    assert main(["report", "--db", str(db), "--wave", "2025Q4", "--bootstrap", "30", "--weights", "weight",
-                 "--out", str(out)]) == 0
+    assert main(["report", "--db", str(db), "--wave", "2025Q4", "--bootstrap", "30", "--out", str(out)]) == 0
+    assert main(["report", "--db", str(db), "--wave", "2025Q4", "--bootstrap", "0", "--no-weights",
+                 "--out", str(tmp_path / "u")]) == 0
     con = store.connect(db, read_only=True)
     data = store.load_responses(con, ["2025Q4"], {"brand": "Skyline Mobile"})
     scales = store.item_scales(con, ["2025Q4"])
@@ -161,8 +168,10 @@ def test_weighted_report_matches_a_weighted_fit(db, tmp_path):
     np.testing.assert_allclose(got[want.index], want, atol=1e-9)
     unweighted = index_scores(estimate_pls(data, template("ccsi", items)), scales).set_index("construct")["index"]
     assert not np.allclose(got[want.index], unweighted, atol=1e-6)
+    got_u = pd.read_csv(tmp_path / "u" / "indices.csv").set_index("construct")["index"]
+    np.testing.assert_allclose(got_u[want.index], unweighted, atol=1e-9)
     rec = data["loy3"].notna()
-    n = pd.read_csv(out / "nps.csv").set_index("brand").loc["Skyline Mobile", "nps"]
+    n = pd.read_csv(out / "nps.csv").set_index("wave").loc["2025Q4", "nps"]
     assert n == pytest.approx(nps(data.loc[rec, "loy3"], weights=data.loc[rec, "weight"].to_numpy())["nps"], abs=1e-9)
     assert json.loads((out / "manifest.json").read_text())["settings"]["survey_weights"] == "weight"
     assert main(["report", "--db", str(db), "--weights", "nope", "--out", str(tmp_path / "x")]) == 2

@@ -10,6 +10,7 @@ import pandas as pd
 
 from csi.errors import CSIError, DataError, SpecError
 
+WEIGHT_COLUMN = "weight"
 _ID_COLUMNS = ("respondent_id", "id", "")
 
 
@@ -56,33 +57,20 @@ def run(args) -> int:
         raw, idcol = _load_file(args.data)
         source = str(args.data)
         spec = load_model(args.model, [c for c in raw.columns])
-        data = _frame_for(raw, idcol, spec, args.weights, source)
+        weights = args.weights
+        if weights is None and not args.no_weights and WEIGHT_COLUMN in raw.columns:
+            weights = WEIGHT_COLUMN  # the same rule as the report engine: used when complete and valid
+            w = pd.to_numeric(raw[WEIGHT_COLUMN].astype(str).str.strip(), errors="coerce")
+            if not (w.notna().all() and (w >= 0).all() and w.sum() > 0):
+                print(f"note: survey weights not used: column {WEIGHT_COLUMN!r} is incomplete or invalid",
+                      file=sys.stderr)
+                weights = None
+        args.weights = weights
+        data = _frame_for(raw, idcol, spec, weights, source)
     else:
-        from csi.data import store
-        con = store.connect(args.db, read_only=True)
-        try:
-            frame = store.load_responses(con, args.wave, args.segment)
-            if args.scale is None:
-                try:
-                    scales = store.item_scales(con, args.wave)
-                except CSIError as e:   # mixed scales across waves: fit anyway, without 0-100 indices
-                    print(f"warning: {e}; no 0-100 indices (give --scale)", file=sys.stderr)
-        finally:
-            con.close()
-        if frame.empty:
-            raise DataError("no respondents in the selected waves and segments")
-        source = str(args.db)
-        spec = load_model(args.model, [str(c) for c in frame.columns])
-        if args.weights is not None and args.weights not in frame.columns:
-            raise DataError(f"survey-weight column {args.weights!r} not found in {source}")
-        spec.check_columns(frame.columns, source=source)
-        data = frame.copy()
-        if args.weights is not None and not pd.api.types.is_numeric_dtype(data[args.weights]):
-            data[args.weights] = _numeric(data, [args.weights], source)[args.weights]
-        if "respondent_id" in data.columns:
-            data.index = pd.Index((data["wave"].astype(str) + "/" + data["respondent_id"].astype(str)).to_numpy()
-                                  if "wave" in data.columns else data["respondent_id"].astype(str).to_numpy(),
-                                  name="row")
+        if args.scale is not None:
+            raise SpecError("--scale is for --data files; the database keeps each wave's scale")
+        return _run_db(args)
 
     if args.method == "pls" and args.missing == "fiml":
         raise SpecError("--missing fiml is a CB-SEM option (--method cbsem); PLS offers listwise or mean")
@@ -95,27 +83,32 @@ def run(args) -> int:
         settings["weights"] = args.weights
     scale = args.scale if args.scale is not None else scales
     t0 = time.perf_counter()
+    fit = fit_model(data, spec, method=args.method, bootstrap=args.bootstrap, seed=args.seed, scale=scale,
+                    target=args.target, progress=_progress(), ci=args.ci, **settings)
+    if sys.stderr.isatty() and args.bootstrap:
+        print("", file=sys.stderr)
+    written = write_results(fit, args.out)
+    _summary(args, fit, spec, source, t0, written)
+    return 0
+
+
+def _progress():
     last = [0.0]
 
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty() and time.perf_counter() - last[0] > 0.5:
             last[0] = time.perf_counter()
             print(f"\rbootstrap {done}/{total}", end="", file=sys.stderr)
+    return progress
 
-    fit = fit_model(data, spec, method=args.method, bootstrap=args.bootstrap, seed=args.seed, scale=scale,
-                    target=args.target, progress=progress, ci=args.ci, **settings)
-    if sys.stderr.isatty() and args.bootstrap:
-        print("", file=sys.stderr)
-    written = write_results(fit, args.out)
+
+def _summary(args, fit, spec, source: str, t0: float, written) -> None:
     m = fit.manifest
     print(f"{args.method.upper()} fit of model {spec.name!r} on {source}: n = {m['n']} "
           f"(of {m['n_total']}; {m['n_dropped']} dropped), {time.perf_counter() - t0:.1f} s")
     p = fit.tables["paths"]
     for r in p.itertuples():
-        if "estimate_unstd" in p.columns:      # CB-SEM: standardized estimate, p of the unstandardized one
-            extra = f"  (p = {r.p_value:.3g})" if np.isfinite(r.p_value) else ""
-        else:
-            extra = f"  [{r.ci_low:.3f}, {r.ci_high:.3f}]" if np.isfinite(r.ci_low) else ""
+        extra = f"  [{r.ci_low:.3f}, {r.ci_high:.3f}]" if np.isfinite(r.ci_low) else ""
         print(f"  {r._1:>6} -> {r.to:<6} {r.estimate: .3f}{extra}")
     cons = fit.tables["constructs"]
     if "r2" in cons:
@@ -127,4 +120,29 @@ def run(args) -> int:
     for w in m.get("warnings", []):
         print(f"  warning: {w}", file=sys.stderr)
     print(f"wrote {len(written)} files to {args.out}")
+
+
+def _run_db(args) -> int:
+    """``fit --db``: the report engine's selection (latest wave and own brand by default, survey weights whenever
+    complete, items answered in every selected wave), so the numbers equal the dashboard's Model page."""
+    from csi.cli.report import selection_and_settings
+    from csi.report.build import analyze_selection, prepare
+    from csi.report.export import write_results
+
+    if args.method == "pls" and args.missing == "fiml":
+        raise SpecError("--missing fiml is a CB-SEM option (--method cbsem); PLS offers listwise or mean")
+    if args.method == "cbsem" and args.missing == "mean":
+        raise SpecError("--missing mean is a PLS option; CB-SEM offers listwise or fiml")
+    sel, settings = selection_and_settings(args)
+    prep = prepare(args.db, sel, settings)
+    wave = "all" if args.wave and len(set(args.wave)) > 1 else None
+    t0 = time.perf_counter()
+    fit = analyze_selection(prepared=prep, wave=wave, progress=_progress())
+    if sys.stderr.isatty() and args.bootstrap:
+        print("", file=sys.stderr)
+    written = write_results(fit, args.out)
+    what = f"wave {prep.focus_wave}" if wave is None else f"waves {', '.join(prep.waves)} pooled"
+    _summary(args, fit, prep.spec, f"{args.db} ({what}"
+             f"{', ' + prep.focus_brand if prep.focus_brand else ''}"
+             f"{', weighted by ' + prep.weight_col if prep.weight_col else ', unweighted'})", t0, written)
     return 0

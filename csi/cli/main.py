@@ -49,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"csi {__import__('csi').__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def weight_args(sp):
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--weights", default=None, metavar="COL",
+                       help="survey-weight column (default: the 'weight' column whenever every respondent has one)")
+        g.add_argument("--no-weights", action="store_true", help="ignore survey weights")
+
+    def brand_args(sp):
+        sp.add_argument("--own-brand", default=None, help="focus brand (default: the store setting own_brand)")
+        sp.add_argument("--competitor", default=None, help="competitor (default: the store setting competitor)")
+        sp.add_argument("--all-brands", action="store_true",
+                        help="analyse all brands pooled instead of the own brand")
+
     def db_arg(sp):
         sp.add_argument("--db", type=Path, default=None, help=f"DuckDB database file (default: $CSI_DB or {DEFAULT_DB})")
 
@@ -94,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = sp.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="CSV/XLSX/SAV file to analyse directly")
     src.add_argument("--db", type=Path, help="DuckDB database")
-    sp.add_argument("--wave", action="append", default=None, help="wave label (repeatable; default all)")
+    sp.add_argument("--wave", action="append", default=None,
+                    help="wave label (repeatable; default the latest wave; several waves are pooled)")
     sp.add_argument("--segment", action="append", type=_segment, default=None, help="COLUMN=VALUE filter (repeatable)")
     sp.add_argument("--model", default="ccsi", help="ccsi, ecsi, acsi or a .lavaan file")
     sp.add_argument("--method", choices=["pls", "cbsem"], default="pls")
@@ -107,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=1, help="random seed of the bootstrap")
     sp.add_argument("--ci", choices=["percentile", "bca"], default="percentile",
                     help="bootstrap confidence intervals of paths, weights, loadings and effects")
-    sp.add_argument("--weights", default=None, metavar="COL", help="survey-weight column")
-    sp.add_argument("--scale", type=_scale, default=None, help="theoretical scale of every item, MIN-MAX")
+    weight_args(sp)
+    brand_args(sp)
+    sp.add_argument("--scale", type=_scale, default=None, help="theoretical scale of every item, MIN-MAX (--data)")
     sp.add_argument("--target", default=None, help="IPMA target construct (default satisfaction)")
     sp.add_argument("--out", type=Path, required=True, help="output folder")
     sp.set_defaults(handler="csi.cli_fit:run")
@@ -118,10 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--wave", action="append", default=None)
     sp.add_argument("--segment", action="append", type=_segment, default=None)
     sp.add_argument("--model", default="ccsi")
-    sp.add_argument("--bootstrap", type=int, default=500, metavar="N")
+    sp.add_argument("--bootstrap", type=int, default=500, metavar="N", help="resamples per group (0 = none)")
     sp.add_argument("--seed", type=int, default=1)
-    sp.add_argument("--weights", default=None, metavar="COL",
-                    help="survey-weight column used in every estimate (models, NPS, complaints, classic views)")
+    brand_args(sp)
+    weight_args(sp)
     sp.add_argument("--out", type=Path, required=True)
     sp.set_defaults(handler="csi.cli_report:run")
     return p

@@ -1,11 +1,16 @@
-"""Fit orchestration: estimate → (bootstrap) → assess → indices/priorities, as named tidy tables.
+"""One data set, every table: estimate → (bootstrap) → assess → indices/priorities (``csi.analyze``).
 
-:func:`fit_model` is what the CLI (``python -m csi fit``) and the app call. It returns a frozen
-:class:`FitResult` whose ``tables`` are named like the files :func:`csi.export.write_results` writes.
-Optional analytics (``csi.assess``, ``csi.index``, ``csi.priorities``, ``csi.cbsem``) are imported
-lazily; when one is absent its tables are omitted and ``manifest["warnings"]`` says so.
+:func:`analyze` (``fit_model`` is its first-release name) fits one data frame. For a selection of a store (waves,
+segments, own brand, survey weights, items answered in every wave) use :func:`csi.report.build.analyze_selection`,
+which binds the selection and calls this. It returns a frozen :class:`FitResult` whose ``tables`` are named like
+the files :func:`csi.report.export.write_results` writes. Every step runs: a missing module is a packaging error,
+never a silently shorter result.
 
 Tables (PLS):
+
+* ``params``: the lavaan-style parameter table (:mod:`csi.engine.params`): lhs, op, rhs, estimate, std_error, t,
+  p_value, ci_low, ci_high, std_estimate, std_estimate_se, std_ci_low, std_ci_high; ``paths`` and ``outer`` are
+  derived from it.
 
 * ``paths``: from, to, estimate, std_error, t, p_value, ci_low, ci_high (bootstrap columns NaN
   without ``bootstrap``; percentile intervals at ``alpha``).
@@ -17,14 +22,13 @@ Tables (PLS):
 * ``htmt`` (from ``assess_pls``), ``f2``, ``scores`` (respondent row label + constructs),
   ``cross_loadings`` (indicator + constructs), ``priorities`` (IPMA, construct level, for ``target``).
 
-Tables (CB-SEM): ``paths`` (from, to, estimate, estimate_unstd, std_error, t [= z], p_value,
-ci_low, ci_high [Wald, on the unstandardized estimate]), ``outer``, ``constructs`` and ``fit``.
+Tables (CB-SEM): ``params`` (same columns; ``estimate`` unstandardized, ``std_estimate`` lavaan's std.all),
+``paths`` (from, to, estimate [standardized] with ITS standard error, z, p and interval, estimate_unstd and its
+own), ``outer``, ``constructs`` and ``fit``.
 """
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.metadata as md
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Literal, Mapping
@@ -36,6 +40,7 @@ from scipy.special import ndtri
 from csi.errors import DataError, SpecError
 from csi.model.syntax import ModelSpec
 from csi.model.templates import CONSTRUCT_LABELS, load_model
+from csi.runtime.provenance import versions
 
 Method = Literal["pls", "cbsem"]
 METHODS = ("pls", "cbsem")
@@ -53,24 +58,6 @@ class FitResult:
     manifest: dict
     result: object = field(repr=False, default=None)
     boot: object = field(repr=False, default=None)
-
-
-def _optional(module: str, name: str):
-    try:
-        return getattr(importlib.import_module(f"csi.{module}"), name)
-    except (ImportError, AttributeError):
-        return None
-
-
-def _versions() -> dict[str, str | None]:
-    from csi import __version__
-    out: dict[str, str | None] = {"csi": __version__}
-    for pkg in ("numpy", "pandas", "scipy", "semopy", "duckdb"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
-    return out
 
 
 def data_fingerprint(data: pd.DataFrame, rows: pd.Index, columns: list[str]) -> str:
@@ -97,39 +84,32 @@ def _scales(scale, items: list[str], data: pd.DataFrame, rows: pd.Index, warning
         if out_of:
             raise DataError(f"values outside the scale {lo:g}-{hi:g} in {', '.join(out_of)}")
         return {i: (lo, hi) for i in items}
-    try:
-        from csi.model.dictionary import DEFAULT_ITEMS
-    except ImportError:
-        DEFAULT_ITEMS = None
-    if DEFAULT_ITEMS is not None:
-        d = DEFAULT_ITEMS.set_index("item")
-        if all(i in d.index for i in items):
-            sc = {i: (float(d.at[i, "scale_min"]), float(d.at[i, "scale_max"])) for i in items}
-            x = data.loc[rows, items].to_numpy(float)
-            if all(sc[i][0] <= np.nanmin(x[:, k]) and np.nanmax(x[:, k]) <= sc[i][1] for k, i in enumerate(items)):
-                return sc
-            warnings.append("the data leave the item dictionary's scales; give the scale (e.g. --scale 0-10) "
-                            "to get 0-100 indices and priorities")
-            return None
+    from csi.model.dictionary import DEFAULT_ITEMS
+
+    d = DEFAULT_ITEMS.set_index("item")
+    if all(i in d.index for i in items):
+        sc = {i: (float(d.at[i, "scale_min"]), float(d.at[i, "scale_max"])) for i in items}
+        x = data.loc[rows, items].to_numpy(float)
+        if all(sc[i][0] <= np.nanmin(x[:, k]) and np.nanmax(x[:, k]) <= sc[i][1] for k, i in enumerate(items)):
+            return sc
+        warnings.append("the data leave the item dictionary's scales; give the scale (e.g. --scale 0-10) "
+                        "to get 0-100 indices and priorities")
+        return None
     warnings.append("no theoretical item scale known; give one (e.g. --scale 1-10) to get 0-100 indices")
     return None
 
 
-def _boot_cols(boot, kind: str, keys: list[str], prefix: str = "", ci: str = "percentile") -> pd.DataFrame:
-    cols = [f"{prefix}std_error", f"{prefix}t", f"{prefix}p_value", f"{prefix}ci_low", f"{prefix}ci_high"]
-    if boot is None or kind not in boot.draws:
-        return pd.DataFrame(np.nan, index=range(len(keys)), columns=cols)
-    s = boot.summary(kind, ci=ci).set_index("parameter").reindex(keys)
-    out = s[["std_error", "t", "p_value", "ci_low", "ci_high"]].reset_index(drop=True)
-    out.columns = cols
-    return out
-
-
-def fit_model(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls", bootstrap: int = 0,
+def analyze(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls", bootstrap: int = 0,
               seed: int = 1, scale=None, target: str | None = None,
               progress: Callable[[int, int], None] | None = None, alpha: float = 0.05,
-              ci: Literal["percentile", "bca"] = "percentile", **settings) -> FitResult:
-    """Estimate ``spec`` on ``data`` and build every result table.
+              ci: Literal["percentile", "bca"] = "percentile", labels: Mapping[str, tuple[str, str]] | None = None,
+              **settings) -> FitResult:
+    """Estimate ``spec`` on ``data`` and build every result table; returns a :class:`FitResult`.
+
+    ``result.tables``: ``params`` (lavaan-style), ``paths``, ``outer``, ``constructs`` (R², reliability, 0–100
+    index with interval), ``effects``, ``htmt``, ``f2``, ``scores``, ``cross_loadings`` and ``priorities``
+    (PLS); ``params``, ``paths``, ``outer``, ``constructs`` and ``fit`` (CB-SEM). ``result.manifest``: settings,
+    seed, versions, data fingerprint, n, model syntax, warnings.
 
     ``spec``: a :class:`ModelSpec`, or a template name / ``.lavaan`` path / syntax (templates bind to
     ``data``'s columns). ``settings``: those of :func:`csi.pls.estimate_pls` (``scheme``,
@@ -159,7 +139,7 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pl
         tables, fit, result, boot, rows, info = _fit_cbsem(data, spec, settings, bootstrap, warnings)
     else:
         tables, result, boot, rows, info = _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha,
-                                                    scale, target, warnings, ci)
+                                                    scale, target, warnings, ci, labels)
         fit = {}
     weights = settings.get("weights")
     manifest = {
@@ -167,7 +147,7 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pl
         "settings": {**{k: (v if not isinstance(v, np.ndarray) else "array") for k, v in settings.items()},
                      "bootstrap": int(bootstrap), "alpha": alpha},
         "seed": int(seed) if bootstrap else None,
-        "versions": _versions(),
+        "versions": versions(),
         "data_fingerprint": data_fingerprint(data, rows, list(spec.indicators)
                                              + ([weights] if isinstance(weights, str) else [])),
         "n_total": int(info.get("n_total", len(data))),
@@ -190,9 +170,14 @@ def _labels(cons) -> tuple[list[str], list[str]]:
     return ([CONSTRUCT_LABELS.get(c, (c, c))[0] for c in cons], [CONSTRUCT_LABELS.get(c, (c, c))[1] for c in cons])
 
 
-def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, target, warnings, ci="percentile"):
+def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, target, warnings, ci="percentile",
+             labels=None):
+    from csi.analytics.index import index_scores
+    from csi.analytics.priorities import ipma
     from csi.engine.bootstrap import bootstrap_pls
+    from csi.engine.params import outer_wide, paths_wide, pls_params
     from csi.engine.pls import estimate_pls
+    from csi.evaluate.assess import assess_pls
 
     res = estimate_pls(data, spec, **settings)
     boot = None
@@ -204,39 +189,30 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
                             + ", ".join(f"{k} ({v})" for k, v in boot.dropped.items()))
     cons = list(spec.constructs)
 
-    paths = res.paths.copy()
-    paths = pd.concat([paths, _boot_cols(boot, "paths", [f"{f}->{t}" for f, t in zip(paths["from"], paths["to"])], ci=ci)],
-                      axis=1)
-    outer = res.outer.copy()
-    inds = list(outer["indicator"])
-    outer = pd.concat([outer, _boot_cols(boot, "weights", inds, "weight_", ci)[["weight_std_error", "weight_ci_low",
-                                                                          "weight_ci_high"]],
-                       _boot_cols(boot, "loadings", inds, "loading_", ci)[["loading_std_error", "loading_ci_low",
-                                                                       "loading_ci_high"]]], axis=1)
+    params = pls_params(res, boot, ci=ci)
+    paths = paths_wide(params)
+    outer = outer_wide(params, res)
     effects = res.effects.copy()
-    te = _boot_cols(boot, "total_effects", [f"{f}->{t}" for f, t in zip(effects["from"], effects["to"])], "total_", ci)
-    effects = pd.concat([effects, te[["total_std_error", "total_ci_low", "total_ci_high"]]], axis=1)
+    if boot is not None and "total_effects" in boot.draws:
+        te = boot.summary("total_effects", ci=ci)[["from", "to", "std_error", "ci_low", "ci_high"]]
+        effects = effects.merge(te.rename(columns={"std_error": "total_std_error", "ci_low": "total_ci_low",
+                                                   "ci_high": "total_ci_high"}), on=["from", "to"], how="left")
+    else:
+        effects = effects.assign(total_std_error=np.nan, total_ci_low=np.nan, total_ci_high=np.nan)
 
     constructs = res.constructs.copy()
     en, zh = _labels(cons)
     constructs.insert(1, "label_en", en)
     constructs.insert(2, "label_zh", zh)
     tables: dict[str, pd.DataFrame] = {}
-    assess_pls = _optional("assess", "assess_pls")
-    if assess_pls is not None:
-        a = assess_pls(res, boot)
-        rel = a["reliability"].set_index("construct")
-        for col in ("alpha", "rho_a", "rho_c", "ave"):
-            constructs[col] = rel[col].reindex(cons).to_numpy() if col in rel else np.nan
-        tables["htmt"] = a["htmt"]
-    else:
-        warnings.append("csi.assess is not available: reliability columns and htmt.csv left out")
-        for col in ("alpha", "rho_a", "rho_c", "ave"):
-            constructs[col] = np.nan
+    a = assess_pls(res, boot)
+    rel = a["reliability"].set_index("construct")
+    for col in ("alpha", "rho_a", "rho_c", "ave"):
+        constructs[col] = rel[col].reindex(cons).to_numpy() if col in rel else np.nan
+    tables["htmt"] = a["htmt"]
 
     scales = _scales(scale, list(spec.indicators), data, res.scores.index, warnings)
-    index_scores = _optional("index", "index_scores")
-    if index_scores is not None and scales is not None:
+    if scales is not None:
         idx = index_scores(res, scales, boot, alpha=alpha).set_index("construct")
         constructs["index"] = idx["index"].reindex(cons).to_numpy()
         constructs["index_ci_low"] = idx["ci_low"].reindex(cons).to_numpy()
@@ -244,27 +220,25 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
         for note in idx["note"].dropna():
             if note:
                 warnings.append(note)
-    ipma = _optional("priorities", "ipma")
-    if ipma is not None and scales is not None and spec.endogenous:
+    if scales is not None and spec.endogenous:
         tgt = target or ("SAT" if "SAT" in cons else spec.endogenous[-1])
         if tgt not in cons:
             raise SpecError(f"IPMA target {tgt!r} is not a construct of the model ({', '.join(cons)})")
-        tables["priorities"] = ipma(res, scales, target=tgt, boot=boot, alpha=alpha)
+        tables["priorities"] = ipma(res, scales, target=tgt, boot=boot, alpha=alpha, labels=labels)
 
     lead = ["construct", "r2", "r2_adj", "alpha", "rho_a", "rho_c", "ave"]
     constructs = constructs[lead + [c for c in constructs.columns if c not in lead]]
     scores = res.scores.copy()
     scores.index.name = "row"
     cross = res.cross_loadings.reset_index()
-    tables.update(paths=paths, outer=outer, constructs=constructs, effects=effects, f2=res.f2.copy(),
+    tables.update(params=params, paths=paths, outer=outer, constructs=constructs, effects=effects, f2=res.f2.copy(),
                   scores=scores.reset_index(), cross_loadings=cross)
     return tables, res, boot, res.scores.index, res.info
 
 
 def _fit_cbsem(data, spec, settings, bootstrap, warnings):
-    estimate_cbsem = _optional("cbsem", "estimate_cbsem")
-    if estimate_cbsem is None:
-        raise SpecError("CB-SEM is not available in this installation (csi.cbsem missing)")
+    from csi.engine.cbsem import estimate_cbsem
+
     extra = sorted(k for k in settings if k not in ("missing", "weights") and settings[k] is not None)
     ignored = [k for k in extra if not (k == "scheme" and settings[k] == "path")
                and not (k == "standardize" and settings[k] is True) and not (k == "plsc" and settings[k] is False)
@@ -295,3 +269,7 @@ def _fit_cbsem(data, spec, settings, bootstrap, warnings):
     X = data[items]
     rows = X.dropna().index if kw["missing"] == "listwise" else X.index[~X.isna().all(axis=1)]
     return tables, dict(res.fit), res, None, rows, info
+
+
+#: the first release's name of :func:`analyze`
+fit_model = analyze

@@ -80,13 +80,13 @@ def write_json(obj: Any, path: str | Path) -> Path:
 
 
 # table name → does it keep its index as a column
-_TABLES = ("paths", "outer", "constructs", "effects", "htmt", "scores", "cross_loadings", "f2", "priorities")
+_TABLES = ("params", "paths", "outer", "constructs", "effects", "htmt", "scores", "cross_loadings", "f2", "priorities")
 
 
 def write_results(fit, out_dir: str | Path) -> dict[str, Path]:
     """Write a :class:`csi.fit.FitResult` into ``out_dir`` (created if needed).
 
-    Files: one CSV per table present (``paths``, ``outer``, ``constructs``, ``effects``, ``htmt``,
+    Files: one CSV per table present (``params``, ``paths``, ``outer``, ``constructs``, ``effects``, ``htmt``,
     ``scores``, ``cross_loadings``, ``f2``, ``priorities``), ``fit.json`` (CB-SEM fit statistics; ``{}``
     for PLS), ``manifest.json`` and ``model.lavaan``. Returns ``{file name: path}``.
     """

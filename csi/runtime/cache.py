@@ -29,8 +29,6 @@ import pandas as pd
 
 __all__ = ["FitCache", "cache_key", "frame_fingerprint", "code_fingerprint"]
 
-#: distributions whose versions shape a fit (a new numpy or semopy can change a last digit)
-_DEPENDENCIES = ("numpy", "pandas", "scipy", "semopy", "duckdb")
 _code_fp: str | None = None
 
 
@@ -45,20 +43,13 @@ def code_fingerprint() -> str:
     """
     global _code_fp
     if _code_fp is None:
-        from importlib import metadata
-
-        from csi import __version__
+        from csi.runtime.provenance import versions
 
         root = Path(__file__).resolve().parent.parent
-        h = hashlib.sha256(__version__.encode())
+        h = hashlib.sha256(json.dumps(versions(), sort_keys=True).encode())
         for f in sorted(root.rglob("*.py")):
             h.update(f.relative_to(root).as_posix().encode())
             h.update(f.read_bytes())
-        for dist in _DEPENDENCIES:
-            try:
-                h.update(f"{dist}=={metadata.version(dist)}".encode())
-            except metadata.PackageNotFoundError:
-                h.update(f"{dist}==absent".encode())
         _code_fp = h.hexdigest()
     return _code_fp
 
