@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtr, stdtrit  # Student t cdf and quantile; scipy.stats costs ~1 s to import
 
+from csi.engine.kernel_math import cov_to_corr, weighted_moments
 from csi.errors import DataError, SpecError
 from csi.analytics.scales import (BANDS, GRADES, as_scales, band_index, check_weights, kish_n, rescale_0_100,
                      weighted_mean, weighted_sd)
@@ -567,11 +568,8 @@ def _wls(y: np.ndarray, X: np.ndarray, w: np.ndarray, names: Sequence[str]) -> _
 
 
 def _weighted_corr(Z: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted correlation matrix of the columns of Z (n x m)."""
-    mu = (w @ Z) / w.sum()
-    C = (Z - mu).T @ ((Z - mu) * w[:, None])
-    d = np.sqrt(np.diag(C))
-    return C / np.outer(d, d)
+    """Weighted correlation matrix (m x m) of the columns of Z (n x m), weights w (n,) of any scale."""
+    return cov_to_corr(weighted_moments(Z, w * (len(w) / w.sum()))[1])[0]
 
 
 def relative_weights(Rxx: np.ndarray, rxy: np.ndarray) -> np.ndarray:

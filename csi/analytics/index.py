@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from csi.errors import DataError, SpecError
-from csi.analytics.scales import as_scales
+from csi.analytics.scales import as_scales, to_0_100
+from csi.engine.kernel_math import percentile_interval
 
 Scales = Mapping[str, tuple[float, float]]
 
@@ -138,7 +139,7 @@ def item_weights(result, scales: Scales) -> pd.DataFrame:
         "weight": w,
         "weight_unstd": u,
         "weight_norm": wn,
-        "mean_0_100": 100.0 * (mean - lo) / rng,
+        "mean_0_100": to_0_100(mean, lo, hi),
         "sd_0_100": 100.0 * sd / rng,
         "scale_min": lo,
         "scale_max": hi,
@@ -188,7 +189,7 @@ def index_draws(result, scales: Scales, boot) -> pd.DataFrame:
     u = _unstd(w, rng, sd, is_standardized(result))
     groups = _groups(result.spec, items)
     wn, _ = _normalise(u, groups)
-    idx = _index_from(wn, 100.0 * (m - lo) / rng, groups)
+    idx = _index_from(wn, to_0_100(m, lo, hi), groups)
     return pd.DataFrame(idx, index=draws["weights"].index, columns=list(result.spec.constructs))
 
 
@@ -219,12 +220,7 @@ def index_scores(result, scales: Scales, boot=None, alpha: float = 0.05) -> pd.D
     lo = np.full(len(groups), np.nan)
     hi = np.full(len(groups), np.nan)
     if boot is not None:
-        d = index_draws(result, scales, boot).to_numpy()
-        with np.errstate(all="ignore"):
-            for j in range(d.shape[1]):
-                col = d[:, j][np.isfinite(d[:, j])]
-                if len(col):
-                    lo[j], hi[j] = np.quantile(col, [alpha / 2, 1 - alpha / 2])
+        lo, hi = percentile_interval(index_draws(result, scales, boot).to_numpy(), alpha)
     rows = []
     n = _n_used(result)
     for j, con in enumerate(spec.constructs):
@@ -261,6 +257,6 @@ def construct_scores_0_100(result, data: pd.DataFrame, scales: Scales) -> pd.Dat
     for con in spec.constructs:
         t = tab[tab["construct"] == con]
         x = data.loc[:, list(t["indicator"])].apply(pd.to_numeric, errors="coerce").to_numpy(float)
-        y = 100.0 * (x - t["scale_min"].to_numpy()) / (t["scale_max"] - t["scale_min"]).to_numpy()
+        y = to_0_100(x, t["scale_min"].to_numpy(), t["scale_max"].to_numpy())
         out[con] = y @ t["weight_norm"].to_numpy()  # NaN propagates: missing item → NaN score
     return pd.DataFrame(out, index=data.index)

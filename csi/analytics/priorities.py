@@ -47,6 +47,7 @@ import pandas as pd
 
 from csi.errors import DataError, SpecError
 from csi.analytics.index import Scales, index_scores, is_standardized, item_weights, scale_factors
+from csi.engine.kernel_math import percentile_interval
 
 __all__ = ["ipma", "action_list", "what_if", "unstd_total_effects", "construct_labels", "item_labels",
            "QUADRANTS"]
@@ -207,10 +208,7 @@ def ipma(result, scales: Scales, target: str = "SAT", level: Level = "construct"
     ci_lo = np.full(len(codes), np.nan)
     ci_hi = np.full(len(codes), np.nan)
     if draws is not None:
-        for j in range(len(codes)):
-            col = draws[:, j][np.isfinite(draws[:, j])]
-            if len(col):
-                ci_lo[j], ci_hi[j] = np.quantile(col, [alpha / 2, 1 - alpha / 2])
+        ci_lo, ci_hi = percentile_interval(draws, alpha)
 
     quad = _quadrants(imp, perf)
     score = imp * (100.0 - perf)

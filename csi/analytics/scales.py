@@ -1,7 +1,8 @@
 """Scales, 0–100 rescaling, the five satisfaction bands and survey-weight helpers.
 
 Every module that turns raw ratings into 0–100 points imports
-:func:`rescale_0_100` from here, so there is exactly one formula::
+:func:`rescale_0_100` (data frames of answers, validated) or :func:`to_0_100` (arrays:
+item means, bootstrap draws) from here, so there is exactly one formula::
 
     x_0_100 = (x − scale_min) / (scale_max − scale_min) · 100
 
@@ -104,6 +105,18 @@ def as_scales(scales) -> dict[str, tuple[float, float]]:
     return out
 
 
+def to_0_100(x, lo, hi) -> np.ndarray:
+    """The 0–100 formula itself, ``(x − lo)/(hi − lo)·100``, on arrays (no checks, no clipping).
+
+    x (..., p): values (ratings, item means, bootstrap draws of means); lo, hi (p,) or scalars:
+    theoretical bounds, broadcast against ``x``'s last axis. NaN stays NaN. Use
+    :func:`rescale_0_100` for raw survey answers (it validates the bounds and the values).
+    """
+    x = np.asarray(x, dtype=float)
+    lo = np.asarray(lo, dtype=float)
+    return (x - lo) / (np.asarray(hi, dtype=float) - lo) * 100.0
+
+
 def rescale_0_100(frame: pd.DataFrame, scales) -> pd.DataFrame:
     """Rescale every column of ``frame`` (n x p) to 0–100 points.
 
@@ -133,7 +146,7 @@ def rescale_0_100(frame: pd.DataFrame, scales) -> pd.DataFrame:
             vals = pd.unique(x[outside])[:5]
             problems.append(f"{col!r} has {int(outside.sum())} value(s) outside its scale {lo:g}–{hi:g} "
                             f"(e.g. {', '.join(f'{v:g}' for v in vals)})")
-        out[col] = np.clip((x - lo) / (hi - lo) * 100.0, 0.0, 100.0)
+        out[col] = np.clip(to_0_100(x, lo, hi), 0.0, 100.0)
     if problems:
         raise DataError("; ".join(problems))
     return pd.DataFrame(out, index=frame.index, columns=frame.columns)

@@ -44,6 +44,7 @@ import pandas as pd
 from csi.runtime.cache import FitCache, cache_key, code_fingerprint, frame_fingerprint
 from csi.errors import CSIError, DataError
 from csi.analytics.index import check_scales, index_draws, index_scores
+from csi.engine.kernel_math import count_moments, cov_to_corr, pair_products, percentile_interval, weighted_moments
 
 __all__ = [
     "GroupFit", "estimate_groups", "group_seed", "trend", "wave_change", "competitor_gap",
@@ -350,10 +351,7 @@ def _diff_table(a: GroupFit, b: GroupFit, alpha: float) -> pd.DataFrame:
     if a.index_draws is not None and b.index_draws is not None:
         m = min(len(a.index_draws), len(b.index_draws))
         d = b.index_draws[cons].to_numpy()[:m] - a.index_draws[cons].to_numpy()[:m]
-        for j, c in enumerate(cons):
-            col = d[:, j][np.isfinite(d[:, j])]
-            if len(col):
-                lo[c], hi[c] = np.quantile(col, [alpha / 2, 1 - alpha / 2])
+        lo[:], hi[:] = percentile_interval(d, alpha)
     sig = pd.array([pd.NA if not (np.isfinite(lo[c]) and np.isfinite(hi[c])) else bool(lo[c] > 0 or hi[c] < 0)
                     for c in cons], dtype="boolean")
     return pd.DataFrame({"construct": cons, "a": ia[cons].to_numpy(), "b": ib[cons].to_numpy(),
@@ -478,7 +476,7 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     column. Returns DataFrame(path, estimate_a, estimate_b, diff, p_permutation,
     significant, n_perm_used); p = (#{|d*| ≥ |d|} + 1)/(n_used + 1).
     """
-    from csi.engine.pls import _check_options, _derive, _Design, _kernel, _moments, _prepare, estimate_pls
+    from csi.engine.pls import _check_options, _derive, _Design, _kernel, _prepare, estimate_pls
 
     if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 1:
         raise DataError(f"n_perm must be a positive integer, got {n_perm!r}")
@@ -502,17 +500,15 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     n, p = X.shape
     na = int((np.asarray(prep.index) < len(a)).sum())
     nb = n - na
-    mean0, _ = _moments(X, f)
+    mean0, _ = weighted_moments(X, f)
     Xc = X - mean0
-    iu = np.triu_indices(p)
-    O = Xc[:, iu[0]] * Xc[:, iu[1]]                      # (n x p(p+1)/2) row-wise products
+    O, iu = pair_products(Xc)                            # (n x p(p+1)/2) row-wise products
     rng = np.random.default_rng(seed)
 
     def paths_of(F: np.ndarray):
-        cov = _weighted_covs(F, Xc, O, iu)
-        sd = np.sqrt(np.maximum(np.einsum("bii->bi", cov), 0.0))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            S = cov / (sd[:, :, None] * sd[:, None, :]) if standardize else cov
+        _, cov = count_moments(F, Xc, O, iu)
+        R, sd = cov_to_corr(cov)
+        S = R if standardize else cov
         ok = np.all(sd > 1e-12 * np.maximum(sd.max(axis=1, keepdims=True), 1.0), axis=1)
         beta = np.full((len(F), len(d.paths)), np.nan)
         if ok.any():
@@ -550,19 +546,6 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     return pd.DataFrame({"path": names, "estimate_a": ea.to_numpy(), "estimate_b": eb[names].to_numpy(),
                          "diff": obs, "p_permutation": pval, "significant": pval < alpha,
                          "n_perm_used": used})
-
-
-def _weighted_covs(F: np.ndarray, Xc: np.ndarray, O: np.ndarray, iu) -> np.ndarray:
-    """Covariances (B x p x p) of the frequency-weighted samples in the rows of ``F (B x n)``
-    (each row sums to its sample size m; divisor m − 1); ``O`` holds ``Xc[:, a] * Xc[:, b]``
-    for the upper-triangle pairs ``iu``."""
-    m = F.sum(axis=1)
-    mean = (F @ Xc) / m[:, None]
-    tri = ((F @ O) - m[:, None] * mean[:, iu[0]] * mean[:, iu[1]]) / (m - 1)[:, None]
-    cov = np.empty((len(F), Xc.shape[1], Xc.shape[1]))
-    cov[:, iu[0], iu[1]] = tri
-    cov[:, iu[1], iu[0]] = tri
-    return cov
 
 
 def mga(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, *, n_perm: int = 1000, n_boot: int = 1000,

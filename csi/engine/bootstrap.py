@@ -109,13 +109,8 @@ def _labels(kind: str, cols: list[str], owner: dict[str, str]) -> pd.DataFrame:
 
 
 def _percentile(D: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    lo = np.full(D.shape[1], np.nan)
-    hi = np.full(D.shape[1], np.nan)
-    for k in range(D.shape[1]):
-        x = D[:, k][np.isfinite(D[:, k])]
-        if x.size:
-            lo[k], hi[k] = np.quantile(x, [alpha / 2, 1 - alpha / 2])
-    return lo, hi
+    from csi.engine.kernel_math import percentile_interval
+    return percentile_interval(D, alpha)
 
 
 def _bca(D: np.ndarray, est: np.ndarray, jk: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -175,14 +170,8 @@ def _batch_moments(F: np.ndarray, Xc: np.ndarray, O: np.ndarray, iu: tuple[np.nd
     frequency-weighted samples. Each row of ``F (B x n)`` sums to that sample's size ``m``; the
     covariance divisor is ``m - 1``. ``O (n x q)`` holds the row-wise products ``x_a x_b`` for the
     upper-triangle pairs ``iu`` only (half the work of full outer products)."""
-    m = F.sum(axis=1)
-    mean = (F @ Xc) / m[:, None]
-    B, p = len(F), Xc.shape[1]
-    tri = ((F @ O) - m[:, None] * mean[:, iu[0]] * mean[:, iu[1]]) / (m - 1)[:, None]
-    cov = np.empty((B, p, p))
-    cov[:, iu[0], iu[1]] = tri
-    cov[:, iu[1], iu[0]] = tri
-    return mean, cov
+    from csi.engine.kernel_math import count_moments
+    return count_moments(F, Xc, O, iu)
 
 
 def bootstrap_pls(data: pd.DataFrame, spec: ModelSpec, *, n_boot: int = 5000, seed: int,
@@ -214,10 +203,7 @@ def bootstrap_pls(data: pd.DataFrame, spec: ModelSpec, *, n_boot: int = 5000, se
     sd0 = np.sqrt(np.diag(cov0))
     _check_variance(sd0, items)
 
-    try:
-        from csi.evaluate.assess import htmt_matrix as htmt_fn   # written by another module owner; optional
-    except ImportError:
-        htmt_fn = None
+    from csi.evaluate.assess import htmt_matrix as htmt_fn
 
     def to_S(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sd = np.sqrt(np.maximum(np.einsum("bii->bi", cov), 0.0))

@@ -45,6 +45,9 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
+from csi.engine.kernel_math import cov_to_corr, f2_from_corr, ols_from_corr, rho_a
+from csi.engine.kernel_math import solve as _solve
+from csi.engine.kernel_math import weighted_moments as _moments  # the name csi.engine.bootstrap imports
 from csi.errors import DataError, EstimationError, SpecError
 from csi.model.syntax import ModelSpec
 
@@ -115,21 +118,6 @@ def _normalise(S: np.ndarray, w: np.ndarray, d: _Design) -> tuple[np.ndarray, np
     with np.errstate(invalid="ignore", divide="ignore"):
         inv = 1.0 / np.sqrt(C[:, np.arange(J), np.arange(J)])
     return w * inv[:, d.block], SW * inv[:, None, :], C * inv[:, :, None] * inv[:, None, :]
-
-
-def _solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``A⁻¹ b`` for ``A (B x k x k)``, ``b (B x k)``; an exactly singular item gets NaN instead of
-    aborting the whole batch (a bootstrap resample with collinear constructs is then dropped)."""
-    try:
-        return np.linalg.solve(A, b[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        out = np.full(b.shape, np.nan)
-        for i in range(len(A)):
-            try:
-                out[i] = np.linalg.solve(A[i], b[i])
-            except np.linalg.LinAlgError:
-                pass
-        return out
 
 
 def _inner_weights(C: np.ndarray, d: _Design, scheme: str) -> np.ndarray:
@@ -215,9 +203,7 @@ def _ols_paths(C: np.ndarray, d: _Design) -> tuple[np.ndarray, np.ndarray]:
     for k in range(J):
         P = d.preds[k]
         if P.size:
-            b = _solve(C[:, P[:, None], P], C[:, P, k])
-            beta[:, P, k] = b
-            r2[:, k] = np.einsum("bi,bi->b", b, C[:, P, k])
+            beta[:, P, k], r2[:, k] = ols_from_corr(C, k, P)
     return beta, r2
 
 
@@ -232,19 +218,12 @@ def _total_effects(beta: np.ndarray) -> np.ndarray:
 
 
 def _rho_a(R: np.ndarray, ws: np.ndarray, d: _Design) -> np.ndarray:
-    """Dijkstra–Henseler ρ_A ``(B x J)`` from correlations ``R (B x p x p)`` and standardised weights
-    ``ws (B x p)`` (unit-variance scores). 1 for mode B blocks and single indicators."""
-    B = R.shape[0]
-    rho = np.ones((B, len(d.constructs)))
+    """Dijkstra–Henseler ρ_A ``(B x J)`` (:func:`csi.engine.kernel_math.rho_a`) from correlations
+    ``R (B x p x p)`` and standardised weights ``ws (B x p)``. 1 for mode B blocks and single indicators."""
+    rho = np.ones((R.shape[0], len(d.constructs)))
     for j, idx in enumerate(d.items):
-        if d.mode_b[j] or idx.size < 2:
-            continue
-        w = ws[:, idx]
-        Rj = R[:, idx[:, None], idx]
-        ww = w[:, :, None] * w[:, None, :]
-        off = np.einsum("bi,bij,bj->b", w, Rj, w) - np.einsum("bi,bii,bi->b", w, Rj, w)
-        den = np.einsum("bi,bij,bj->b", w, ww, w) - np.einsum("bi,bii,bi->b", w, ww, w)
-        rho[:, j] = (np.einsum("bi,bi->b", w, w) ** 2) * off / den
+        if not d.mode_b[j] and idx.size >= 2:
+            rho[:, j] = rho_a(R[:, idx[:, None], idx], ws[:, idx], rescale=False)  # ws: unit-variance scores
     return rho
 
 
@@ -256,7 +235,7 @@ def _derive(S: np.ndarray, w: np.ndarray, d: _Design, plsc: bool) -> dict[str, n
     ``loading (B x p)``, ``beta (B x J x J)``, ``r2 (B x J)``, ``total (B x J x J)``,
     ``rho_a (B x J)``, ``ws (B x p)`` weights on the standardised scale.
     """
-    sd = np.sqrt(np.einsum("bii->bi", S))
+    R, sd = cov_to_corr(S)
     SW = _sw(S, w, d)
     C = _construct_cov(w, SW, d)
     cross = SW / sd[:, :, None]
@@ -266,7 +245,6 @@ def _derive(S: np.ndarray, w: np.ndarray, d: _Design, plsc: bool) -> dict[str, n
     rho = np.ones((S.shape[0], len(d.constructs)))
     Cu = C
     if plsc:
-        R = S / (sd[:, :, None] * sd[:, None, :])
         rho = _rho_a(R, ws, d)
         with np.errstate(invalid="ignore"):
             scale = np.sqrt(rho[:, :, None] * rho[:, None, :])
@@ -378,14 +356,6 @@ def _prepare(data: pd.DataFrame, spec: ModelSpec, weights, missing: str) -> _Pre
                      weights_name=wname, weighted=weights is not None)
 
 
-def _moments(X: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted mean ``(p,)`` and covariance ``(p x p)`` (divisor n - 1) of ``X (n x p)``, ``f`` summing to n."""
-    n = X.shape[0]
-    m = f @ X / n
-    Xc = X - m
-    return m, (Xc * f[:, None]).T @ Xc / (n - 1)
-
-
 def _check_variance(sd: np.ndarray, items) -> None:
     zero = [i for i, s in zip(items, sd) if not s > 1e-12 * max(1.0, float(np.nanmax(sd)))]
     if zero:
@@ -433,16 +403,8 @@ def _versions() -> dict[str, str]:
 
 
 def _f2(C: np.ndarray, d: _Design, r2: np.ndarray) -> np.ndarray:
-    """Cohen's f² per path ``(len(paths),)`` from construct correlations ``C (J x J)``."""
-    out = []
-    for i, k in d.paths:
-        P = d.preds[k][d.preds[k] != i]
-        r2_ex = 0.0
-        if P.size:
-            b = np.linalg.solve(C[np.ix_(P, P)], C[P, k])
-            r2_ex = float(b @ C[P, k])
-        out.append((r2[k] - r2_ex) / (1.0 - r2[k]))
-    return np.array(out)
+    """Cohen's f² per path ``(len(paths),)`` from construct correlations ``C (J x J)`` and ``r2 (J,)``."""
+    return np.array([float(f2_from_corr(C, k, d.preds[k], i, r2_in=r2[k])) for i, k in d.paths])
 
 
 def estimate_pls(data: pd.DataFrame, spec: ModelSpec, *, scheme: Scheme = "path", standardize: bool = True,
@@ -461,9 +423,8 @@ def estimate_pls(data: pd.DataFrame, spec: ModelSpec, *, scheme: Scheme = "path"
     prep = _prepare(data, spec, weights, missing)
     d = _Design.from_spec(spec)
     mean, cov = _moments(prep.X, prep.f)
-    sd = np.sqrt(np.diag(cov))
+    corr, sd = cov_to_corr(cov)
     _check_variance(sd, d.indicators)
-    corr = cov / np.outer(sd, sd)
     S = corr if standardize else cov
     w, iters, conv = _kernel(S[None], d, scheme, tol, max_iter)
     if not conv[0]:

@@ -6,7 +6,10 @@ Two layers, as elsewhere in ``csi``:
   weights/loadings (``htmt_matrix``, ``cronbach_alpha``, ``rho_a``,
   ``rho_c``, ``ave``, ``vif``, ``r2_from_corr``, ``f2_from_corr``); they never
   look at a result object, so the bootstrap can call ``htmt_matrix`` on a
-  ``(B x p x p)`` stack of resampled correlation matrices;
+  ``(B x p x p)`` stack of resampled correlation matrices (``rho_a``,
+  ``r2_from_corr``, ``f2_from_corr`` and the HTMT percentile intervals are
+  one-block/scalar front ends of the kernel's formulas in
+  :mod:`csi.engine.kernel_math`, shared with the PLS engine);
 * :func:`assess_pls`, which reads a ``PLSResult`` (and optionally a
   ``BootstrapResult``) and returns tidy tables, each criterion judged against
   one registry of thresholds (:data:`CRITERIA`).
@@ -47,6 +50,7 @@ from typing import Literal, Sequence
 import numpy as np
 import pandas as pd
 
+from csi.engine import kernel_math as km
 from csi.errors import DataError, SpecError
 
 HTMTKind = Literal["htmt", "htmt2"]
@@ -181,22 +185,13 @@ def ave(loadings: np.ndarray) -> float:
 
 
 def rho_a(corr_block: np.ndarray, weights: np.ndarray) -> float:
-    """Dijkstra–Henseler ρ_A of one block.
+    """Dijkstra–Henseler ρ_A of one block (:func:`csi.engine.kernel_math.rho_a`).
 
     corr_block (k x k): correlations of the block's indicators; weights (k,):
     outer weights of the standardized indicators (any positive scale; they are
-    rescaled here to give the composite unit variance).
+    rescaled to give the composite unit variance). NaN when undefined.
     """
-    s = np.asarray(corr_block, dtype=float)
-    w = np.asarray(weights, dtype=float).ravel()
-    var = float(w @ s @ w)
-    if not var > 0:
-        return float("nan")
-    w = w / np.sqrt(var)
-    ww = np.outer(w, w)
-    num = (w @ w) ** 2 * (w @ (s - np.diag(np.diag(s))) @ w)
-    den = w @ (ww - np.diag(np.diag(ww))) @ w
-    return float(num / den) if den != 0 else float("nan")
+    return float(km.rho_a(np.asarray(corr_block, dtype=float), np.asarray(weights, dtype=float).ravel()))
 
 
 def vif(corr: np.ndarray) -> np.ndarray:
@@ -219,20 +214,15 @@ def vif(corr: np.ndarray) -> np.ndarray:
 
 
 def r2_from_corr(corr: np.ndarray, target: int, predictors: Sequence[int]) -> float:
-    """R² of the OLS regression of ``target`` on ``predictors`` (standardized), corr (J x J)."""
-    p = list(predictors)
-    if not p:
-        return 0.0
-    rxx = corr[np.ix_(p, p)]
-    rxy = corr[p, target]
-    return float(rxy @ np.linalg.solve(rxx, rxy))
+    """R² of the OLS regression of ``target`` on ``predictors`` (standardized), corr (J x J)
+    (:func:`csi.engine.kernel_math.r2_from_corr`; 0 without predictors)."""
+    return float(km.r2_from_corr(np.asarray(corr, dtype=float), target, list(predictors)))
 
 
 def f2_from_corr(corr: np.ndarray, target: int, predictors: Sequence[int], drop: int) -> float:
-    """Cohen's f² of predictor ``drop``: (R²_incl - R²_excl) / (1 - R²_incl); corr (J x J)."""
-    r2_in = r2_from_corr(corr, target, predictors)
-    r2_ex = r2_from_corr(corr, target, [q for q in predictors if q != drop])
-    return (r2_in - r2_ex) / (1.0 - r2_in) if r2_in < 1.0 else float("inf")
+    """Cohen's f² of predictor ``drop``: (R²_incl - R²_excl) / (1 - R²_incl); corr (J x J)
+    (:func:`csi.engine.kernel_math.f2_from_corr`; inf when R²_incl ≥ 1)."""
+    return float(km.f2_from_corr(np.asarray(corr, dtype=float), target, list(predictors), drop))
 
 
 def f2_size(f2: float) -> str:
@@ -337,10 +327,7 @@ def assess_pls(result, boot=None, *, htmt_kind: HTMTKind = "htmt", alpha: float 
             if draws is not None:
                 key = _pair_key_lookup(list(draws.columns), ca, cb)
                 if key is not None:
-                    d = draws[key].to_numpy(dtype=float)
-                    d = d[np.isfinite(d)]
-                    if d.size:
-                        lo, hi = np.quantile(d, [alpha / 2, 1 - alpha / 2])
+                    lo, hi = km.percentile_interval(draws[key].to_numpy(dtype=float), alpha)
             hrows.append({"construct_1": ca, "construct_2": cb, "htmt": H[a, b], "ci_low": lo, "ci_high": hi})
     htmt = pd.DataFrame(hrows, columns=["construct_1", "construct_2", "htmt", "ci_low", "ci_high"])
     htmt["ok_085"] = CRITERIA["htmt_strict"].check(htmt["htmt"])

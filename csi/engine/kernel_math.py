@@ -1,0 +1,202 @@
+"""Kernel-level formulas, each written once (internal; numpy only, imports nothing of ``csi``).
+
+Every function here is a pure array function. Shapes are given cSEM-style: a leading ``...`` means
+any number of batch axes (``B`` bootstrap resamples, permutations, or none for a single fit); the
+formula is applied to each batch item independently and the batch axes come back unchanged.
+
+=========================  =====================================================================
+weighted moments           :func:`weighted_moments` (one sample, two-pass, exact) and
+                           :func:`count_moments` (``B`` frequency-weighted samples of the same rows:
+                           bootstrap counts, permutation masks) with :func:`pair_products`
+covariance → correlation   :func:`cov_to_corr`
+regression on a corr.      :func:`solve` (batch-safe ``A⁻¹b``), :func:`ols_from_corr` (β, R²),
+                           :func:`r2_from_corr`, :func:`f2_from_corr` (Cohen's f²)
+reliability                :func:`rho_a` (Dijkstra–Henseler ρ_A)
+intervals                  :func:`percentile_interval` (percentile interval of draws)
+=========================  =====================================================================
+
+Callers: :mod:`csi.engine.pls` (kernel, PLSc, f²), :mod:`csi.engine.bootstrap` (resample
+moments, percentile CIs), :mod:`csi.evaluate.assess` (ρ_A, R², f², HTMT CIs),
+:mod:`csi.compare.groups` (permutation moments, difference CIs), :mod:`csi.analytics.index` and
+:mod:`csi.analytics.priorities` (index and importance CIs). The 0–100 rescaling is not here: it is
+:func:`csi.analytics.scales.to_0_100`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "weighted_moments", "pair_products", "count_moments", "cov_to_corr", "solve", "ols_from_corr",
+    "r2_from_corr", "f2_from_corr", "rho_a", "percentile_interval",
+]
+
+
+# =============================================================================== weighted moments
+def weighted_moments(X: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frequency-weighted mean and covariance of one sample (two-pass: centre, then multiply).
+
+    X (n, p): data; f (n,): frequency weights summing to ``n`` (all ones for an unweighted sample).
+    Returns ``mean (p,) = f'X / n`` and ``cov (p, p) = Σ f_i (x_i - m)(x_i - m)' / (n - 1)``, i.e.
+    ``np.cov(X, rowvar=False, fweights=f)`` for integer ``f``.
+    """
+    n = X.shape[0]
+    m = f @ X / n
+    Xc = X - m
+    return m, (Xc * f[:, None]).T @ Xc / (n - 1)
+
+
+def pair_products(Xc: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Row-wise products of the upper-triangle column pairs, the input of :func:`count_moments`.
+
+    Xc (n, p): data, preferably centred at the full-sample mean (keeps ``M2 - m m'`` well conditioned).
+    Returns ``O (n, q)`` with ``O[:, k] = Xc[:, iu[0][k]] * Xc[:, iu[1][k]]`` and ``iu`` (two (q,)
+    index arrays, ``q = p(p+1)/2``).
+    """
+    iu = np.triu_indices(Xc.shape[1])
+    return Xc[:, iu[0]] * Xc[:, iu[1]], iu
+
+
+def count_moments(F: np.ndarray, Xc: np.ndarray, O: np.ndarray, iu: tuple[np.ndarray, np.ndarray]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Means and covariances of ``B`` frequency-weighted samples of the same ``n`` rows, in one product.
+
+    F (B, n): weights of each sample (bootstrap counts × survey weights, 0/1 group masks, …); row b
+    sums to that sample's size ``m_b``, the covariance divisor is ``m_b - 1``.
+    Xc (n, p): the rows (centred, see :func:`pair_products`); O (n, q), iu: from :func:`pair_products`.
+    Returns ``mean (B, p)`` (relative to the centring of ``Xc``) and ``cov (B, p, p)``; row b equals
+    :func:`weighted_moments` of the rows weighted by ``F[b]`` (one pass instead of two, so equal up
+    to rounding).
+    """
+    m = F.sum(axis=1)
+    mean = (F @ Xc) / m[:, None]
+    B, p = len(F), Xc.shape[1]
+    tri = ((F @ O) - m[:, None] * mean[:, iu[0]] * mean[:, iu[1]]) / (m - 1)[:, None]
+    cov = np.empty((B, p, p))
+    cov[:, iu[0], iu[1]] = tri
+    cov[:, iu[1], iu[0]] = tri
+    return mean, cov
+
+
+def cov_to_corr(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Correlations and standard deviations from covariances.
+
+    S (..., p, p) → ``R (..., p, p)``, ``sd (..., p)``; a negative rounding residue on the diagonal
+    counts as 0 variance, and a zero-variance variable gets NaN/inf correlations without a warning
+    (callers test ``sd`` before using ``R``).
+    """
+    sd = np.sqrt(np.maximum(np.einsum("...ii->...i", S), 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        R = S / (sd[..., :, None] * sd[..., None, :])
+    return R, sd
+
+
+# =============================================================================== regression
+def solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``A⁻¹ b`` for A (..., k, k), b (..., k) → (..., k).
+
+    An exactly singular batch item gets NaN instead of aborting the whole batch (a bootstrap resample
+    with collinear constructs is then dropped; a single singular system gives NaN).
+    """
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        if A.ndim == 2:
+            return np.full(b.shape, np.nan)
+        lead = A.shape[:-2]
+        Af, bf = A.reshape((-1,) + A.shape[-2:]), b.reshape((-1, b.shape[-1]))
+        out = np.full(bf.shape, np.nan)
+        for i in range(len(Af)):
+            try:
+                out[i] = np.linalg.solve(Af[i], bf[i])
+            except np.linalg.LinAlgError:
+                pass
+        return out.reshape(lead + (b.shape[-1],))
+
+
+def ols_from_corr(C: np.ndarray, target: int, predictors: Sequence[int] | np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """OLS of variable ``target`` on ``predictors`` from their correlation (or covariance) matrix.
+
+    C (..., J, J); predictors: k indices (k ≥ 1), not containing ``target``.
+    Returns ``beta (..., k) = C_PP⁻¹ C_Pt`` and ``r2 (...) = beta' C_Pt`` (the R² when C is a
+    correlation matrix); NaN for a singular ``C_PP``.
+    """
+    P = np.asarray(predictors, dtype=int)
+    c = C[..., P, target]
+    beta = solve(C[..., P[:, None], P], c)
+    return beta, np.einsum("...i,...i->...", beta, c)
+
+
+def r2_from_corr(C: np.ndarray, target: int, predictors: Sequence[int] | np.ndarray) -> np.ndarray:
+    """R² (...) of the regression of ``target`` on ``predictors``, C (..., J, J); 0 without predictors."""
+    if len(predictors) == 0:
+        return np.zeros(C.shape[:-2])
+    return ols_from_corr(C, target, predictors)[1]
+
+
+def f2_from_corr(C: np.ndarray, target: int, predictors: Sequence[int] | np.ndarray, drop: int,
+                 r2_in: np.ndarray | None = None) -> np.ndarray:
+    """Cohen's f² (...) of predictor ``drop``: ``(R²_in - R²_out) / (1 - R²_in)``, C (..., J, J).
+
+    ``R²_in``: ``target`` on all ``predictors`` (pass it as ``r2_in (...)`` when already known);
+    ``R²_out``: the same regression without ``drop``. ``inf`` when ``R²_in ≥ 1``; NaN propagates.
+    """
+    P = np.asarray(predictors, dtype=int)
+    if r2_in is None:
+        r2_in = r2_from_corr(C, target, P)
+    r2_out = r2_from_corr(C, target, P[P != drop])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(r2_in >= 1.0, np.inf, (r2_in - r2_out) / (1.0 - r2_in))
+
+
+# =============================================================================== reliability
+def rho_a(R: np.ndarray, w: np.ndarray, *, rescale: bool = True) -> np.ndarray:
+    """Dijkstra–Henseler (2015) ρ_A of one block, batched.
+
+    R (..., k, k): correlations of the block's indicators; w (..., k): outer weights of the
+    standardised indicators. Returns (...)::
+
+        ρ_A = (w'w)² · w'(R − diag R)w / w'(ww' − diag(ww'))w      with w'Rw = 1
+
+    ``rescale=True`` (default) first divides ``w`` by ``sqrt(w'Rw)``, so any positive scale of the
+    weights gives the same ρ_A; the PLS kernel passes ``rescale=False`` because its weights have
+    unit-variance scores by construction. NaN where ``w'Rw ≤ 0`` or the denominator is 0 (callers
+    decide what ρ_A of a single-item or formative block means).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if rescale:
+            var = np.einsum("...i,...ij,...j->...", w, R, w)
+            w = w / np.sqrt(np.where(var > 0, var, np.nan))[..., None]
+        ww = w[..., :, None] * w[..., None, :]
+        off = np.einsum("...i,...ij,...j->...", w, R, w) - np.einsum("...i,...ii,...i->...", w, R, w)
+        den = np.einsum("...i,...ij,...j->...", w, ww, w) - np.einsum("...i,...ii,...i->...", w, ww, w)
+        return np.where(den != 0, np.einsum("...i,...i->...", w, w) ** 2 * off / np.where(den != 0, den, 1.0),
+                        np.nan)
+
+
+# =============================================================================== intervals
+def percentile_interval(draws: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval at level ``1 - alpha`` of bootstrap (or any Monte Carlo) draws.
+
+    draws (B,) or (B, K): one column per parameter. Non-finite draws are left out column by column.
+    Returns ``lo, hi`` ((), or (K,) each): the ``alpha/2`` and ``1 - alpha/2`` quantiles (numpy's
+    default linear interpolation); NaN for a column without a finite draw.
+    """
+    D = np.asarray(draws, dtype=float)
+    if D.ndim == 1:
+        lo, hi = percentile_interval(D[:, None], alpha)
+        return lo[0], hi[0]
+    q = [alpha / 2, 1 - alpha / 2]
+    lo = np.full(D.shape[1], np.nan)
+    hi = np.full(D.shape[1], np.nan)
+    finite = np.isfinite(D)
+    full = finite.all(axis=0) if len(D) else np.zeros(D.shape[1], dtype=bool)
+    if full.any():
+        lo[full], hi[full] = np.quantile(D[:, full], q, axis=0)
+    for k in np.flatnonzero(~full):
+        x = D[finite[:, k], k]
+        if x.size:
+            lo[k], hi[k] = np.quantile(x, q)
+    return lo, hi
