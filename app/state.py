@@ -195,61 +195,26 @@ def apply_filters(df: pd.DataFrame, filters) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ analysis
-def weighted_ok(df: pd.DataFrame, weighted: bool) -> bool:
-    """Use survey weights only when asked for and every analysed row has one (a wave loaded
-    without a weight column has none; mixing weighted and unweighted rows would be wrong)."""
-    return bool(weighted) and "weight" in df.columns and len(df) > 0 and bool(df["weight"].notna().all())
+# Every number the pages show comes from csi.report.build, the engine behind `python -m csi report` and
+# `python -m csi fit`: the selection is prepared once (items answered in every selected wave, survey weights
+# whenever complete, own brand and competitor from the store's settings, the store's dictionary texts) and
+# the pages render its tables. Nothing here decides a statistical rule.
+
+def overview_bootstrap() -> int:
+    """Resamples behind the overview's intervals: the engine's default (``$CSI_APP_BOOTSTRAP`` lowers it)."""
+    from csi.report.build import Settings
+
+    return min(bootstrap_default(), Settings().bootstrap)
 
 
-def weights_of(df: pd.DataFrame, weighted: bool):
-    """The weight array (n,) for :mod:`csi.loyalty`/:mod:`csi.classic`, or None (see :func:`weighted_ok`)."""
-    return df["weight"].to_numpy(float) if weighted_ok(df, weighted) else None
+def engine_settings(sel, n_boot: int | None = None, seed: int = 1):
+    """The engine's Settings for the sidebar selection (plain values)."""
+    from csi.report.build import Settings
 
-
-def common_items(df: pd.DataFrame, dictionary_items) -> tuple[str, ...]:
-    """Dictionary items answered in EVERY wave of ``df``: one model for all waves needs the same items
-    (a wave loaded from another questionnaire would otherwise break every wave's fit)."""
-    known = set(dictionary_items)
-    cols = [c for c in df.columns if c in known]
-    if not cols or df.empty:
-        return tuple(cols)
-    answered = df[cols].notna().groupby(df["wave"], observed=True).any().all(axis=0)
-    return tuple(c for c in cols if bool(answered[c]))
-
-
-def fit_settings(weighted: bool) -> dict:
-    """Estimator settings of the dashboard (plain values; part of every cache key)."""
-    return {"scheme": "path", "standardize": True, "missing": "listwise",
-            **({"weights": "weight"} if weighted else {})}
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def model_spec(model: str, syntax: str, items: tuple[str, ...]):
-    """The ModelSpec of the sidebar choice, bound to the items present in the data."""
-    from csi.model.syntax import parse_model
-    from csi.model.templates import template
-
-    if model == "custom":
-        spec = parse_model(syntax, name="custom")
-        spec.check_columns(items, source="the selected waves")
-        return spec
-    return template(model, items=items)
-
-
-def analysis_frame(sel, *, waves: tuple[str, ...] | None = None, ignore: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Respondents of ``waves`` (default: the selection's) with the sidebar filters applied,
-    except the segment columns named in ``ignore`` (e.g. 'brand' for a brand comparison)."""
-    filters = tuple((c, v) for c, v in sel.filters if c not in ignore)
-    return responses(sel.path, sel.version, waves if waves is not None else sel.waves, filters)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def item_scales(path: str, version: str, wave_labels: tuple[str, ...]) -> dict[str, tuple[float, float]]:
-    """{item: (min, max)} over the waves (raises StoreError when the waves disagree)."""
-    from csi.data import store
-
-    with reading(path) as con:
-        return store.item_scales(con, list(wave_labels))
+    model = sel.syntax if sel.model == "custom" else sel.model
+    return Settings(model=model, method=sel.method, weights=bool(sel.weighted),
+                    bootstrap=overview_bootstrap() if n_boot is None else int(n_boot), seed=int(seed),
+                    min_n=MIN_RESPONDENTS)
 
 
 def fingerprint(path: str, version: str) -> str:
@@ -260,6 +225,34 @@ def fingerprint(path: str, version: str) -> str:
     w = waves(path, version)
     text = version + "|" + "|".join(f"{r.label}:{r.sha256}:{r.n_respondents}" for r in w.itertuples())
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _snapshot(path: str, version: str, wave_labels: tuple[str, ...]):
+    from csi.report.build import StoreSnapshot
+
+    conf = settings(path, version, ("brand_column", "own_brand", "competitor"))
+    return StoreSnapshot(frame=_responses_of(path, version, tuple(wave_labels)),
+                         dictionary=item_dictionary(path, version), scales=wave_scales(path, version, wave_labels),
+                         conf=conf, version=f"{version}:{fingerprint(path, version)}", label=Path(path).name)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _prepared(path: str, version: str, wave_labels: tuple[str, ...], filters, model: str, syntax: str,
+              method: str, weighted: bool, n_boot: int):
+    from csi.report.build import Selection, Settings, prepare
+
+    sel = Selection(waves=tuple(wave_labels), filters=tuple(filters), own_brand_by_default=False)
+    s = Settings(model=syntax if model == "custom" else model, method=method, weights=bool(weighted),
+                 bootstrap=int(n_boot), min_n=MIN_RESPONDENTS)
+    return prepare(_snapshot(path, version, tuple(wave_labels)), sel, s)
+
+
+def prepared(sel, n_boot: int | None = None):
+    """The engine's Prepared selection (frame, bound model, scales, weights, brands, notes); shared, never
+    mutate. Raises CSIError (a page shows it as a friendly message)."""
+    nb = overview_bootstrap() if n_boot is None else int(n_boot)
+    return _prepared(sel.path, sel.version, tuple(sel.waves), tuple(sel.filters), sel.model, sel.syntax,
+                     sel.method, bool(sel.weighted), nb)
 
 
 @st.cache_resource(show_spinner=False)
@@ -275,21 +268,12 @@ def fit_cache(path: str):
         return FitCache(None, max_items=256)
 
 
-def _inputs(path, version, wave_labels, filters, model, syntax, ignore):
-    """Data, spec and scales of a request, read in the script thread (cached loaders need it)."""
-    filt = tuple((c, v) for c, v in filters if c not in ignore)
-    df = responses(path, version, wave_labels, filt)
-    items = common_items(df, item_dictionary(path, version)["item"])
-    spec = model_spec(model, syntax, items)
-    return df, spec, wave_scales(path, version, wave_labels), fit_cache(path), fingerprint(path, version)
-
-
 class BootProgress:
     """Resamples done over all groups of a grouped bootstrap, for a job's progress bar.
 
     ``csi.compare.estimate_groups`` reports groups done; the bar would jump from 0 to done for a
-    single wave. This object is also handed to each group's ``csi.bootstrap.bootstrap_pls`` (``csi.compare``'s
-    ``boot_progress``) and turns its ``progress(done, n_boot)`` into ``report(resamples done, total)``.
+    single wave. This object is also handed to each group's ``csi.engine.bootstrap.bootstrap_pls``
+    and turns its ``progress(done, n_boot)`` into ``report(resamples done, total)``.
     """
 
     def __init__(self, report, n_boot: int, n_groups: int):
@@ -304,135 +288,132 @@ class BootProgress:
         self.report(self.base, self.total)
 
 
-def _estimate(inputs, by, n_boot, seed, weighted, progress=None):
-    from csi.compare import groups as compare
+def _scope_frame(prep, scope: tuple):
+    """(frame, by) of a scope: ("waves",), ("wave", w), ("brands",) (focus wave), ("brands_all",) (every
+    selected wave) or ("segment", column) (focus wave)."""
+    if scope[0] == "waves":
+        return prep.frame, ["wave"]
+    if scope[0] == "wave":
+        return prep.rows_of(scope[1]), ["wave"]
+    if scope[0] in ("brands", "brands_all"):
+        from csi.report.build import brand_rows
 
-    df, spec, scales, cache, fp = inputs
-    # One worker: spawned processes cost seconds to start and would take both cores of the box away
-    # from the sessions being served; background bootstraps use one core, page renders the other.
-    workers = 1
+        return brand_rows(prep, all_waves=scope[0] == "brands_all"), ["wave", prep.brand_column]
+    if scope[0] == "segment":
+        return prep.rows_of(prep.focus_wave), ["wave", scope[1]]
+    raise ValueError(f"unknown scope {scope!r}")
+
+
+def _estimate(prep, scope: tuple, n_boot: int, cache, progress=None):
+    """The engine's group fits of a scope. One worker: spawned processes cost seconds to start and would
+    take both cores of the box away from the sessions being served."""
+    from csi.report.build import fit_groups
+
+    frame, by = _scope_frame(prep, scope)
+    if frame is None or frame.empty:
+        return {}
     extra = {}
     if n_boot > 0:
         bp = BootProgress(progress or (lambda done, total: None), n_boot,
-                          df.groupby(list(by), observed=True, dropna=False).ngroups)
+                          frame.groupby(by, observed=True, dropna=False).ngroups)
         # ~20 chunks so the bar moves (the bootstrap reports once per chunk; its draws do not depend
         # on the chunk size, which csi.compare leaves out of the fit-cache key)
         chunk = max(25, -(-int(n_boot) // 20))
         extra = {"progress": bp.group_done, "boot_progress": bp, "boot_options": {"chunk_size": chunk}}
     elif progress is not None:
         extra = {"progress": progress}
-    return compare.estimate_groups(df, spec, list(by), scales, n_boot=n_boot, seed=seed, cache=cache,
-                                   data_version=fp, workers=workers, min_n=MIN_RESPONDENTS,
-                                   **extra, **fit_settings(weighted_ok(df, weighted)))
+    return fit_groups(prep, by, frame=frame, n_boot=n_boot, cache=cache, workers=1, **extra)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def group_fits(path: str, version: str, wave_labels: tuple[str, ...], filters, model: str, syntax: str,
-               by: tuple[str, ...], weighted: bool, ignore: tuple[str, ...] = ()):
-    """Point estimates (no bootstrap) per group of ``by``: dict key → csi.compare.GroupFit."""
-    inputs = _inputs(path, version, wave_labels, filters, model, syntax, ignore)
-    return _estimate(inputs, by, 0, 1, weighted)
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _point_fits(path: str, version: str, wave_labels, filters, model, syntax, method, weighted, scope):
+    prep = _prepared(path, version, wave_labels, filters, model, syntax, method, weighted, overview_bootstrap())
+    return _estimate(prep, scope, 0, fit_cache(path))
 
 
-def fits_by(sel, by: tuple[str, ...], *, waves: tuple[str, ...] | None = None, ignore: tuple[str, ...] = ()):
-    """:func:`group_fits` for the sidebar selection (plain arguments, so the cache key is exact)."""
-    return group_fits(sel.path, sel.version, tuple(waves if waves is not None else sel.waves), sel.filters,
-                      sel.model, sel.syntax, tuple(by), bool(sel.weighted), tuple(ignore))
+def point_fits(sel, scope: tuple = ("waves",)) -> dict:
+    """Point estimates (no bootstrap) of a scope: dict key -> csi.compare.GroupFit (keys as the engine's)."""
+    return _point_fits(sel.path, sel.version, tuple(sel.waves), tuple(sel.filters), sel.model, sel.syntax,
+                       sel.method, bool(sel.weighted), tuple(scope))
 
 
-def boot_job(sel, by: tuple[str, ...], n_boot: int, seed: int = 1, *, waves: tuple[str, ...] | None = None,
-             ignore: tuple[str, ...] = (), start: bool = True, delay: float = 0.0):
-    """The background bootstrap of :func:`fits_by` (a :class:`app.jobs.Job`; None if not started).
+def boot_job(sel, scope: tuple, n_boot: int, seed: int = 1, *, start: bool = True, delay: float = 0.0):
+    """The background bootstrap of a scope (a :class:`app.jobs.Job`; None if not started).
 
-    Equal requests from any session share one job; the result is a dict key → GroupFit with
-    ``boot`` and ``index_draws``.
+    Equal requests from any session share one job; the result is a dict key -> GroupFit with ``boot`` and
+    ``index_draws``. Seeds are the engine's (derived from ``seed`` and the group key), so a wave bootstrapped
+    alone equals the same wave inside the all-waves job and the command line's report.
     """
-    wl = tuple(waves if waves is not None else sel.waves)
-    key = ("groups", sel.path, sel.version, wl, sel.filters, sel.model, sel.syntax, tuple(by), int(n_boot),
-           int(seed), bool(sel.weighted), tuple(ignore))
+    key = ("groups", sel.path, sel.version, tuple(sel.waves), sel.filters, sel.model, sel.syntax, sel.method,
+           tuple(scope), int(n_boot), int(seed), bool(sel.weighted))
     reg = jobs()
     job = reg.get(key)
     if job is None and start:
-        inputs = _inputs(sel.path, sel.version, wl, sel.filters, sel.model, sel.syntax, tuple(ignore))
-        by_, nb, sd, wt = tuple(by), int(n_boot), int(seed), bool(sel.weighted)
-        n_groups = inputs[0].groupby(list(by_), observed=True, dropna=False).ngroups if by_ else 1
-        job = reg.submit(key, lambda progress: _estimate(inputs, by_, nb, sd, wt, progress=progress),
+        base = prepared(sel)
+        from dataclasses import replace
+
+        prep = replace(base, settings=replace(base.settings, bootstrap=int(n_boot), seed=int(seed)))
+        frame, by = _scope_frame(prep, scope)
+        n_groups = frame.groupby(by, observed=True, dropna=False).ngroups if frame is not None else 1
+        nb, cache = int(n_boot), fit_cache(sel.path)
+        job = reg.submit(key, lambda progress: _estimate(prep, scope, nb, cache, progress=progress),
                          total=max(1, nb * n_groups), delay=delay)
     return job
 
 
-def overview_bootstrap() -> int:
-    """Resamples behind the overview's intervals (``$CSI_APP_BOOTSTRAP`` caps it)."""
-    return min(bootstrap_default(), 200)
-
-
 @st.cache_data(max_entries=8, show_spinner=False)
-def cbsem_fit(path: str, version: str, wave_labels: tuple[str, ...], filters, model: str, syntax: str):
-    """CB-SEM (csi.cbsem, ML) of the selection; unweighted (ML has no survey weights)."""
+def cbsem_fit(path: str, version: str, wave_labels: tuple[str, ...], filters, model: str, syntax: str, wave: str):
+    """CB-SEM (csi.engine.cbsem, ML) of one wave of the selection; unweighted (ML has no survey weights)."""
     from csi.engine import cbsem
+    from csi.report.build import analysis_rows
 
-    df, spec, _, _, _ = _inputs(path, version, wave_labels, filters, model, syntax, ())
-    return cbsem.estimate_cbsem(df, spec)
+    prep = _prepared(path, version, wave_labels, filters, model, syntax, "cbsem", False, 0)
+    return cbsem.estimate_cbsem(analysis_rows(prep, wave), prep.spec)
 
 
 # ----------------------------------------------------------------- downloads
-def _fit_inputs(path, version, wave_labels, filters, model, syntax, method, weighted):
-    df, spec, _, _, _ = _inputs(path, version, wave_labels, filters, model, syntax, ())
-    scales = item_scales(path, version, wave_labels)
-    if method == "cbsem":  # ML CB-SEM has no survey weights and no PLS options
-        settings = {"missing": "listwise"}
-    else:
-        settings = fit_settings(weighted_ok(df, weighted))
-    return df, spec, scales, settings
-
-
 @st.cache_data(max_entries=8, show_spinner=False)
 def full_fit(path: str, version: str, wave_labels: tuple[str, ...], filters, model: str, syntax: str, method: str,
-             weighted: bool, n_boot: int, seed: int):
-    """csi.fit.fit_model on the selection: every result table, the manifest, the estimator's result."""
-    from csi.report.analyze import fit_model
+             weighted: bool, wave: str, n_boot: int, seed: int):
+    """csi.report.build.analyze_selection of one wave: every result table, the manifest, the estimator's
+    result (the same call as ``python -m csi fit --db``)."""
+    from dataclasses import replace
 
-    df, spec, scales, settings = _fit_inputs(path, version, wave_labels, filters, model, syntax, method, weighted)
-    return fit_model(df, spec, method=method, bootstrap=n_boot, seed=seed, scale=scales, **settings)
+    from csi.report.build import analyze_selection
+
+    prep = _prepared(path, version, wave_labels, filters, model, syntax, method, weighted, overview_bootstrap())
+    prep = replace(prep, settings=replace(prep.settings, bootstrap=int(n_boot), seed=int(seed)))
+    return analyze_selection(prepared=prep, wave=wave)
 
 
 def fit_job(sel, wave: str, n_boot: int, seed: int, start: bool = True):
     """The bootstrapped :func:`full_fit` as a background job (progress = resamples done)."""
-    key = ("fit", sel.path, sel.version, (wave,), sel.filters, sel.model, sel.syntax, sel.method, bool(sel.weighted),
-           int(n_boot), int(seed))
+    key = ("fit", sel.path, sel.version, tuple(sel.waves), sel.filters, sel.model, sel.syntax, sel.method,
+           bool(sel.weighted), wave, int(n_boot), int(seed))
     reg = jobs()
     job = reg.get(key)
     if job is None and start:
-        from csi.report.analyze import fit_model
+        from dataclasses import replace
 
-        df, spec, scales, settings = _fit_inputs(sel.path, sel.version, (wave,), sel.filters, sel.model, sel.syntax,
-                                                 sel.method, sel.weighted)
-        method, nb, sd = sel.method, int(n_boot), int(seed)
-        job = reg.submit(key, lambda progress: fit_model(df, spec, method=method, bootstrap=nb, seed=sd,
-                                                         scale=scales, progress=progress, **settings), total=nb)
+        from csi.report.build import analyze_selection
+
+        base = prepared(sel)
+        prep = replace(base, settings=replace(base.settings, bootstrap=int(n_boot), seed=int(seed)))
+        job = reg.submit(key, lambda progress: analyze_selection(prepared=prep, wave=wave, progress=progress),
+                         total=int(n_boot))
     return job
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _extra_tables(path, version, wave_labels, filters, model, syntax, weighted):
-    from csi.compare import groups as compare
-    from csi.analytics import loyalty
-
-    out = {}
-    fits = group_fits(path, version, wave_labels, filters, model, syntax, ("wave",), weighted, ())
-    out["trend"] = compare.trend(fits)
-    df = responses(path, version, wave_labels, filters)
-    d = item_dictionary(path, version)
-    rec = next((i for i in d.loc[d["kind"] == "recommend", "item"] if i in df.columns and df[i].notna().any()), None)
-    if rec is not None:
-        out["nps_by_wave"] = loyalty.nps_by(df, rec, "wave", "weight" if weighted_ok(df, weighted) else None)
-    out["wave_scales"] = wave_scales(path, version, wave_labels)
-    return out
-
-
 def extra_tables(sel) -> dict:
-    """Tables of the whole selection beyond one model fit: index trend, NPS by wave, scales in force."""
-    return _extra_tables(sel.path, sel.version, sel.waves, sel.filters, sel.model, sel.syntax, bool(sel.weighted))
+    """Tables of the whole selection beyond one model fit: index trend, wave-over-wave changes, NPS by wave,
+    scales in force (the report engine's)."""
+    from csi.report import build
+
+    prep = prepared(sel)
+    fits = point_fits(sel)
+    out = {"trend": build.trends_table(fits), "changes": build.changes_table(prep, fits),
+           "nps_by_wave": build.nps_table(prep), "wave_scales": prep.scales}
+    return out
 
 
 def app_manifest(sel, wave: str) -> dict:

@@ -135,8 +135,8 @@ def wave_fit(sel: Selection, lang_: str, key: str):
     wave = wave_picker(sel, lang_, key=key)
     if wave is None:
         st.stop()
-    try:
-        fits = state.fits_by(sel, ("wave",), waves=(wave,))
+    try:  # the engine's fits of every selected wave (items bound across them), so pages and reports agree
+        fits = state.point_fits(sel, ("waves",))
     except CSIError as e:
         friendly_error(e, lang_)
         st.stop()

@@ -19,14 +19,19 @@ if wave is None:
 
 from csi.analytics import classic
 
-frame = state.analysis_frame(sel, waves=(wave,))
+try:  # the engine's selection: items answered in every selected wave, survey weights when complete
+    prep = state.prepared(sel)
+except CSIError as e:
+    friendly_error(e, L)
+    st.stop()
+frame = prep.rows_of(wave)
 if frame.empty:
     st.info(t("no_data", L))
     st.stop()
-dictionary = state.item_dictionary(sel.path, sel.version)
-scales = state.item_scales(sel.path, sel.version, (wave,))
-weights = state.weights_of(frame, sel.weighted)
-items = [i for i in dictionary["item"] if i in frame.columns and i in scales and frame[i].notna().any()]
+dictionary = prep.dictionary
+scales = prep.focus_scales(wave)
+weights = prep.weights_of(frame)
+items = [i for i in prep.items if i in frame.columns]
 text_col = "text_zh" if L == "zh" else "text_en"
 rating = dictionary[dictionary["kind"].isin(["rating", "recommend"]) & dictionary["item"].isin(items)]
 

@@ -22,19 +22,25 @@ if not sel.waves:
     st.stop()
 
 from csi.compare import groups as compare
+from csi.report import build
 
 B = state.overview_bootstrap()
+try:  # the engine's selection: every group below is fitted with its binding, weights and seeds
+    prep = state.prepared(sel)
+except CSIError as e:
+    friendly_error(e, L)
+    st.stop()
 SEGMENT_COLS = ("brand", "region", "channel", "gender", "age_group")
 with_ci = st.toggle(t("cp_with_ci", L, B=B), key="cp_ci")
 
 tab_w, tab_s, tab_g, tab_m = st.tabs([t("cp_waves", L), t("cp_segments", L), t("cp_gap", L), t("cp_mga", L)])
 
 
-def _fits(by, waves=None, ignore=()):
-    """Point fits, or the bootstrapped ones when intervals were asked for (background job)."""
-    fits = state.fits_by(sel, by, waves=waves, ignore=ignore)
+def _fits(scope):
+    """Point fits of an engine scope, or the bootstrapped ones when intervals were asked for (background job)."""
+    fits = state.point_fits(sel, scope)
     if with_ci and B >= 2:
-        job = state.boot_job(sel, by, B, waves=waves, ignore=ignore)
+        job = state.boot_job(sel, scope, B)
         if wait_for(job, L):
             return job.result, True
     return fits, False
@@ -42,7 +48,7 @@ def _fits(by, waves=None, ignore=()):
 
 def _trend(fits):
     """compare.trend, or a DataError naming why no group could be fitted (shown as a message)."""
-    tr = compare.trend(fits)
+    tr = build.trends_table(fits)
     if tr.empty:
         raise DataError(t("no_data", L) + " " + "; ".join(f"{', '.join(k)}: {f.error}" for k, f in fits.items()))
     return tr
@@ -51,7 +57,7 @@ def _trend(fits):
 # -------------------------------------------------------------- waves + before/after
 with tab_w:
     try:
-        fits, booted = _fits(("wave",))
+        fits, booted = _fits(("waves",))
         tr = _trend(fits)
         cons = tuple(dict.fromkeys(tr["construct"]))
         st.plotly_chart(charts.trend_chart(tr, L, constructs=cons, title=t("cp_waves", L)), key="cp_trend")
@@ -77,7 +83,7 @@ with tab_w:
 
 # --------------------------------------------------------------------- segments
 with tab_s:
-    frame = state.analysis_frame(sel, waves=(sel.latest,))
+    frame = prep.rows_of(prep.focus_wave)
     seg_cols = [c for c in frame.columns if c in SEGMENT_COLS and frame[c].notna().any()]
     if not seg_cols:
         st.info(t("no_data", L))
@@ -87,9 +93,9 @@ with tab_s:
         sticky("cp_seg", seg_cols[0])
         seg = st.selectbox(t("cp_segment", L), seg_cols, key="cp_seg", format_func=lambda c: t(c, L) if c in
                            ("brand", "region", "channel") else c)
-        latest = sel.latest
+        latest = prep.focus_wave
         try:
-            fits, booted = _fits((seg,), waves=(latest,), ignore=(seg,))
+            fits, booted = _fits(("segment", seg))
             tr = _trend(fits)
             cons = tuple(dict.fromkeys(tr["construct"]))
             st.plotly_chart(charts.grouped_index_chart(tr, seg, L, t("cp_seg_title", L, seg=t(seg, L) if seg in
@@ -105,33 +111,26 @@ with tab_s:
 
 # ---------------------------------------------------------------- competitor gap
 with tab_g:
-    if not (sel.own_brand and sel.competitor):
+    if not (prep.focus_brand and prep.competitor):
         st.info(t("cp_no_brands", L))
     else:
         try:
-            fits, booted = _fits(("wave", "brand"), ignore=("brand",))
-            rows = []
-            for w in sel.waves:
-                own, comp = fits.get((w, sel.own_brand)), fits.get((w, sel.competitor))
-                if own is not None and comp is not None and own.ok and comp.ok:
-                    g = compare.competitor_gap(own, comp)
-                    g.insert(0, "wave", w)
-                    rows.append(g)
-            if rows:
-                gap = pd.concat(rows, ignore_index=True)
-                st.caption(t("cp_gap_caption", L, own=sel.own_brand, competitor=sel.competitor))
+            fits, booted = _fits(("brands_all",))
+            gap = build.gap_table(prep, fits, waves=prep.waves)
+            if len(gap):
+                st.caption(t("cp_gap_caption", L, own=prep.focus_brand, competitor=prep.competitor))
                 last = gap[gap["wave"] == gap["wave"].iloc[-1]]
                 st.plotly_chart(charts.bar_chart(last, "construct", "gap", L,
                                                  t("cp_gap_title", L, wave=last["wave"].iloc[0]),
                                                  color_by="construct", ytitle=t("axis_gap", L))
                                 .update_traces(x=[construct_label(c, L) for c in last["construct"]]), key="cp_gap")
-                show_table(gap, L, one_decimal=("ci_low", "ci_high"))
+                show_table(gap.drop(columns=["own_brand", "competitor_brand"]), L, one_decimal=("ci_low", "ci_high"))
         except CSIError as e:
             friendly_error(e, L)
 
 # ------------------------------------------------------------------------ MGA
 with tab_m:
-    frame = state.analysis_frame(sel, waves=(sel.latest,), ignore=("brand",))
+    frame = build.brand_rows(prep) if prep.brand_column else prep.rows_of(prep.focus_wave)
     seg_cols = [c for c in frame.columns if c in SEGMENT_COLS and frame[c].notna().any()]
     if not seg_cols:
         st.info(t("no_data", L))
@@ -145,15 +144,14 @@ with tab_m:
             a = c2.selectbox(t("cp_group_a", L), values, index=0, key="cp_mga_a")
             b = c3.selectbox(t("cp_group_b", L), values, index=1, key="cp_mga_b")
             n_perm = max(20, min(1000, state.bootstrap_default()))
-            key = ("mga", sel.path, sel.version, sel.latest, sel.filters, sel.model, sel.syntax, seg, a, b, n_perm,
+            key = ("mga", sel.path, sel.version, sel.waves, sel.filters, sel.model, sel.syntax, seg, a, b, n_perm,
                    bool(sel.weighted))
             job = state.jobs().get(key)
             if st.button(t("cp_run_mga", L), key="cp_mga_run", disabled=(a == b) or (job is not None and
                                                                                    job.state != "failed")):
-                items = state.common_items(frame, state.item_dictionary(sel.path, sel.version)["item"])
-                spec = state.model_spec(sel.model, sel.syntax, items)
+                spec = prep.spec
                 da, db = frame[frame[seg].astype(str) == a], frame[frame[seg].astype(str) == b]
-                settings = state.fit_settings(state.weighted_ok(frame, sel.weighted))
+                settings = prep.estimator_settings
                 job = state.jobs().submit(key, lambda progress: compare.mga(da, db, spec, n_perm=n_perm,
                                                                             n_boot=n_perm, seed=1, **settings))
             if job is not None and wait_for(job, L, what="cp_mga_running"):

@@ -28,8 +28,8 @@ n_boot = c1.number_input(t("bootstrap_n", L), min_value=20, max_value=5000, step
 seed = c2.number_input(t("seed", L), min_value=0, value=1, step=1, key="dl_seed")
 try:
     with st.spinner(t("computing", L)):
-        fit = state.full_fit(sel.path, sel.version, (wave,), sel.filters, sel.model, sel.syntax, sel.method,
-                             sel.weighted, 0, 1)
+        fit = state.full_fit(sel.path, sel.version, sel.waves, sel.filters, sel.model, sel.syntax, sel.method,
+                             sel.weighted, wave, 0, 1)
     job = None
     if sel.method == "pls":
         job = state.fit_job(sel, wave, int(n_boot), int(seed), start=False)
@@ -72,10 +72,9 @@ c3.download_button(t("dl_syntax", L), fit.manifest.get("model_syntax", ""), file
 # ------------------------------------------------------------------ HTML report
 figures = []
 try:
-    from csi.compare import groups as compare
     from csi.analytics import priorities
 
-    tr = compare.trend(state.fits_by(sel, ("wave",)))
+    tr = extra["trend"]
     figures.append((t("ov_trend", L), charts.trend_chart(tr, L)))
     actions = []
     if "priorities" in fit.tables and len(fit.tables["priorities"]):

@@ -15,13 +15,15 @@ sel = selection()
 st.title(t("dr_title", L))
 wave, fit = wave_fit(sel, L, key="dr_wave")
 
-# A finished bootstrap of the same request (Model or Overview page) adds importance intervals.
-job = state.boot_job(sel, ("wave",), state.overview_bootstrap(), waves=(wave,), start=False)
-boot = None
-if job is not None and job.state == "done" and job.result.get((wave,)) is not None:
-    boot = job.result[(wave,)].boot
+# A finished bootstrap of the same request (Overview or Model page) adds importance intervals.
+for job in (state.boot_job(sel, ("waves",), state.overview_bootstrap(), start=False),
+            state.boot_job(sel, ("wave", wave), max(20, state.bootstrap_default()), start=False)):
+    if job is not None and job.state == "done" and getattr(job.result.get((wave,)), "ok", False):
+        fit = job.result[(wave,)]
+        break
 
 from csi.analytics import priorities
+from csi.report import build
 
 result = fit.result
 spec = result.spec
@@ -35,13 +37,13 @@ target = c1.radio(t("dr_target", L), targets, format_func=lambda c: construct_la
                   key="dr_target")
 level = c2.radio(t("dr_level", L), ("construct", "indicator"), horizontal=True, key="dr_level",
                  format_func=lambda v: t("dr_level_construct" if v == "construct" else "dr_level_item", L))
-scales = state.item_scales(sel.path, sel.version, (wave,))
-dictionary = state.item_dictionary(sel.path, sel.version)
+prep = state.prepared(sel)
+scales = prep.focus_scales(wave)
+dictionary = prep.dictionary
 text_col = "text_zh" if L == "zh" else "text_en"
 try:
-    # Item texts from the database's dictionary, so an analyst's edits show up here too.
-    item_texts = {r.item: (str(r.text_en), str(r.text_zh)) for r in dictionary.itertuples()}
-    ip = priorities.ipma(result, scales, target=target, level=level, boot=boot, labels=item_texts)
+    # the engine's IPMA (item texts from the database's dictionary, so an analyst's edits show up here too)
+    ip = build.priorities_table(prep, fit, targets=[target], levels=[level])
 except CSIError as e:
     friendly_error(e, L)
     st.stop()

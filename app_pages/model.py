@@ -37,9 +37,9 @@ c1, c2, c3 = st.columns([1, 1, 2])
 n_boot = c1.number_input(t("bootstrap_n", L), min_value=20, max_value=5000, step=100,
                          value=max(20, state.bootstrap_default()), key="md_nboot")
 seed = c2.number_input(t("seed", L), min_value=0, value=1, step=1, key="md_seed")
-job = state.boot_job(sel, ("wave",), int(n_boot), int(seed), waves=(wave,), start=False)
+job = state.boot_job(sel, ("wave", wave), int(n_boot), int(seed), start=False)
 if c3.button(t("run_bootstrap", L), key="md_run_boot", disabled=job is not None and job.state != "failed"):
-    job = state.boot_job(sel, ("wave",), int(n_boot), int(seed), waves=(wave,))
+    job = state.boot_job(sel, ("wave", wave), int(n_boot), int(seed))
 boot = None
 if job is not None and wait_for(job, L):
     bfit = job.result.get((wave,))
@@ -102,7 +102,7 @@ if sel.method != "cbsem":
 if sel.method == "cbsem" or st.toggle(t("md_cbsem_toggle", L), key="md_cbsem_on"):
     try:
         with st.spinner(t("computing", L)):
-            cb = state.cbsem_fit(sel.path, sel.version, (wave,), sel.filters, sel.model, sel.syntax)
+            cb = state.cbsem_fit(sel.path, sel.version, sel.waves, sel.filters, sel.model, sel.syntax, wave)
         for d in cb.diagnostics:
             msg = d.message_zh if L == "zh" else d.message
             (st.error if d.severity == "error" else st.warning if d.severity == "warning" else st.info)(msg)

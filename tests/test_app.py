@@ -660,24 +660,22 @@ def test_bootstrap_progress_moves_by_resamples_and_keeps_the_cache_key():
     """The job's bar counts resamples inside a group (it used to jump 0 → done for one wave), and
     the progress hook does not change the fit-cache key (a second request is a cache hit)."""
     from csi.data import demo
-    from csi.model import templates
     from csi.runtime.cache import FitCache
 
     from app import state
 
+    from csi.report.build import Settings, prepare
+
     df = demo.generate(3).waves["2025Q4"].head(400).copy()
     df["wave"] = "2025Q4"
-    spec = templates.template("ccsi", items=list(df.columns))
-    scales = {i: (0.0, 1.0) if i == "comp1" else (0.0, 10.0) if i == "loy3" else (1.0, 10.0)
-              for i in spec.indicators}
+    prep = prepare(df, settings=Settings(weights=False))
     cache = FitCache(None)
     calls = []
-    inputs = (df, spec, scales, cache, "v1")
-    fits = state._estimate(inputs, ("wave",), 60, 1, False, progress=lambda d, n: calls.append((d, n)))
+    fits = state._estimate(prep, ("waves",), 60, cache, progress=lambda d, n: calls.append((d, n)))
     assert fits[("2025Q4",)].ok and fits[("2025Q4",)].boot.n_kept > 0
     done = [d for d, _ in calls]
     assert calls[-1] == (60, 60) and any(0 < d < 60 for d in done), calls
     assert done == sorted(done)
     again = []
-    state._estimate(inputs, ("wave",), 60, 1, False, progress=lambda d, n: again.append((d, n)))
+    state._estimate(prep, ("waves",), 60, cache, progress=lambda d, n: again.append((d, n)))
     assert not any(0 < d < 60 for d, _ in again), again  # served from the cache, no resampling

@@ -116,8 +116,8 @@ class Settings:
 class Prepared:
     """A selection read and bound: everything an analysis needs, decided once.
 
-    ``frame``: respondents of the selection (all filters; weight as float). ``brand_frame``: the focus wave with
-    every filter but the brand one (brand comparisons). ``spec``: the model bound to ``items``. ``scales``:
+    ``frame``: respondents of the selection (all filters; weight as float). ``brand_frame``: the selected waves
+    with every filter but the brand one (brand comparisons). ``spec``: the model bound to ``items``. ``scales``:
     wave_scales table (wave, item, scale_min, scale_max). ``notes``: ``[{code, message, message_zh}]``.
     """
 
@@ -165,11 +165,30 @@ class Prepared:
         return rows[self.weight_col].to_numpy(float) if self.weight_col else None
 
 
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """What :func:`prepare` reads from a store, already read (the dashboard keeps these in its caches):
+    ``frame`` = ``store.load_responses`` of the waves, ``dictionary``, ``scales`` = ``store.wave_scales``,
+    ``conf`` = the settings brand_column / own_brand / competitor, ``version`` = data version + content hash."""
+
+    frame: pd.DataFrame
+    dictionary: pd.DataFrame
+    scales: pd.DataFrame
+    conf: Mapping[str, str | None]
+    version: str
+    label: str = "database"
+
+
 def _note(code: str, en: str, zh: str) -> dict:
     return {"code": code, "message": en, "message_zh": zh}
 
 
 # ------------------------------------------------------------------------- reading
+def read_store(source, waves: Sequence[str] | None = None) -> StoreSnapshot:
+    """A :class:`StoreSnapshot` of ``waves`` (None = all) from a database path or an open connection."""
+    return StoreSnapshot(*_read_store(source, Selection(waves=tuple(waves) if waves else None)))
+
+
 def _read_store(source, selection: Selection):
     """(frame, dictionary, scales, settings{brand_column, own_brand, competitor}, data_version, label)."""
     from csi.data import store
@@ -281,6 +300,15 @@ def prepare(source, selection: Selection | None = None, settings: Settings | Non
         version = "frame:" + hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy()
                                             .tobytes()).hexdigest()[:16]
         label = "frame"
+    elif isinstance(source, StoreSnapshot):
+        frame, dictionary, scales, conf, version, label = (source.frame, source.dictionary, source.scales,
+                                                           dict(source.conf), source.version, source.label)
+        if selection.waves is not None:
+            unknown = [w for w in selection.waves if w not in set(frame["wave"].astype(str))]
+            if unknown:
+                raise DataError(f"unknown wave{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
+            frame = frame[frame["wave"].astype(str).isin(selection.waves)]
+            scales = scales[scales["wave"].astype(str).isin(selection.waves)]
     else:
         frame, dictionary, scales, conf, version, label = _read_store(source, selection)
     notes: list[dict] = []
@@ -313,8 +341,9 @@ def prepare(source, selection: Selection | None = None, settings: Settings | Non
     brand_frame = None
     competitor = None
     if brand_col:
-        brand_frame = _apply(frame[frame["wave"].astype(str) == focus_wave], filters, skip=brand_col)
-        present = [str(b) for b in sorted(pd.unique(brand_frame[brand_col].dropna()))]
+        brand_frame = _apply(frame, filters, skip=brand_col)
+        focus_rows = brand_frame[brand_frame["wave"].astype(str) == focus_wave]
+        present = [str(b) for b in sorted(pd.unique(focus_rows[brand_col].dropna()))]
         want = selection.competitor or conf.get("competitor")
         if focus_brand is not None:
             others = [b for b in present if b != focus_brand]
@@ -387,11 +416,20 @@ def wave_fits(prep: Prepared, **kw) -> dict:
     return fit_groups(prep, ["wave"], **kw)
 
 
-def brand_fits(prep: Prepared, **kw) -> dict:
-    """One fit per brand of the focus wave (brand filter lifted): key ``(wave, brand)``; {} without brands."""
-    if prep.brand_frame is None or prep.brand_frame.empty:
+def brand_rows(prep: Prepared, all_waves: bool = False) -> pd.DataFrame | None:
+    """Respondents of every brand (brand filter lifted) in the focus wave, or in every selected wave."""
+    if prep.brand_frame is None:
+        return None
+    return prep.brand_frame if all_waves else prep.rows_of(prep.focus_wave, prep.brand_frame)
+
+
+def brand_fits(prep: Prepared, all_waves: bool = False, **kw) -> dict:
+    """One fit per brand of the focus wave (or of every selected wave), brand filter lifted: key
+    ``(wave, brand)``; {} without brands."""
+    rows = brand_rows(prep, all_waves)
+    if rows is None or rows.empty:
         return {}
-    return fit_groups(prep, ["wave", prep.brand_column], frame=prep.brand_frame, **kw)
+    return fit_groups(prep, ["wave", prep.brand_column], frame=rows, **kw)
 
 
 # ------------------------------------------------------------------------- tables
@@ -489,21 +527,24 @@ def brand_table(prep: Prepared, fits: Mapping) -> pd.DataFrame:
     return tr.rename(columns={prep.brand_column: "brand"}) if prep.brand_column != "brand" else tr
 
 
-def gap_table(prep: Prepared, fits: Mapping) -> pd.DataFrame:
-    """Focus brand minus competitor in the focus wave (empty without both)."""
+def gap_table(prep: Prepared, fits: Mapping, waves: Sequence[str] | None = None) -> pd.DataFrame:
+    """Focus brand minus competitor in the focus wave (or in each of ``waves``); empty without both."""
     from csi.compare.groups import competitor_gap
 
     cols = ["wave", "own_brand", "competitor_brand", "construct", "label_en", "label_zh", "own", "competitor",
             "gap", "ci_low", "ci_high", "significant"]
-    own = fits.get((prep.focus_wave, str(prep.focus_brand))) if prep.focus_brand else None
-    comp = fits.get((prep.focus_wave, str(prep.competitor))) if prep.competitor else None
-    if own is None or comp is None or not own.ok or not comp.ok:
-        return pd.DataFrame(columns=cols)
-    g = with_labels(competitor_gap(own, comp, alpha=prep.settings.alpha))
-    g.insert(0, "competitor_brand", prep.competitor)
-    g.insert(0, "own_brand", prep.focus_brand)
-    g.insert(0, "wave", prep.focus_wave)
-    return g[cols]
+    rows = []
+    for w in (waves or [prep.focus_wave]):
+        own = fits.get((w, str(prep.focus_brand))) if prep.focus_brand else None
+        comp = fits.get((w, str(prep.competitor))) if prep.competitor else None
+        if own is None or comp is None or not own.ok or not comp.ok:
+            continue
+        g = with_labels(competitor_gap(own, comp, alpha=prep.settings.alpha))
+        g.insert(0, "competitor_brand", prep.competitor)
+        g.insert(0, "own_brand", prep.focus_brand)
+        g.insert(0, "wave", w)
+        rows.append(g[cols])
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
 
 def mga_table(prep: Prepared, fits: Mapping, n_perm: int | None = None) -> pd.DataFrame:
@@ -516,7 +557,7 @@ def mga_table(prep: Prepared, fits: Mapping, n_perm: int | None = None) -> pd.Da
     comp = fits.get((prep.focus_wave, str(prep.competitor))) if prep.competitor else None
     if own is None or comp is None or not own.ok or not comp.ok:
         return pd.DataFrame(columns=cols)
-    bf, bc = prep.brand_frame, prep.brand_column
+    bf, bc = brand_rows(prep), prep.brand_column
     a = bf[bf[bc].astype(str) == str(prep.focus_brand)]
     b = bf[bf[bc].astype(str) == str(prep.competitor)]
     settings = prep.estimator_settings
