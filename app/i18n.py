@@ -431,6 +431,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "report_title": ("Customer satisfaction report", "顾客满意度报告"),
     "report_generated": ("Generated {when} · data version {v} · {n} respondents",
                          "生成时间 {when} · 数据版本 {v} · {n} 位受访者"),
+    # ------------------------------------------------------ data: text encoding read (csi.data.ingest)
+    "da_encoding": ("Text encoding read: {enc}", "读取的文本编码：{enc}"),
+    "da_enc_utf8": ("UTF-8", "UTF-8"),
+    "da_enc_utf8_bom": ("UTF-8 with byte-order mark", "UTF-8（带字节顺序标记）"),
+    "da_enc_utf16": ("UTF-16 with byte-order mark", "UTF-16（带字节顺序标记）"),
+    "da_enc_gb18030": ("Chinese GB18030/GBK", "中文 GB18030/GBK"),
+    "da_enc_cp1252": ("Western cp1252/Latin-1", "西文 cp1252/Latin-1"),
 }
 
 

@@ -24,6 +24,9 @@ st.title(t("da_title", L))
 tab_up, tab_waves, tab_dict = st.tabs([t("da_upload", L), t("da_waves", L), t("da_dictionary", L)])
 
 IGNORE, SEGMENT = "__ignore__", "__segment__"
+# csi.data.ingest.decode_text's encoding names → translation keys
+_ENCODING_KEYS = {"utf-8": "da_enc_utf8", "utf-8-sig": "da_enc_utf8_bom", "utf-16": "da_enc_utf16",
+                  "gb18030": "da_enc_gb18030", "cp1252": "da_enc_cp1252"}
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -112,6 +115,9 @@ with tab_up:
                     st.success(t("da_valid_ok", L, n=len(report.frame), items=len(report.items)))
                 else:
                     st.error(t("da_valid_bad", L, n=len(report.errors)))
+                enc_key = _ENCODING_KEYS.get(report.summary.get("encoding") or raw.attrs.get("encoding"))
+                if enc_key:  # CSV only: XLSX and SAV carry their own text encoding
+                    st.caption(t("da_encoding", L, enc=t(enc_key, L)))
                 if report.warnings:
                     st.warning(t("da_warnings", L, n=len(report.warnings)))
                 if report.problems:

@@ -103,9 +103,11 @@ def test_binary_content(db, tmp_path):
 
 
 def test_undecodable_text(db, tmp_path):
-    p = tmp_path / "latin.csv"
-    p.write_bytes("respondent_id,sat1,city\nr1,7,".encode() + b"Z\xfcrich \xe9t\xe9\n")
-    assert_rejected(db, p, expect="cannot decode")
+    # 0x81 before a comma is neither UTF-8, GBK/GB18030 (no such trail byte) nor cp1252 (unassigned byte)
+    p = tmp_path / "broken.csv"
+    p.write_bytes("respondent_id,sat1,city\nr1,7,ok\nr2,8,".encode() + b"Z\x81,\n")
+    err = assert_rejected(db, p, expect="cannot decode")
+    assert "row 3" in err and "column 'city'" in err and "81 2c" in err
 
 
 def test_excel_file_with_csv_name(db, tmp_path):
@@ -174,6 +176,29 @@ def test_empty_respondent_id(db, tmp_path):
 def test_bad_weight(db, tmp_path):
     p = write_csv(tmp_path / "x.csv", "respondent_id,weight,sat1\nr1,1.2,7\nr2,-1,8\n")
     assert_rejected(db, p, expect="survey weight must be a non-negative number")
+
+
+@pytest.mark.parametrize("header,value", [("weight", "abc"), ("Weight", "1,5"), ("权重", "-0.5"), ("weights", "inf")])
+def test_bad_weight_values_are_refused(db, tmp_path, header, value):
+    p = write_csv(tmp_path / "x.csv", f'respondent_id,{header},sat1\nr1,1.2,7\nr2,"{value}",8\n')
+    err = assert_rejected(db, p, expect="survey weight must be a non-negative number")
+    assert f"row 3, column '{header}', value '{value}'" in err
+
+
+def test_weight_column_is_stored_as_weight_and_read_as_float(db, tmp_path):
+    p = write_csv(tmp_path / "w.csv", "编号,权重,sat1\nA1,0.75,7\nA2,,8\nA3,2,9\n", "gbk")
+    con = store.connect(db)
+    rep = ingest_file(con, p, "W1")
+    d = store.load_responses(con)
+    con.close()
+    assert rep.segments == ("weight",)
+    assert d["weight"].dtype == np.float64
+    np.testing.assert_array_equal(d["weight"].to_numpy(), [0.75, np.nan, 2.0])
+
+
+def test_two_weight_columns_are_refused(db, tmp_path):
+    p = write_csv(tmp_path / "w.csv", "respondent_id,weight,权重,sat1\nr1,1,1,7\n")
+    assert_rejected(db, p, expect="is reserved or repeated")
 
 
 def test_many_errors_are_summarised(db, tmp_path):
@@ -250,6 +275,112 @@ def test_chinese_text_round_trip(db, tmp_path, encoding):
     assert list(d["渠道"]) == ["营业厅", "网上营业厅", "客服热线"]
     assert list(d["respondent_id"]) == ["A01", "A02", "A03"]
     assert list(d["wave"]) == ["2025年第一季度"] * 3
+
+
+# Western text as European Excel saves it ("CSV (comma delimited)" = cp1252); Latin-1 holds the subset without
+# the 0x80-0x9F characters (€, Š, Œ, Ž, typographic quotes). Before the encoding detection such files were
+# decoded as GB18030 and stored as mojibake ("Z黵ich") or refused.
+WESTERN = {
+    "cp1252": ["Zürich", "Montréal", "São Paulo", "Kraków", "Šibenik", "Œuvre – 5 €", "Žilina", "Informações",
+               "„Grüße“"],
+    "latin-1": ["Zürich", "Montréal", "São Paulo", "Kraków", "Ærøskøbing", "Málaga, Spain", "Señor Müller",
+                "Straße", "Ça va"],
+}
+
+
+def _western_file(tmp_path: Path, encoding: str, ascii_rows: int = 0) -> tuple[Path, list[str]]:
+    cities = WESTERN[encoding]
+    lines = ["respondent_id,city,sat1,sat2"] + [f"a{i},Bern,7,8" for i in range(ascii_rows)]
+    lines += [f'r{i},"{c}",{1 + i % 10},{10 - i % 10}' for i, c in enumerate(cities)]
+    return write_csv(tmp_path / f"{encoding}.csv", "\r\n".join(lines) + "\r\n", encoding), cities
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
+def test_western_text_round_trips_exactly(db, tmp_path, encoding):
+    p, cities = _western_file(tmp_path, encoding)
+    con = store.connect(db)
+    rep = ingest_file(con, p, "W1")
+    d = store.load_responses(con)
+    con.close()
+    assert list(d["city"]) == cities
+    assert rep.encoding == "cp1252" and "cp1252/Latin-1 (Western)" in rep.summary()
+    assert list(d["sat1"]) == [float(1 + i % 10) for i in range(len(cities))]
+
+
+def test_western_text_after_a_long_ascii_start_is_detected(db, tmp_path):
+    # the first accented byte is beyond the first 64 KB: detection samples from the first non-UTF-8 line
+    p, cities = _western_file(tmp_path, "cp1252", ascii_rows=8000)
+    assert p.read_bytes().find(b"\xfc") > 100_000
+    con = store.connect(db)
+    rep = ingest_file(con, p, "W1")
+    d = store.load_responses(con)
+    con.close()
+    assert rep.encoding == "cp1252" and rep.n_respondents == 8000 + len(cities)
+    assert list(d["city"].iloc[8000:]) == cities
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030"])
+def test_chinese_survey_text_still_round_trips(db, tmp_path, encoding):
+    values = ["北京", "满意", "不知道", "男", "女", "上海市浦东新区", "非常满意（５分）", "客服热线：１００８６"]
+    text = "编号,回答,sat1\n" + "".join(f'A{i:02d},"{v}",{1 + i}\n' for i, v in enumerate(values))
+    p = write_csv(tmp_path / f"{encoding}.csv", text, encoding)
+    con = store.connect(db)
+    rep = ingest_file(con, p, "2025年第一季度")
+    d = store.load_responses(con)
+    con.close()
+    assert rep.encoding == "gb18030"
+    assert list(d["回答"]) == values
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_utf8_with_and_without_bom_and_utf16(db, tmp_path, encoding):
+    values = ["Zürich", "北京", "Œuvre – 5 €", "不知道"]
+    text = "respondent_id,city,sat1\n" + "".join(f"r{i},{v},7\n" for i, v in enumerate(values))
+    p = write_csv(tmp_path / f"{encoding}.csv", text, encoding)
+    con = store.connect(db)
+    rep = ingest_file(con, p, "W1")
+    d = store.load_responses(con)
+    con.close()
+    assert rep.encoding == encoding
+    assert list(d["city"]) == values and list(d["respondent_id"]) == ["r0", "r1", "r2", "r3"]
+
+
+def test_validation_summary_names_the_encoding(db, tmp_path):
+    p, _ = _western_file(tmp_path, "cp1252")
+    raw = read_survey(p)
+    con = store.connect(db, read_only=True)
+    rep = validate_frame(con, raw, p.name)
+    con.close()
+    assert rep.ok and rep.summary["encoding"] == "cp1252"
+
+
+def test_ambiguous_encoding_is_refused_not_guessed(db, tmp_path):
+    # GBK "A区" (zone A) is b"A\xc7\xf8": as cp1252 it reads "AÇø", as plausible as the Chinese reading
+    p = write_csv(tmp_path / "zones.csv", 'respondent_id,"zone, as coded",sat1\nr1,"A区, east",8\nr2,B区,9\n', "gbk")
+    err = assert_rejected(db, p, expect="cannot tell the text encoding")
+    assert "row 2" in err and "column 'zone, as coded'" in err and "'AÇø, east'" in err and "'A区, east'" in err
+    assert "CSV UTF-8" in err
+    with pytest.raises(InputError) as e:
+        read_survey(p)
+    (pr,) = e.value.problems
+    assert (pr.row, pr.column, pr.value, pr.code) == (2, "zone, as coded", "AÇø, east | A区, east", "encoding_ambiguous")
+    assert "无法确定文本编码" in pr.reason_zh and "CSV UTF-8" in pr.reason_zh
+
+
+def test_text_in_another_encoding_is_refused(db, tmp_path):
+    # Japanese Shift-JIS: strictly decodable as cp1252 and as GB18030, ordinary text in neither
+    p = write_csv(tmp_path / "sjis.csv", "respondent_id,city,sat1\nr1,東京都,8\nr2,大阪府,9\n", "shift_jis")
+    assert_rejected(db, p, expect="neither UTF-8, Chinese GBK/GB18030 nor Western cp1252")
+
+
+def test_mixed_encodings_are_refused(db, tmp_path):
+    # a GBK file whose last row was pasted from a Western (cp1252) file; the row is beyond the sample windows
+    # the detection reads, so the strict full decode of the detected encoding catches it
+    rows = "".join(f"A{i},北京,{1 + i % 10}\n" for i in range(20000))
+    p = tmp_path / "mixed.csv"
+    p.write_bytes(("编号,地区,sat1\n" + rows).encode("gbk") + "Z1,Montré,8\n".encode("cp1252"))
+    err = assert_rejected(db, p, expect="cannot decode the text as GB18030/GBK (")
+    assert "row 20002" in err
 
 
 def test_semicolon_delimited_csv(db, tmp_path):

@@ -102,3 +102,27 @@ def test_update_items_is_all_or_nothing(con):
     d = store.item_dictionary(con).set_index("item")
     assert d.loc["sat1", "text_en"] == "A" and d.loc["sat2", "text_zh"] == "乙"
     assert store.data_version(con) == v0 + 1
+
+
+def test_load_responses_returns_the_weight_as_float(con):
+    weights = ["0.5", "1.25", "2", "0.333333", "1e0", " 3 "]
+    frame = pd.DataFrame({"respondent_id": [f"r{i}" for i in range(6)], "region": ["N", "S"] * 3,
+                          "weight": weights, "sat1": ["7"] * 6})
+    ingest_frame(con, frame, "W1", "w1.csv")
+    ingest_frame(con, _wave(4, "B", None, 3), "W2", "w2.csv")  # a wave without weights
+    d = store.load_responses(con)
+    assert d["weight"].dtype == np.float64
+    np.testing.assert_array_equal(d["weight"].to_numpy()[:6], [0.5, 1.25, 2.0, 0.333333, 1.0, 3.0])
+    assert d["weight"].iloc[6:].isna().all()
+    assert d["region"].dtype == object and list(d["region"].iloc[:6]) == ["N", "S"] * 3
+    one = store.load_responses(con, waves=["W1"], segments={"region": "S"})
+    np.testing.assert_array_equal(one["weight"].to_numpy(), [1.25, 0.333333, 3.0])
+    assert store.load_responses(con, waves=["W2"]).columns.tolist().count("weight") == 0
+
+
+def test_a_damaged_weight_in_the_store_is_an_error_not_nan(con):
+    frame = pd.DataFrame({"respondent_id": ["r1", "r2"], "weight": ["1", "2"], "sat1": ["7", "8"]})
+    ingest_frame(con, frame, "W1", "w1.csv")
+    con.execute("UPDATE segments SET value = 'x' WHERE name = 'weight' AND resp_key = 2")  # bypasses ingest
+    with pytest.raises(StoreError, match="survey weight 'x' is not a number"):
+        store.load_responses(con)

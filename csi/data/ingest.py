@@ -30,6 +30,8 @@ from csi.errors import InputError, Problem, StoreError
 from csi.text.messages import problem
 
 ID_NAMES = ("respondent_id", "id", "ID", "编号", "respondent", "resp_id", "受访者编号", "样本编号")
+# A column with one of these names is the survey weight: it must be a non-negative number and is stored as the
+# segment store.WEIGHT_SEGMENT ("weight"), which store.load_responses returns as float64.
 WEIGHT_NAMES = ("weight", "weights", "权重")
 MAX_PER_KIND = 20  # problems listed per (column, reason) before summarising the rest
 _SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".sav", ".zsav"}
@@ -37,10 +39,12 @@ _SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".sav", ".zsav"}
 
 # --------------------------------------------------------------------------- reading
 def read_survey(source: str | os.PathLike | bytes | BinaryIO, name: str | None = None) -> pd.DataFrame:
-    """Read a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), XLSX or SPSS SAV file into text cells.
+    """Read a CSV (UTF-8 with or without BOM, UTF-16 with BOM, GBK/GB18030, cp1252/Latin-1), XLSX or SPSS SAV
+    file into text cells.
 
     Returns a DataFrame whose cells are strings ('' for empty); the header is kept as written
-    (an unnamed first column is named ''). Raises :class:`InputError` naming the file and reason.
+    (an unnamed first column is named ''). For a CSV, ``frame.attrs["encoding"]`` names the encoding read
+    (a key of :data:`ENCODING_NAMES`). Raises :class:`InputError` naming the file and reason.
     """
     data, name = _read_bytes(source, name)
     path = Path(source) if isinstance(source, (str, os.PathLike)) else None
@@ -78,10 +82,28 @@ def _read_bytes(source, name) -> tuple[bytes, str]:
     return path.read_bytes(), name or path.name
 
 
-def decode_text(data: bytes, name: str) -> tuple[str, str]:
-    """Decode CSV bytes: UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030 (a superset of GBK).
+# The text encodings decode_text reads, as the summaries name them.
+ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (BOM)", "utf-16": "UTF-16 (BOM)",
+                  "gb18030": "GB18030/GBK (Chinese)", "cp1252": "cp1252/Latin-1 (Western)"}
+_NEUTRAL_NAMES = {"gb18030": "GB18030/GBK", "cp1252": "cp1252/Latin-1"}  # for messages in both languages
+_SAMPLE_WINDOWS = 8      # detection reads at most this many windows ...
+_WINDOW = 32 * 1024      # ... of this many bytes: the first non-UTF-8 line onwards, then spread over the file
+_PLAUSIBLE = 0.9         # share of the sample's non-ASCII characters that must read as ordinary text
+_WESTERN_SYMBOLS = frozenset("€£¥¢°§©®™«»‹›–—‘’‚“”„…•·±×÷¼½¾¹²³µ¿¡ªº¶†‡‰\u00a0")
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 
-    Returns ``(text, encoding)``; raises :class:`InputError` for binary or undecodable content.
+
+def decode_text(data: bytes, name: str) -> tuple[str, str]:
+    """Decode CSV bytes; returns ``(text, encoding)`` with encoding one of :data:`ENCODING_NAMES`.
+
+    UTF-16 with a byte-order mark; UTF-8 with or without BOM when the whole file decodes strictly (the fast
+    path). Otherwise the file is Chinese GB18030 (a superset of GBK) or Western cp1252 (a superset of the
+    printable Latin-1): GBK decoding of Western bytes often succeeds ("Zürich" → "Z黵ich"), so strict decoding
+    alone does not decide. :func:`_detect_legacy` reads a bounded sample and keeps an encoding only when it
+    decodes strictly AND reads as ordinary text (common Chinese characters / isolated Latin letters) AND
+    charset-normalizer finds it coherent, while the other does not; the chosen encoding must then decode the
+    whole file strictly. Ambiguous bytes are refused (save as UTF-8) rather than guessed.
+    Raises :class:`InputError` for binary, undecodable or ambiguous content.
     """
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         try:
@@ -95,20 +117,146 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
         try:
             return data[3:].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as e:
-            raise _undecodable(data[3:], e, name) from None
+            raise _undecodable(data[3:], e.start, name, "UTF-8 (BOM)") from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as utf8_error:
+        encoding = _detect_legacy(data, utf8_error.start, name)
+    try:
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError as e:  # bytes past the sample that the detected encoding cannot hold
+        raise _undecodable(data, e.start, name, _NEUTRAL_NAMES[encoding]) from None
+
+
+def _sample_windows(data: bytes, first_bad: int) -> list[tuple[int, bytes]]:
+    """Up to _SAMPLE_WINDOWS line-aligned windows: from the line of the first non-UTF-8 byte, then spread over
+    the rest of the file. GB18030 multi-byte sequences never contain a newline, so a window starting after a
+    newline decodes as the file does."""
+    starts = [data.rfind(b"\n", 0, first_bad) + 1]
+    rest = len(data) - starts[0]
+    if rest > _WINDOW:
+        step = rest // _SAMPLE_WINDOWS
+        for k in range(1, _SAMPLE_WINDOWS):
+            at = data.find(b"\n", starts[0] + k * step)
+            if at >= 0 and at + 1 >= starts[-1] + _WINDOW:
+                starts.append(at + 1)
+    out = []
+    for s in starts:
+        chunk = data[s:s + _WINDOW]
+        if s + _WINDOW < len(data):
+            cut = chunk.rfind(b"\n")
+            chunk = chunk[:cut + 1] if cut >= 0 else chunk
+        out.append((s, chunk))
+    return out
+
+
+def _chinese_share(text: str) -> float:
+    """Share of non-ASCII characters in the GB2312 repertoire (common hanzi, CJK and full-width punctuation)."""
+    counts: dict[str, int] = {}
+    for run in _NON_ASCII_RUN.findall(text):
+        for ch in run:
+            counts[ch] = counts.get(ch, 0) + 1
+    total = sum(counts.values())
+    if not total:
+        return 0.0
+    common = 0
+    for ch, n in counts.items():
         try:
-            return data.decode("gb18030"), "gb18030"
-        except UnicodeDecodeError:
-            raise _undecodable(data, utf8_error, name) from None
+            ch.encode("gb2312")
+            common += n
+        except UnicodeEncodeError:
+            pass
+    return common / total
 
 
-def _undecodable(data: bytes, e: UnicodeDecodeError, name: str) -> InputError:
-    line = data[: e.start].count(b"\n") + 1
-    bad = data[e.start: e.start + 4].hex(" ")
-    return InputError(problem(name, "undecodable", row=line, bytes=bad, line=line))
+def _western_share(text: str) -> float:
+    """Share of non-ASCII characters that read as Western text: Latin letters or common symbols, alone, or two
+    together inside a word ("ção"); GBK Chinese read as cp1252 gives runs like "±±¾©" (北京) or a lone "ÄÐ" (男)."""
+    total = good = 0
+    for m in _NON_ASCII_RUN.finditer(text):
+        run = m.group()
+        total += len(run)
+        if len(run) > 2 or not all(c in _WESTERN_SYMBOLS or unicodedata.name(c, "").startswith("LATIN") for c in run):
+            continue
+        before = text[m.start() - 1] if m.start() else ""
+        after = text[m.end()] if m.end() < len(text) else ""
+        if len(run) == 1 or (before.isascii() and before.isalpha()) or (after.isascii() and after.isalpha()):
+            good += len(run)
+    return good / total if total else 0.0
+
+
+def _coherent(sample: bytes, encodings: list[str]) -> set[str]:
+    """The encodings charset-normalizer keeps (not chaotic) for the sample, among ``encodings``."""
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # optional second opinion: without it the plausibility check decides alone
+        return set(encodings)
+    return {m.encoding for m in from_bytes(sample, cp_isolation=encodings)} & set(encodings)
+
+
+def _detect_legacy(data: bytes, first_bad: int, name: str) -> str:
+    """GB18030 or cp1252 for a file that is not UTF-8, from a bounded sample (see :func:`decode_text`)."""
+    windows = _sample_windows(data, first_bad)
+    decoded: dict[str, str] = {}
+    failed: dict[str, int] = {}
+    for enc in ("gb18030", "cp1252"):
+        parts = []
+        for at, chunk in windows:
+            try:
+                parts.append(chunk.decode(enc))
+            except UnicodeDecodeError as e:
+                failed[enc] = at + e.start
+                break
+        else:
+            decoded[enc] = "\n".join(parts)
+    if not decoded:
+        raise _undecodable(data, max(failed.values()), name, "UTF-8 / GB18030/GBK / cp1252/Latin-1")
+    shares = {"gb18030": _chinese_share, "cp1252": _western_share}
+    plausible = {enc for enc, text in decoded.items() if shares[enc](text) >= _PLAUSIBLE}
+    if plausible:
+        plausible &= _coherent(b"\n".join(chunk for _, chunk in windows), sorted(plausible))
+    if len(plausible) == 1:
+        return plausible.pop()
+    raise _ambiguous(data, first_bad, name, "encoding_ambiguous" if plausible else "encoding_unknown")
+
+
+def _cell_at(data: bytes, pos: int) -> tuple[int, str | None, bytes]:
+    """(line, column header, cell bytes) of the byte at ``pos``; the header is named only when it is ASCII."""
+    line_start = data.rfind(b"\n", 0, pos) + 1
+    line_end = data.find(b"\n", pos)
+    line = data[line_start: line_end if line_end >= 0 else len(data)].rstrip(b"\r")
+    first = data[: data.find(b"\n")] if b"\n" in data else data
+    first = first.rstrip(b"\r")
+    delim = max([b",", b";", b"\t", b"|"], key=first.count)
+    # latin-1 maps bytes one to one, so offsets survive the csv split
+    fields = next(csv.reader([line.decode("latin-1")], delimiter=delim.decode()), [])
+    header = next(csv.reader([first.decode("latin-1")], delimiter=delim.decode()), [])
+    k, quoted = 0, False
+    for ch in line[: pos - line_start].decode("latin-1"):  # the field holding pos: delimiters outside quotes
+        if ch == '"':
+            quoted = not quoted
+        elif ch == delim.decode() and not quoted:
+            k += 1
+    cell = fields[k].encode("latin-1") if k < len(fields) else line
+    column = None
+    if k < len(header):
+        column = header[k].strip() if header[k].isascii() else f"#{k + 1}"
+    return data[:pos].count(b"\n") + 1, column, cell
+
+
+def _ambiguous(data: bytes, pos: int, name: str, code: str) -> InputError:
+    row, column, cell = _cell_at(data, pos)
+    western = cell.decode("cp1252", errors="replace")
+    chinese = cell.decode("gb18030", errors="replace")
+    return InputError(problem(name, code, row=row, column=column, value=f"{western} | {chinese}",
+                              western=western, chinese=chinese))
+
+
+def _undecodable(data: bytes, pos: int, name: str, encoding: str) -> InputError:
+    row, column, _cell = _cell_at(data, pos)
+    bad = data[pos: pos + 4].hex(" ")
+    return InputError(problem(name, "undecodable", row=row, column=column, value=bad, bytes=bad, line=row,
+                              encoding=encoding))
 
 
 def _read_csv(data: bytes, name: str, path: Path | None = None) -> pd.DataFrame:
@@ -161,6 +309,7 @@ def _read_csv(data: bytes, name: str, path: Path | None = None) -> pd.DataFrame:
     frame.columns = header
     if len(frame) == 0:
         raise InputError(problem(name, "header_only"))
+    frame.attrs["encoding"] = encoding
     return frame
 
 
@@ -264,10 +413,12 @@ class IngestReport:
     warnings: tuple[Problem, ...]
     sha256: str
     seconds: float
+    encoding: str | None = None  # the CSV text encoding read (a key of ENCODING_NAMES); None for XLSX/SAV
 
     def summary(self) -> str:
+        enc = f", {ENCODING_NAMES.get(self.encoding, self.encoding)}" if self.encoding else ""
         lines = [f"wave {self.wave!r}: {self.n_respondents:,} respondents, {len(self.items)} items, "
-                 f"segments: {', '.join(self.segments) or 'none'} (from {self.source_name}, {self.seconds:.1f} s)"]
+                 f"segments: {', '.join(self.segments) or 'none'} (from {self.source_name}{enc}, {self.seconds:.1f} s)"]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -460,15 +611,18 @@ def validate_frame(
             problems.append(problem(f, "all_missing", column=col, severity="warning"))
         clean[item] = values
 
-    # segments (text) — a weight column must be numeric and non-negative
+    # segments (text) — a weight column must be numeric and non-negative; it is stored as 'weight'
     seg_names: list[str] = []
     for col in segment_cols:
         name = _norm_header(col) or col
+        is_weight = name in WEIGHT_NAMES
+        if is_weight:
+            name = store.WEIGHT_SEGMENT
         if name in seg_names or name in ("wave", "respondent_id"):
             problems.append(problem(f, "segment_reserved", row=1, column=col, name=name))
             continue
         text = _text(raw[col], "NFC")
-        if name in WEIGHT_NAMES:
+        if is_weight:
             num = pd.to_numeric(text.replace("", np.nan), errors="coerce").to_numpy(dtype=float)
             bad = (np.isnan(num) & (text != "").to_numpy()) | (num < 0) | np.isinf(num)
             _collect(problems, f, rows[bad], col, text.to_numpy()[bad], "bad_weight")
@@ -481,6 +635,7 @@ def validate_frame(
     report.scales = scales
     report.source_columns = {dict_by_code[k].item: v for k, v in item_cols.items()}
     report.summary = {"rows": n, "items": len(item_cols), "segments": seg_names, "id_column": id_col,
+                      "encoding": raw.attrs.get("encoding"),
                       "errors": len(report.errors), "warnings": len(report.warnings)}
     return report
 
@@ -617,7 +772,7 @@ def ingest_frame(
     _write_wave(con, report, label, start, end)
     return IngestReport(wave=label, source_name=source_name, n_respondents=len(report.frame), items=tuple(report.items),
                         segments=tuple(report.segments), warnings=tuple(report.warnings), sha256=sha256,
-                        seconds=time.perf_counter() - t0)
+                        seconds=time.perf_counter() - t0, encoding=raw.attrs.get("encoding"))
 
 
 def ingest_file(con, path: str | os.PathLike, wave: str, **kwargs) -> IngestReport:

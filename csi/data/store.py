@@ -6,7 +6,9 @@ Tables (schema version 1, see ``_MIGRATIONS``):
 * ``items``        the item dictionary (item code → construct, texts en/zh, scale, missing codes, kind, attribute).
 * ``wave_items``   the items a wave contains and the scale in force for that wave (``--scale`` overrides).
 * ``respondents``  (wave_id, resp_key, respondent_id, source_row) — ``resp_key`` is the row's ordinal in the wave.
-* ``segments``     long table (wave_id, resp_key, name, value) — brand, region, channel, weight, …
+* ``segments``     long table (wave_id, resp_key, name, value) — brand, region, channel, weight, … as text;
+                   the segment named ``weight`` (:data:`WEIGHT_SEGMENT`) is the survey weight: ingest stores a
+                   column named weight/weights/权重 under that name after checking it is a non-negative number.
 * ``answers``      one row per respondent: ``vals DOUBLE[]`` aligned with ``wave_items.position`` (NULL = missing).
                    A million respondents × 30 items load in seconds this way; the view ``answers_long``
                    (wave_id, resp_key, item, value) gives the tidy long form for SQL users.
@@ -32,6 +34,7 @@ import pandas as pd
 from csi.errors import StoreError
 
 SCHEMA_VERSION = 2
+WEIGHT_SEGMENT = "weight"  # the segment holding the survey weight; load_responses returns it as float64
 
 _MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", """
@@ -353,7 +356,8 @@ def load_responses(
     """One row per respondent of the selected waves and segments.
 
     Columns: ``wave`` (ordered categorical in wave order), ``respondent_id``, every segment column present in
-    the selection (text), then every item (float, NaN = missing), items in dictionary order.
+    the selection (text, except the survey weight :data:`WEIGHT_SEGMENT`, float64 with NaN = no weight), then
+    every item (float, NaN = missing), items in dictionary order.
     ``segments`` maps a column to one value or several (OR within a column, AND across columns); a list of
     ``(column, value)`` pairs as the CLI's ``--segment`` gives is accepted too.
     """
@@ -411,7 +415,20 @@ def load_responses(
     out["wave"] = pd.Categorical(out["wave"], categories=[w for w in all_labels if w in present] or None, ordered=True)
     for c in seg_cols:
         out[c] = out[c].astype(object)
+    if WEIGHT_SEGMENT in seg_cols:
+        out[WEIGHT_SEGMENT] = _weights(out[WEIGHT_SEGMENT], out["wave"])
     return out
+
+
+def _weights(text: pd.Series, wave: pd.Series) -> pd.Series:
+    """The stored weight text → float64; ingest refuses non-numbers, so one here means a damaged store."""
+    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    bad = values.isna() & text.notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise StoreError(f"wave {wave.iloc[i]!r}: survey weight {text.iloc[i]!r} is not a number "
+                         f"({int(bad.sum())} such values); delete and re-import that wave")
+    return values
 
 
 def _answers_wide(tbl, positions, item_cols: list[str]) -> pd.DataFrame:

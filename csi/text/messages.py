@@ -22,9 +22,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
                       "该文件是 SPSS 数据文件，请使用 .sav 扩展名"),
     "binary": ("binary content (NUL bytes): this is not a text CSV file",
                "文件含二进制内容（NUL 字节），不是文本 CSV 文件"),
-    "undecodable": ("cannot decode the text as UTF-8 or GBK/GB18030 (bytes {bytes} at line {line}); save the file as "
+    "undecodable": ("cannot decode the text as {encoding} (bytes {bytes} at line {line}); save the file as "
                     "'CSV UTF-8' from Excel",
-                    "无法按 UTF-8 或 GBK/GB18030 解码（第 {line} 行的字节 {bytes}）；请在 Excel 中另存为“CSV UTF-8”"),
+                    "无法按 {encoding} 解码（第 {line} 行的字节 {bytes}）；请在 Excel 中另存为“CSV UTF-8”"),
+    "encoding_ambiguous": ("cannot tell the text encoding: these bytes read as {western!r} in Western cp1252/Latin-1 "
+                           "and as {chinese!r} in Chinese GBK/GB18030, and either could be meant; save the file as "
+                           "'CSV UTF-8' from Excel and import it again",
+                           "无法确定文本编码：这些字节按西文 cp1252/Latin-1 读作 {western!r}，按中文 GBK/GB18030 读作 "
+                           "{chinese!r}，两种都有可能；请在 Excel 中另存为“CSV UTF-8”后重新导入"),
+    "encoding_unknown": ("the text is neither UTF-8, Chinese GBK/GB18030 nor Western cp1252/Latin-1 (these bytes read "
+                         "as {western!r} or {chinese!r}, neither looks like ordinary text); save the file as "
+                         "'CSV UTF-8' from Excel and import it again",
+                         "文本既不是 UTF-8，也不是中文 GBK/GB18030 或西文 cp1252/Latin-1（这些字节读作 {western!r} 或 "
+                         "{chinese!r}，都不像正常文字）；请在 Excel 中另存为“CSV UTF-8”后重新导入"),
     "csv_unparsable": ("cannot parse as CSV: {detail}", "无法按 CSV 解析：{detail}"),
     "ragged_many": ("ragged row: {got} fields but the header has {expected}",
                     "行的字段数不一致：有 {got} 个字段，而表头有 {expected} 个"),
