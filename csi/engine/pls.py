@@ -38,7 +38,6 @@ Conventions (all documented choices, each checked against plspm 0.5.7 / R plspm 
 """
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -50,6 +49,7 @@ from csi.engine.kernel_math import solve as _solve
 from csi.engine.kernel_math import weighted_moments as _moments  # the name csi.engine.bootstrap imports
 from csi.errors import DataError, EstimationError, SpecError
 from csi.model.syntax import ModelSpec
+from csi.runtime.provenance import versions
 
 Scheme = Literal["path", "centroid", "factorial"]
 Missing = Literal["listwise", "mean"]
@@ -394,14 +394,6 @@ class PLSResult:
     construct_corr: pd.DataFrame | None = None
 
 
-def _versions() -> dict[str, str]:
-    import scipy
-
-    from csi import __version__
-    return {"csi": __version__, "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
-            "python": platform.python_version()}
-
-
 def _f2(C: np.ndarray, d: _Design, r2: np.ndarray) -> np.ndarray:
     """Cohen's f² per path ``(len(paths),)`` from construct correlations ``C (J x J)`` and ``r2 (J,)``."""
     return np.array([float(f2_from_corr(C, k, d.preds[k], i, r2_in=r2[k])) for i, k in d.paths])
@@ -465,7 +457,7 @@ def estimate_pls(data: pd.DataFrame, spec: ModelSpec, *, scheme: Scheme = "path"
         "scheme": scheme, "standardize": bool(standardize), "plsc": bool(plsc), "missing": missing,
         "weights": prep.weights_name if prep.weights_name else ("array" if prep.weighted else None),
         "tol": tol, "max_iter": max_iter, "iterations": int(iters[0]), "converged": bool(conv[0]),
-        "n_total": prep.n_total, "n_used": n, "n_dropped": prep.n_dropped, "versions": _versions(),
+        "n_total": prep.n_total, "n_used": n, "n_dropped": prep.n_dropped, "versions": versions(),
     }
     if plsc:
         info["rho_a"] = dict(zip(cons, map(float, out["rho_a"][0])))
