@@ -16,8 +16,21 @@ Choices, stated once:
 * **Missing data.** ``"listwise"`` drops incomplete rows (``fit["n"]`` and ``info`` report how many
   remain); ``"fiml"`` uses semopy's ``ModelMeans`` full-information ML (adds one intercept per
   indicator). Under FIML the χ² is ``2 (logL_H1 − logL_H0)`` with the saturated H1 estimated by EM
-  here, as lavaan does; SEs are semopy's (expected information), lavaan's default for FIML is
-  observed information, so FIML SEs can differ from lavaan's in the third decimal.
+  here, as lavaan does.
+* **Standard errors.** Listwise ML: the expected information (semopy's, lavaan's default for complete
+  data). FIML: the observed information, as lavaan's ``missing = "ml"`` default — the Hessian of the
+  casewise FIML log-likelihood at the estimate, computed as Richardson-extrapolated central differences
+  of the analytic gradient (:func:`_observed_information_fiml`; agrees with an independent
+  function-value Hessian to ~10⁻⁶ relative). semopy's own FIML SEs use the complete-data expected
+  information and are off by up to 30 % on lavaan's HS.missing test data. With complete data FIML
+  equals lavaan's ML with ``information = "observed"``; observed and expected information coincide only
+  when the model reproduces the sample moments exactly.
+* **Parameter table and intervals.** ``CBSEMResult.params`` is lavaan's parameterEstimates joined to
+  standardizedSolution (std.all): unstandardized estimate with its Wald se/z/p/95 % interval, and
+  std.all with its own delta-method se (numerical Jacobian of the standardisation times the parameter
+  covariance) and interval. The wide tables are views of it; in every table an interval belongs to the
+  estimate beside it (``estimate``/``loading`` = std.all with ``std_error`` … ``ci_high``; ``*_unstd``
+  with ``std_error_unstd`` … ``ci_high_unstd``).
 * **Survey weights.** semopy has no weighted ML; ``weights`` other than ``None`` raise
   :class:`DataError` rather than being silently ignored (use PLS for weighted estimates).
 * **Fit statistics (lavaan, ``likelihood = "normal"``).** ``S`` is the ML covariance (divisor n);
@@ -62,6 +75,9 @@ MAX_ITER = 10000
 GRAD_TOL = 1e-3       # largest |gradient| of a free, interior parameter accepted as converged
 POOR_FIT = {"cfi": 0.90, "rmsea": 0.10, "srmr": 0.08}
 MIN_OBS_PER_PARAM = 5  # Bentler & Chou (1987)
+CI_LEVEL = 0.95        # Wald intervals, lavaan's default level
+PARAMS_COLUMNS: tuple[str, ...] = ("lhs", "op", "rhs", "estimate", "std_error", "t", "p_value", "ci_low", "ci_high",
+                                   "std_estimate", "std_estimate_se", "std_ci_low", "std_ci_high")
 
 
 @dataclass(frozen=True)
@@ -82,14 +98,24 @@ class Diagnostic:
 class CBSEMResult:
     """An ML CB-SEM fit as tidy tables.
 
-    ``paths`` (from, to, estimate [standardized], estimate_unstd, std_error, z, p_value);
-    ``outer`` (construct, indicator, loading [standardized], loading_unstd, std_error, z, p_value);
-    ``variances`` (variable, kind [indicator|construct], residual [bool], estimate [standardized],
-    estimate_unstd, std_error, z, p_value); ``covariances`` (var_1, var_2, estimate [correlation],
-    estimate_unstd, std_error, z, p_value); ``constructs`` (construct, r2); ``fit`` dict (chi2, df,
-    p_value, cfi, tli, rmsea, srmr, aic, bic, loglik, baseline_chi2, baseline_df, n, npar, estimator,
-    converged, warnings); ``diagnostics`` tuple of :class:`Diagnostic`; ``info`` (settings, counts,
-    optimizer report, versions). Standard errors, z and p refer to the unstandardized estimates.
+    ``params`` is the one source of truth: lavaan's parameterEstimates + standardizedSolution in one long
+    table, columns :data:`PARAMS_COLUMNS` then ``std_z``, ``std_p_value``, ``free``. ``op`` is ``=~``
+    (lhs construct, rhs indicator), ``~`` (lhs outcome, rhs predictor), ``~~`` ((residual) variances and
+    covariances) or ``~1`` (intercepts, FIML only). ``estimate`` is unstandardized and ``std_error``, ``t``
+    (= z), ``p_value``, ``ci_low``, ``ci_high`` belong to it; ``std_estimate`` is lavaan's std.all with
+    its own delta-method ``std_estimate_se`` and interval. Fixed parameters (markers, fixed variances)
+    have se 0, z and p NaN and the interval [estimate, estimate], as lavaan prints them.
+
+    The wide tables are views of ``params``: ``paths`` (from, to, estimate [std.all], estimate_unstd,
+    std_error, z, p_value, ci_low, ci_high [all of the standardized estimate], std_error_unstd, z_unstd,
+    p_value_unstd, ci_low_unstd, ci_high_unstd [of estimate_unstd]); ``outer`` (construct, indicator,
+    loading [std], loading_unstd, then the same statistics); ``variances`` (variable, kind
+    [indicator|construct], residual [bool], estimate [std], estimate_unstd, statistics); ``covariances``
+    (var_1, var_2, estimate [correlation], estimate_unstd, statistics). ``constructs`` (construct, r2);
+    ``fit`` dict (chi2, df, p_value, cfi, tli, rmsea, srmr, aic, bic, loglik, baseline_chi2, baseline_df, n,
+    npar, estimator, converged, warnings); ``diagnostics`` tuple of :class:`Diagnostic`; ``info``
+    (settings, counts, optimizer report, information used, versions); ``vcov`` the covariance matrix of
+    the free parameters, in the order of the ``free`` rows of ``params``.
     """
 
     paths: pd.DataFrame
@@ -101,6 +127,8 @@ class CBSEMResult:
     diagnostics: tuple[Diagnostic, ...]
     spec: ModelSpec | None
     info: dict = field(default_factory=dict)
+    params: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(PARAMS_COLUMNS)))
+    vcov: np.ndarray | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -225,13 +253,6 @@ def _one_blas_thread():
     return threadpool_limits(1)
 
 
-def _num(v) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
 def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = False,
               spec: ModelSpec | None = None) -> CBSEMResult:
     """Fit semopy syntax ``desc`` to X (n x p; NaN allowed only with ``fiml``) and build the result.
@@ -274,12 +295,20 @@ def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = Fa
             opt = model.fit(Xo, obj="MLW", solver="SLSQP", options={"ftol": FTOL, "maxiter": MAX_ITER})
             grad = model.grad_mlw(model.param_vals)
             scale = 1.0
-        est = model.inspect(std_est=True)
         sigma, (lam_c, cmat) = model.calc_sigma()
         inner = list(model.vars["inner"]) if "inner" in model.vars else []
         mean_hat = model.calc_mean(lam_c)[:, 0] if fiml else None
+        x_hat = np.asarray(model.param_vals, dtype=float).copy()
+        rows = _parameter_rows(model)
+        if fiml:
+            info_mx = _observed_information_fiml(model.grad_fiml, x_hat, model.get_bounds())
+        else:
+            info_mx = model.calc_fim(inverse=False)
+        vcov, info_pd = _invert_information(info_mx)
+        std_hat, std_vcov = _standardized(model, rows, x_hat, vcov, model.get_bounds())
+        model.update_matrices(x_hat)
 
-    if any("Fisher Information Matrix is not PD" in m for m in log.messages):
+    if not info_pd:
         diags.append(_d("information_not_pd", "warning",
                         "The information matrix is singular at the solution, so the standard errors, z and p "
                         "values are unreliable (the model is empirically under-identified: some parameters "
@@ -307,44 +336,17 @@ def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = Fa
 
     # ---------------------------------------------------------------- tables
     latent_set = set(latents)
-    obs_set = set(obs)
-    e = est.rename(columns={"Estimate": "est", "Est. Std": "std", "Std. Err": "se", "z-value": "z",
-                            "p-value": "p"})
-    for col in ("est", "std", "se", "z", "p"):
-        e[col] = e[col].map(_num)
-    stat_cols = ["std_error", "z", "p_value"]
-
-    def stats_of(r) -> list[float]:
-        return [r.se, r.z, r.p]
-
-    lo = e[(e.op == "~") & e.lval.isin(obs_set) & e.rval.isin(latent_set)]
-    outer = pd.DataFrame([[r.rval, r.lval, r.std, r.est, *stats_of(r)] for r in lo.itertuples()],
-                         columns=["construct", "indicator", "loading", "loading_unstd", *stat_cols])
-    if spec is not None:
-        order = {it: k for k, it in enumerate(spec.indicators)}
-        outer = outer.sort_values("indicator", key=lambda s: s.map(order)).reset_index(drop=True)
-    pa = e[(e.op == "~") & e.lval.isin(latent_set) & e.rval.isin(latent_set)]
-    paths = pd.DataFrame([[r.rval, r.lval, r.std, r.est, *stats_of(r)] for r in pa.itertuples()],
-                         columns=["from", "to", "estimate", "estimate_unstd", *stat_cols])
-    if spec is not None:
-        order = {ft: k for k, ft in enumerate(spec.paths)}
-        key = [order.get(ft, len(order)) for ft in zip(paths["from"], paths["to"])]
-        paths = paths.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+    params = _params_table(rows, x_hat, vcov, std_hat, std_vcov)
+    observed_order = [c for c in X.columns if c in set(obs)]
+    params = _order_params(params, [*latents, *observed_order], observed_order,
+                           spec.paths if spec is not None else ())
+    # vcov in the order of params' free rows (semopy keeps one entry per free parameter)
+    perm = params.loc[params["free"], "_free_index"].to_numpy()
+    if len(perm) == len(vcov) and sorted(perm) == list(range(len(vcov))):
+        vcov = vcov[np.ix_(perm, perm)]
+    params = params.drop(columns="_free_index")
+    outer, paths, variances, covariances = _wide_tables(params, latent_set, set(obs))
     endo_lat = set(paths["to"])
-    va = e[(e.op == "~~") & (e.lval == e.rval)]
-    variances = pd.DataFrame(
-        [[r.lval, "construct" if r.lval in latent_set else "indicator",
-          r.lval in obs_set or r.lval in endo_lat, r.std, r.est, *stats_of(r)] for r in va.itertuples()],
-        columns=["variable", "kind", "residual", "estimate", "estimate_unstd", *stat_cols])
-    cv = e[(e.op == "~~") & (e.lval != e.rval)]
-    # standardized as lavaan's std.all: by the two (residual) variances the covariance belongs to
-    # (semopy divides residual covariances by total variances instead)
-    var_of = dict(zip(variances["variable"], variances["estimate_unstd"]))
-    covariances = pd.DataFrame(
-        [[r.lval, r.rval, r.est / np.sqrt(var_of[r.lval] * var_of[r.rval])
-          if var_of.get(r.lval, 0) > 0 and var_of.get(r.rval, 0) > 0 else np.nan, r.est, *stats_of(r)]
-         for r in cv.itertuples()],
-        columns=["var_1", "var_2", "estimate", "estimate_unstd", *stat_cols])
     r2 = []
     for c in latents:
         v = variances[(variances.variable == c)]
@@ -372,8 +374,246 @@ def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = Fa
             "objective_value": float(opt.fun), "max_gradient": max_grad, "solver": "SLSQP", "ftol": FTOL,
             "n_parameters": q, "n_observed": p, "versions": {"semopy": getattr(semopy, "__version__", "?"),
                                                               "numpy": np.__version__, "pandas": pd.__version__}}
+    info.update(information="observed (numerical Hessian of the FIML log-likelihood)" if fiml else "expected",
+                ci_level=CI_LEVEL)
     return CBSEMResult(paths=paths, outer=outer, variances=variances, covariances=covariances,
-                       constructs=constructs, fit=fit, diagnostics=tuple(diags), spec=spec, info=info)
+                       constructs=constructs, fit=fit, diagnostics=tuple(diags), spec=spec, info=info,
+                       params=params, vcov=vcov)
+
+
+# ------------------------------------------------------------------------- parameter table, SEs, delta method
+@dataclass(frozen=True)
+class _Row:
+    """One model parameter: lavaan names, the semopy matrix it sits in and its free index (None = fixed)."""
+
+    lhs: str
+    op: str
+    rhs: str
+    kind: str          # lambda | beta | psi | theta | gamma1 | gamma2
+    i: int
+    j: int
+    free: int | None
+    value: float       # at the estimate (the fixed value for a fixed parameter)
+
+
+_MATRICES = (("lambda", "=~"), ("beta", "~"), ("psi", "~~"), ("theta", "~~"), ("gamma2", "~1"), ("gamma1", "~1"))
+
+
+def _parameter_rows(model) -> list[_Row]:
+    """Every parameter of a semopy model (free and fixed) in lavaan's terms, semopy's order within a matrix."""
+    active = {k: n for n, k in enumerate(k for k, prm in model.parameters.items() if prm.active)}
+    out: list[_Row] = []
+    for kind, op in _MATRICES:
+        mx = getattr(model, f"mx_{kind}", None)
+        if mx is None:
+            continue
+        names = getattr(model, f"names_{kind}")
+        for name, prm in model.parameters.items():
+            for loc in prm.locations:
+                if loc.matrix is not mx:
+                    continue
+                i, j = loc.indices
+                a, b = names[0][i], names[1][j]
+                lhs, rhs = (b, a) if kind == "lambda" else (a, "") if kind.startswith("gamma") else (a, b)
+                out.append(_Row(lhs, op, rhs, kind, int(i), int(j), active.get(name) if prm.active else None,
+                                float(mx[i, j])))
+    return out
+
+
+def _std_all(model, rows: list[_Row], x: np.ndarray) -> np.ndarray:
+    """lavaan's std.all of every row at parameter vector ``x`` (the model's matrices are left at ``x``).
+
+    Loadings λ·sd(η)/sd(y); regressions β·sd(x)/sd(y); variances by the total variance; covariances by
+    the two residual variances (lavaan's ``cov.std = TRUE``); intercepts by the total sd.
+    """
+    model.update_matrices(x)
+    sigma, (_, c) = model.calc_sigma()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var_in = np.diag(c @ model.mx_psi @ c.T)
+        var_ob = np.diag(sigma)
+        sd_in, sd_ob = np.sqrt(var_in), np.sqrt(var_ob)
+        psi_d, th_d = np.diag(model.mx_psi), np.diag(model.mx_theta)
+        out = np.empty(len(rows))
+        for k, r in enumerate(rows):
+            v = getattr(model, f"mx_{r.kind}")[r.i, r.j]
+            if r.kind == "lambda":
+                out[k] = v * sd_in[r.j] / sd_ob[r.i]
+            elif r.kind == "beta":
+                out[k] = v * sd_in[r.j] / sd_in[r.i]
+            elif r.kind in ("psi", "theta"):
+                tot, res = (var_in, psi_d) if r.kind == "psi" else (var_ob, th_d)
+                out[k] = v / tot[r.i] if r.i == r.j else v / np.sqrt(res[r.i] * res[r.j])
+            elif r.kind == "gamma2":
+                out[k] = v / sd_ob[r.i]
+            else:
+                out[k] = v / sd_in[r.i]
+    return out
+
+
+def _steps(x: np.ndarray, bounds, rel: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-parameter step h_j = rel·max(|x_j|, floor) and whether a central difference stays in bounds."""
+    h = rel * np.maximum(np.abs(x), floor)
+    central = np.array([(lo is None or x[k] - 2 * h[k] > lo) and (hi is None or x[k] + 2 * h[k] < hi)
+                        for k, (lo, hi) in enumerate(bounds)], dtype=bool)
+    return h, central
+
+
+def _jacobian(f, x: np.ndarray, bounds, rel: float = 2e-3, floor: float = 0.1) -> np.ndarray:
+    """Numerical Jacobian of vector function f at x: columns by Richardson-extrapolated differences.
+
+    Central differences D(h) = (f(x+h) − f(x−h)) / 2h at h and h/2, combined as (4 D(h/2) − D(h)) / 3, so the
+    truncation error is O(h⁴) (h = 2·10⁻³ relative: ~10⁻¹¹ relative); a parameter within 2h of a bound
+    (a variance stuck at 0) gets forward differences extrapolated the same way, (2 F(h/2) − F(h)), O(h²).
+    """
+    h, central = _steps(x, bounds, rel, floor)
+    f0 = None
+    cols = []
+    for k in range(len(x)):
+        def at(step):
+            e = x.copy()
+            e[k] += step
+            return np.asarray(f(e), dtype=float)
+        if central[k]:
+            d1 = (at(h[k]) - at(-h[k])) / (2 * h[k])
+            d2 = (at(h[k] / 2) - at(-h[k] / 2)) / h[k]
+            cols.append((4 * d2 - d1) / 3)
+        else:
+            if f0 is None:
+                f0 = np.asarray(f(x.copy()), dtype=float)
+            s = h[k] if bounds[k][1] is None or x[k] + 2 * h[k] < bounds[k][1] else -h[k]
+            d1 = (at(s) - f0) / s
+            d2 = (at(s / 2) - f0) / (s / 2)
+            cols.append(2 * d2 - d1)
+    return np.column_stack(cols) if cols else np.zeros((0, 0))
+
+
+def _observed_information_fiml(grad, x: np.ndarray, bounds) -> np.ndarray:
+    """Observed information of the FIML fit: the Hessian of −logL at the estimate (lavaan's default).
+
+    ``grad`` is the analytic gradient of semopy's FIML objective Σ_rows [ln|Σ_oo| + c_o'Σ_oo⁻¹c_o] = −2 logL + const,
+    so the information is half its Jacobian (:func:`_jacobian`, Richardson-extrapolated central differences of
+    the analytic gradient), symmetrised.
+    """
+    H = _jacobian(grad, x, bounds) / 2.0
+    return (H + H.T) / 2.0
+
+
+def _invert_information(info: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(covariance matrix of the estimates, whether the information was positive definite)."""
+    info = (info + info.T) / 2.0
+    try:
+        np.linalg.cholesky(info)
+        return np.linalg.inv(info), True
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(info), False
+
+
+def _standardized(model, rows, x, vcov, bounds) -> tuple[np.ndarray, np.ndarray]:
+    """std.all values and their delta-method covariance J V J' (J numerical, as lavaan's standardizedSolution)."""
+    std = _std_all(model, rows, x)
+    if len(x) == 0:
+        return std, np.zeros((len(rows), len(rows)))
+    J = _jacobian(lambda v: _std_all(model, rows, v), x, bounds, rel=1e-4, floor=1.0)
+    model.update_matrices(x)
+    return std, J @ vcov @ J.T
+
+
+def _wald(est: np.ndarray, se: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(se, z, p, ci_low, ci_high): fixed values (or se 0) get se 0, z and p NaN and the interval [est, est]."""
+    se = np.where(free, se, 0.0)
+    tiny = se <= 1e-10 * np.maximum(1.0, np.abs(est))
+    se = np.where(tiny, 0.0, se)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(tiny, np.nan, est / se)
+    p = np.where(np.isnan(z), np.nan, 2.0 * _st.norm.sf(np.abs(z)))
+    zc = float(_st.norm.ppf(0.5 + CI_LEVEL / 2))
+    return se, z, p, est - zc * se, est + zc * se
+
+
+def _params_table(rows, x, vcov, std_hat, std_vcov) -> pd.DataFrame:
+    """The long lavaan-style table (:data:`PARAMS_COLUMNS`, then std_z, std_p_value, free)."""
+    est = np.array([x[r.free] if r.free is not None else r.value for r in rows], dtype=float)
+    free = np.array([r.free is not None for r in rows], dtype=bool)
+    se = np.full(len(rows), np.nan)
+    for k, r in enumerate(rows):
+        if r.free is not None and vcov[r.free, r.free] >= 0:
+            se[k] = np.sqrt(vcov[r.free, r.free])
+    se, z, p, lo, hi = _wald(est, se, free)
+    dv = np.diag(std_vcov) if len(std_vcov) else np.zeros(len(rows))
+    std_se = np.where(dv >= 0, np.sqrt(np.abs(dv)), np.nan)
+    std_se, std_z, std_p, std_lo, std_hi = _wald(std_hat, std_se, np.ones(len(rows), dtype=bool))
+    return pd.DataFrame({"lhs": [r.lhs for r in rows], "op": [r.op for r in rows], "rhs": [r.rhs for r in rows],
+                         "estimate": est, "std_error": se, "t": z, "p_value": p, "ci_low": lo, "ci_high": hi,
+                         "std_estimate": std_hat, "std_estimate_se": std_se, "std_ci_low": std_lo,
+                         "std_ci_high": std_hi, "std_z": std_z, "std_p_value": std_p, "free": free,
+                         "_free_index": [-1 if r.free is None else r.free for r in rows]})
+
+
+
+def _order_params(params: pd.DataFrame, variables: list[str], observed, paths=()) -> pd.DataFrame:
+    """Deterministic lavaan-like order (semopy's internal order follows set iteration, i.e. the hash seed).
+
+    ``variables``: constructs then indicators in declaration order. A covariance is written with the earlier
+    variable as lhs. Rows: loadings (construct, item), regressions (``paths`` order, then declaration),
+    indicator (residual) (co)variances, construct (co)variances, intercepts.
+    """
+    pos = {v: k for k, v in enumerate(variables)}
+    big = len(pos)
+    observed = set(observed)
+    path = {(f, t): k for k, (f, t) in enumerate(paths)}
+    lhs, rhs = params["lhs"].to_numpy(dtype=object).copy(), params["rhs"].to_numpy(dtype=object).copy()
+    for k, op in enumerate(params["op"]):
+        if op == "~~" and pos.get(rhs[k], big) < pos.get(lhs[k], big):
+            lhs[k], rhs[k] = rhs[k], lhs[k]
+    params = params.assign(lhs=lhs, rhs=rhs)
+    ops = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
+    key = []
+    for r in params.itertuples():
+        a, b = pos.get(r.lhs, big), pos.get(r.rhs, big)
+        if r.op == "~":
+            key.append((1, path.get((r.rhs, r.lhs), len(path)), a, b))
+        elif r.op == "~~":
+            key.append((2, -1 if r.lhs in observed else 0, a, b))
+        else:
+            key.append((ops.get(r.op, 4), 0, a, b))
+    order = sorted(range(len(key)), key=lambda n: (key[n], n))
+    return params.iloc[order].reset_index(drop=True)
+
+
+_STD_COLS = {"std_estimate_se": "std_error", "std_z": "z", "std_p_value": "p_value", "std_ci_low": "ci_low",
+             "std_ci_high": "ci_high"}
+_UNSTD_COLS = {"std_error": "std_error_unstd", "t": "z_unstd", "p_value": "p_value_unstd",
+               "ci_low": "ci_low_unstd", "ci_high": "ci_high_unstd"}
+WIDE_STATS = ("std_error", "z", "p_value", "ci_low", "ci_high")
+WIDE_STATS_UNSTD = tuple(_UNSTD_COLS.values())
+
+
+def _wide(sub: pd.DataFrame, keys: dict, est: str) -> pd.DataFrame:
+    """Wide table from params rows ``sub``: key columns, ``est`` [std] and ``est``_unstd, std stats, unstd stats."""
+    out = pd.DataFrame({new: sub[old].to_numpy() for new, old in keys.items()})
+    out[est] = sub["std_estimate"].to_numpy()
+    out[f"{est}_unstd"] = sub["estimate"].to_numpy()
+    for old, new in _STD_COLS.items():
+        out[new] = sub[old].to_numpy()
+    for old, new in _UNSTD_COLS.items():
+        out[new] = sub[old].to_numpy()
+    return out
+
+
+def _wide_tables(params: pd.DataFrame, latent_set: set, obs_set: set):
+    """outer, paths, variances, covariances — views of ``params`` (one source of truth)."""
+    lo = params[(params.op == "=~") & params.rhs.isin(obs_set)]
+    outer = _wide(lo, {"construct": "lhs", "indicator": "rhs"}, "loading")
+    pa = params[(params.op == "~") & params.lhs.isin(latent_set) & params.rhs.isin(latent_set)]
+    paths = _wide(pa, {"from": "rhs", "to": "lhs"}, "estimate")
+    endo = set(pa["lhs"])
+    va = params[(params.op == "~~") & (params.lhs == params.rhs)]
+    variances = _wide(va, {"variable": "lhs"}, "estimate")
+    variances.insert(1, "kind", ["construct" if v in latent_set else "indicator" for v in variances["variable"]])
+    variances.insert(2, "residual", [v in obs_set or v in endo for v in variances["variable"]])
+    cv = params[(params.op == "~~") & (params.lhs != params.rhs)]
+    covariances = _wide(cv, {"var_1": "lhs", "var_2": "rhs"}, "estimate")
+    return outer, paths, variances, covariances
 
 
 def _install_fast_fiml(model) -> None:
