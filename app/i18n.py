@@ -338,6 +338,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "col_very_satisfied": ('Very satisfied', '非常满意'),
     "col_own": ('Own brand', '本品牌'),
     "col_competitor": ('Competitor', '竞争对手'),
+    "col_own_brand": ('Own brand', '本品牌'),
+    "col_competitor_brand": ('Competitor brand', '竞争品牌'),
     "col_label_en": ('Label', '标签'),
     "col_index_a": ('Before', '之前'),
     "col_index_b": ('After', '之后'),

@@ -154,8 +154,6 @@ def _responses_of(path: str, version: str, wave_labels: tuple[str, ...] | None) 
 
     with reading(path) as con:
         df = store.load_responses(con, waves=list(wave_labels) if wave_labels else None)
-    if "weight" in df.columns:  # segments are stored as text; the estimators need the weight as a number
-        df["weight"] = pd.to_numeric(df["weight"], errors="coerce")
     return df
 
 

@@ -769,7 +769,7 @@ class Report:
 
 
 def build_report(source, selection: Selection | None = None, settings: Settings | None = None, *,
-                 cache=None, workers: int = 2, segments: Sequence[str] | None = None,
+                 cache=None, workers: int = 1, segments: Sequence[str] | None = None,
                  prepared: Prepared | None = None, fits: Mapping | None = None, brand_fit_map: Mapping | None = None,
                  progress: Callable[[int, int], None] | None = None, **prepare_kw) -> Report:
     """The standard CSI report of a selection.
@@ -779,7 +779,8 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
     ``priorities`` (IPMA for SAT and LOY, construct and item level), ``brands`` (indices of every brand in the
     focus wave), ``competitor_gap``, ``groups`` (MGA focus brand vs competitor), ``segments`` (indices per value
     of each segment column in the focus wave), ``nps``, ``complaints``, ``bands`` and ``classic/*``. ``fits`` /
-    ``brand_fit_map``: group fits already made (the dashboard's cache) to reuse.
+    ``brand_fit_map``: group fits already made (the dashboard's cache) to reuse. ``workers``: processes for the
+    group fits (1 = in this process, safe in any script; the CLI uses 2, started once and reused).
     """
     t0 = time.perf_counter()
     prep = prepared or prepare(source, selection, settings, **prepare_kw)
