@@ -146,9 +146,15 @@ def test_fit_model_cbsem():
     df = pd.read_csv(ECSI, index_col=0)
     fit = fit_model(df, "ecsi", method="cbsem")
     p = fit.tables["paths"]
-    assert list(p.columns) == ["from", "to", "estimate", "estimate_unstd", "std_error", "t", "p_value",
-                               "ci_low", "ci_high"]
-    assert np.allclose(p["ci_high"] - p["estimate_unstd"], 1.959963984540054 * p["std_error"])
+    assert list(p.columns)[:9] == ["from", "to", "estimate", "estimate_unstd", "std_error", "t", "p_value",
+                                   "ci_low", "ci_high"]
+    # every interval belongs to the estimate beside it: the standardized one, and the unstandardized one
+    assert np.allclose(p["ci_high"] - p["estimate"], 1.959963984540054 * p["std_error"])
+    assert np.allclose(p["ci_high_unstd"] - p["estimate_unstd"], 1.959963984540054 * p["std_error_unstd"])
+    assert ((p["ci_low"] <= p["estimate"]) & (p["estimate"] <= p["ci_high"])).all()
+    par = fit.tables["params"]
+    reg = par[par["op"] == "~"]
+    np.testing.assert_allclose(np.sort(reg["std_estimate"].to_numpy()), np.sort(p["estimate"].to_numpy()))
     assert {"chi2", "df", "cfi", "rmsea"} <= set(fit.fit)
     with pytest.raises(CSIError):
         fit_model(df, "ecsi", method="cbsem", plsc=True)

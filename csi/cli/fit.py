@@ -144,5 +144,6 @@ def _run_db(args) -> int:
     what = f"wave {prep.focus_wave}" if wave is None else f"waves {', '.join(prep.waves)} pooled"
     _summary(args, fit, prep.spec, f"{args.db} ({what}"
              f"{', ' + prep.focus_brand if prep.focus_brand else ''}"
-             f"{', weighted by ' + prep.weight_col if prep.weight_col else ', unweighted'})", t0, written)
+             f"{', weighted by ' + prep.weight_col if prep.weight_col and args.method == 'pls' else ', unweighted'})",
+             t0, written)
     return 0

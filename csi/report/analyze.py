@@ -35,7 +35,6 @@ from typing import Callable, Literal, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
 
 from csi.errors import DataError, SpecError
 from csi.model.syntax import ModelSpec
@@ -252,18 +251,15 @@ def _fit_cbsem(data, spec, settings, bootstrap, warnings):
     if settings.get("weights") is not None:
         kw["weights"] = settings["weights"]
     res = estimate_cbsem(data, spec, **kw)
-    z = ndtri(0.975)
-    p = res.paths
-    paths = pd.DataFrame({"from": p["from"], "to": p["to"], "estimate": p["estimate"],
-                          "estimate_unstd": p["estimate_unstd"], "std_error": p["std_error"], "t": p["z"],
-                          "p_value": p["p_value"], "ci_low": p["estimate_unstd"] - z * p["std_error"],
-                          "ci_high": p["estimate_unstd"] + z * p["std_error"]})
+    # CB-SEM's own views of its parameter table: every interval belongs to the estimate beside it
+    # (standardized estimate with its delta-method se/z/p/interval; *_unstd columns for the unstandardized)
+    paths = res.paths.rename(columns={"z": "t", "z_unstd": "t_unstd"})
     constructs = res.constructs.copy()
     en, zh = _labels(list(constructs["construct"]))
     constructs.insert(1, "label_en", en)
     constructs.insert(2, "label_zh", zh)
     warnings.extend(res.warnings)
-    tables = {"paths": paths, "outer": res.outer.copy(), "constructs": constructs}
+    tables = {"params": res.params.copy(), "paths": paths, "outer": res.outer.copy(), "constructs": constructs}
     info = dict(res.info)
     items = list(spec.indicators)
     X = data[items]
