@@ -244,3 +244,39 @@ def test_boot_progress_reports_resamples_and_stays_out_of_the_cache_key(ecsi):
     assert not seen  # served from the cache: chunking and progress do not change the draws
     for key in first:
         np.testing.assert_array_equal(first[key].boot.draws["paths"].to_numpy(), again[key].boot.draws["paths"].to_numpy())
+
+
+def test_code_fingerprint_covers_every_module_of_the_package(tmp_path):
+    """An edit anywhere in csi/ (here the quality criteria, which the first release's list left out) changes
+    the fit-cache key, so a stale fit is never served."""
+    import shutil
+
+    src = Path(__file__).resolve().parents[1] / "csi"
+    code = "from csi.runtime.cache import code_fingerprint; print(code_fingerprint())"
+
+    def fp(root):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    shutil.copytree(src, tmp_path / "a" / "csi", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(src, tmp_path / "b" / "csi", ignore=shutil.ignore_patterns("__pycache__"))
+    f = tmp_path / "b" / "csi" / "evaluate" / "assess.py"
+    f.write_text(f.read_text(encoding="utf-8") + "\n# an edit\n", encoding="utf-8")
+    assert fp(tmp_path / "a") == fp(tmp_path / "a")
+    assert fp(tmp_path / "a") != fp(tmp_path / "b")
+
+
+def test_fit_cache_folder_is_capped(tmp_path):
+    big = np.zeros(20_000)  # ~160 kB pickled
+    c = FitCache(tmp_path, max_items=2, max_files=3)
+    for i in range(6):
+        c.put(f"k{i}", {"i": i})
+    assert sorted(p.stem for p in tmp_path.glob("*.pkl")) == ["k3", "k4", "k5"]
+    d = FitCache(tmp_path / "bytes", max_bytes=400_000)
+    for i in range(5):
+        d.put(f"b{i}", big + i)
+    files = list((tmp_path / "bytes").glob("*.pkl"))
+    assert sum(p.stat().st_size for p in files) <= 400_000 and len(files) == 2
+    assert d.get("b4") is not None and float(d.get("b4")[0]) == 4.0

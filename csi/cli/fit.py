@@ -22,13 +22,11 @@ def _numeric(raw: pd.DataFrame, columns: list[str], source: str) -> pd.DataFrame
 
 
 def _load_file(path: Path) -> tuple[pd.DataFrame, str | None]:
-    try:
-        from csi.data.ingest import read_survey
-    except ImportError:          # the ingest module is optional for a CSV
-        read_survey = None
+    from csi.data.ingest import read_survey
+
     if not path.is_file():
         raise DataError(f"data file {str(path)!r} not found")
-    raw = read_survey(path) if read_survey is not None else pd.read_csv(path, dtype=str, keep_default_na=False)
+    raw = read_survey(path)
     raw.columns = [str(c).strip() for c in raw.columns]
     idcol = next((c for c in _ID_COLUMNS if c in raw.columns), None)
     return raw, idcol

@@ -187,10 +187,8 @@ def _western_share(text: str) -> float:
 
 def _coherent(sample: bytes, encodings: list[str]) -> set[str]:
     """The encodings charset-normalizer keeps (not chaotic) for the sample, among ``encodings``."""
-    try:
-        from charset_normalizer import from_bytes
-    except ImportError:  # optional second opinion: without it the plausibility check decides alone
-        return set(encodings)
+    from charset_normalizer import from_bytes  # a requirement: the second opinion is always asked
+
     return {m.encoding for m in from_bytes(sample, cp_isolation=encodings)} & set(encodings)
 
 

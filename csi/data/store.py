@@ -159,10 +159,8 @@ def migrate(con) -> int:
 
 
 def _seed_dictionary(con) -> None:
-    try:
-        from csi.model.dictionary import DEFAULT_ITEMS
-    except ImportError:  # dictionary module not available: start empty
-        return
+    from csi.model.dictionary import DEFAULT_ITEMS
+
     df = DEFAULT_ITEMS[ITEM_COLUMNS].copy()
     con.register("_seed_items", df)
     try:

@@ -186,6 +186,7 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
         if boot.dropped:
             warnings.append(f"{sum(boot.dropped.values())} of {boot.n_boot} bootstrap resamples dropped: "
                             + ", ".join(f"{k} ({v})" for k, v in boot.dropped.items()))
+        warnings.extend(n["message"] for n in getattr(boot, "notes", ()) or ())  # e.g. small-n coverage
     cons = list(spec.constructs)
 
     params = pls_params(res, boot, ci=ci)
