@@ -17,7 +17,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from csi.report.export import escape_frame
+from csi.report.export import escape_frame, jsonable  # noqa: F401 - jsonable re-exported for the pages
 
 _SHEET_BAD = re.compile(r"[\[\]\*\?/\\:]")
 
@@ -61,24 +61,6 @@ def _excel_safe(df: pd.DataFrame) -> pd.DataFrame:
         elif str(s.dtype) in ("boolean", "Int64", "Float64", "string", "str"):
             out[c] = s.astype(object).where(s.notna(), None)
     return out
-
-
-def jsonable(o):
-    if isinstance(o, dict):
-        return {str(k): jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [jsonable(v) for v in o]
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (float, np.floating)):
-        return float(o) if math.isfinite(float(o)) else None
-    if isinstance(o, (np.bool_,)):
-        return bool(o)
-    if o is None or isinstance(o, (str, int, bool)):
-        return o
-    if o is pd.NA or o is pd.NaT:
-        return None
-    return str(o)
 
 
 def json_bytes(tables: Mapping[str, pd.DataFrame], manifest: Mapping) -> bytes:

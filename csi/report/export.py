@@ -50,11 +50,15 @@ def safe_csv(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> Path
     return path
 
 
-def _jsonable(o: Any) -> Any:
+def jsonable(o: Any) -> Any:
+    """Plain JSON values: numpy numbers as Python numbers, non-finite numbers and pandas NA as None, paths and
+    other objects as text (the one rule for every manifest and JSON download)."""
+    if o is pd.NA or o is pd.NaT:
+        return None
     if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
+        return {str(k): jsonable(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
+        return [jsonable(v) for v in o]
     if isinstance(o, (np.integer,)):
         return int(o)
     if isinstance(o, (np.floating, float)):
@@ -63,7 +67,7 @@ def _jsonable(o: Any) -> Any:
     if isinstance(o, (np.bool_,)):
         return bool(o)
     if isinstance(o, np.ndarray):
-        return _jsonable(o.tolist())
+        return jsonable(o.tolist())
     if isinstance(o, Path):
         return str(o)
     if o is None or isinstance(o, (str, int, bool)):
@@ -75,7 +79,7 @@ def write_json(obj: Any, path: str | Path) -> Path:
     """UTF-8 JSON (non-finite numbers become ``null``; Chinese text kept readable)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_jsonable(obj), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(jsonable(obj), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return path
 
 
