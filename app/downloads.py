@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import re
 from typing import Mapping
 
-import numpy as np
 import pandas as pd
 
 from csi.report.export import escape_frame, jsonable  # noqa: F401 - jsonable re-exported for the pages
