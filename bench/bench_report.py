@@ -74,7 +74,7 @@ def main() -> None:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "csi", "report", "--db", str(db), "--bootstrap", str(args.boot),
                         "--out", str(out)], check=True, cwd=ROOT, capture_output=True)
-        print(f"python -m csi report --bootstrap {args.boot} (12 wave × brand fits, MGA, classic): "
+        print(f"python -m csi report --bootstrap {args.boot} (waves, brands and segments of the demo, MGA, classic): "
               f"{time.perf_counter() - t:.2f} s wall, whole process")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
