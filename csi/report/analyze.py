@@ -159,6 +159,8 @@ def analyze(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls"
     }
     if boot is not None:
         manifest["bootstrap"] = {"n_boot": boot.n_boot, "n_kept": boot.n_kept, "dropped": dict(boot.dropped),
+                                 "n_kept_by_kind": dict(getattr(boot, "n_kept_by_kind", {}) or {}),
+                                 "notes": [dict(n) for n in getattr(boot, "notes", ()) or ()],
                                  "ci": ci if method == "pls" else None}
     if method == "pls":
         manifest["estimation"] = {k: info[k] for k in ("iterations", "converged") if k in info}
@@ -184,7 +186,9 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
         boot = bootstrap_pls(data, spec, n_boot=int(bootstrap), seed=seed, progress=progress, alpha=alpha,
                              jackknife=(ci == "bca"), **settings)
         if boot.dropped:
-            warnings.append(f"{sum(boot.dropped.values())} of {boot.n_boot} bootstrap resamples dropped: "
+            scope = (" from the PLSc-corrected statistics (paths, loadings, effects, R²; weights, HTMT and item "
+                     "moments keep every converged resample)" if settings.get("plsc") else "")
+            warnings.append(f"{sum(boot.dropped.values())} of {boot.n_boot} bootstrap resamples dropped{scope}: "
                             + ", ".join(f"{k} ({v})" for k, v in boot.dropped.items()))
         warnings.extend(n["message"] for n in getattr(boot, "notes", ()) or ())  # e.g. small-n coverage
     cons = list(spec.constructs)
