@@ -49,6 +49,8 @@ if job is not None and wait_for(job, L):
         if boot.dropped:
             st.warning(t("bootstrap_dropped", L, n=sum(boot.dropped.values()),
                          reasons="; ".join(f"{k}: {v}" for k, v in boot.dropped.items())))
+        for n in getattr(boot, "notes", ()) or ():  # e.g. percentile intervals under-cover at small n
+            st.info(n["message_zh"] if L == "zh" else n["message"])
 elif job is None:
     st.caption(t("md_no_boot", L))
 
