@@ -13,6 +13,7 @@ import json
 import re
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 
 from csi.report.export import escape_frame, jsonable  # noqa: F401 - jsonable re-exported for the pages
@@ -69,16 +70,38 @@ def json_bytes(tables: Mapping[str, pd.DataFrame], manifest: Mapping) -> bytes:
     return json.dumps(jsonable(doc), ensure_ascii=False, indent=1).encode("utf-8")
 
 
+#: bootstrap kind -> (lavaan operator, label column of lhs, label column of rhs or None = empty)
+DRAW_OPS = {
+    "paths": ("~", "to", "from"), "total_effects": ("total", "to", "from"),
+    "loadings": ("=~", "construct", "indicator"), "weights": ("<~", "construct", "indicator"),
+    "r2": ("r2", "construct", "construct"), "htmt": ("htmt", "construct_1", "construct_2"),
+    "item_mean": ("mean", "indicator", None), "item_sd": ("sd", "indicator", None),
+}
+DRAW_COLUMNS = ["draw", "kind", "lhs", "op", "rhs", "value"]
+
+
 def draws_long(boot) -> pd.DataFrame:
-    """Every bootstrap draw as one long table: draw, kind, parameter, value (kept draws only)."""
+    """Every bootstrap draw as one long table in lavaan's terms: draw, kind, lhs, op, rhs, value.
+
+    ``draw`` is the resample's number (the index of ``boot.draws``); rows are kind by kind, parameter by
+    parameter, draw by draw. Operators (:data:`DRAW_OPS`): ``~`` paths and ``total`` total effects (lhs
+    outcome, rhs predictor), ``=~`` loadings and ``<~`` weights (lhs construct, rhs indicator), ``r2``
+    (lhs = rhs = construct), ``htmt`` (lhs construct_1, rhs construct_2), ``mean`` / ``sd`` item moments
+    (lhs indicator, rhs empty). The labels are the bootstrap's own (:meth:`BootstrapResult.labels`).
+    A resample a kind dropped (PLSc-inadmissible, for the PLSc kinds) keeps its row with value NaN.
+    """
     frames = []
     for kind, d in boot.draws.items():
         if d is None or d.empty:
             continue
-        long = d.reset_index(drop=True).rename_axis("draw").reset_index().melt(
-            id_vars="draw", var_name="parameter", value_name="value")
-        long.insert(1, "kind", kind)
-        frames.append(long)
+        op, lhs, rhs = DRAW_OPS[kind]
+        lab = boot.labels(kind)
+        B = len(d)
+        frames.append(pd.DataFrame({
+            "draw": np.tile(d.index.to_numpy(), d.shape[1]), "kind": kind,
+            "lhs": np.repeat(lab[lhs].to_numpy(object), B), "op": op,
+            "rhs": np.repeat(lab[rhs].to_numpy(object), B) if rhs else "",
+            "value": d.to_numpy(float).ravel(order="F")}))
     if not frames:
-        return pd.DataFrame(columns=["draw", "kind", "parameter", "value"])
+        return pd.DataFrame(columns=DRAW_COLUMNS)
     return pd.concat(frames, ignore_index=True)

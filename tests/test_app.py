@@ -502,6 +502,45 @@ def test_workbook_and_csv_reimport_to_the_same_numbers_and_never_execute():
     assert sheet_name("x", {"x"}) == "x_2"
 
 
+def test_draws_long_is_lavaan_style_and_every_value_is_its_draw():
+    """draws_long: (draw, kind, lhs, op, rhs, value); pivoted back it is boot.draws exactly, NaN rows kept."""
+    from app.downloads import draws_long
+    from csi.engine.bootstrap import bootstrap_pls
+    from csi.model.templates import template
+
+    ecsi = pd.read_csv(ROOT / "data" / "ecsi_satisfaction.csv", index_col=0)
+    boot = bootstrap_pls(ecsi, template("ecsi"), n_boot=200, seed=123, plsc=True, jackknife=False)
+    assert boot.dropped.get("inadmissible PLSc correlation", 0) > 0          # NaN rows in the PLSc kinds
+    long = draws_long(boot)
+    assert list(long.columns) == ["draw", "kind", "lhs", "op", "rhs", "value"]
+    assert len(long) == sum(d.size for d in boot.draws.values())
+    ops = long.groupby("kind")["op"].unique().map(list).to_dict()
+    assert ops == {"paths": ["~"], "total_effects": ["total"], "loadings": ["=~"], "weights": ["<~"], "r2": ["r2"],
+                   "htmt": ["htmt"], "item_mean": ["mean"], "item_sd": ["sd"]}
+    for kind, d in boot.draws.items():
+        part = long[long["kind"] == kind]
+        assert set(part["draw"]) == set(d.index)                               # resample numbers
+        if kind in ("paths", "total_effects"):                                 # lhs outcome, rhs predictor
+            keys, cols = ["rhs", "lhs"], ["from", "to"]
+        elif kind == "htmt":
+            keys, cols = ["lhs", "rhs"], ["construct_1", "construct_2"]
+        elif kind == "r2":
+            assert (part["lhs"] == part["rhs"]).all()
+            keys, cols = ["lhs"], ["construct"]
+        else:
+            keys, cols = ["rhs" if kind in ("loadings", "weights") else "lhs"], ["indicator"]
+        back = part.pivot(index="draw", columns=keys, values="value")            # raises on a duplicate
+        back.columns = back.columns.set_names(cols)
+        back = back.reindex(index=d.index, columns=d.columns)
+        np.testing.assert_array_equal(back.to_numpy(), d.to_numpy())           # NaN where the kind dropped
+    assert long.loc[long["kind"] == "paths", "value"].isna().sum() == boot.draws["paths"].isna().sum().sum() > 0
+    w = long[long["kind"] == "weights"]
+    assert set(w.loc[w["rhs"] == "sat2", "lhs"]) == {"SAT"}
+    assert set(long.loc[long["kind"] == "item_sd", "rhs"]) == {""}
+    p = long[(long["kind"] == "paths") & (long["lhs"] == "SAT") & (long["rhs"] == "QUAL")]
+    np.testing.assert_array_equal(p["value"].to_numpy(), boot.draws["paths"][("QUAL", "SAT")].to_numpy())
+
+
 def test_downloads_page_offers_everything(app_env):
     at = _app()
     at.run()

@@ -322,12 +322,13 @@ def test_assess_pls_mode_b_and_single_item_notes(data):
 def test_assess_pls_bootstrap_intervals(data):
     res = fake_result(data)
     rng = np.random.default_rng(5)
-    cols = [f"{a}~{b}" for i, a in enumerate(ORDER) for b in ORDER[i + 1:]]
+    cols = pd.MultiIndex.from_tuples([(a, b) for i, a in enumerate(ORDER) for b in ORDER[i + 1:]],
+                                     names=["construct_1", "construct_2"])
     draws = pd.DataFrame(rng.uniform(0.2, 0.95, size=(2001, len(cols))), columns=cols)
-    draws.loc[0, "IMAG~EXPE"] = np.nan  # a dropped value must not poison the interval
+    draws.loc[0, ("IMAG", "EXPE")] = np.nan  # a dropped value must not poison the interval
     boot = SimpleNamespace(draws={"htmt": draws})
     h = assess.assess_pls(res, boot)["htmt"].set_index(["construct_1", "construct_2"])
-    d = draws["QUAL~VAL"].to_numpy()
+    d = draws[("QUAL", "VAL")].to_numpy()
     assert h.loc[("QUAL", "VAL"), "ci_low"] == pytest.approx(np.quantile(d, 0.05))
     assert h.loc[("QUAL", "VAL"), "ci_high"] == pytest.approx(np.quantile(d, 0.95))
     assert np.isfinite(h.loc[("IMAG", "EXPE"), "ci_high"])
@@ -394,8 +395,7 @@ def test_assess_pls_with_the_real_bootstrap():
     h = assess.assess_pls(pls.estimate_pls(raw, spec), boot)["htmt"]
     d = boot.draws["htmt"]
     for r in h.itertuples():
-        col = f"{r.construct_1}~{r.construct_2}"
-        lo, hi = np.quantile(d[col].dropna(), [0.05, 0.95])
+        lo, hi = np.quantile(d[(r.construct_1, r.construct_2)].dropna(), [0.05, 0.95])
         assert (r.ci_low, r.ci_high) == pytest.approx((lo, hi))
         assert r.ci_low <= r.htmt + 0.05 and r.htmt - 0.05 <= r.ci_high
     eq = h[(h.construct_1 == "EXPE") & (h.construct_2 == "QUAL")].iloc[0]

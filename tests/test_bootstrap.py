@@ -38,7 +38,7 @@ def test_each_draw_is_the_fit_of_its_resample(ecsi, boot):
         np.testing.assert_allclose(boot.draws["weights"].iloc[b], r.outer["weight"], atol=1e-10)
         np.testing.assert_allclose(boot.draws["loadings"].iloc[b], r.outer["loading"], atol=1e-10)
         np.testing.assert_allclose(boot.draws["r2"].iloc[b], r.constructs.set_index("construct")["r2"].dropna(), atol=1e-10)
-        te = r.effects.assign(k=r.effects["from"] + "->" + r.effects["to"]).set_index("k")["total"]
+        te = r.effects.set_index(["from", "to"])["total"]
         np.testing.assert_allclose(boot.draws["total_effects"].iloc[b], te[boot.draws["total_effects"].columns], atol=1e-10)
         np.testing.assert_allclose(boot.draws["item_mean"].iloc[b], r.item_mean, atol=1e-10)
         np.testing.assert_allclose(boot.draws["item_sd"].iloc[b], r.item_sd, atol=1e-10)
@@ -46,14 +46,22 @@ def test_each_draw_is_the_fit_of_its_resample(ecsi, boot):
 
 def test_columns_and_estimates(ecsi, boot):
     full = estimate_pls(ecsi, template("ecsi"))
-    assert list(boot.draws["paths"].columns) == [f"{a}->{b}" for a, b in zip(full.paths["from"], full.paths["to"])]
+    assert list(boot.draws["paths"].columns) == list(zip(full.paths["from"], full.paths["to"]))
+    for kind in ("paths", "total_effects"):
+        assert boot.draws[kind].columns.names == ["from", "to"]
+        assert boot.estimates[kind].index.equals(boot.draws[kind].columns)
+        assert boot.jackknife[kind].columns.equals(boot.draws[kind].columns)
     assert list(boot.draws["weights"].columns) == list(full.outer["indicator"])
-    assert "IMAG->QUAL" in boot.draws["total_effects"].columns and "LOY->SAT" not in boot.draws["total_effects"].columns
+    assert ("IMAG", "QUAL") in boot.draws["total_effects"].columns
+    assert ("LOY", "SAT") not in boot.draws["total_effects"].columns
     assert list(boot.draws["r2"].columns) == ["EXPE", "QUAL", "VAL", "SAT", "LOY"]
     np.testing.assert_allclose(boot.estimates["paths"], full.paths["estimate"], atol=1e-12)
+    assert boot.estimates["paths"][("IMAG", "EXPE")] == pytest.approx(
+        full.paths.set_index(["from", "to"]).loc[("IMAG", "EXPE"), "estimate"], abs=1e-12)
     s = boot.summary("paths")
-    assert list(s.columns) == ["from", "to", "parameter", "estimate", "boot_mean", "std_error", "t", "p_value",
+    assert list(s.columns) == ["from", "to", "estimate", "boot_mean", "std_error", "t", "p_value",
                                "ci_low", "ci_high"]
+    assert list(zip(s["from"], s["to"])) == list(boot.draws["paths"].columns)
     d = boot.draws["paths"]
     np.testing.assert_allclose(s["std_error"], d.std(ddof=1), rtol=1e-12)
     np.testing.assert_allclose(s["t"], s["estimate"] / s["std_error"])
@@ -61,10 +69,13 @@ def test_columns_and_estimates(ecsi, boot):
     np.testing.assert_allclose(s["ci_low"], d.quantile(0.025), rtol=1e-12)
     np.testing.assert_allclose(boot.summary("paths", alpha=0.1)["ci_high"], d.quantile(0.95), rtol=1e-12)
     w = boot.summary("weights")
+    assert list(w.columns[:3]) == ["construct", "indicator", "estimate"]
     assert w.loc[w.indicator == "sat2", "construct"].item() == "SAT"
-    if "htmt" in boot.draws:
-        h = boot.summary("htmt")
-        assert {"construct_1", "construct_2"} <= set(h.columns) and "IMAG~EXPE" in boot.draws["htmt"].columns
+    assert list(boot.summary("r2").columns[:2]) == ["construct", "estimate"]
+    h = boot.summary("htmt")
+    assert list(h.columns[:3]) == ["construct_1", "construct_2", "estimate"]
+    assert boot.draws["htmt"].columns.names == ["construct_1", "construct_2"]
+    assert ("IMAG", "EXPE") in boot.draws["htmt"].columns and ("EXPE", "IMAG") not in boot.draws["htmt"].columns
 
 
 def test_reproducible_and_independent_of_chunking(ecsi, boot):
@@ -210,7 +221,7 @@ def test_plsc_htmt_interval_uses_every_converged_resample(ecsi, plsc_boot):
     np.testing.assert_allclose(s["ci_high"], np.quantile(H, 0.975, axis=0), atol=1e-12)
     np.testing.assert_allclose(s["std_error"], H.std(axis=0, ddof=1), atol=1e-12)
     admissible = ~plsc_boot.draws["paths"].isna().all(axis=1).to_numpy()
-    k = list(s["parameter"]).index("EXPE~QUAL")                 # the pair whose HTMT the old rule truncated
+    k = list(zip(s["construct_1"], s["construct_2"])).index(("EXPE", "QUAL"))  # the pair the old rule truncated
     assert np.quantile(H[:, k], 0.975) > np.quantile(H[admissible, k], 0.975) + 1e-3
     # the assessment table reads the same draws
     tab = assess_pls(estimate_pls(ecsi, spec, plsc=True), plsc_boot)["htmt"]

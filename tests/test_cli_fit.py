@@ -204,7 +204,7 @@ def test_bca_intervals_in_the_files(tmp_path):
     assert json.loads((tmp_path / "manifest.json").read_text())["bootstrap"]["ci"] == "bca"
     data = pd.read_csv(ECSI)
     boot = bootstrap_pls(data, template("ecsi", list(data.columns)), n_boot=300, seed=11)
-    expect = boot.summary("paths", ci="bca").set_index("parameter")
-    got = paths.assign(parameter=paths["from"] + "->" + paths["to"]).set_index("parameter")
+    expect = boot.summary("paths", ci="bca").set_index(["from", "to"])
+    got = paths.set_index(["from", "to"])
     np.testing.assert_allclose(got.loc[expect.index, "ci_low"], expect["ci_low"], atol=1e-12)
-    assert not np.allclose(got["ci_low"], boot.summary("paths").set_index("parameter").loc[got.index, "ci_low"])
+    assert not np.allclose(got["ci_low"], boot.summary("paths").set_index(["from", "to"]).loc[got.index, "ci_low"])

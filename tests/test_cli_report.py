@@ -59,7 +59,7 @@ def test_files_and_columns(report):
     assert cols("competitor_gap.csv") == ["wave", "own_brand", "competitor_brand", "construct", "label_en", "label_zh",
                                           "own", "competitor", "gap", "ci_low", "ci_high", "significant"]
     assert cols("brands.csv")[:3] == ["wave", "brand", "construct"]
-    assert cols("groups.csv") == ["wave", "group_a", "group_b", "path", "estimate_a", "estimate_b", "diff",
+    assert cols("groups.csv") == ["wave", "group_a", "group_b", "from", "to", "estimate_a", "estimate_b", "diff",
                                   "p_permutation", "p_bootstrap", "p_henseler", "significant"]
     assert cols("nps.csv")[0] == "wave" and "nps" in cols("nps.csv")
     man = json.loads((report / "manifest.json").read_text(encoding="utf-8"))

@@ -67,13 +67,16 @@ def test_mga_permutation_finds_the_one_true_difference():
     """Exact-covariance groups: PLSc recovers the true paths, so the only real difference is M->Y."""
     a = simulate(400, 0.5, 0.55, 0.2, seed=11)
     b = simulate(400, 0.5, 0.10, 0.2, seed=12)
-    out = mga_permutation(a, b, MODEL, n_perm=300, seed=4, plsc=True).set_index("path")
-    np.testing.assert_allclose(out.loc[["X->M", "M->Y", "X->Y"], "estimate_a"], [0.5, 0.55, 0.2], atol=1e-9)
-    np.testing.assert_allclose(out.loc[["X->M", "M->Y", "X->Y"], "estimate_b"], [0.5, 0.10, 0.2], atol=1e-9)
-    assert out.loc["M->Y", "diff"] == pytest.approx(0.45)
-    assert out.loc["M->Y", "p_permutation"] < 0.01 and out.loc["M->Y", "significant"]
-    assert out.loc["X->M", "p_permutation"] > 0.05 and out.loc["X->Y", "p_permutation"] > 0.05
-    again = mga_permutation(a, b, MODEL, n_perm=300, seed=4, plsc=True).set_index("path")
+    out = mga_permutation(a, b, MODEL, n_perm=300, seed=4, plsc=True)
+    assert list(out.columns[:3]) == ["from", "to", "estimate_a"]
+    out = out.set_index(["from", "to"])
+    xm, my, xy = ("X", "M"), ("M", "Y"), ("X", "Y")
+    np.testing.assert_allclose(out.loc[[xm, my, xy], "estimate_a"], [0.5, 0.55, 0.2], atol=1e-9)
+    np.testing.assert_allclose(out.loc[[xm, my, xy], "estimate_b"], [0.5, 0.10, 0.2], atol=1e-9)
+    assert out.loc[my, "diff"] == pytest.approx(0.45)
+    assert out.loc[my, "p_permutation"] < 0.01 and out.loc[my, "significant"]
+    assert out.loc[xm, "p_permutation"] > 0.05 and out.loc[xy, "p_permutation"] > 0.05
+    again = mga_permutation(a, b, MODEL, n_perm=300, seed=4, plsc=True).set_index(["from", "to"])
     pd.testing.assert_frame_equal(out, again)                      # seeded
 
 
@@ -83,7 +86,7 @@ def test_batched_permutations_equal_front_door_refits():
     a = simulate(120, 0.5, 0.55, 0.2, seed=1, exact=False)
     b = simulate(90, 0.5, 0.10, 0.2, seed=2, exact=False)
     n_perm = 25
-    out = mga_permutation(a, b, MODEL, n_perm=n_perm, seed=8, chunk_size=n_perm).set_index("path")
+    out = mga_permutation(a, b, MODEL, n_perm=n_perm, seed=8, chunk_size=n_perm).set_index(["from", "to"])
     pooled = pd.concat([a, b], ignore_index=True)
     rng = np.random.default_rng(8)
     perms = np.argsort(rng.random((n_perm, len(pooled))), axis=1)   # the documented permutation draw
@@ -93,7 +96,7 @@ def test_batched_permutations_equal_front_door_refits():
         pa = estimate_pls(pooled.iloc[np.sort(perm[:120])], MODEL).paths
         pb = estimate_pls(pooled.iloc[np.sort(perm[120:])], MODEL).paths
         d = pd.Series(pa["estimate"].to_numpy() - pb["estimate"].to_numpy(),
-                      index=[f"{x}->{y}" for x, y in zip(pa["from"], pa["to"])])
+                      index=pd.MultiIndex.from_frame(pa[["from", "to"]]))
         exceed += (d.abs() >= obs.abs() - 1e-12).astype(int)
     np.testing.assert_allclose(out["p_permutation"], ((exceed + 1) / (n_perm + 1))[out.index])
 
@@ -115,20 +118,26 @@ def test_mga_bootstrap_finds_the_one_true_difference():
     b = simulate(400, 0.5, 0.10, 0.2, seed=12)
     ba = bootstrap.bootstrap_pls(a, MODEL, n_boot=300, seed=1, plsc=True)
     bb = bootstrap.bootstrap_pls(b, MODEL, n_boot=300, seed=2, plsc=True)
-    out = mga_bootstrap(ba, bb).set_index("path")
-    assert out.loc["M->Y", "p_bootstrap"] < 0.01 and out.loc["M->Y", "p_henseler"] < 0.01
-    assert out.loc["X->M", "p_bootstrap"] > 0.05 and out.loc["X->Y", "p_bootstrap"] > 0.05
+    out = mga_bootstrap(ba, bb)
+    assert list(out.columns[:3]) == ["from", "to", "estimate_a"]
+    out = out.set_index(["from", "to"])
+    assert out.loc[("M", "Y"), "p_bootstrap"] < 0.01 and out.loc[("M", "Y"), "p_henseler"] < 0.01
+    assert out.loc[("X", "M"), "p_bootstrap"] > 0.05 and out.loc[("X", "Y"), "p_bootstrap"] > 0.05
+    # each p is henseler_p of the two groups' draws of that path, looked up by (from, to)
+    for (frm, to), row in out.iterrows():
+        assert row["p_henseler"] == henseler_p(ba.draws["paths"][(frm, to)], bb.draws["paths"][(frm, to)])
+        assert row["estimate_a"] == ba.estimates["paths"][(frm, to)]
 
 
 def test_mga_combines_both_tests():
     a = simulate(400, 0.5, 0.55, 0.2, seed=11)
     b = simulate(400, 0.5, 0.10, 0.2, seed=12)
     out = mga(a, b, MODEL, n_perm=200, n_boot=200, seed=3, plsc=True)
-    assert list(out.columns) == ["path", "estimate_a", "estimate_b", "diff", "p_permutation", "p_bootstrap",
+    assert list(out.columns) == ["from", "to", "estimate_a", "estimate_b", "diff", "p_permutation", "p_bootstrap",
                                  "p_henseler", "significant"]
-    out = out.set_index("path")
-    assert list(out.index[out["significant"]]) == ["M->Y"]
-    assert out.loc["M->Y", "p_bootstrap"] < 0.01
+    out = out.set_index(["from", "to"])
+    assert list(out.index[out["significant"]]) == [("M", "Y")]
+    assert out.loc[("M", "Y"), "p_bootstrap"] < 0.01
     np.testing.assert_allclose(out["diff"], out["estimate_a"] - out["estimate_b"])
 
 

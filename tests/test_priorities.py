@@ -153,6 +153,24 @@ def test_bootstrap_intervals(ecsi):
     assert (ind["importance_ci_low"] < ind["importance_ci_high"]).all()
 
 
+def test_bootstrap_whose_draws_are_the_full_fit_gives_the_point_importance(ecsi):
+    """Every draw replaced by the full-sample estimates: the draws' total effects, looked up by (from, to),
+    must reproduce each importance exactly (a missed lookup would read 0 and give a zero interval)."""
+    import dataclasses
+
+    import csi.engine.bootstrap as bootstrap
+    d, spec, scales, res = ecsi
+    boot = bootstrap.bootstrap_pls(d, spec, n_boot=5, seed=3, jackknife=False)
+    flat = dataclasses.replace(boot, draws={k: pd.DataFrame(np.tile(v.to_numpy(), (3, 1)), columns=v.index)
+                                            for k, v in boot.estimates.items()})
+    for target in ("SAT", "LOY"):
+        for level in ("construct", "indicator"):
+            tab = ipma(res, scales, target=target, level=level, boot=flat)
+            assert (tab["importance"].abs() > 1e-3).all()
+            np.testing.assert_allclose(tab["importance_ci_low"], tab["importance"], rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(tab["importance_ci_high"], tab["importance"], rtol=1e-12, atol=1e-14)
+
+
 def test_undetermined_driver_is_ranked_last():
     imp = np.array([0.4, np.nan, 0.2])
     perf = np.array([60.0, 70.0, 80.0])

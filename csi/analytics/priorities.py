@@ -125,8 +125,8 @@ def _draw_importance(result, scales: Scales, boot, drivers: list[str], target: s
     te = draws["total_effects"]
     out = np.empty((len(te), len(drivers)))
     for j, d in enumerate(drivers):
-        col = f"{d}->{target}"
-        tot = te[col].to_numpy(float) if col in te.columns else np.zeros(len(te))
+        key = (d, target)                    # total_effects columns: MultiIndex (from, to)
+        tot = te[key].to_numpy(float) if key in te.columns else np.zeros(len(te))
         with np.errstate(divide="ignore", invalid="ignore"):
             out[:, j] = tot * c[:, cpos[d]] / c[:, cpos[target]]
     return out

@@ -384,13 +384,13 @@ def competitor_gap(own: GroupFit, competitor: GroupFit, alpha: float = 0.05) -> 
 
 
 # ---------------------------------------------------------------------- MGA
-def _path_names(spec) -> list[str]:
-    return [f"{f}->{t}" for f, t in spec.paths]
+_PATH_KEYS = ["from", "to"]   # a path is keyed (from, to), as the bootstrap's draws["paths"] columns
 
 
 def _paths_of(result) -> pd.Series:
+    """A fit's path estimates, indexed by the MultiIndex (from, to)."""
     p = result.paths
-    return pd.Series(p["estimate"].to_numpy(float), index=[f"{f}->{t}" for f, t in zip(p["from"], p["to"])])
+    return pd.Series(p["estimate"].to_numpy(float), index=pd.MultiIndex.from_frame(p[_PATH_KEYS]))
 
 
 def henseler_p(draws_a: np.ndarray, draws_b: np.ndarray) -> float:
@@ -416,34 +416,25 @@ def mga_bootstrap(boot_a, boot_b, estimates_a: pd.Series | None = None,
                   estimates_b: pd.Series | None = None, alpha: float = 0.05) -> pd.DataFrame:
     """Henseler's bootstrap MGA of path coefficients from two groups' bootstrap results.
 
-    DataFrame(path, estimate_a, estimate_b, diff, p_henseler, p_bootstrap, significant);
+    DataFrame(from, to, estimate_a, estimate_b, diff, p_henseler, p_bootstrap, significant);
     ``p_henseler`` one-sided (small: a > b, large: a < b), ``p_bootstrap`` two-sided.
-    Point estimates come from ``estimates_*`` (Series path → estimate) or from the
-    bootstrap results' ``summary("paths")`` (column ``estimate``); diff = a − b.
+    Point estimates come from ``estimates_*`` (Series indexed by the MultiIndex (from, to), as
+    ``draws["paths"]`` columns) or from the bootstrap results' full-sample ``estimates["paths"]``;
+    diff = a − b.
     """
     pa, pb = boot_a.draws["paths"], boot_b.draws["paths"]
     paths = [c for c in pa.columns if c in pb.columns]
-    ea = estimates_a if estimates_a is not None else _boot_estimates(boot_a)
-    eb = estimates_b if estimates_b is not None else _boot_estimates(boot_b)
+    ea = estimates_a if estimates_a is not None else boot_a.estimates["paths"]
+    eb = estimates_b if estimates_b is not None else boot_b.estimates["paths"]
     rows = []
-    for p in paths:
-        ph = henseler_p(pa[p].to_numpy(), pb[p].to_numpy())
+    for frm, to in paths:
+        ph = henseler_p(pa[(frm, to)].to_numpy(), pb[(frm, to)].to_numpy())
         p2 = min(1.0, 2 * min(ph, 1 - ph)) if np.isfinite(ph) else np.nan
-        a_, b_ = float(ea.get(p, np.nan)), float(eb.get(p, np.nan))
-        rows.append({"path": p, "estimate_a": a_, "estimate_b": b_, "diff": a_ - b_,
+        a_, b_ = float(ea.get((frm, to), np.nan)), float(eb.get((frm, to), np.nan))
+        rows.append({"from": frm, "to": to, "estimate_a": a_, "estimate_b": b_, "diff": a_ - b_,
                      "p_henseler": ph, "p_bootstrap": p2, "significant": bool(p2 < alpha)})
-    return pd.DataFrame(rows)
-
-
-def _boot_estimates(boot) -> pd.Series:
-    s = boot.summary("paths")
-    if "path" in s.columns:
-        names = s["path"]
-    elif {"from", "to"} <= set(s.columns):
-        names = s["from"].astype(str) + "->" + s["to"].astype(str)
-    else:
-        names = s.index.astype(str)
-    return pd.Series(s["estimate"].to_numpy(float), index=list(names))
+    return pd.DataFrame(rows, columns=[*_PATH_KEYS, "estimate_a", "estimate_b", "diff", "p_henseler",
+                                       "p_bootstrap", "significant"])
 
 
 def _complete(data: pd.DataFrame, spec, settings: Mapping) -> pd.DataFrame:
@@ -473,7 +464,7 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     frequency-weighted moments of the pooled rows, survey weights renormalised
     within each pseudo-group). A permutation the kernel cannot estimate (no
     convergence, zero variance) is skipped and counted in the ``n_perm_used``
-    column. Returns DataFrame(path, estimate_a, estimate_b, diff, p_permutation,
+    column. Returns DataFrame(from, to, estimate_a, estimate_b, diff, p_permutation,
     significant, n_perm_used); p = (#{|d*| ≥ |d|} + 1)/(n_used + 1).
     """
     from csi.engine.pls import _check_options, _derive, _Design, _kernel, _prepare, estimate_pls
@@ -490,8 +481,8 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     b = _complete(data_b, spec, settings)
     ea = _paths_of(estimate_pls(a, spec, **settings))
     eb = _paths_of(estimate_pls(b, spec, **settings))
-    names = list(ea.index)
-    obs = (ea - eb[names]).to_numpy()
+    names = ea.index                                     # MultiIndex (from, to)
+    obs = (ea - eb.reindex(names)).to_numpy()
 
     pooled = pd.concat([a, b], ignore_index=True)
     prep = _prepare(pooled, spec, settings.get("weights"), missing)
@@ -521,8 +512,8 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
 
     exceed = np.zeros(len(names))
     used = 0
-    order = [f"{d.constructs[i]}->{d.constructs[k]}" for i, k in d.paths]
-    pos = [order.index(nm) for nm in names]
+    order = [(d.constructs[i], d.constructs[k]) for i, k in d.paths]
+    pos = [order.index(key) for key in names]
     done = 0
     while done < n_perm:
         m = min(chunk_size, n_perm - done)
@@ -543,14 +534,14 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     if used == 0:
         raise DataError("no permutation of the pooled groups could be estimated")
     pval = (exceed + 1) / (used + 1)
-    return pd.DataFrame({"path": names, "estimate_a": ea.to_numpy(), "estimate_b": eb[names].to_numpy(),
-                         "diff": obs, "p_permutation": pval, "significant": pval < alpha,
-                         "n_perm_used": used})
+    return names.to_frame(index=False).assign(
+        estimate_a=ea.to_numpy(), estimate_b=eb.reindex(names).to_numpy(), diff=obs, p_permutation=pval,
+        significant=pval < alpha, n_perm_used=used)
 
 
 def mga(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, *, n_perm: int = 1000, n_boot: int = 1000,
         seed: int = 1, alpha: float = 0.05, boot_a=None, boot_b=None, **settings) -> pd.DataFrame:
-    """Both MGA tests side by side: DataFrame(path, estimate_a, estimate_b, diff,
+    """Both MGA tests side by side: DataFrame(from, to, estimate_a, estimate_b, diff,
     p_permutation, p_bootstrap, p_henseler, significant). ``significant`` follows the
     permutation test. Pass ``boot_a``/``boot_b`` to reuse existing bootstraps; otherwise
     each group is bootstrapped with a seed derived from (seed, "a"/"b")."""
@@ -563,10 +554,12 @@ def mga(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, *, n_perm: int = 1000,
     if boot_b is None:
         boot_b = bootstrap_pls(_complete(data_b, spec, settings), spec, n_boot=n_boot,
                                seed=group_seed(seed, ("mga", "b")), jackknife=False, **settings)
-    est_a = pd.Series(perm["estimate_a"].to_numpy(), index=perm["path"])
-    est_b = pd.Series(perm["estimate_b"].to_numpy(), index=perm["path"])
+    keys = pd.MultiIndex.from_frame(perm[_PATH_KEYS])
+    est_a = pd.Series(perm["estimate_a"].to_numpy(), index=keys)
+    est_b = pd.Series(perm["estimate_b"].to_numpy(), index=keys)
     bt = mga_bootstrap(boot_a, boot_b, est_a, est_b, alpha=alpha)
-    out = perm.drop(columns=["significant", "n_perm_used"]).merge(bt[["path", "p_bootstrap", "p_henseler"]], on="path", how="left")
+    out = perm.drop(columns=["significant", "n_perm_used"]).merge(
+        bt[[*_PATH_KEYS, "p_bootstrap", "p_henseler"]], on=_PATH_KEYS, how="left")
     out["significant"] = out["p_permutation"] < alpha
-    return out[["path", "estimate_a", "estimate_b", "diff", "p_permutation", "p_bootstrap", "p_henseler",
+    return out[[*_PATH_KEYS, "estimate_a", "estimate_b", "diff", "p_permutation", "p_bootstrap", "p_henseler",
                 "significant"]]

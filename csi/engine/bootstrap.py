@@ -8,6 +8,20 @@ runs on chunks of ``S (B_chunk x p x p)``. The front door :func:`csi.pls.estimat
 re-entered. Memory is linear in ``n``: a chunk of ``F`` holds at most ``_CELLS`` numbers (fewer
 rows per chunk for large ``n``), for the resamples and for the jackknife alike.
 
+Keys as columns (as lavaan's parameter table): no parameter is ever named by a glued string.
+
+* ``draws[kind]`` columns, ``estimates[kind]`` index and ``jackknife[kind]`` columns are the same
+  :class:`pandas.Index`, its level names given by :data:`LABELS`: ``paths`` and ``total_effects`` a
+  2-level MultiIndex ``("from", "to")`` (``("IMAG", "EXPE")`` is the path IMAG → EXPE); ``htmt`` a 2-level
+  MultiIndex ``("construct_1", "construct_2")`` (constructs in model order, each pair once); ``weights``,
+  ``loadings``, ``item_mean``, ``item_sd`` single-level indicator codes (named ``"indicator"``); ``r2``
+  construct codes (named ``"construct"``). A parameter is looked up by its tuple:
+  ``draws["paths"][("IMAG", "EXPE")]``, ``draws["weights"]["sat1"]``.
+* :meth:`BootstrapResult.labels` gives those keys as label columns (``from, to`` | ``construct,
+  indicator`` for outer parameters and item moments, the construct taken from the model's blocks |
+  ``construct`` | ``construct_1, construct_2``); :meth:`BootstrapResult.summary` is the label columns
+  followed by the statistics. Consumers join on label columns, never on a built or split string.
+
 Conventions:
 
 * Survey weights combine with resampling as frequency weights ``c_i · f_i`` (normalised to sum n).
@@ -81,6 +95,12 @@ STRUCTURAL_KINDS = frozenset({"paths", "total_effects", "r2"})
 _CELLS = 1 << 22
 #: below this many respondents, percentile-only results carry the small-sample note (evidence: module docstring)
 SMALL_N = 150
+#: the level names of each kind's parameter keys (the columns of ``draws[kind]``; module docstring)
+LABELS = {"paths": ("from", "to"), "total_effects": ("from", "to"), "htmt": ("construct_1", "construct_2"),
+          "weights": ("indicator",), "loadings": ("indicator",), "item_mean": ("indicator",),
+          "item_sd": ("indicator",), "r2": ("construct",)}
+#: kinds keyed by indicator: their label columns add the indicator's construct
+_OUTER_KINDS = frozenset({"weights", "loadings", "item_mean", "item_sd"})
 
 
 @dataclass(frozen=True)
@@ -88,12 +108,13 @@ class BootstrapResult:
     """Bootstrap draws and their summaries.
 
     ``draws[kind]``: DataFrame (converged resamples × parameters; index ``draw`` = resample number) for
-    kind in ``paths`` (``IMAG->EXPE``), ``weights`` / ``loadings`` / ``item_mean`` / ``item_sd``
-    (indicator codes), ``total_effects`` (``IMAG->QUAL``, every pair with a nonzero full-sample total
-    effect), ``r2`` (endogenous constructs) and ``htmt`` (``IMAG~EXPE``, when
-    :func:`csi.assess.htmt_matrix` is available). A row a kind dropped (see the module docstring:
-    PLSc-inadmissible resamples are dropped from :data:`PLSC_KINDS` only) is NaN in that kind.
-    ``estimates[kind]``: full-sample values (Series over the same columns).
+    kind in ``paths`` (columns a MultiIndex ``("from", "to")``), ``weights`` / ``loadings`` /
+    ``item_mean`` / ``item_sd`` (indicator codes), ``total_effects`` (MultiIndex ``("from", "to")``,
+    every pair with a nonzero full-sample total effect), ``r2`` (endogenous constructs) and ``htmt``
+    (MultiIndex ``("construct_1", "construct_2")``); the level names are :data:`LABELS`. A row a kind
+    dropped (see the module docstring: PLSc-inadmissible resamples are dropped from :data:`PLSC_KINDS`
+    only) is NaN in that kind. ``estimates[kind]``: full-sample values (Series indexed like the columns);
+    ``jackknife[kind]``: leave-one-out values (rows = left-out respondent, same columns).
     ``n_kept``: resamples kept by every kind; ``n_kept_by_kind[kind]``: resamples that kind kept.
     ``dropped``: ``{reason: count}``, each resample under its first reason (it is dropped from every
     kind or from some, by reason). ``settings``: the estimation settings used.
@@ -113,13 +134,24 @@ class BootstrapResult:
     n_kept_by_kind: dict[str, int] = field(default_factory=dict)
     notes: tuple[dict, ...] = ()
 
-    def summary(self, kind: str, ci: CIKind = "percentile", alpha: float | None = None) -> pd.DataFrame:
-        """One row per parameter: (labels…, parameter, estimate, boot_mean, std_error, t, p_value,
-        ci_low, ci_high). Labels are ``from, to`` for paths and total effects, ``construct,
-        indicator`` for outer parameters and item moments, ``construct`` for r2,
-        ``construct_1, construct_2`` for htmt."""
+    def labels(self, kind: str) -> pd.DataFrame:
+        """The keys of ``draws[kind]`` as label columns, one row per column, in column order: ``from,
+        to`` for paths and total effects, ``construct, indicator`` for outer parameters and item moments
+        (the indicator's construct from the model's blocks), ``construct`` for r2, ``construct_1,
+        construct_2`` for htmt."""
         if kind not in self.draws:
             raise SpecError(f"no bootstrap draws of {kind!r}; available: {', '.join(self.draws)}")
+        out = self.draws[kind].columns.to_frame(index=False)
+        out.columns = list(LABELS[kind])
+        if kind in _OUTER_KINDS:
+            owner = self.settings.get("_blocks", {})
+            out.insert(0, "construct", [owner.get(c, "") for c in out["indicator"]])
+        return out
+
+    def summary(self, kind: str, ci: CIKind = "percentile", alpha: float | None = None) -> pd.DataFrame:
+        """One row per parameter: (labels…, estimate, boot_mean, std_error, t, p_value, ci_low,
+        ci_high); the labels are :meth:`labels` (no glued parameter name)."""
+        out = self.labels(kind)
         if ci not in ("percentile", "bca"):
             raise SpecError(f"unknown confidence interval {ci!r}; choose percentile or bca")
         alpha = self.alpha if alpha is None else alpha
@@ -139,22 +171,18 @@ class BootstrapResult:
             if jk is None:
                 raise SpecError(f"no jackknife values for {kind!r}; BCa intervals are unavailable")
             lo, hi = _bca(D, est, jk.to_numpy(float), alpha)
-        out = _labels(kind, list(self.draws[kind].columns), self.settings.get("_blocks", {}))
         out["estimate"], out["boot_mean"], out["std_error"] = est, mean, se
         out["t"], out["p_value"], out["ci_low"], out["ci_high"] = t, p, lo, hi
         return out
 
 
-def _labels(kind: str, cols: list[str], owner: dict[str, str]) -> pd.DataFrame:
-    if kind in ("paths", "total_effects"):
-        f, t = zip(*(c.split("->") for c in cols)) if cols else ((), ())
-        return pd.DataFrame({"from": list(f), "to": list(t), "parameter": cols})
-    if kind in ("weights", "loadings", "item_mean", "item_sd"):
-        return pd.DataFrame({"construct": [owner.get(c, "") for c in cols], "indicator": cols, "parameter": cols})
-    if kind == "htmt":
-        a, b = zip(*(c.split("~") for c in cols)) if cols else ((), ())
-        return pd.DataFrame({"construct_1": list(a), "construct_2": list(b), "parameter": cols})
-    return pd.DataFrame({"construct": cols, "parameter": cols})
+def _keys(kind: str, labels: list) -> pd.Index:
+    """The column index of ``draws[kind]``: ``labels`` (codes, or pairs of codes for the 2-level kinds)
+    under the level names :data:`LABELS`."""
+    names = list(LABELS[kind])
+    if len(names) == 1:
+        return pd.Index(list(labels), name=names[0])
+    return pd.MultiIndex.from_arrays([[k[0] for k in labels], [k[1] for k in labels]], names=names)
 
 
 def _percentile(D: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -307,12 +335,13 @@ def bootstrap_pls(data: pd.DataFrame, spec: ModelSpec, *, n_boot: int = 5000, se
     if not fin0[0]:
         raise EstimationError("the full-sample path coefficients cannot be solved (singular construct correlations)")
     est["item_mean"], est["item_sd"] = mean0[None], sd0[None]
-    names = {
-        "paths": [f"{cons[i]}->{cons[k]}" for i, k in d.paths], "weights": items, "loadings": items,
-        "total_effects": [f"{cons[i]}->{cons[k]}" for i, k in tot_pairs], "r2": [cons[k] for k in endo],
+    keys = {
+        "paths": [(cons[i], cons[k]) for i, k in d.paths], "weights": items, "loadings": items,
+        "total_effects": [(cons[i], cons[k]) for i, k in tot_pairs], "r2": [cons[k] for k in endo],
         "item_mean": items, "item_sd": items,
-        "htmt": [f"{cons[a]}~{cons[b]}" for a, b in zip(*np.triu_indices(J, 1))],
+        "htmt": [(cons[a], cons[b]) for a, b in zip(*np.triu_indices(J, 1))],
     }
+    names = {k: _keys(k, v) for k, v in keys.items()}
     kinds = [k for k in names if k in est]
     w_ref = w0[0]
 

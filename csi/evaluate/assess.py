@@ -236,8 +236,9 @@ def f2_size(f2: float) -> str:
 
 
 # ------------------------------------------------------------------------ result layer
-def _pair_key_lookup(columns: Sequence[str], a: str, b: str) -> str | None:
-    for key in (f"{a}~{b}", f"{b}~{a}"):
+def _pair_column(columns: pd.MultiIndex, a: str, b: str) -> tuple[str, str] | None:
+    """The HTMT draws' column of the pair ``a, b`` (keys ``(construct_1, construct_2)``, either order)."""
+    for key in ((a, b), (b, a)):
         if key in columns:
             return key
     return None
@@ -249,7 +250,7 @@ def assess_pls(result, boot=None, *, htmt_kind: HTMTKind = "htmt", alpha: float 
     ``result``: a ``PLSResult`` (``spec``, ``corr`` p×p DataFrame, ``outer``
     with construct/indicator/weight/loading, ``scores`` n×J, ``info``).
     ``boot``: optional ``BootstrapResult`` whose ``draws["htmt"]`` (B × pairs,
-    columns ``A~B``) gives percentile intervals at level ``1 - alpha``
+    columns a MultiIndex ``(construct_1, construct_2)``) gives percentile intervals at level ``1 - alpha``
     (default 90 %, i.e. the one-sided 95 % upper bound Henseler et al. 2015
     test against 0.85/0.90/1).
 
@@ -325,7 +326,7 @@ def assess_pls(result, boot=None, *, htmt_kind: HTMTKind = "htmt", alpha: float 
             ca, cb = constructs[a], constructs[b]
             lo = hi = np.nan
             if draws is not None:
-                key = _pair_key_lookup(list(draws.columns), ca, cb)
+                key = _pair_column(draws.columns, ca, cb)
                 if key is not None:
                     lo, hi = km.percentile_interval(draws[key].to_numpy(dtype=float), alpha)
             hrows.append({"construct_1": ca, "construct_2": cb, "htmt": H[a, b], "ci_low": lo, "ci_high": hi})

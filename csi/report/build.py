@@ -551,7 +551,7 @@ def mga_table(prep: Prepared, fits: Mapping, n_perm: int | None = None) -> pd.Da
     """Paths of the focus brand vs the competitor in the focus wave: permutation test and Henseler's MGA."""
     from csi.compare.groups import mga, mga_permutation
 
-    cols = ["wave", "group_a", "group_b", "path", "estimate_a", "estimate_b", "diff", "p_permutation",
+    cols = ["wave", "group_a", "group_b", "from", "to", "estimate_a", "estimate_b", "diff", "p_permutation",
             "p_bootstrap", "p_henseler", "significant"]
     own = fits.get((prep.focus_wave, str(prep.focus_brand))) if prep.focus_brand else None
     comp = fits.get((prep.focus_wave, str(prep.competitor))) if prep.competitor else None
