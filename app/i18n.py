@@ -440,6 +440,38 @@ TEXT: dict[str, tuple[str, str]] = {
     "da_enc_utf16": ("UTF-16 with byte-order mark", "UTF-16（带字节顺序标记）"),
     "da_enc_gb18030": ("Chinese GB18030/GBK", "中文 GB18030/GBK"),
     "da_enc_cp1252": ("Western cp1252/Latin-1", "西文 cp1252/Latin-1"),
+    # ------------------------------------------------------ sign-in security (app/auth.py)
+    "cfg_cookie_key": ("Sign-in is locked: `[cookie] key` in `.streamlit/secrets.toml` is a placeholder or too "
+                       "weak (it needs at least {min_len} characters, at least {min_distinct} different ones, "
+                       "and no repeating pattern). Make one with `{cmd}`, put it in the secrets file and "
+                       "restart the app.",
+                       "登录已锁定：`.streamlit/secrets.toml` 中的 `[cookie] key` 是占位符或强度不足（至少 {min_len} "
+                       "个字符、至少 {min_distinct} 个不同字符，且不能是重复的模式）。请用 `{cmd}` 生成一个，"
+                       "写入密钥文件后重启应用。"),
+    "cfg_cookie_expiry": ("Sign-in is locked: `[cookie] expiry_days` must be a number from 0 (no re-login "
+                          "cookie) to {max_days}, and `[cookie] secure` true, false or \"auto\".",
+                          "登录已锁定：`[cookie] expiry_days` 必须是 0（不使用免登录 Cookie）到 {max_days} 之间的数，"
+                          "`[cookie] secure` 必须是 true、false 或 \"auto\"。"),
+    "cfg_signin_limits": ("Sign-in is locked: in `[signin]`, `max_attempts` must be a whole number from 1 to 100, "
+                          "`lockout_minutes` a number from 1 to 1440 and `trust_proxy_headers` true or false.",
+                          "登录已锁定：`[signin]` 中 `max_attempts` 必须是 1 到 100 的整数，`lockout_minutes` 必须是 "
+                          "1 到 1440 之间的数，`trust_proxy_headers` 必须是 true 或 false。"),
+    "cfg_password_hash": ("Sign-in is locked: the password of user `{user}` in the secrets file is not a bcrypt "
+                          "hash (plain text or a placeholder). Passwords are stored only as hashes; make one with "
+                          "`{cmd}` and restart the app.",
+                          "登录已锁定：密钥文件中用户 `{user}` 的密码不是 bcrypt 哈希（明文或占位符）。密码只能以哈希保存；"
+                          "请用 `{cmd}` 生成后重启应用。"),
+    "cfg_password_argon2": ("Sign-in is locked: the password of user `{user}` is an argon2 hash, but this "
+                            "dashboard checks bcrypt hashes only. Make a bcrypt hash with `{cmd}`.",
+                            "登录已锁定：用户 `{user}` 的密码是 argon2 哈希，而本仪表盘只校验 bcrypt 哈希。"
+                            "请用 `{cmd}` 生成 bcrypt 哈希。"),
+    "cfg_oidc_secret": ("Sign-in is locked: `[auth] cookie_secret` is a placeholder or too weak (it needs at "
+                        "least {min_len} characters, at least {min_distinct} different ones, and no repeating "
+                        "pattern). Make one with `{cmd}` and restart the app.",
+                        "登录已锁定：`[auth] cookie_secret` 是占位符或强度不足（至少 {min_len} 个字符、至少 "
+                        "{min_distinct} 个不同字符，且不能是重复的模式）。请用 `{cmd}` 生成一个后重启应用。"),
+    "login_locked": ("Too many failed sign-ins. Try again in {minutes} minutes.",
+                     "登录失败次数过多，请在 {minutes} 分钟后重试。"),
 }
 
 

@@ -133,7 +133,7 @@ USERS = {"vera": "viewer", "anna": "analyst", "rex": "researcher"}
 
 
 def _password_secrets() -> dict:
-    return {"cookie": {"name": "csi_test", "key": "k" * 32, "expiry_days": 1},
+    return {"cookie": {"name": "csi_test", "key": "csi-test-cookie-key-9Qf2LmX7vR4nT8wZ", "expiry_days": 1},
             "credentials": {"usernames": {u: {"email": f"{u}@example.com", "first_name": u, "last_name": "T",
                                               "password": _bcrypt("pw-" + u), "roles": [r]}
                                           for u, r in USERS.items()}}}
