@@ -1,9 +1,9 @@
 """Test-session setup shared by every test module.
 
-The browser test needs Debian's Chromium and a CJK font (so Chinese renders in screenshots). A fresh
-machine does not have them, so the session installs them with apt-get when it runs as root and the
-browser test is part of the run; set ``CSI_NO_APT=1`` to skip that (the browser test is then skipped
-with its reason).
+The browser test needs Debian's Chromium and a CJK font (so Chinese renders in screenshots), and the proxy test
+runs the shipped deploy/nginx.conf through Debian's nginx (``nginx -t``). A fresh machine has none of them, so the
+session installs them with apt-get when it runs as root and the whole suite (or the browser test) is part of the
+run; set ``CSI_NO_APT=1`` to skip that (those tests are then skipped with their reason).
 """
 from __future__ import annotations
 
@@ -22,16 +22,19 @@ def pytest_configure(config) -> None:
     if os.environ.get("CSI_NO_APT") or not _wants_browser(config):
         return
     have_font = os.path.exists("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-    if (shutil.which("chromium") or shutil.which("chromium-browser")) and have_font:
+    have_nginx = bool(shutil.which("nginx") or os.path.exists("/usr/sbin/nginx"))
+    if (shutil.which("chromium") or shutil.which("chromium-browser")) and have_font and have_nginx:
         return
     if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("apt-get"):
         return
-    print("\ninstalling Debian's chromium and fonts-noto-cjk for the browser test ...", file=sys.stderr)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    print("\ninstalling Debian's chromium, fonts-noto-cjk and nginx-light for the browser and proxy tests ...",
+          file=sys.stderr)
+    # RUNLEVEL=1: the package's init script must not start an nginx service (the test runs its own, on loopback)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "RUNLEVEL": "1"}
     try:
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=900,
                        stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "fonts-noto-cjk"],
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "fonts-noto-cjk", "nginx-light"],
                        check=True, env=env, timeout=1800, stdout=subprocess.DEVNULL)
     except (subprocess.SubprocessError, OSError) as e:  # the browser test then skips and says why
         print(f"could not install chromium: {e}", file=sys.stderr)
