@@ -227,3 +227,21 @@ def test_dashboard_shows_the_cli_numbers_with_a_wave_lacking_an_item(app_env, cl
     tr_cli = pd.read_csv(cli_report / "trends.csv")
     np.testing.assert_array_equal(tr_app["index"].to_numpy(), tr_cli["index"].to_numpy())
     assert state.prepared(sel).weight_col == "weight"
+
+
+def test_small_samples_get_no_verdict_and_no_actions(db):
+    """A selection whose model uses fewer than min_n_verdict respondents: no significance verdicts, no action
+    list, and the notice says how many respondents were used and how many are needed."""
+    small = Settings(bootstrap=30, min_n_verdict=10_000)
+    rep = build_report(db, settings=small, segments=[])
+    ch = rep.tables["changes"]
+    assert len(ch) and ch["significant"].isna().all()
+    assert ch["verdict_en"].str.contains("10000 needed").all() and ch["verdict_zh"].str.contains("10000").all()
+    assert "priorities" not in rep.tables
+    assert any(n["code"] == "no_priorities" and "10000" in n["message"] for n in rep.notes)
+    assert rep.tables["competitor_gap"]["significant"].isna().all()
+    head = csi.report.build.headline(rep.prepared, rep.fits)
+    assert head["small_sample"] is not None and head["index"]["significant"] is None
+    assert head["n"] < head["n_respondents"]            # the count shown is the count the model used
+    normal = build_report(db, settings=Settings(bootstrap=30), segments=[])
+    assert normal.tables["changes"]["significant"].notna().all() and len(normal.tables["priorities"])

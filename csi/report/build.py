@@ -41,7 +41,8 @@ from csi.runtime.provenance import versions
 WEIGHT_COLUMN = "weight"
 DEFAULT_BRAND_COLUMN = "brand"
 SEGMENT_COLUMNS = ("brand", "region", "channel", "gender", "age_group")
-MIN_RESPONDENTS = 30
+MIN_RESPONDENTS = 30   # below this a group is not fitted at all
+MIN_VERDICT = 100      # below this (respondents the model used) no significance verdicts and no action lists
 
 Method = Literal["pls", "cbsem"]
 
@@ -84,7 +85,9 @@ class Settings:
     """How it is analysed (plain values: part of every cache key).
 
     ``weights``: True = the selection's ``weight`` column whenever it is complete and valid (else unweighted,
-    with a note), False = unweighted, a column name = that column (must be complete). ``bootstrap``: resamples
+    with a note), False = unweighted, a column name = that column (must be complete). ``min_n_verdict``: a group
+    whose model used fewer respondents gets no significance verdict and no priorities (a notice says how many are
+    needed); ``min_n``: smaller groups are not fitted. ``bootstrap``: resamples
     per group (0 = point estimates only). ``ci``: interval of paths, weights, loadings and effects in the
     one-data-set tables (indices and importances always carry percentile intervals).
     """
@@ -102,6 +105,7 @@ class Settings:
     alpha: float = 0.05
     target: str | None = None
     min_n: int = MIN_RESPONDENTS
+    min_n_verdict: int = MIN_VERDICT
 
     def estimator(self, weight_col: str | None) -> dict:
         """Keyword settings of ``estimate_pls`` / ``bootstrap_pls`` / ``estimate_groups``."""
@@ -478,15 +482,41 @@ def trends_table(fits: Mapping) -> pd.DataFrame:
     return with_labels(tr[cols]) if len(tr) else tr[cols]
 
 
+def n_used(fit) -> int:
+    """Respondents the group's model was estimated on (after listwise deletion)."""
+    return int(fit.result.info.get("n_used", fit.n)) if fit is not None and fit.ok else 0
+
+
+def too_small(prep: Prepared, *fits) -> int | None:
+    """The smallest n used among ``fits`` when it is below ``Settings.min_n_verdict`` (else None)."""
+    n = min(n_used(f) for f in fits)
+    return n if n < prep.settings.min_n_verdict else None
+
+
+def _withhold(prep: Prepared, table: pd.DataFrame, n: int) -> pd.DataFrame:
+    """No verdict on too few respondents: ``significant`` NA and the verdict says why."""
+    out = table.copy()
+    out["significant"] = pd.array([pd.NA] * len(out), dtype="boolean")
+    need = prep.settings.min_n_verdict
+    if "verdict_en" in out.columns:
+        out["verdict_en"] = f"no verdict: {n} respondents, {need} needed"
+        out["verdict_zh"] = f"不作判断：仅 {n} 名受访者，至少需要 {need} 名"
+    return out
+
+
 def changes_table(prep: Prepared, fits: Mapping) -> pd.DataFrame:
     """Wave over wave for consecutive fitted waves: wave_from, wave_to, construct, labels, index_a, index_b, change,
-    ci_low, ci_high, significant, verdict_en, verdict_zh."""
+    ci_low, ci_high, significant, verdict_en, verdict_zh (no verdict when a wave's model used fewer than
+    ``min_n_verdict`` respondents)."""
     from csi.compare.groups import wave_change
 
     ordered = [fits[(w,)] for w in prep.waves if (w,) in fits and fits[(w,)].ok]
     steps = []
     for a, b in zip(ordered, ordered[1:]):
         ch = with_labels(wave_change(a, b, alpha=prep.settings.alpha))
+        small = too_small(prep, a, b)
+        if small is not None:
+            ch = _withhold(prep, ch, small)
         ch.insert(0, "wave_to", b.key[0])
         ch.insert(0, "wave_from", a.key[0])
         steps.append(ch)
@@ -504,8 +534,14 @@ def priority_targets(spec) -> list[str]:
 def priorities_table(prep: Prepared, fit, targets: Sequence[str] | None = None,
                      levels: Sequence[str] = ("construct", "indicator")) -> pd.DataFrame:
     """IPMA of the focus fit for satisfaction and loyalty, construct and item level, item texts from the store's
-    dictionary."""
+    dictionary. Raises DataError (shown as a notice) when the model used fewer than ``min_n_verdict`` respondents:
+    an action list on a handful of answers would be noise presented as advice."""
     from csi.analytics.priorities import ipma
+
+    small = too_small(prep, fit)
+    if small is not None:
+        raise DataError(f"too few respondents for priorities: the model used {small}, at least "
+                        f"{prep.settings.min_n_verdict} are needed (widen the selection)")
 
     targets = list(targets) if targets is not None else priority_targets(prep.spec)
     if prep.settings.target:
@@ -540,6 +576,9 @@ def gap_table(prep: Prepared, fits: Mapping, waves: Sequence[str] | None = None)
         if own is None or comp is None or not own.ok or not comp.ok:
             continue
         g = with_labels(competitor_gap(own, comp, alpha=prep.settings.alpha))
+        small = too_small(prep, own, comp)
+        if small is not None:
+            g = _withhold(prep, g, small)
         g.insert(0, "competitor_brand", prep.competitor)
         g.insert(0, "own_brand", prep.focus_brand)
         g.insert(0, "wave", w)
@@ -634,7 +673,8 @@ def headline(prep: Prepared, fits: Mapping, nps: pd.DataFrame | None = None) -> 
     spec = prep.spec
     target = "SAT" if "SAT" in spec.constructs else spec.endogenous[-1]
     out: dict = {"wave": latest.key[0] if latest else None, "previous": prev.key[0] if prev else None,
-                 "target": target, "n": latest.n if latest else 0}
+                 "target": target, "n": n_used(latest), "n_respondents": latest.n if latest else 0,
+                 "small_sample": too_small(prep, *(f for f in (latest, prev) if f is not None)) if latest else None}
     if latest is None:
         return out
     idx = latest.index.set_index("construct")
@@ -652,7 +692,8 @@ def headline(prep: Prepared, fits: Mapping, nps: pd.DataFrame | None = None) -> 
             sig = change.at[c, "significant"]
             out[key].update(change=float(change.at[c, "change"]), change_ci_low=float(change.at[c, "ci_low"]),
                             change_ci_high=float(change.at[c, "ci_high"]),
-                            significant=None if sig is pd.NA or pd.isna(sig) else bool(sig))
+                            significant=None if sig is pd.NA or pd.isna(sig) or out["small_sample"] is not None
+                            else bool(sig))
     nps = nps_table(prep) if nps is None else nps
     if nps is not None and len(nps):
         by_wave = nps.set_index(nps["wave"].astype(str))
