@@ -19,7 +19,7 @@ def run_demo(args) -> int:
 
     path = _db(args)
     if path.exists() and not args.force:
-        raise StoreError(f"{path} already exists; use --force to replace it with a fresh demo database")
+        raise StoreError(f"{path.name} already exists; use --force to replace it with a fresh demo database")
     build_demo_database(path, seed=args.seed, force=args.force)
     con = store.connect(path, read_only=True)
     try:

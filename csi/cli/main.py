@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from pathlib import Path
 
-from csi.errors import CSIError, InputError
+from csi.errors import CSIError, InputError, log_incident, new_incident, public_message, public_text
 
 DEFAULT_DB = Path("data") / "csi.duckdb"
 
@@ -157,12 +158,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         ordered = errors + [p for p in e.problems if p.severity != "error"]
         for prob in ordered[:50]:
-            print(f"  {prob.severity}: {prob}", file=sys.stderr)
+            print(f"  {prob.severity}: {public_message(prob)}", file=sys.stderr)
         if len(ordered) > 50:
             print(f"  ... and {len(ordered) - 50} more", file=sys.stderr)
         return 2
     except CSIError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_public(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -173,6 +174,29 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug, not bad input: say so in one line; CSI_DEBUG=1 shows the traceback
         if os.environ.get("CSI_DEBUG"):
             raise
-        print(f"internal error: {type(e).__name__}: {e} (set CSI_DEBUG=1 for the traceback and report it)",
-              file=sys.stderr)
+        incident = new_incident()
+        _log(f"{type(e).__name__}: {e}", e, incident)
+        print(f"internal error: {type(e).__name__} (incident {incident}; set CSI_DEBUG=1 for the traceback "
+              "and report it)", file=sys.stderr)
         return 1
+
+
+def _log(detail: str, exc: BaseException | None, incident: str) -> None:
+    """The technical detail of a failure: to the "csi" log when the process has configured logging
+    (a scheduler's wrapper, a service), and to stderr only with CSI_DEBUG=1. Without a configured
+    handler Python would print the record to stderr, paths and all, which is what this avoids."""
+    if logging.getLogger("csi").hasHandlers():
+        log_incident(detail, exc, incident=incident)
+    if os.environ.get("CSI_DEBUG"):
+        print(f"detail of incident {incident}: {detail}", file=sys.stderr)
+
+
+def _public(e: CSIError) -> str:
+    """The message of an expected error without paths or process ids; a message that had to be
+    cleaned (or that carries a private detail) quotes an incident id whose detail is logged."""
+    text = public_text(e, log=False)
+    incident = getattr(e, "incident", None)
+    if incident is not None:
+        detail = getattr(e, "detail", None)
+        _log(detail if detail is not None else str(e), None, incident)
+    return text

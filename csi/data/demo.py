@@ -451,39 +451,55 @@ def build_demo_database(path: str | os.PathLike, seed: int = 20240601, force: bo
 
     Each wave goes through the ordinary ingest (``csi.ingest.ingest_frame``), so the demo exercises
     the same validation as a user's file. Settings ``own_brand``, ``competitor``, ``brand_column``
-    and ``demo_seed`` are recorded. An existing file is refused unless ``force``; the database is
-    built beside it under a temporary name and moved into place only when complete, so a failed
-    build never leaves a half-filled database (nor destroys the old one).
+    and ``demo_seed`` are recorded. An existing file is refused unless ``force``, and refused even
+    then while another process has it open (a running dashboard, an ingest): its write lock is
+    taken first and held until the new file is in place (:func:`csi.data.store.held_exclusively`),
+    so nobody opens the old file halfway. The database is built beside it under a temporary name
+    (``.NAME.tmp-PID-HEX``) and moved into place atomically (``os.replace``) only when complete: a
+    failed or killed build never leaves a half-filled database nor touches the old one, and the
+    temporary files of a killed build are swept by the next build or connect.
     """
     from csi.data import store
     from csi.data.ingest import ingest_frame
 
     path = Path(path)
-    if path.exists() and not force:
-        raise StoreError(f"{path} already exists; use force=True (--force) to replace it")
     if path.is_dir():
-        raise StoreError(f"{path} is a folder; give the path of a database file")
-    survey = generate(seed)
+        raise StoreError(f"{path.name} is a folder; give the path of a database file")
+    if path.exists() and not force:
+        raise StoreError(f"{path.name} already exists; use force=True (--force) to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.building-{os.getpid()}")
-    _remove_database(tmp)
-    try:
-        con = store.connect(tmp)
+    store.sweep_debris(path)
+    with store.held_exclusively(path):
+        survey = generate(seed)
+        tmp = store.debris_name(path)
         try:
-            for label, df in survey.waves.items():
-                start, end = WAVE_DATES[label]
-                ingest_frame(con, as_text(df), wave=label, source_name=f"demo_{label}.csv",
-                             field_start=start, field_end=end)
-            store.set_setting(con, "own_brand", survey.own_brand)
-            store.set_setting(con, "competitor", survey.competitor)
-            store.set_setting(con, "brand_column", "brand")
-            store.set_setting(con, "demo_seed", str(survey.seed))
+            con = store.connect(tmp)
+            try:
+                for label, df in survey.waves.items():
+                    start, end = WAVE_DATES[label]
+                    ingest_frame(con, as_text(df), wave=label, source_name=f"demo_{label}.csv",
+                                 field_start=start, field_end=end)
+                store.set_setting(con, "own_brand", survey.own_brand)
+                store.set_setting(con, "competitor", survey.competitor)
+                store.set_setting(con, "brand_column", "brand")
+                store.set_setting(con, "demo_seed", str(survey.seed))
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            _remove_database(tmp.with_name(tmp.name + ".wal"))  # closed cleanly: everything is in tmp
+            # a stale write-ahead log beside the target would be replayed into the new file
+            _remove_database(path.with_name(path.name + ".wal"))
+            if force:
+                os.replace(tmp, path)
+            else:  # never clobber a file that appeared meanwhile (another first start)
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise StoreError(f"{path.name} already exists; use force=True (--force) to replace it") from None
+                except OSError:  # a file system without hard links
+                    os.replace(tmp, path)
         finally:
-            con.close()
-        _remove_database(path)
-        os.replace(tmp, path)
-    finally:
-        _remove_database(tmp)
+            _remove_database(tmp)
     return path
 
 

@@ -22,6 +22,7 @@ connections to a file must share one configuration, so the app keeps a single co
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -107,31 +108,164 @@ ITEM_COLUMNS = ["item", "construct", "text_en", "text_zh", "scale_min", "scale_m
 def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (and, unless read-only, create and migrate) the database at ``path``.
 
-    A new database is seeded with the built-in item dictionary.
+    A new database is seeded with the built-in item dictionary. Messages name the database by its
+    file name only; DuckDB's own text (the full path, the process holding the lock, its
+    interpreter) goes to the "csi" log under the incident id the message quotes. Debris of a killed
+    demo build beside the file (``.NAME.tmp-PID-*``) is removed first (:func:`sweep_debris`).
     """
+    from csi.errors import quiet
+
     path = Path(path)
+    name = path.name
+    sweep_debris(path)
     if read_only and not path.exists():
-        raise StoreError(f"database {path} does not exist (create it with 'python -m csi demo' or ingest a wave)")
+        raise StoreError(f"database {name} does not exist (create it with 'python -m csi demo' or ingest a wave)")
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as e:
-        raise StoreError(f"cannot open database {path}: {_first_line(e)} "
-                         "(another program may be using it)") from None
     except duckdb.Error as e:
-        raise StoreError(f"cannot open database {path}: {_first_line(e)}") from None
+        if _is_lock_error(e):
+            raise quiet(StoreError(in_use_message(name)), e) from None
+        raise quiet(StoreError(f"cannot open database {name}: it is not a database this program can read, or the "
+                               "disk refused access"), e) from None
     if read_only:
         if _schema_version(con) < SCHEMA_VERSION:
             con.close()
-            raise StoreError(f"database {path} has an older schema; open it once read-write to migrate")
+            raise StoreError(f"database {name} has an older schema; open it once read-write to migrate")
     else:
         migrate(con)
     return con
 
 
+def in_use_message(name: str) -> str:
+    return (f"the database {name} is in use by another program (a running dashboard or ingest); "
+            "try again when it has finished")
+
+
+def _is_lock_error(e: BaseException) -> bool:
+    text = str(e).lower()
+    return ("could not set lock" in text or "conflicting lock" in text
+            or "different configuration" in text)  # the same file open in this process with other settings
+
+
 def _first_line(e: BaseException) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+# Temporary files of a build beside the database: ``.NAME.tmp-PID-HEX`` (and its ``.wal``); the
+# older ``.NAME.building-PID`` too. A SIGKILL skips every ``finally``, so the next connect or demo
+# build removes those whose process is gone and whose lock nobody holds.
+_DEBRIS = re.compile(r"^\.(?P<name>.+)\.(?:tmp-(?P<pid>\d+)-[0-9a-f]+|building-(?P<bpid>\d+))(?:\.wal)?$")
+
+
+def debris_name(path: Path) -> Path:
+    """A fresh temporary file name beside ``path`` for building a replacement."""
+    import secrets
+
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def sweep_debris(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of dead builds of ``path``; returns those removed."""
+    path = Path(path)
+    removed = []
+    try:
+        entries = list(path.parent.iterdir()) if path.parent.is_dir() else []
+    except OSError:
+        return removed
+    for p in entries:
+        m = _DEBRIS.match(p.name)
+        if not m or m.group("name") != path.name:
+            continue
+        pid = int(m.group("pid") or m.group("bpid"))
+        if pid == os.getpid() or _alive(pid) or _locked(p):
+            continue
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _locked(p: Path) -> bool:
+    """True when some process holds a lock on ``p`` (DuckDB locks its files with fcntl)."""
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks here: the dead-process test alone decides
+        return False
+    try:
+        fd = os.open(p, os.O_RDWR)
+    except OSError:
+        return True  # cannot check: leave it
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def held_exclusively(path: str | os.PathLike) -> Iterator[None]:
+    """Hold the write lock of the database file ``path`` for the duration (to replace the file), or
+    raise :class:`StoreError` when another process has it open, read-only or read-write.
+
+    DuckDB locks its database file with POSIX record locks (``fcntl``): read-write connections take
+    a write lock, read-only ones a read lock. Taking a non-blocking write lock therefore fails
+    exactly while any other process (a dashboard, an ingest) has the file open, and holding it
+    keeps them out until the new file is in place. It reads nothing of the file (no WAL replay, no
+    migration), so it works on a damaged file too. POSIX locks belong to a process: this does not
+    see connections of the calling process itself, and must not be used while the caller holds
+    the file open (closing the descriptor would drop the caller's own locks). A missing file needs
+    no lock.
+    """
+    path = Path(path)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: probe with DuckDB itself
+        if path.exists():
+            try:
+                duckdb.connect(str(path)).close()
+            except duckdb.Error as e:
+                if _is_lock_error(e):
+                    from csi.errors import quiet
+
+                    raise quiet(StoreError(in_use_message(path.name)), e) from None
+        yield
+        return
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        yield
+        return
+    except OSError as e:
+        from csi.errors import quiet
+
+        raise quiet(StoreError(f"cannot open database {path.name} for writing (permission?)"), e) from None
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            from csi.errors import quiet
+
+            raise quiet(StoreError(in_use_message(path.name)), e) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _schema_version(con) -> int:
