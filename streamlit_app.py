@@ -17,7 +17,9 @@ import streamlit as st
 
 from app import auth, state
 from app.i18n import LANG_NAMES, LANGS, t
-from app.ui import METHODS, MODELS, Selection, sticky
+from app.ui import METHODS, MODELS, Selection, friendly_text, internal_error_text, plain, sticky
+from csi.errors import CSIError
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 PAGE_FILES = {
     "overview": ("app_pages/overview.py", ":material/dashboard:"),
@@ -42,13 +44,22 @@ if user is None:
 if user.mode == "open":
     st.sidebar.warning(t("open_banner", lang), icon=":material/lock_open:")
 else:
-    st.sidebar.caption(t("signed_in_as", lang, name=user.name, role=t(f"role_{user.role}", lang)))
+    st.sidebar.caption(t("signed_in_as", lang, name=plain(user.name), role=t(f"role_{user.role}", lang)))
 
 path = state.db_path()
-with st.spinner(t("db_building", lang)):
-    state.ensure_database(path)
-version = state.data_version(path)
-wave_table = state.waves(path, version)
+try:  # a database in use (a demo rebuild, an ingest) or unreadable: a message, never DuckDB's text
+    with st.spinner(t("db_building", lang)):
+        state.ensure_database(path)
+    version = state.data_version(path)
+    wave_table = state.waves(path, version)
+except CSIError as e:
+    st.error(t("err_store", lang, msg=friendly_text(e, lang)))
+    st.stop()
+except ScriptControlException:
+    raise
+except Exception as e:  # a bug: the log gets the detail, the visitor an incident id
+    st.error(internal_error_text(e, lang, where="opening the database"))
+    st.stop()
 all_waves = tuple(str(w) for w in wave_table["label"])
 
 sb = st.sidebar
@@ -105,6 +116,13 @@ pages = [st.Page(PAGE_FILES[p][0], title=t(f"page_{p}", lang), icon=PAGE_FILES[p
                  default=(p == "overview"))
          for p in auth.pages_for(user.role)]
 page = st.navigation(pages, position="top")
-page.run()
+try:
+    page.run()
+except ScriptControlException:  # st.stop / st.rerun / st.switch_page are Streamlit's control flow
+    raise
+except CSIError as e:  # an expected error a page did not catch: its (cleaned) message
+    st.error(t("error_prefix", lang, msg=friendly_text(e, lang)))
+except Exception as e:  # a bug: no traceback, no exception text in the browser; the log has both
+    st.error(internal_error_text(e, lang, where=f"page {page.url_path or 'overview'}"))
 if os.environ.get("CSI_APP_TIMING"):  # speed checks: how long the server spent on this run
     print(f"csi-timing page={page.url_path or 'overview'} seconds={time.perf_counter() - _T0:.3f}", file=sys.stderr)

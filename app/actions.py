@@ -92,5 +92,17 @@ def _construct(code: str, lang: str) -> str:
 
 
 def numbered(lines: list[str]) -> str:
-    """Markdown of one numbered list (markdown numbers it; the lines carry no numbers of their own)."""
-    return "\n".join(f"{k}. {line}" for k, line in enumerate(lines, start=1))
+    """Markdown of one numbered list (markdown numbers it; the lines carry no numbers of their own).
+
+    The lines are plain text (they quote the analyst's item texts): each is escaped
+    (:func:`app.ui.plain`), so an item text shows as typed and never becomes a link or emphasis."""
+    from .ui import plain
+
+    return "\n".join(f"{k}. {plain(line)}" for k, line in enumerate(lines, start=1))
+
+
+def bulleted(lines: list[str]) -> str:
+    """Markdown of one bulleted list of plain-text lines (escaped like :func:`numbered`)."""
+    from .ui import plain
+
+    return "\n".join(f"- {plain(line)}" for line in lines)

@@ -472,6 +472,12 @@ TEXT: dict[str, tuple[str, str]] = {
                         "{min_distinct} 个不同字符，且不能是重复的模式）。请用 `{cmd}` 生成一个后重启应用。"),
     "login_locked": ("Too many failed sign-ins. Try again in {minutes} minutes.",
                      "登录失败次数过多，请在 {minutes} 分钟后重试。"),
+    # ------------------------------------------------------ quiet errors (app/ui.py, streamlit_app.py)
+    "err_internal": ("Something went wrong on the server and this page could not be shown. The administrator can "
+                     "find the details in the server log under incident {incident}.",
+                     "服务器出现问题，本页无法显示。管理员可在服务器日志中按事件编号 {incident} 查到详情。"),
+    "err_store": ("The survey database cannot be opened right now: {msg}",
+                  "暂时无法打开调查数据库：{msg}"),
 }
 
 

@@ -1,6 +1,7 @@
 """Small shared pieces of the pages: the current selection, language and friendly errors."""
 from __future__ import annotations
 
+import re as _re
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,29 +50,89 @@ def selection() -> Selection:
     return sel
 
 
+# ------------------------------------------------------------------ plain text in Markdown
+# Streamlit renders st.markdown, st.caption, st.info/warning/error, metric and widget labels as
+# Markdown (GitHub flavour, math, emoji, colour directives, and "--" typeset as a dash). Text that a
+# user typed (item texts, wave labels, brand and file names) must show as typed: ``plain`` escapes
+# it. Escaped characters are ASCII punctuation with a backslash (CommonMark); autolinks and the
+# "--" dash are applied by the renderer to the text *after* escapes are resolved, so those are
+# defeated with an invisible U+2060 WORD JOINER instead (after "http", "www", before "@", between
+# two hyphens): the text looks the same and links nowhere.
+_WJ = "\u2060"
+_MD_ESCAPE = _re.compile(r"([\\`*_{}\[\]<>#|~$:&!])")
+_LINK_START = _re.compile(r"(?i)(https?|ftps?|mailto|www)(?=[:.])")
+_LINE_START = _re.compile(r"^(\s*)([-+=]|\d+(?=[.)]))")
+
+
+def plain(text) -> str:
+    """``text`` as Markdown source that renders exactly as ``text`` (one line, no markup, no link)."""
+    s = "" if text is None else str(text)
+    s = _re.sub(r"\s*[\r\n]+\s*", " ", s)
+    s = _LINK_START.sub(lambda m: m.group(1) + _WJ, s)
+    s = _MD_ESCAPE.sub(r"\\\1", s)
+    s = s.replace("@", _WJ + "@")
+    while "--" in s:
+        s = s.replace("--", "-" + _WJ + "-")
+    # a line that starts like a list item, a heading underline or a numbered item stays text
+    s = _LINE_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if not m.group(2)[0].isdigit() else m.group(2) + "\\"), s)
+    return s
+
+
+def plain_args(**fmt) -> dict:
+    """``fmt`` with every text value passed through :func:`plain` (numbers stay numbers for their
+    format specs): ``t(key, lang, **plain_args(wave=w, n=3))``."""
+    return {k: plain(v) if isinstance(v, str) else v for k, v in fmt.items()}
+
+
+def tp(key: str, lang_: str, **fmt) -> str:
+    """:func:`app.i18n.t` with user-supplied text values escaped (the template's own Markdown stays)."""
+    return t(key, lang_, **plain_args(**fmt))
+
+
 def friendly_text(err: Exception, lang_: str | None = None) -> str:
-    """The message of an expected error in the page language.
+    """The message of an expected error in the page language, ready for st.error/st.warning:
+    without paths or process ids (``csi.errors.public_text``: a message that had to be cleaned, or
+    that carries a private detail, is logged under an incident id it quotes) and escaped for
+    Markdown (:func:`plain`: it names the user's columns, values and files).
 
     Validation problems carry their own Chinese reason (``Problem.reason_zh``, from csi.messages);
     other CSIErrors are English sentences from the package, so in Chinese they are introduced by a
     translated sentence naming the kind of error (the English detail follows: it names the exact
     column, construct or value)."""
+    from csi.errors import public_message, public_text
+
     lang_ = lang_ or lang()
+    text = public_text(err)
+    incident = getattr(err, "incident", None)
+    suffix = f" (incident {incident})" if incident and text.endswith(f"(incident {incident})") else ""
     if lang_ != "zh":
-        return str(err)
+        return plain(text)
     zh = getattr(err, "message_zh", None)
     if zh:
-        return str(zh)
+        return plain(public_message(zh)) + suffix
     problems = [p for p in (getattr(err, "problems", None) or []) if getattr(p, "severity", "error") == "error"] \
         or list(getattr(err, "problems", None) or [])
     if problems:
-        head = problem_text(problems[0], lang_)
+        head = plain(public_message(problem_text(problems[0], lang_)))
         more = len(problems) - 1
-        return head + (t("err_more", lang_, n=more) if more else "")
+        return head + (t("err_more", lang_, n=more) if more else "") + suffix
     key = f"err_{type(err).__name__}"
     from .i18n import TEXT
 
-    return t(key if key in TEXT else "err_CSIError", lang_, msg=str(err))
+    return t(key if key in TEXT else "err_CSIError", lang_, msg=plain(text))
+
+
+def internal_error_text(exc: BaseException, lang_: str | None = None, where: str = "",
+                        incident: str | None = None) -> str:
+    """The message for an unexpected exception (a bug): nothing of the exception itself, only an
+    incident id; the exception and its traceback go to the server log (logger "csi"). With
+    ``incident`` (already logged) only the message is made."""
+    from csi.errors import log_incident
+
+    if incident is None:
+        incident = log_incident(f"unexpected error{' in ' + where if where else ''}: {type(exc).__name__}: {exc}",
+                                exc)
+    return t("err_internal", lang_ or lang(), incident=incident)
 
 
 def problem_text(p, lang_: str) -> str:
@@ -142,9 +203,15 @@ def wave_fit(sel: Selection, lang_: str, key: str):
         st.stop()
     fit = fits.get((wave,))
     if fit is None or not fit.ok:
-        st.warning(t("no_fit", lang_, wave=wave, msg=getattr(fit, "error", "") or ""))
+        st.warning(tp("no_fit", lang_, wave=wave, msg=_public(getattr(fit, "error", "") or "")))
         st.stop()
     return wave, fit
+
+
+def _public(text) -> str:
+    from csi.errors import public_message
+
+    return public_message(text)
 
 
 def localize(df, lang_: str):
@@ -170,8 +237,16 @@ def wait_for(job, lang_: str, what: str = "bootstrap_running") -> bool:
     if job.state == "failed":
         from csi.errors import CSIError
 
-        msg = friendly_text(job.exc, lang_) if isinstance(job.exc, CSIError) else job.error
-        st.warning(t("job_failed", lang_, msg=msg))
+        if isinstance(job.exc, CSIError):
+            st.warning(t("job_failed", lang_, msg=friendly_text(job.exc, lang_)))
+        else:  # a bug: its text (paths, internals) goes to the log only, once per job
+            from csi.errors import log_incident
+
+            if getattr(job, "incident", None) is None:
+                exc = job.exc or RuntimeError(job.error or "job failed")
+                job.incident = log_incident(f"background job {job.key!r} failed: {type(exc).__name__}: {exc}\n"
+                                            f"{getattr(job, 'trace', '') or ''}")
+            st.warning(internal_error_text(None, lang_, incident=job.incident))
         return False
 
     import hashlib

@@ -10,8 +10,8 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, selection, show_table, sticky, wait_for
-from csi.errors import CSIError, DataError
+from app.ui import friendly_error, lang, plain, selection, show_table, sticky, tp, wait_for
+from csi.errors import CSIError, DataError, public_message
 
 L = lang()
 auth.require("compare", L)
@@ -105,7 +105,7 @@ with tab_s:
             show_table(tr, L, one_decimal=("ci_low", "ci_high"))
             failed = {k: f.error for k, f in fits.items() if not f.ok}
             for k, err in failed.items():
-                st.caption(f"{', '.join(k)}: {err}")
+                st.caption(plain(f"{', '.join(k)}: {public_message(err)}"))
         except CSIError as e:
             friendly_error(e, L)
 
@@ -118,7 +118,7 @@ with tab_g:
             fits, booted = _fits(("brands_all",))
             gap = build.gap_table(prep, fits, waves=prep.waves)
             if len(gap):
-                st.caption(t("cp_gap_caption", L, own=prep.focus_brand, competitor=prep.competitor))
+                st.caption(tp("cp_gap_caption", L, own=prep.focus_brand, competitor=prep.competitor))
                 last = gap[gap["wave"] == gap["wave"].iloc[-1]]
                 st.plotly_chart(charts.bar_chart(last, "construct", "gap", L,
                                                  t("cp_gap_title", L, wave=last["wave"].iloc[0]),
@@ -156,5 +156,5 @@ with tab_m:
                                                                             n_boot=n_perm, seed=1, **settings))
             if job is not None and wait_for(job, L, what="cp_mga_running"):
                 res = job.result
-                st.caption(t("cp_mga_caption", L, a=a, b=b, n=n_perm))
+                st.caption(tp("cp_mga_caption", L, a=a, b=b, n=n_perm))
                 show_table(res, L)

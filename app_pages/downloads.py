@@ -10,8 +10,8 @@ from app import auth, charts, state
 from app.downloads import csv_bytes, draws_long, json_bytes, jsonable, workbook_bytes
 from app.i18n import t
 from app.report_html import build_report
-from app.ui import friendly_error, lang, selection, wait_for, wave_picker
-from csi.errors import CSIError
+from app.ui import friendly_error, lang, plain, selection, wait_for, wave_picker
+from csi.errors import CSIError, public_message
 
 L = lang()
 auth.require("downloads", L)
@@ -107,4 +107,4 @@ for name, df in tables.items():
     c2.download_button("CSV", lambda df=df: csv_bytes(df), file_name=f"{name}_{stamp}.csv", mime="text/csv", key=f"dl_t_{name}",
                        on_click="ignore")
 for w in fit.manifest.get("warnings", []):
-    st.warning(w)
+    st.warning(plain(public_message(w)))

@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import actions, auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, selection, show_table, sticky, wave_fit
+from app.ui import friendly_error, lang, selection, show_table, sticky, tp, wave_fit
 from csi.errors import CSIError
 
 L = lang()
@@ -74,6 +74,6 @@ try:
     dsat = float(wi.get("SAT", 0.0))
     dloy = float(wi.get("LOY", 0.0))
     name = construct_label(driver, L) if driver in spec.constructs else driver
-    st.info(t("dr_whatif_result", L, driver=name, points=points, dsat=dsat, dloy=dloy))
+    st.info(tp("dr_whatif_result", L, driver=name, points=points, dsat=dsat, dloy=dloy))
 except CSIError as e:
     friendly_error(e, L)

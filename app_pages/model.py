@@ -8,8 +8,8 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, selection, show_table, wait_for, wave_fit
-from csi.errors import CSIError
+from app.ui import friendly_error, lang, plain, selection, show_table, tp, wait_for, wave_fit
+from csi.errors import CSIError, public_message
 
 
 
@@ -47,10 +47,10 @@ if job is not None and wait_for(job, L):
         fit, boot = bfit, bfit.boot
         st.success(t("bootstrap_done", L, n=boot.n_kept, seed=int(seed)))
         if boot.dropped:
-            st.warning(t("bootstrap_dropped", L, n=sum(boot.dropped.values()),
-                         reasons="; ".join(f"{k}: {v}" for k, v in boot.dropped.items())))
+            st.warning(tp("bootstrap_dropped", L, n=sum(boot.dropped.values()),
+                          reasons=public_message("; ".join(f"{k}: {v}" for k, v in boot.dropped.items()))))
         for n in getattr(boot, "notes", ()) or ():  # e.g. percentile intervals under-cover at small n
-            st.info(n["message_zh"] if L == "zh" else n["message"])
+            st.info(plain(public_message(n["message_zh"] if L == "zh" else n["message"])))
 elif job is None:
     st.caption(t("md_no_boot", L))
 
@@ -58,7 +58,7 @@ elif job is None:
 if fit.index is not None:
     for note in fit.index["note"].dropna():
         if note:
-            st.warning(t("md_engine_note", L, note=note))
+            st.warning(tp("md_engine_note", L, note=public_message(note)))
 if result.info.get("n_dropped"):
     st.info(t("md_dropped", L, n=result.info["n_dropped"], total=result.info.get("n_total", 0)))
 
@@ -93,7 +93,7 @@ try:
         show_table(q["f2"], L)
     for r in q["notes"].itertuples(index=False):
         note = (getattr(r, "note_zh", None) or r.note) if L == "zh" else r.note
-        st.warning(f"{construct_label(str(r.construct), L)}: {note}")
+        st.warning(plain(f"{construct_label(str(r.construct), L)}: {public_message(note)}"))
 except CSIError as e:
     friendly_error(e, L)
 
@@ -107,7 +107,8 @@ if sel.method == "cbsem" or st.toggle(t("md_cbsem_toggle", L), key="md_cbsem_on"
             cb = state.cbsem_fit(sel.path, sel.version, sel.waves, sel.filters, sel.model, sel.syntax, wave)
         for d in cb.diagnostics:
             msg = d.message_zh if L == "zh" else d.message
-            (st.error if d.severity == "error" else st.warning if d.severity == "warning" else st.info)(msg)
+            (st.error if d.severity == "error" else st.warning if d.severity == "warning" else st.info)(
+                plain(public_message(msg)))
         both = result.paths.rename(columns={"estimate": "pls"}).merge(
             cb.paths[["from", "to", "estimate", "p_value"]].rename(columns={"estimate": "cbsem",
                                                                            "p_value": "cbsem_p_value"}),

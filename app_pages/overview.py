@@ -5,9 +5,9 @@ import streamlit as st
 
 from app import actions, auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, friendly_text, lang, selection, wait_for
+from app.ui import friendly_error, friendly_text, lang, plain, selection, tp, wait_for
 from csi.analytics import priorities
-from csi.errors import CSIError
+from csi.errors import CSIError, public_message
 
 L = lang()
 auth.require("overview", L)
@@ -42,8 +42,8 @@ if booted:
 
 ok = [k for k, f in fits.items() if f.ok]
 if not ok:
-    errs = "; ".join(f"{k[0]}: {f.error}" for k, f in fits.items())
-    st.warning(t("no_data", L) + (f" ({errs})" if errs else ""))
+    errs = "; ".join(f"{k[0]}: {public_message(f.error)}" for k, f in fits.items())
+    st.warning(t("no_data", L) + (f" ({plain(errs)})" if errs else ""))
     st.stop()
 
 latest_key = ok[-1]
@@ -59,12 +59,12 @@ if sel.method == "cbsem":
 # ------------------------------------------------------------------ headline
 c1, c2, c3 = st.columns(3)
 h = head["index"]
-c1.metric(t("ov_index", L, wave=wave_l), f"{h['value']:.1f}",
+c1.metric(tp("ov_index", L, wave=wave_l), f"{h['value']:.1f}",
           None if h["change"] is None else t("ov_change", L, delta=h["change"], prev=prev_l), border=True)
 if prev_l is None:
     c1.caption(t("ov_first_wave", L))
 elif h["significant"] is not None:
-    c1.caption(t("ov_change_sig" if h["significant"] else "ov_change_nsig", L, prev=prev_l,
+    c1.caption(tp("ov_change_sig" if h["significant"] else "ov_change_nsig", L, prev=prev_l,
                  lo=h["change_ci_low"], hi=h["change_ci_high"]))
 if "nps" in head:
     n_now = head["nps"]
@@ -92,7 +92,7 @@ try:
     fixes = actions.item_fixes(ip_items, L, top=3)
     if fixes:
         right.markdown(f"**{t('ov_fix_items', L)}**")
-        right.markdown("\n".join(f"- {line}" for line in fixes))
+        right.markdown(actions.bulleted(fixes))
 except CSIError as e:
     left.warning(friendly_text(e, L))
 
@@ -118,9 +118,9 @@ if prep.brand_column is not None and prep.brand_frame is not None and len(prep.b
                 g = gap.set_index("construct").loc[target]
                 sig = g["significant"]
                 if str(sig) == "<NA>":
-                    right.caption(t("ov_gap_point", L, own=prep.focus_brand, competitor=prep.competitor, gap=g["gap"]))
+                    right.caption(tp("ov_gap_point", L, own=prep.focus_brand, competitor=prep.competitor, gap=g["gap"]))
                 else:
-                    right.caption(t("ov_gap", L, own=prep.focus_brand, competitor=prep.competitor, gap=g["gap"],
+                    right.caption(tp("ov_gap", L, own=prep.focus_brand, competitor=prep.competitor, gap=g["gap"],
                                     verdict=t("significant" if bool(sig) else "not_significant", L)))
     except CSIError as e:
         right.warning(friendly_text(e, L))
@@ -134,8 +134,8 @@ except CSIError as e:
     st.warning(friendly_text(e, L))
 
 for n in prep.notes:  # the engine's notes: items a wave lacks, weights not used, ...
-    st.caption(n["message_zh"] if L == "zh" else n["message"])
-st.caption(t("ov_footer", L, n=latest.n, wave=wave_l, B=B) if booted else t("ov_footer_point", L, n=latest.n, wave=wave_l))
+    st.caption(plain(public_message(n["message_zh"] if L == "zh" else n["message"])))
+st.caption(tp("ov_footer", L, n=latest.n, wave=wave_l, B=B) if booted else tp("ov_footer_point", L, n=latest.n, wave=wave_l))
 
 pending = None
 if B >= 2 and not booted:
