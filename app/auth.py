@@ -804,8 +804,10 @@ def sign_in(lang: str = "en") -> User | None:
 
     try:
         secrets = load_secrets()
-    except SecretsBroken as e:
-        st.error(t("secrets_broken", lang, msg=str(e)))
+    except SecretsBroken as e:  # the parse error names the file's path: it goes to the server log only
+        from csi.errors import log_incident
+
+        st.error(t("secrets_broken", lang, incident=log_incident(f"secrets file unreadable: {e}")))
         return None
     mode = auth_mode(secrets)
     if mode == "open":

@@ -6,6 +6,8 @@ renders in the browser and in exported HTML alike.
 """
 from __future__ import annotations
 
+import html
+
 import math
 
 import numpy as np
@@ -51,6 +53,8 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+    # plotly reads HTML-like tags in text (<a href>, <b>); titles carry wave and brand names typed by users
+    title = html.escape(str(title), quote=False)
     fig.update_layout(title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=height,
                       font=dict(family=FONT), margin=dict(l=10, r=10, t=50, b=10),
                       legend=dict(orientation="h", yanchor="top", y=-0.2, x=0), template="plotly_white")

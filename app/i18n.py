@@ -58,8 +58,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "password": ("Password", "密码"),
     "login_failed": ("Username or password is incorrect.", "用户名或密码不正确。"),
     "login_prompt": ("Please sign in to see the dashboard.", "请登录以查看仪表盘。"),
-    "secrets_broken": ("The secrets file cannot be read, so the app stays locked: {msg}",
-                       "无法读取密钥文件，应用保持锁定：{msg}"),
+    "secrets_broken": ("The secrets file cannot be read, so the app stays locked. The administrator can find the "
+                       "reason in the server log (incident {incident}).",
+                       "无法读取密钥文件，应用保持锁定。管理员可在服务器日志中查看原因（事件编号 {incident}）。"),
     "login_oidc": ("Sign in with your organisation account", "使用机构账号登录"),
     "not_allowed": ("Your role ({role}) cannot open this page.", "您的角色（{role}）无权打开此页面。"),
     "db_building": ("Building the demo database (first start)…", "正在创建演示数据库（首次启动）…"),
@@ -472,6 +473,17 @@ TEXT: dict[str, tuple[str, str]] = {
                         "{min_distinct} 个不同字符，且不能是重复的模式）。请用 `{cmd}` 生成一个后重启应用。"),
     "login_locked": ("Too many failed sign-ins. Try again in {minutes} minutes.",
                      "登录失败次数过多，请在 {minutes} 分钟后重试。"),
+    # ------------------------------------------ Data page: extra columns, every problem listed (csi.data.ingest)
+    "da_extra": ("(not kept: extra column)", "（不保存：多余的列）"),
+    "da_keep_extra": ("Keep these extra columns as segments", "将这些多余的列保留为细分变量"),
+    "da_keep_extra_help": ("These columns are neither items, the respondent id nor known segments (brand, region, "
+                           "channel, gender, age group, weight, or a segment of an earlier wave). They are not "
+                           "stored unless you keep them here.",
+                           "这些列既不是题项、受访者编号，也不是已知的细分变量（品牌、地区、渠道、性别、年龄段、权重，"
+                           "或以前各期已有的细分变量）。除非在此选择保留，否则不会保存。"),
+    "da_problem_counts": ("{errors} errors and {warnings} warnings in all ({listed} rows below).",
+                          "共 {errors} 个错误、{warnings} 条警告（下表 {listed} 行）。"),
+    "da_problems_csv": ("Download all {n} problems (CSV)", "下载全部 {n} 条问题（CSV）"),
     # ------------------------------------------------------ quiet errors (app/ui.py, streamlit_app.py)
     "err_internal": ("Something went wrong on the server and this page could not be shown. The administrator can "
                      "find the details in the server log under incident {incident}.",

@@ -106,6 +106,10 @@ def _set_lang(at: AppTest, lang: str) -> None:
 
 def _no_exception(at: AppTest) -> None:
     assert not at.exception, [e.message for e in at.exception]
+    # the pages' catch-all turns an unexpected error into a message with an incident id: that is a failure too
+    internal = [t("err_internal", lang, incident="")[:40] for lang in ("en", "zh")]
+    shown = [e.value for e in at.error]
+    assert not any(s.startswith(i) for s in shown for i in internal), shown
 
 
 def _texts(at: AppTest) -> str:

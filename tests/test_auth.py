@@ -649,3 +649,24 @@ def test_nginx_accepts_the_config(tmp_path):
     out = subprocess.run([nginx, "-t", "-q", "-p", f"{tmp_path}/", "-c", str(conf), "-e", str(tmp_path / "logs" / "error.log")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_broken_secrets_file_fails_closed_without_showing_its_path(monkeypatch, caplog, tmp_path):
+    """A secrets file that does not parse locks the app; the visitor sees an incident id, never the file's path
+    or the parser's message (those go to the server log)."""
+    detail = "/srv/csi/.streamlit/secrets.toml: Invalid TOML at line 3 (PID 4242)"
+
+    def broken():
+        raise auth.SecretsBroken(detail)
+
+    monkeypatch.setattr(auth, "load_secrets", broken)
+    monkeypatch.setenv("CSI_DB", str(tmp_path / "csi.duckdb"))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(APP, default_timeout=120)
+    with caplog.at_level(logging.ERROR, logger="csi"):
+        at.run()
+    shown = " ".join(e.value for e in at.error)
+    assert "incident" in shown and "/srv" not in shown and "4242" not in shown and "TOML" not in shown
+    assert not at.metric and not at.dataframe  # no data behind a broken configuration
+    m = re.search(r"incident ([0-9a-f]+)", shown)
+    assert m and any(m.group(1) in r.getMessage() and "Invalid TOML" in r.getMessage() for r in caplog.records)
