@@ -490,6 +490,17 @@ TEXT: dict[str, tuple[str, str]] = {
                      "服务器出现问题，本页无法显示。管理员可在服务器日志中按事件编号 {incident} 查到详情。"),
     "err_store": ("The survey database cannot be opened right now: {msg}",
                   "暂时无法打开调查数据库：{msg}"),
+    # ------------------------------------------ Data page: extra columns, every problem listed (csi.data.ingest)
+    "da_extra": ("(not kept: extra column)", "（不保存：多余的列）"),
+    "da_keep_extra": ("Keep these extra columns as segments", "将这些多余的列保留为细分变量"),
+    "da_keep_extra_help": ("These columns are neither items, the respondent id nor known segments (brand, region, "
+                           "channel, gender, age group, weight, or a segment of an earlier wave). They are not "
+                           "stored unless you keep them here.",
+                           "这些列既不是题项、受访者编号，也不是已知的细分变量（品牌、地区、渠道、性别、年龄段、权重，"
+                           "或以前各期已有的细分变量）。除非在此选择保留，否则不会保存。"),
+    "da_problem_counts": ("{errors} errors and {warnings} warnings in all ({listed} rows below).",
+                          "共 {errors} 个错误、{warnings} 条警告（下表 {listed} 行）。"),
+    "da_problems_csv": ("Download all {n} problems (CSV)", "下载全部 {n} 条问题（CSV）"),
 }
 
 

@@ -23,7 +23,7 @@ sel = selection()
 st.title(t("da_title", L))
 tab_up, tab_waves, tab_dict = st.tabs([t("da_upload", L), t("da_waves", L), t("da_dictionary", L)])
 
-IGNORE, SEGMENT = "__ignore__", "__segment__"
+IGNORE, SEGMENT, EXTRA = "__ignore__", "__segment__", "__extra__"
 # csi.data.ingest.decode_text's encoding names → translation keys
 _ENCODING_KEYS = {"utf-8": "da_enc_utf8", "utf-8-sig": "da_enc_utf8_bom", "utf-16": "da_enc_utf16",
                   "gb18030": "da_enc_gb18030", "cp1252": "da_enc_cp1252"}
@@ -33,10 +33,10 @@ _ENCODING_KEYS = {"utf-8": "da_enc_utf8", "utf-8-sig": "da_enc_utf8_bom", "utf-1
 def _read(data: bytes, name: str) -> pd.DataFrame:
     from csi.data.ingest import read_survey
 
-    return read_survey(data, name)
+    return read_survey(data, name, max_per_kind=None)  # every problem, so the page can list them all
 
 
-def _auto_target(column: str, codes: set[str]) -> str:
+def _auto_target(column: str, codes: set[str], known: set[str]) -> str:
     from csi.data.ingest import ID_NAMES
 
     norm = column.strip().lower()
@@ -44,7 +44,21 @@ def _auto_target(column: str, codes: set[str]) -> str:
         return norm
     if norm in {c.lower() for c in ID_NAMES}:
         return IGNORE  # the id column is found by csi.ingest itself; it is never an item
-    return SEGMENT
+    if norm in known or column.strip() in known:
+        return SEGMENT
+    return EXTRA  # neither item nor known segment: not stored unless the analyst keeps it
+
+
+def _problem_list(problems, key: str) -> None:
+    """Every problem as a table (scrollable) and as a CSV download of all of them; the counts are true."""
+    from csi.data.ingest import count_problems
+
+    errors, warnings = count_problems(problems, "error"), count_problems(problems, "warning")
+    table = problems_frame(problems, L)
+    st.caption(t("da_problem_counts", L, errors=errors, warnings=warnings, listed=len(table)))
+    st.dataframe(table, hide_index=True)
+    st.download_button(t("da_problems_csv", L, n=len(table)), table.to_csv(index=False).encode("utf-8-sig"),
+                       file_name="problems.csv", mime="text/csv", key=key)
 
 
 # ------------------------------------------------------------------ upload
@@ -59,6 +73,8 @@ with tab_up:
             raw = _read(data, up.name)
         except CSIError as e:
             st.error(t("da_read_failed", L, msg=friendly_text(e, L)))
+            if getattr(e, "problems", None):
+                _problem_list(e.problems, "da_read_problems_csv")
         except Exception as e:  # an unreadable upload is the user's file, not our bug: say so plainly
             st.error(t("da_read_failed", L, msg=type(e).__name__))
         if raw is not None:
@@ -67,26 +83,33 @@ with tab_up:
 
             dictionary = state.item_dictionary(sel.path, sel.version)
             codes = [str(c) for c in dictionary["item"]]
-            from csi.data.ingest import ID_NAMES
+            from csi.data.ingest import ID_NAMES, known_segments
 
+            with state.reading(sel.path) as con:
+                known = known_segments(con)
             id_like = {c.lower() for c in ID_NAMES}
             map_cols = [c for c in raw.columns if str(c).strip().lower() not in id_like]
             st.subheader(t("da_mapping", L))
             st.caption(t("da_mapping_help", L))
             mapping = pd.DataFrame({
                 t("da_column", L): [str(c) for c in map_cols],
-                t("da_maps_to", L): [_auto_target(str(c), set(codes)) for c in map_cols],
+                t("da_maps_to", L): [_auto_target(str(c), set(codes), known) for c in map_cols],
             })
-            labels = {IGNORE: t("da_ignore", L), SEGMENT: t("da_segment", L),
+            labels = {IGNORE: t("da_ignore", L), SEGMENT: t("da_segment", L), EXTRA: t("da_extra", L),
                       **{c: c for c in codes}}
             edited = st.data_editor(
                 mapping, hide_index=True, disabled=[t("da_column", L)], key=f"da_map_{hashlib.sha1(data).hexdigest()[:8]}",
                 column_config={t("da_maps_to", L): st.column_config.SelectboxColumn(
-                    options=[IGNORE, SEGMENT, *codes], required=True, format_func=labels.get)})
+                    options=[IGNORE, SEGMENT, EXTRA, *codes], required=True, format_func=labels.get)})
             targets = dict(zip(edited[t("da_column", L)], edited[t("da_maps_to", L)]))
             keep = [c for c in raw.columns if targets.get(str(c), "x") != IGNORE]
             column_map = {str(c): (None if targets[str(c)] == SEGMENT else targets[str(c)])
-                          for c in raw.columns if str(c) in targets and targets[str(c)] != IGNORE}
+                          for c in raw.columns if targets.get(str(c)) not in (None, IGNORE, EXTRA)}
+            extras = [str(c) for c in map_cols if targets.get(str(c)) == EXTRA]
+            keep_columns: list[str] = []
+            if extras:  # not stored unless kept here (the validation warns and names them)
+                keep_columns = st.multiselect(t("da_keep_extra", L), extras, help=t("da_keep_extra_help", L),
+                                              key=f"da_keep_{hashlib.sha1(data).hexdigest()[:8]}")
 
             c1, c2, c3 = st.columns(3)
             use_dict = c1.checkbox(t("da_scale_dict", L), value=True, key="da_scale_dict")
@@ -106,7 +129,8 @@ with tab_up:
 
                 with state.reading(sel.path) as con:
                     report = ingest.validate_frame(con, frame, up.name, scale=scale, missing=missing or None,
-                                                   column_map=column_map, sha256=sha, wave=label or None)
+                                                   column_map=column_map, sha256=sha, wave=label or None,
+                                                   keep_columns=keep_columns, max_per_kind=None)
             except CSIError as e:
                 report = None
                 friendly_error(e, L)
@@ -114,14 +138,14 @@ with tab_up:
                 if report.ok:
                     st.success(t("da_valid_ok", L, n=len(report.frame), items=len(report.items)))
                 else:
-                    st.error(t("da_valid_bad", L, n=len(report.errors)))
+                    st.error(t("da_valid_bad", L, n=report.error_count))
                 enc_key = _ENCODING_KEYS.get(report.summary.get("encoding") or raw.attrs.get("encoding"))
                 if enc_key:  # CSV only: XLSX and SAV carry their own text encoding
                     st.caption(t("da_encoding", L, enc=t(enc_key, L)))
                 if report.warnings:
-                    st.warning(t("da_warnings", L, n=len(report.warnings)))
+                    st.warning(t("da_warnings", L, n=report.warning_count))
                 if report.problems:
-                    st.dataframe(problems_frame(report.problems, L), hide_index=True)
+                    _problem_list(report.problems, "da_problems_csv")
                 if st.button(t("da_commit", L), type="primary", disabled=not report.ok, key="da_commit"):
                     if not label:
                         st.error(t("da_need_label", L))
@@ -132,14 +156,15 @@ with tab_up:
 
                             with state.writer(sel.path) as con:
                                 done = ingest.ingest_frame(con, frame, label, up.name, scale=scale,
-                                                           missing=missing or None, column_map=column_map, sha256=sha)
+                                                           missing=missing or None, column_map=column_map, sha256=sha,
+                                                           keep_columns=keep_columns)
                             st.session_state["da_flash"] = t("da_committed", L, wave=done.wave, n=done.n_respondents)
                             st.session_state["da_generation"] = st.session_state.get("da_generation", 0) + 1
                             st.rerun()
                         except CSIError as e:
                             st.error(t("da_commit_failed", L, msg=friendly_text(e, L)))
                             if getattr(e, "problems", None):
-                                st.dataframe(problems_frame(e.problems, L), hide_index=True)
+                                _problem_list(e.problems, "da_commit_problems_csv")
     if "da_flash" in st.session_state:
         st.success(st.session_state.pop("da_flash"))
 

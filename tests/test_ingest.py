@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -325,11 +326,13 @@ def test_chinese_survey_text_still_round_trips(db, tmp_path, encoding):
     text = "编号,回答,sat1\n" + "".join(f'A{i:02d},"{v}",{1 + i}\n' for i, v in enumerate(values))
     p = write_csv(tmp_path / f"{encoding}.csv", text, encoding)
     con = store.connect(db)
-    rep = ingest_file(con, p, "2025年第一季度")
+    rep = ingest_file(con, p, "2025年第一季度", keep_columns=["回答"])  # not a known segment: kept explicitly
     d = store.load_responses(con)
     con.close()
     assert rep.encoding == "gb18030"
-    assert list(d["回答"]) == values
+    # segment values are NFKC-normalised like ids: full-width "（５分）" is stored as "(5分)"
+    assert list(d["回答"]) == [unicodedata.normalize("NFKC", v) for v in values]
+    assert d["回答"].iloc[6] == "非常满意(5分)"
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
@@ -435,12 +438,39 @@ def test_unnamed_first_column_is_the_id(db, tmp_path):
 
 
 def test_column_map_renames_columns(db, tmp_path):
-    raw = pd.DataFrame({"id": ["1", "2"], "Q1 overall satisfaction": ["7", "8"], "city": ["a", "b"]})
+    raw = pd.DataFrame({"id": ["1", "2"], "Q1 overall satisfaction": ["7", "8"], "city": ["a", "b"],
+                        "interviewer": ["x", "y"]})
     con = store.connect(db)
-    rep = ingest_frame(con, raw, "M1", "mapped.csv", column_map={"Q1 overall satisfaction": "sat1"})
+    rep = ingest_frame(con, raw, "M1", "mapped.csv", column_map={"Q1 overall satisfaction": "sat1"},
+                       keep_columns=["interviewer"])
     d = store.load_responses(con)
     con.close()
     assert rep.items == ("sat1",) and d["sat1"].tolist() == [7.0, 8.0] and list(d["city"]) == ["a", "b"]
+    assert list(d["interviewer"]) == ["x", "y"]
+    assert not [p for p in rep.warnings if p.code == "extra_columns"]
+
+
+def test_unknown_columns_are_reported_and_dropped_not_stored_as_segments(db, tmp_path):
+    # before: every column that was not an item became a segment (free text, e-mail addresses, timestamps ...)
+    raw = pd.DataFrame({"id": ["1", "2"], "sat1": ["7", "8"], "region": ["N", "S"], "email": ["a@x", "b@y"],
+                        "comment": ["ok", "bad"], "地区": ["华北", "华南"]})
+    con = store.connect(db)
+    rep = ingest_frame(con, raw, "M1", "extra.csv")
+    d = store.load_responses(con)
+    con.close()
+    assert rep.segments == ("region", "地区")
+    assert "email" not in d.columns and "comment" not in d.columns
+    (w,) = [p for p in rep.warnings if p.code == "extra_columns"]
+    assert "'email'" in w.reason and "'comment'" in w.reason and w.reason_zh and "email" in w.reason_zh
+
+
+def test_a_segment_stored_before_is_known_in_later_waves(db, tmp_path):
+    con = store.connect(db)
+    ingest_frame(con, pd.DataFrame({"id": ["1"], "sat1": ["7"], "shop": ["A"]}), "W1", "w1.csv",
+                 keep_columns=["shop"])
+    rep = ingest_frame(con, pd.DataFrame({"id": ["1"], "sat1": ["8"], "shop": ["B"]}), "W2", "w2.csv")
+    con.close()
+    assert rep.segments == ("shop",) and not [p for p in rep.warnings if p.code == "extra_columns"]
 
 
 # ----------------------------------------------------------------------------- atomicity

@@ -17,7 +17,8 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 from typing import BinaryIO, Mapping, Sequence
 
@@ -33,53 +34,189 @@ ID_NAMES = ("respondent_id", "id", "ID", "编号", "respondent", "resp_id", "受
 # A column with one of these names is the survey weight: it must be a non-negative number and is stored as the
 # segment store.WEIGHT_SEGMENT ("weight"), which store.load_responses returns as float64.
 WEIGHT_NAMES = ("weight", "weights", "权重")
+# Columns stored as segments without being asked: these names (normalised like headers), the weight names, the
+# segments already in the store and the store's ``brand_column`` setting. Any other column that is not an item is
+# reported (warning ``extra_columns``) and dropped unless ``keep_columns`` or ``column_map={col: None}`` keeps it.
+KNOWN_SEGMENTS = ("brand", "region", "channel", "gender", "age_group", "age", "city", "province", "store", "segment",
+                  "品牌", "地区", "区域", "城市", "省份", "渠道", "性别", "年龄", "年龄段")
 MAX_PER_KIND = 20  # problems listed per (column, reason) before summarising the rest
+MAX_LISTED = 100_000  # with max_per_kind=None ("list every problem"): the hard cap per kind, memory stays bounded
 _SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".sav", ".zsav"}
+
+# Bounds on what a file may make the reader do; every one is checked before the work it bounds grows.
+# Override per call (``limits={"max_columns": 500}`` on read_survey / ingest_file) or per process with the
+# environment variable CSI_<NAME> (e.g. CSI_MAX_COLUMNS=500); a keyword override wins over the environment.
+LIMITS: dict[str, int] = {
+    "max_file_bytes": 1 << 30,       # the file as uploaded / on disk (1 GiB): checked before it is read
+    "max_columns": 4096,             # header fields (CSV), cells in a row (XLSX), variables (SAV)
+    "max_rows": 5_000_000,           # data rows; the reader stops at the first row past the limit
+    "max_cell_bytes": 64 * 1024,     # one cell's text in UTF-8 bytes
+    "max_line_bytes": 4 << 20,       # one CSV record (a single-line file is refused from its first 4 MiB)
+    "max_unzipped_bytes": 512 << 20,  # XLSX: total uncompressed size of the workbook's parts (zip bombs; a
+                                      # workbook this large takes minutes in openpyxl: export CSV instead);
+                                      # SAV: declared cases x row width (compressed .sav/.zsav)
+    "max_zip_ratio": 100,             # XLSX: a part over 1 MB inflating more than this many times (real sheets
+                                      # deflate 5-20x; repetitive bombs ~1000x) is refused before it is parsed
+}
+
+
+def effective_limits(overrides: Mapping[str, int] | None = None) -> dict[str, int]:
+    """:data:`LIMITS`, then CSI_<NAME> environment variables, then ``overrides``; unknown names raise."""
+    out = dict(LIMITS)
+    for key in LIMITS:
+        env = os.environ.get("CSI_" + key.upper(), "").strip()
+        if env:
+            try:
+                out[key] = int(env.replace("_", ""))
+            except ValueError:
+                raise InputError(problem("CSI_" + key.upper(), "bad_limit", value=env, given=env, name=key)) from None
+    for key, value in dict(overrides or {}).items():
+        if key not in LIMITS:
+            raise InputError(problem("limits", "bad_limit", value=str(value), given=value, name=key))
+        if value is not None:
+            out[key] = int(value)
+    return out
+
+
+class _Problems(list):
+    """The problems of one read/validation: ``cap`` listed per kind (None: MAX_LISTED), ``omitted`` counts the
+    problems summarised by a 'more …' line so the totals shown are true."""
+
+    def __init__(self, cap: int | None = MAX_PER_KIND):
+        super().__init__()
+        self.cap = MAX_LISTED if cap is None else int(cap)
+        self.omitted = {"error": 0, "warning": 0}
+
+
+_SUMMARY_CODES = frozenset({"more_rows", "more_unreadable", "more_duplicate_ids"})
+
+
+def count_problems(problems: Sequence[Problem], severity: str = "error") -> int:
+    """True number of ``severity`` problems: listed ones plus those a 'more …' summary line stands for."""
+    listed = sum(1 for p in problems if p.severity == severity and p.code not in _SUMMARY_CODES)
+    return listed + int(getattr(problems, "omitted", {}).get(severity, 0))
 
 
 # --------------------------------------------------------------------------- reading
-def read_survey(source: str | os.PathLike | bytes | BinaryIO, name: str | None = None) -> pd.DataFrame:
+def read_survey(source: str | os.PathLike | bytes | BinaryIO, name: str | None = None, *,
+                limits: Mapping[str, int] | None = None, max_per_kind: int | None = MAX_PER_KIND) -> pd.DataFrame:
     """Read a CSV (UTF-8 with or without BOM, UTF-16 with BOM, GBK/GB18030, cp1252/Latin-1), XLSX or SPSS SAV
     file into text cells.
 
     Returns a DataFrame whose cells are strings ('' for empty); the header is kept as written
     (an unnamed first column is named ''). For a CSV, ``frame.attrs["encoding"]`` names the encoding read
     (a key of :data:`ENCODING_NAMES`). Raises :class:`InputError` naming the file and reason.
+
+    ``limits`` overrides :data:`LIMITS` (see :func:`effective_limits`); ``max_per_kind`` bounds the problems
+    listed per kind (None: all of them, up to MAX_LISTED).
     """
-    data, name = _read_bytes(source, name)
+    lim = effective_limits(limits)
+    data, name = _read_bytes(source, name, lim)
     path = Path(source) if isinstance(source, (str, os.PathLike)) else None
-    return _parse_bytes(data, name, path)
+    return _parse_bytes(data, name, path, lim, max_per_kind)
 
 
-def _parse_bytes(data: bytes, name: str, path: Path | None) -> pd.DataFrame:
+def _parse_bytes(data: bytes, name: str, path: Path | None, lim: Mapping[str, int] | None = None,
+                 max_per_kind: int | None = MAX_PER_KIND) -> pd.DataFrame:
+    lim = effective_limits(lim)
     suffix = Path(name).suffix.lower()
     if not data:
         raise InputError(problem(name, "empty_file"))
+    if len(data) > lim["max_file_bytes"]:
+        raise _too_large(name, len(data), lim)
     if suffix in (".xls",):
         raise InputError(problem(name, "legacy_xls"))
     if suffix in (".xlsx", ".xlsm") or (data[:4] == b"PK\x03\x04" and suffix not in (".sav", ".zsav")):
         if suffix not in (".xlsx", ".xlsm"):
             raise InputError(problem(name, "zip_not_text"))
-        return _read_xlsx(data, name)
-    if suffix in (".sav", ".zsav") or data[:4] == b"$FL2" or data[:4] == b"$FL3":
+        frame = _read_xlsx(data, name, lim, max_per_kind)
+    elif suffix in (".sav", ".zsav") or data[:4] == b"$FL2" or data[:4] == b"$FL3":
         if suffix not in (".sav", ".zsav"):
             raise InputError(problem(name, "sav_extension"))
-        return _read_sav(data, name)
-    return _read_csv(data, name, path)
+        frame = _read_sav(data, name, lim, path)
+    else:
+        return _read_csv(data, name, path, lim, max_per_kind)
+    _check_cells(frame, name, lim, max_per_kind, nul=True)
+    return frame
 
 
-def _read_bytes(source, name) -> tuple[bytes, str]:
+def _too_large(name: str, size: int, lim: Mapping[str, int]) -> InputError:
+    return InputError(problem(name, "file_too_large", value=f"{size:,} bytes", size=size,
+                              limit=lim["max_file_bytes"]))
+
+
+def _read_bytes(source, name, lim: Mapping[str, int] | None = None) -> tuple[bytes, str]:
+    """The file's bytes, refused before reading when larger than ``max_file_bytes``; a text file whose first
+    line does not end within ``max_line_bytes`` is refused from that first chunk alone."""
+    lim = effective_limits(lim)
+    cap = lim["max_file_bytes"]
     if isinstance(source, (bytes, bytearray)):
-        return bytes(source), name or "upload.csv"
+        name = name or "upload.csv"
+        if len(source) > cap:
+            raise _too_large(name, len(source), lim)
+        return bytes(source), name
     if hasattr(source, "read"):
-        data = source.read()
-        return (data.encode("utf-8") if isinstance(data, str) else bytes(data)), name or getattr(source, "name", "upload.csv")
+        name = name or getattr(source, "name", "upload.csv")
+        data = source.read(cap + 1)
+        data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        if len(data) > cap:
+            raise _too_large(name, len(data), lim)
+        return data, name
     path = Path(source)
     if not path.exists():
         raise InputError(problem(str(path), "file_not_found"))
     if path.is_dir():
         raise InputError(problem(str(path), "is_folder"))
-    return path.read_bytes(), name or path.name
+    name = name or path.name
+    size = path.stat().st_size
+    if size > cap:
+        raise _too_large(name, size, lim)
+    with open(path, "rb") as fh:
+        head = fh.read(lim["max_line_bytes"] + 1)
+        if (len(head) > lim["max_line_bytes"] and b"\n" not in head and b"\r" not in head
+                and head[:4] not in (b"PK\x03\x04", b"$FL2", b"$FL3")
+                and Path(name).suffix.lower() not in (".xlsx", ".xlsm", ".sav", ".zsav")):
+            raise InputError(problem(name, "line_too_long", row=1, value=f"> {lim['max_line_bytes']:,} bytes",
+                                     limit=lim["max_line_bytes"]))
+        data = head + fh.read(cap + 1 - len(head))
+    if len(data) > cap:  # the file grew while we read it
+        raise _too_large(name, len(data), lim)
+    return data, name
+
+
+_ZERO_WIDTH = "\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
+_ZERO_WIDTH_RE = "[" + _ZERO_WIDTH + "]"
+
+
+def _check_cells(frame: pd.DataFrame, name: str, lim: Mapping[str, int], max_per_kind: int | None,
+                 nul: bool) -> None:
+    """Cells of a read frame longer than ``max_cell_bytes`` (UTF-8) or, when ``nul``, holding a NUL."""
+    import pyarrow as pa
+
+    pairs = [(str(c), pa.array(frame[c].astype("string[pyarrow]").fillna(""))) for c in frame.columns]
+    _check_arrow_cells(pairs, name, lim, max_per_kind, nul=nul)
+
+
+def _check_arrow_cells(pairs, name: str, lim: Mapping[str, int], max_per_kind: int | None, nul: bool = False) -> None:
+    import pyarrow.compute as pc
+
+    problems = _Problems(max_per_kind)
+    limit = lim["max_cell_bytes"]
+    for k, (col, arr) in enumerate(pairs):
+        if len(arr) == 0:
+            continue
+        label = str(col) or f"#{k + 1}"
+        lengths = pc.binary_length(arr)
+        if (pc.max(lengths).as_py() or 0) > limit:
+            mask = pc.fill_null(pc.greater(lengths, limit), False).to_numpy(zero_copy_only=False)
+            rows = np.flatnonzero(mask) + 2
+            sizes = pc.filter(lengths, mask).to_pylist()[:problems.cap]
+            _collect(problems, name, rows, label, [f"{n:,} bytes" for n in sizes], "cell_too_large", limit=limit)
+        if nul and pc.any(pc.match_substring(arr, "\x00")).as_py():
+            mask = pc.fill_null(pc.match_substring(arr, "\x00"), False).to_numpy(zero_copy_only=False)
+            _collect(problems, name, np.flatnonzero(mask) + 2, label, None, "nul_cell")
+    if problems:
+        raise InputError(problems)
 
 
 # The text encodings decode_text reads, as the summaries name them.
@@ -107,12 +244,19 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
     """
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         try:
-            return data.decode("utf-16"), "utf-16"
+            text = data.decode("utf-16")
         except UnicodeDecodeError:
             pass
-    head = data[:65536]
-    if b"\x00" in head:
-        raise InputError(problem(name, "binary"))
+        else:
+            at = text.find("\x00")
+            if at >= 0:
+                line = text.count("\n", 0, at) + 1
+                raise InputError(problem(name, "binary", row=line, line=line))
+            return text, "utf-16"
+    at = data.find(b"\x00")  # anywhere in the file, not only its start (memchr: milliseconds for 100 MB)
+    if at >= 0:
+        line = data.count(b"\n", 0, at) + 1
+        raise InputError(problem(name, "binary", row=line, line=line))
     if data[:3] == b"\xef\xbb\xbf":
         try:
             return data[3:].decode("utf-8"), "utf-8-sig"
@@ -220,15 +364,21 @@ def _detect_legacy(data: bytes, first_bad: int, name: str) -> str:
 
 def _cell_at(data: bytes, pos: int) -> tuple[int, str | None, bytes]:
     """(line, column header, cell bytes) of the byte at ``pos``; the header is named only when it is ASCII."""
-    line_start = data.rfind(b"\n", 0, pos) + 1
-    line_end = data.find(b"\n", pos)
-    line = data[line_start: line_end if line_end >= 0 else len(data)].rstrip(b"\r")
-    first = data[: data.find(b"\n")] if b"\n" in data else data
-    first = first.rstrip(b"\r")
+    # a line ends at LF, CRLF or a lone CR (old Mac files)
+    line_start = max(data.rfind(b"\n", 0, pos), data.rfind(b"\r", 0, pos)) + 1
+    ends = [e for e in (data.find(b"\n", pos), data.find(b"\r", pos)) if e >= 0]
+    line = data[line_start: min(ends) if ends else len(data)]
+    first_ends = [e for e in (data.find(b"\n"), data.find(b"\r")) if e >= 0]
+    first = data[: min(first_ends)] if first_ends else data
     delim = max([b",", b";", b"\t", b"|"], key=first.count)
-    # latin-1 maps bytes one to one, so offsets survive the csv split
-    fields = next(csv.reader([line.decode("latin-1")], delimiter=delim.decode()), [])
-    header = next(csv.reader([first.decode("latin-1")], delimiter=delim.decode()), [])
+
+    def split(b: bytes) -> list[str]:  # latin-1 maps bytes one to one, so offsets survive the csv split
+        try:
+            return next(csv.reader([b.decode("latin-1")], delimiter=delim.decode()), [])
+        except csv.Error:
+            return []
+
+    fields, header = split(line), split(first)
     k, quoted = 0, False
     for ch in line[: pos - line_start].decode("latin-1"):  # the field holding pos: delimiters outside quotes
         if ch == '"':
@@ -239,7 +389,8 @@ def _cell_at(data: bytes, pos: int) -> tuple[int, str | None, bytes]:
     column = None
     if k < len(header):
         column = header[k].strip() if header[k].isascii() else f"#{k + 1}"
-    return data[:pos].count(b"\n") + 1, column, cell
+    before = data[:pos]
+    return before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1, column, cell
 
 
 def _ambiguous(data: bytes, pos: int, name: str, code: str) -> InputError:
@@ -257,20 +408,38 @@ def _undecodable(data: bytes, pos: int, name: str, encoding: str) -> InputError:
                               encoding=encoding))
 
 
-def _read_csv(data: bytes, name: str, path: Path | None = None) -> pd.DataFrame:
-    """CSV → text cells through DuckDB's parallel reader; every ragged row is reported with its line."""
+def _read_csv(data: bytes, name: str, path: Path | None = None, lim: Mapping[str, int] | None = None,
+              max_per_kind: int | None = MAX_PER_KIND) -> pd.DataFrame:
+    """CSV → text cells through DuckDB's parallel reader; every ragged row is reported once, with its line.
+
+    Line endings: LF and CRLF are read as they are; a file with lone CRs (old Mac) or mixed endings is read
+    with every CR, CRLF and LF as one line break (inside quoted cells too)."""
+    lim = effective_limits(lim)
     text, encoding = decode_text(data, name)
-    if not text.strip():
+    if not text or text.isspace():
         raise InputError(problem(name, "empty_text"))
-    first_line = text[:65536].splitlines()[0] if text[:65536].splitlines() else ""
+    relined = False
+    if "\r" in text:
+        n_cr, n_crlf = text.count("\r"), text.count("\r\n")
+        if n_cr != n_crlf or n_crlf != text.count("\n"):
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            relined = True
+    max_line = lim["max_line_bytes"]
+    end = text.find("\n", 0, max_line + 1)
+    first_line = text[: end if end >= 0 else max_line + 1].rstrip("\r")
+    if (end < 0 and len(text) > max_line) or len(first_line.encode("utf-8")) > max_line:
+        raise InputError(problem(name, "line_too_long", row=1, value=f"> {max_line:,} bytes", limit=max_line))
     delim = max([",", ";", "\t", "|"], key=first_line.count)
     if first_line.count(delim) == 0:
         delim = ","
-    header = [h.strip() for h in next(csv.reader(io.StringIO(text[:65536]), delimiter=delim))]
+    header = [h.strip() for h in next(csv.reader(io.StringIO(text[: max_line + 1]), delimiter=delim))]
+    if len(header) > lim["max_columns"]:
+        raise InputError(problem(name, "too_many_columns", row=1, value=f"{len(header):,}", count=len(header),
+                                 limit=lim["max_columns"]))
     _check_header(header, name)
     tmp = None
-    if path is None or encoding != "utf-8":
-        # DuckDB reads UTF-8 only: hand it a UTF-8 copy (GBK/GB18030, BOM, UTF-16, or bytes from an upload)
+    if path is None or encoding != "utf-8" or relined:
+        # DuckDB reads UTF-8 only: hand it a UTF-8 copy (GBK/GB18030, BOM, UTF-16, re-lined, or an upload)
         import tempfile
 
         fd, tmp = tempfile.mkstemp(suffix=".csv")
@@ -279,15 +448,20 @@ def _read_csv(data: bytes, name: str, path: Path | None = None) -> pd.DataFrame:
         src = tmp
     else:
         src = str(path)
+    # rows: the line breaks bound the records; only a file that may hold more than max_rows is read with a LIMIT
+    # (which costs DuckDB's parallel reader time), so that it stops at the first row past the limit
+    may_exceed = text.count("\n") > lim["max_rows"]
     del text
     con = duckdb.connect()
     try:
         columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
+        # DuckDB's line buffer must hold the largest record: at least its own minimum
         rel = con.sql(
             "SELECT * FROM read_csv(?, header=true, delim=?, quote='\"', escape='\"', auto_detect=false, "
-            "columns=?, strict_mode=true, null_padding=false, store_rejects=true, skip=0)",
-            params=[src, delim, columns])
-        frame = rel.to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype).fillna("")
+            "columns=?, strict_mode=true, null_padding=false, store_rejects=true, skip=0, max_line_size=?)"
+            + (" LIMIT ?" if may_exceed else ""),
+            params=[src, delim, columns, max(max_line, 1 << 16)] + ([lim["max_rows"] + 1] if may_exceed else []))
+        table = rel.to_arrow_table()
         rejects = con.execute("SELECT line, error_type, csv_line FROM reject_errors ORDER BY line").fetchall()
     except duckdb.Error as e:
         raise InputError(problem(name, "csv_unparsable", detail=str(e).strip().splitlines()[0])) from None
@@ -296,14 +470,29 @@ def _read_csv(data: bytes, name: str, path: Path | None = None) -> pd.DataFrame:
         if tmp:
             os.unlink(tmp)
     if rejects:
-        probs = []
-        for line, kind, original in rejects[:MAX_PER_KIND]:
-            got = len(next(csv.reader([original or ""], delimiter=delim), []))
-            code = {"TOO MANY COLUMNS": "ragged_many", "MISSING COLUMNS": "ragged_few"}.get(str(kind), "unreadable_row")
-            probs.append(problem(name, code, row=int(line), got=got, expected=len(header), kind=str(kind).lower()))
-        if len(rejects) > MAX_PER_KIND:
-            probs.append(problem(name, "more_unreadable", count=len(rejects) - MAX_PER_KIND))
+        probs = _Problems(max_per_kind)
+        by_line: dict[int, tuple[str, str]] = {}
+        for line, kind, original in rejects:  # DuckDB reports a row once per surplus field: one problem per row
+            by_line.setdefault(int(line), (str(kind), original or ""))
+        for line, (kind, original) in list(by_line.items())[:probs.cap]:
+            if kind == "LINE SIZE OVER MAXIMUM":
+                probs.append(problem(name, "line_too_long", row=line, value=f"> {max_line:,} bytes", limit=max_line))
+                continue
+            try:
+                got = len(next(csv.reader([original.replace("\r", " ").replace("\n", " ")], delimiter=delim), []))
+            except csv.Error:
+                got = original.count(delim) + 1
+            code = {"TOO MANY COLUMNS": "ragged_many", "MISSING COLUMNS": "ragged_few"}.get(kind, "unreadable_row")
+            probs.append(problem(name, code, row=line, got=got, expected=len(header), kind=kind.lower()))
+        if len(by_line) > probs.cap:
+            probs.omitted["error"] += len(by_line) - probs.cap
+            probs.append(problem(name, "more_unreadable", count=len(by_line) - probs.cap))
         raise InputError(probs)
+    if table.num_rows > lim["max_rows"]:
+        raise InputError(problem(name, "too_many_rows", value=f"> {lim['max_rows']:,}", limit=lim["max_rows"]))
+    _check_arrow_cells(list(zip(header, table.columns)), name, lim, max_per_kind)
+    frame = table.to_pandas(types_mapper=pd.ArrowDtype).fillna("")
+    del table
     frame.columns = header
     if len(frame) == 0:
         raise InputError(problem(name, "header_only"))
@@ -314,19 +503,55 @@ def _read_csv(data: bytes, name: str, path: Path | None = None) -> pd.DataFrame:
 def _check_header(header: list[str], name: str) -> None:
     seen: dict[str, int] = {}
     for i, h in enumerate(header, start=1):
-        key = h.lower()
-        if h and key in seen:
+        key = _norm_header(h).lower()  # "sat1" and "sat1<zero-width space>" or "ｓａｔ１" are the same column
+        if key and key in seen:
             raise InputError(problem(name, "duplicate_header", row=1, column=h, name=h, first=seen[key], second=i))
         seen[key] = i
-    if all(not h for h in header):
+    if all(not _norm_header(h) for h in header):
         raise InputError(problem(name, "no_header", row=1))
 
 
-def _read_xlsx(data: bytes, name: str) -> pd.DataFrame:
+def _read_xlsx(data: bytes, name: str, lim: Mapping[str, int] | None = None,
+               max_per_kind: int | None = MAX_PER_KIND) -> pd.DataFrame:
+    """The first worksheet as text cells, streamed (openpyxl read-only): the zip's declared uncompressed size is
+    checked before anything is inflated (zipfile never inflates a part past its declared size), rows and
+    columns while streaming. Formula cells take Excel's cached value; one without a cached value (a workbook
+    written by a program, never opened in Excel) is refused. Dates are written as ISO text (YYYY-MM-DD)."""
+    import zipfile
+
+    lim = effective_limits(lim)
     try:
-        frame = pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=object, header=None, engine="openpyxl")
-    except Exception as e:  # openpyxl raises many types for corrupt files
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            parts = zf.infolist()
+            unzipped = sum(max(i.file_size, 0) for i in parts)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as e:
         raise InputError(problem(name, "xlsx_unreadable", detail=f"{type(e).__name__}: {str(e)[:200]}")) from None
+    if unzipped > lim["max_unzipped_bytes"]:
+        raise InputError(problem(name, "unzipped_too_large", value=f"{unzipped:,} bytes", size=unzipped,
+                                 limit=lim["max_unzipped_bytes"]))
+    for part in parts:
+        if part.file_size > 1 << 20 and part.file_size > lim["max_zip_ratio"] * max(part.compress_size, 1):
+            ratio = part.file_size / max(part.compress_size, 1)
+            raise InputError(problem(name, "zip_ratio", value=part.filename, part=part.filename, ratio=ratio,
+                                     size=part.file_size, limit=lim["max_zip_ratio"]))
+    rows, formulas = _xlsx_rows(data, name, lim, data_only=False)
+    if formulas:
+        cached, _ = _xlsx_rows(data, name, lim, data_only=True)
+        problems = _Problems(max_per_kind)
+        missing: dict[int, list[int]] = {}
+        for r, c in formulas:
+            v = cached[r][c] if r < len(cached) and c < len(cached[r]) else None
+            if v is None:
+                missing.setdefault(c, []).append(r + 1)
+            rows[r][c] = v
+        header0 = rows[0] if rows else []
+        for c, rs in missing.items():
+            col = (_cell_text(header0[c]) if c < len(header0) else "") or f"#{c + 1}"
+            _collect(problems, name, np.asarray(rs), col, None, "formula_no_value")
+        if problems:
+            raise InputError(problems)
+    frame = pd.DataFrame(rows, dtype=object) if rows else pd.DataFrame()
+    del rows
     frame = frame.dropna(how="all").dropna(axis=1, how="all")
     if frame.empty:
         raise InputError(problem(name, "sheet_empty"))
@@ -340,29 +565,93 @@ def _read_xlsx(data: bytes, name: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def _xlsx_rows(data: bytes, name: str, lim: Mapping[str, int], data_only: bool):
+    """(rows as lists of values, formula cell positions) of the first sheet, refused past the row/column limits."""
+    from openpyxl import load_workbook
+
+    rows: list[list] = []
+    formulas: list[tuple[int, int]] = []
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=data_only)
+        try:
+            ws = wb.worksheets[0]
+            ws.reset_dimensions()  # rows as long as their cells, not padded to the declared (forgeable) dimension
+            for r, cells in enumerate(ws.iter_rows()):
+                if r > lim["max_rows"]:  # the header plus max_rows data rows
+                    raise InputError(problem(name, "too_many_rows", row=r + 1, value=f"> {lim['max_rows']:,}",
+                                             limit=lim["max_rows"]))
+                if len(cells) > lim["max_columns"]:
+                    raise InputError(problem(name, "too_many_columns", row=r + 1, value=f"{len(cells):,}",
+                                             count=len(cells), limit=lim["max_columns"]))
+                values = []
+                for c, cell in enumerate(cells):
+                    if not data_only and getattr(cell, "data_type", None) == "f":
+                        formulas.append((r, c))
+                    values.append(cell.value)
+                rows.append(values)
+        finally:
+            wb.close()
+    except InputError:
+        raise
+    except Exception as e:  # openpyxl raises many types for corrupt files
+        raise InputError(problem(name, "xlsx_unreadable", detail=f"{type(e).__name__}: {str(e)[:200]}")) from None
+    return rows, formulas
+
+
 def _cell_text(v) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return ""
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
+    if isinstance(v, datetime):
+        return v.date().isoformat() if v.time() == dt_time() else v.isoformat(sep=" ")
+    if isinstance(v, (date, dt_time)):
+        return v.isoformat()
     return str(v).strip()
 
 
-def _read_sav(data: bytes, name: str) -> pd.DataFrame:
+def _read_sav(data: bytes, name: str, lim: Mapping[str, int] | None = None, path: Path | None = None) -> pd.DataFrame:
+    """An SPSS file's cases as text cells. Its header is read first (metadata only): variables, declared cases
+    and cases x row width are checked against the limits before any case is read; at most max_rows + 1 cases
+    are read whatever the header says."""
     import tempfile
 
     import pyreadstat
 
-    with tempfile.NamedTemporaryFile(suffix=".sav", delete=False) as tmp:
-        tmp.write(data)
-        tmp_path = tmp.name
+    lim = effective_limits(lim)
+    tmp_path = None
+    if path is None or not path.is_file():
+        with tempfile.NamedTemporaryFile(suffix=".sav", delete=False) as tmp:
+            tmp.write(data)
+            tmp_path = tmp.name
+    src = tmp_path or str(path)
     try:
-        # SPSS user-missing values (declared in the file) are read as missing, as SPSS itself treats them
-        frame, _meta = pyreadstat.read_sav(tmp_path, apply_value_formats=False)
-    except Exception as e:
-        raise InputError(problem(name, "sav_unreadable", detail=str(e)[:200])) from None
+        try:
+            _none, meta = pyreadstat.read_sav(src, metadataonly=True)
+        except Exception as e:
+            raise InputError(problem(name, "sav_unreadable", detail=str(e)[:200])) from None
+        n_cols = int(meta.number_columns or len(meta.column_names or []))
+        if n_cols > lim["max_columns"]:
+            raise InputError(problem(name, "too_many_columns", value=f"{n_cols:,}", count=n_cols,
+                                     limit=lim["max_columns"]))
+        n_rows = meta.number_rows if meta.number_rows is not None and meta.number_rows >= 0 else None
+        if n_rows is not None and n_rows > lim["max_rows"]:
+            raise InputError(problem(name, "too_many_rows", value=f"{n_rows:,}", limit=lim["max_rows"]))
+        widths = (meta.variable_storage_width or {}).values()  # bytes per case: 8 per numeric, strings in 8s
+        width = sum(max(8, -(-int(w or 8) // 8) * 8) for w in widths) or 8 * n_cols
+        if n_rows is not None and n_rows * width > lim["max_unzipped_bytes"]:
+            raise InputError(problem(name, "unzipped_too_large", value=f"{n_rows * width:,} bytes",
+                                     size=n_rows * width, limit=lim["max_unzipped_bytes"]))
+        try:
+            # SPSS user-missing values (declared in the file) are read as missing, as SPSS itself treats them
+            frame, _meta = pyreadstat.read_sav(src, apply_value_formats=False, row_limit=lim["max_rows"] + 1)
+        except Exception as e:
+            raise InputError(problem(name, "sav_unreadable", detail=str(e)[:200])) from None
     finally:
-        os.unlink(tmp_path)
+        if tmp_path:
+            os.unlink(tmp_path)
+    if len(frame) > lim["max_rows"]:
+        raise InputError(problem(name, "too_many_rows", value=f"> {lim['max_rows']:,}", limit=lim["max_rows"]))
     if frame.empty:
         raise InputError(problem(name, "sav_empty"))
     return pd.DataFrame({c: frame[c].map(_cell_text) for c in frame.columns})
@@ -383,6 +672,16 @@ class ValidationReport:
     source_columns: dict[str, str] = field(default_factory=dict)  # item → column name in the file
     sha256: str | None = None
     summary: dict = field(default_factory=dict)
+    extra_columns: list[str] = field(default_factory=list)  # not items, id or known segments: dropped
+
+    @property
+    def error_count(self) -> int:
+        """True number of errors, counting those a 'more …' summary line stands for."""
+        return count_problems(self.problems, "error")
+
+    @property
+    def warning_count(self) -> int:
+        return count_problems(self.problems, "warning")
 
     @property
     def errors(self) -> list[Problem]:
@@ -422,7 +721,7 @@ class IngestReport:
 
 
 def _norm_header(h: str) -> str:
-    h = unicodedata.normalize("NFKC", str(h)).strip()
+    h = unicodedata.normalize("NFKC", re.sub(_ZERO_WIDTH_RE, "", str(h))).strip()
     return re.sub(r"\s+", "_", h.lower()) if h.isascii() else h
 
 
@@ -434,12 +733,27 @@ def _ascii(series: pd.Series) -> bool:
     return bool(pc.all(pc.string_is_ascii(arr)).as_py())
 
 
-def _text(series: pd.Series, form: str) -> pd.Series:
-    """Trimmed text cells ('' for empty); Unicode-normalised only when a cell is not plain ASCII."""
+def _text(series: pd.Series) -> pd.Series:
+    """Exact text of ids and segment values ('' for empty), the same for every format and before any duplicate
+    check: trimmed; when a cell is not plain ASCII, zero-width characters and BOMs (U+200B-U+200F, U+2060,
+    U+FEFF, soft hyphen, ...) removed, then NFKC (full-width digits and letters, non-breaking and ideographic
+    spaces become their plain forms), then trimmed again. Plain ASCII columns pass untouched (the fast path)."""
     s = series.astype("string[pyarrow]").fillna("").str.strip()
     if not _ascii(s):
-        s = s.str.normalize(form).str.strip()
+        s = s.str.replace(_ZERO_WIDTH_RE, "", regex=True).str.normalize("NFKC").str.strip()
     return s
+
+
+def known_segments(con) -> set[str]:
+    """Normalised column names stored as segments without being asked: :data:`KNOWN_SEGMENTS`, the weight
+    names, the store's ``brand_column`` setting and every segment already stored in an earlier wave."""
+    names = {_norm_header(n) for n in (*KNOWN_SEGMENTS, *WEIGHT_NAMES)}
+    if con is not None:
+        brand = store.get_setting(con, "brand_column")
+        if brand:
+            names.add(_norm_header(brand))
+        names |= {_norm_header(n) for n in store.segment_columns(con)}
+    return names
 
 
 def parse_missing_codes(text: str | Sequence[str] | None) -> list[str]:
@@ -460,15 +774,20 @@ def validate_frame(
     require_all_items: bool = False,
     sha256: str | None = None,
     wave: str | None = None,
+    keep_columns: Sequence[str] | None = None,
+    max_per_kind: int | None = MAX_PER_KIND,
 ) -> ValidationReport:
     """Check a raw survey table against the item dictionary. Never writes.
 
     ``column_map`` maps a column of the file to an item code (or to ``None`` to keep it as a segment);
-    other columns are matched to item codes by name (case-insensitive). ``scale`` (min, max) replaces the
-    dictionary scale of every rating item in this file. ``missing`` adds missing-value codes.
+    other columns are matched to item codes by name (case-insensitive). Columns that are neither items, the id
+    nor known segments (:func:`known_segments`) are dropped with one warning naming them, unless listed in
+    ``keep_columns``. ``scale`` (min, max) replaces the dictionary scale of every rating item in this file.
+    ``missing`` adds missing-value codes. ``max_per_kind`` problems are listed per (column, reason) before a
+    summary line (None: every one); :attr:`ValidationReport.error_count` is the true total either way.
     """
     f = source_name
-    problems: list[Problem] = []
+    problems = _Problems(max_per_kind)
     dictionary = store.item_dictionary(con)
     dict_by_code = {str(r.item).lower(): r for r in dictionary.itertuples()}
     extra_missing = parse_missing_codes(missing)
@@ -495,9 +814,13 @@ def validate_frame(
 
     columns = [str(c) for c in raw.columns]
     column_map = dict(column_map or {})
-    unknown_map = [c for c in column_map if c not in columns]
+    keep = [str(c) for c in (keep_columns or ())]
+    unknown_map = [c for c in list(column_map) + keep if c not in columns]
     if unknown_map:
         problems.append(problem(f, "map_unknown_columns", columns=", ".join(unknown_map)))
+    keep_set = set(keep)
+    known = known_segments(con)
+    extra_cols: list[str] = []
 
     # respondent id column
     id_col = None
@@ -537,15 +860,23 @@ def validate_frame(
                         continue
                     problems.append(problem(f, "unnamed_column", row=1, column=f"#{columns.index(c) + 1}"))
                     continue
-                segment_cols.append(c)
+                if c in keep_set or code in known or code.lower() in known:
+                    segment_cols.append(c)
+                else:
+                    extra_cols.append(c)
                 continue
         if code in item_cols:
             problems.append(problem(f, "two_columns_one_item", row=1, column=c, item=code, first=item_cols[code], second=c))
             continue
         item_cols[code] = c
+    if extra_cols:
+        shown = ", ".join(repr(c) for c in extra_cols[:30]) + (f", ... ({len(extra_cols)} in all)"
+                                                               if len(extra_cols) > 30 else "")
+        problems.append(problem(f, "extra_columns", row=1, severity="warning", count=len(extra_cols), columns=shown))
+    report.extra_columns = extra_cols
     if not item_cols:
-        known = ", ".join(sorted(dict_by_code)[:12])
-        problems.append(problem(f, "no_items", row=1, known=known))
+        known_codes = ", ".join(sorted(dict_by_code)[:12])
+        problems.append(problem(f, "no_items", row=1, known=known_codes))
         return report
     missing_items = [r.item for r in dictionary.itertuples()
                      if str(r.item).lower() not in item_cols and r.kind in ("rating", "recommend")]
@@ -563,7 +894,7 @@ def validate_frame(
     rows = np.arange(n) + 2
 
     # ids
-    ids = _text(raw[id_col], "NFKC")
+    ids = _text(raw[id_col])
     empty_id = (ids == "").to_numpy()
     _collect(problems, f, rows[empty_id], id_col, None, "empty_id")
     dup = ids.duplicated(keep=False).to_numpy() & ~empty_id
@@ -572,11 +903,12 @@ def validate_frame(
         for r, v in zip(rows[dup], ids.to_numpy()[dup]):
             first_rows.setdefault(v, []).append(int(r))
         listed = list(first_rows.items())
-        for v, rs in listed[:MAX_PER_KIND]:
+        for v, rs in listed[:problems.cap]:
             problems.append(problem(f, "duplicate_id", row=rs[1], column=id_col, value=v,
                                     rows=", ".join(map(str, rs[:5])) + (", ..." if len(rs) > 5 else "")))
-        if len(listed) > MAX_PER_KIND:
-            problems.append(problem(f, "more_duplicate_ids", column=id_col, count=len(listed) - MAX_PER_KIND))
+        if len(listed) > problems.cap:
+            problems.omitted["error"] += len(listed) - problems.cap
+            problems.append(problem(f, "more_duplicate_ids", column=id_col, count=len(listed) - problems.cap))
 
     # items
     clean = pd.DataFrame({"respondent_id": ids.reset_index(drop=True)})
@@ -601,7 +933,21 @@ def validate_frame(
             out_of_range, code = finite & ~np.isin(values, [0.0, 1.0]), "not_binary"
         else:
             out_of_range, code = finite & ((values < lo) | (values > hi)), "out_of_scale"
-        for mask, why in ((non_numeric, "not_a_number"), (out_of_range, code)):
+        if non_numeric.any() and kind in ("rating", "recommend", "binary"):
+            cells = _cells(raw[col], non_numeric)
+            dated = np.array([bool(_DATE_TEXT.match(v)) for v in cells], dtype=bool)
+            if dated.any():  # Excel turned answers into dates ("7/8" → 2024-07-08): name the cause once
+                at = rows[non_numeric][dated]
+                problems.append(problem(f, "item_dates", row=int(at[0]), column=col, value=str(cells[dated][0]),
+                                        count=int(dated.sum()), rows=", ".join(map(str, at[:5]))
+                                        + (", ..." if at.size > 5 else "")))
+                non_numeric_listed = non_numeric.copy()
+                non_numeric_listed[np.flatnonzero(non_numeric)[dated]] = False
+            else:
+                non_numeric_listed = non_numeric
+        else:
+            non_numeric_listed = non_numeric
+        for mask, why in ((non_numeric_listed, "not_a_number"), (out_of_range, code)):
             if mask.any():
                 _collect(problems, f, rows[mask], col, _cells(raw[col], mask), why, lo=lo, hi=hi)
         values = np.where(non_numeric, np.nan, values)
@@ -619,7 +965,7 @@ def validate_frame(
         if name in seg_names or name in ("wave", "respondent_id"):
             problems.append(problem(f, "segment_reserved", row=1, column=col, name=name))
             continue
-        text = _text(raw[col], "NFC")
+        text = _text(raw[col])
         if is_weight:
             num = pd.to_numeric(text.replace("", np.nan), errors="coerce").to_numpy(dtype=float)
             bad = (np.isnan(num) & (text != "").to_numpy()) | (num < 0) | np.isinf(num)
@@ -633,12 +979,16 @@ def validate_frame(
     report.scales = scales
     report.source_columns = {dict_by_code[k].item: v for k, v in item_cols.items()}
     report.summary = {"rows": n, "items": len(item_cols), "segments": seg_names, "id_column": id_col,
-                      "encoding": raw.attrs.get("encoding"),
-                      "errors": len(report.errors), "warnings": len(report.warnings)}
+                      "encoding": raw.attrs.get("encoding"), "extra_columns": extra_cols,
+                      "errors": report.error_count, "warnings": report.warning_count}
     return report
 
 
-_FULLWIDTH_FROM, _FULLWIDTH_TO = "０１２３４５６７８９．－＋", "0123456789.-+"
+# full-width digits typed on a Chinese keyboard → digits; non-breaking/ideographic spaces → space (then trimmed);
+# zero-width characters and BOMs (no counterpart in the second string) are deleted by translate()
+_FULLWIDTH_FROM = "０１２３４５６７８９．－＋\u00a0\u3000" + _ZERO_WIDTH
+_FULLWIDTH_TO = "0123456789.-+  "
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$|^\d{2}:\d{2}:\d{2}$")
 
 
 def _parse_items(raw: pd.DataFrame, specs) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -663,7 +1013,7 @@ def _parse_items(raw: pd.DataFrame, specs) -> dict[str, tuple[np.ndarray, np.nda
     frame = pd.DataFrame({f"c{k}": raw[col].astype("string[pyarrow]") for k, (_, col, *_) in enumerate(text_specs)})
     # the translate() tables are our constants; the missing codes come from users and are bound parameters
     wide = [not _ascii(frame[c]) for c in frame.columns]
-    inner = ", ".join((f"translate(trim(c{k}), '{_FULLWIDTH_FROM}', '{_FULLWIDTH_TO}')" if wide[k] else f"trim(c{k})")
+    inner = ", ".join((f"trim(translate(c{k}, '{_FULLWIDTH_FROM}', '{_FULLWIDTH_TO}'))" if wide[k] else f"trim(c{k})")
                       + f" AS t{k}" for k in range(len(text_specs)))
     mid = ", ".join(f"t{k}, TRY_CAST(t{k} AS DOUBLE) AS n{k}" for k in range(len(text_specs)))
     outer, params = [], []
@@ -724,16 +1074,20 @@ def _is_number(s: str) -> bool:
 
 
 def _collect(problems: list[Problem], f: str, rows: np.ndarray, column: str, values, code: str, **fields) -> None:
-    """One problem per offending cell for the first MAX_PER_KIND rows, then one summary line."""
+    """One problem per offending cell for the first ``problems.cap`` rows (MAX_PER_KIND for a plain list), then
+    one summary line whose count ``problems.omitted`` adds to the true total."""
     rows = np.asarray(rows)
     if rows.size == 0:
         return
-    vals = [None] * rows.size if values is None else list(np.asarray(values, dtype=object))
-    for r, v in zip(rows[:MAX_PER_KIND], vals[:MAX_PER_KIND]):
+    cap = getattr(problems, "cap", MAX_PER_KIND)
+    vals = [None] * min(rows.size, cap) if values is None else list(np.asarray(values, dtype=object)[:cap])
+    for r, v in zip(rows[:cap], vals):
         problems.append(problem(f, code, row=int(r), column=column, value=None if v is None else str(v), **fields))
-    if rows.size > MAX_PER_KIND:
+    if rows.size > cap:
         first = problems[-1]
-        problems.append(problem(f, "more_rows", column=column, count=rows.size - MAX_PER_KIND, reason=first.reason,
+        if hasattr(problems, "omitted"):
+            problems.omitted[first.severity] += rows.size - cap
+        problems.append(problem(f, "more_rows", column=column, count=rows.size - cap, reason=first.reason,
                                 reason_zh=first.reason_zh))
 
 
@@ -755,6 +1109,8 @@ def ingest_frame(
     field_start: str | date | None = None,
     field_end: str | date | None = None,
     sha256: str | None = None,
+    keep_columns: Sequence[str] | None = None,
+    max_per_kind: int | None = MAX_PER_KIND,
 ) -> IngestReport:
     """Validate ``raw`` and store it as wave ``wave`` in one transaction; on any error nothing is written."""
     t0 = time.perf_counter()
@@ -763,7 +1119,8 @@ def ingest_frame(
     if start and end and end < start:
         raise InputError(problem(source_name, "field_dates", end=end, start=start))
     report = validate_frame(con, raw, source_name, scale=scale, missing=missing, column_map=column_map,
-                            require_all_items=require_all_items, sha256=sha256, wave=wave)
+                            require_all_items=require_all_items, sha256=sha256, wave=wave,
+                            keep_columns=keep_columns, max_per_kind=max_per_kind)
     if not report.ok:
         raise InputError(report.problems)
     label = store.validate_label(wave)
@@ -773,10 +1130,13 @@ def ingest_frame(
                         seconds=time.perf_counter() - t0, encoding=raw.attrs.get("encoding"))
 
 
-def ingest_file(con, path: str | os.PathLike, wave: str, **kwargs) -> IngestReport:
-    """Read ``path`` (CSV/XLSX/SAV) and ingest it as wave ``wave``; the fingerprint is the file's SHA-256."""
-    data, name = _read_bytes(path, None)
-    raw = _parse_bytes(data, name, Path(path))
+def ingest_file(con, path: str | os.PathLike, wave: str, *, limits: Mapping[str, int] | None = None,
+                **kwargs) -> IngestReport:
+    """Read ``path`` (CSV/XLSX/SAV) and ingest it as wave ``wave``; the fingerprint is the file's SHA-256.
+    ``limits`` overrides :data:`LIMITS`; the other keywords are :func:`ingest_frame`'s."""
+    lim = effective_limits(limits)
+    data, name = _read_bytes(path, None, lim)
+    raw = _parse_bytes(data, name, Path(path), lim, kwargs.get("max_per_kind", MAX_PER_KIND))
     return ingest_frame(con, raw, wave, name, sha256=hashlib.sha256(data).hexdigest(), **kwargs)
 
 

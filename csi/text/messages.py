@@ -20,8 +20,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                      "export CSV", "该文件是 Excel 工作簿或 ZIP 压缩包，不是文本文件；请使用 .xlsx 扩展名或导出为 CSV"),
     "sav_extension": ("this file is an SPSS data file; give it the .sav extension",
                       "该文件是 SPSS 数据文件，请使用 .sav 扩展名"),
-    "binary": ("binary content (NUL bytes): this is not a text CSV file",
-               "文件含二进制内容（NUL 字节），不是文本 CSV 文件"),
+    "binary": ("binary content (a NUL byte at line {line}): this is not a text CSV file",
+               "文件含二进制内容（第 {line} 行有 NUL 字节），不是文本 CSV 文件"),
     "undecodable": ("cannot decode the text as {encoding} (bytes {bytes} at line {line}); save the file as "
                     "'CSV UTF-8' from Excel",
                     "无法按 {encoding} 解码（第 {line} 行的字节 {bytes}）；请在 Excel 中另存为“CSV UTF-8”"),
@@ -52,6 +52,34 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sav_unreadable": ("cannot read the SPSS file: {detail}", "无法读取 SPSS 文件：{detail}"),
     "sav_empty": ("the SPSS file has no cases", "SPSS 文件没有个案"),
     "no_columns": ("the file has no columns", "文件没有任何列"),
+    # limits (csi.data.ingest.LIMITS; CSI_<NAME> environment variables)
+    "bad_limit": ("unknown or non-integer reading limit {name!r} ({given!r}); limits are max_file_bytes, "
+                  "max_columns, max_rows, max_cell_bytes, max_line_bytes, max_unzipped_bytes, max_zip_ratio",
+                  "读取上限 {name!r} 无效（{given!r}）；可用的上限为 max_file_bytes、max_columns、max_rows、"
+                  "max_cell_bytes、max_line_bytes、max_unzipped_bytes、max_zip_ratio"),
+    "file_too_large": ("the file is {size:,} bytes, more than the limit of {limit:,} bytes (max_file_bytes); split "
+                       "the wave into smaller files or raise the limit",
+                       "文件大小为 {size:,} 字节，超过上限 {limit:,} 字节（max_file_bytes）；请拆分为较小的文件或提高上限"),
+    "line_too_long": ("a line longer than the limit of {limit:,} bytes (max_line_bytes): is this a CSV file with "
+                      "line breaks?", "有一行超过 {limit:,} 字节的上限（max_line_bytes）：这是带换行的 CSV 文件吗？"),
+    "too_many_columns": ("{count:,} columns, more than the limit of {limit:,} (max_columns); export only the "
+                         "survey's columns", "共有 {count:,} 列，超过上限 {limit:,} 列（max_columns）；请只导出调查所需的列"),
+    "too_many_rows": ("more data rows than the limit of {limit:,} (max_rows); split the wave into smaller files "
+                      "or raise the limit", "数据行数超过上限 {limit:,} 行（max_rows）；请拆分为较小的文件或提高上限"),
+    "cell_too_large": ("the cell is longer than the limit of {limit:,} bytes (max_cell_bytes)",
+                       "该单元格超过 {limit:,} 字节的上限（max_cell_bytes）"),
+    "nul_cell": ("the cell holds a NUL character (binary content)", "该单元格含有 NUL 字符（二进制内容）"),
+    "unzipped_too_large": ("the data would take {size:,} bytes once uncompressed, more than the limit of {limit:,} "
+                           "bytes (max_unzipped_bytes); export a very large sheet as CSV, or check that this is a real survey file",
+                           "数据解压后将占 {size:,} 字节，超过上限 {limit:,} 字节（max_unzipped_bytes）；很大的工作表请导出为 CSV，或确认这是真实的调查文件"),
+    "zip_ratio": ("the workbook part {part} inflates {ratio:,.0f} times (to {size:,} bytes), more than the limit of "
+                  "{limit:,} times (max_zip_ratio): such a repetitive sheet is not survey data (a zip bomb?); export "
+                  "the data as CSV", "工作簿部件 {part} 解压后膨胀 {ratio:,.0f} 倍（达 {size:,} 字节），超过 {limit:,} 倍的上限"
+                  "（max_zip_ratio）：如此重复的工作表不像调查数据（压缩炸弹？）；请将数据导出为 CSV"),
+    "formula_no_value": ("a formula cell has no saved value (the workbook was written by a program and never "
+                         "calculated): open it in Excel and save it, or export the values (Paste Special → Values, "
+                         "or CSV)", "公式单元格没有保存的计算结果（工作簿由程序生成、从未计算过）：请在 Excel 中打开并保存，"
+                         "或只导出数值（选择性粘贴→数值，或另存为 CSV）"),
     # wave level
     "wave_exists": ("a wave labelled {label!r} already exists (imported {when}); choose another label or delete "
                     "that wave first", "标签为 {label!r} 的调查期已存在（导入于 {when}）；请换一个标签，或先删除该调查期"),
@@ -78,6 +106,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "items_missing_warn": ("{count} dictionary item(s) are not in this file and will be missing for this wave "
                            "({detail})", "本文件缺少 {count} 个字典题项，该调查期中这些题项将记为缺失（{detail}）"),
     "segment_reserved": ("segment column name {name!r} is reserved or repeated", "分组列名 {name!r} 是保留名或重复了"),
+    "extra_columns": ("{count} column(s) are neither items, the respondent id nor known segments and were not "
+                      "stored: {columns}; keep them as segments explicitly if they are",
+                      "{count} 列既不是题项、受访者编号，也不是已知的细分变量，未予保存：{columns}；如确为细分变量，请明确选择保留"),
     # cells
     "empty_id": ("empty respondent id", "受访者编号为空"),
     "duplicate_id": ("duplicate respondent id (rows {rows})", "受访者编号重复（第 {rows} 行）"),
@@ -86,6 +117,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
                      "不是数字（如果它表示“未回答”，请把它声明为缺失值代码）"),
     "not_binary": ("must be 0 or 1", "只能是 0 或 1"),
     "out_of_scale": ("outside the item's scale {lo:g}-{hi:g}", "超出该题项的量表范围 {lo:g}–{hi:g}"),
+    "item_dates": ("the rating column holds dates ({count} cells, rows {rows}): Excel formatted these answers as "
+                   "dates; format the column as Number (or text) and export again",
+                   "该评分列含有日期（{count} 个单元格，第 {rows} 行）：Excel 把这些回答格式化成了日期；请把该列设为“数值”"
+                   "（或文本）格式后重新导出"),
     "all_missing": ("the item column has no valid answers (all missing)", "该题项列没有有效回答（全部缺失）"),
     "bad_weight": ("survey weight must be a non-negative number", "抽样权重必须是非负数"),
     "more_rows": ("... and {count:,} more rows: {reason}", "……另有 {count:,} 行：{reason}"),
