@@ -137,10 +137,14 @@ TEXT: dict[str, tuple[str, str]] = {
                "{own} 减 {competitor}：{gap:+.1f} 分（{verdict}）。"),
     "ov_gap_point": ("{own} minus {competitor}: {gap:+.1f} points.", "{own} 减 {competitor}：{gap:+.1f} 分。"),
     "ov_bands_title": ("How satisfied are customers? ({wave})", "顾客满意程度分布（{wave}）"),
-    "ov_footer": ("{n} respondents in {wave}; intervals from {B} bootstrap resamples.",
-                  "{wave} 共 {n} 位受访者；区间基于 {B} 次自助抽样。"),
-    "ov_footer_point": ("{n} respondents in {wave}; point estimates (intervals follow when the bootstrap ends).",
-                        "{wave} 共 {n} 位受访者；当前为点估计（自助抽样完成后显示区间）。"),
+    "ov_footer": ("The model used {n:,} of {total:,} respondents in {wave} (the others lack an answer it needs); "
+                  "intervals from {B} bootstrap resamples.",
+                  "{wave} 共 {total:,} 位受访者，模型使用其中 {n:,} 位（其余缺少模型所需的回答）；区间基于 {B} 次自助抽样。"),
+    "ov_footer_point": ("The model used {n:,} of {total:,} respondents in {wave} (the others lack an answer it needs); "
+                        "point estimates (intervals follow when the bootstrap ends).",
+                        "{wave} 共 {total:,} 位受访者，模型使用其中 {n:,} 位（其余缺少模型所需的回答）；当前为点估计（自助抽样完成后显示区间）。"),
+    "ov_small_sample": ("No verdict on the change: the model used only {n} respondents; at least {need} are needed.",
+                        "不判断变化是否显著：模型仅使用 {n} 位受访者，至少需要 {need} 位。"),
     "weights_dropped": ("Survey weights are not used here: some selected respondents have no weight.",
                         "此处未使用抽样权重：部分所选受访者没有权重。"),
     "use_weights": ("Use survey weights", "使用抽样权重"),
@@ -490,17 +494,6 @@ TEXT: dict[str, tuple[str, str]] = {
                      "服务器出现问题，本页无法显示。管理员可在服务器日志中按事件编号 {incident} 查到详情。"),
     "err_store": ("The survey database cannot be opened right now: {msg}",
                   "暂时无法打开调查数据库：{msg}"),
-    # ------------------------------------------ Data page: extra columns, every problem listed (csi.data.ingest)
-    "da_extra": ("(not kept: extra column)", "（不保存：多余的列）"),
-    "da_keep_extra": ("Keep these extra columns as segments", "将这些多余的列保留为细分变量"),
-    "da_keep_extra_help": ("These columns are neither items, the respondent id nor known segments (brand, region, "
-                           "channel, gender, age group, weight, or a segment of an earlier wave). They are not "
-                           "stored unless you keep them here.",
-                           "这些列既不是题项、受访者编号，也不是已知的细分变量（品牌、地区、渠道、性别、年龄段、权重，"
-                           "或以前各期已有的细分变量）。除非在此选择保留，否则不会保存。"),
-    "da_problem_counts": ("{errors} errors and {warnings} warnings in all ({listed} rows below).",
-                          "共 {errors} 个错误、{warnings} 条警告（下表 {listed} 行）。"),
-    "da_problems_csv": ("Download all {n} problems (CSV)", "下载全部 {n} 条问题（CSV）"),
 }
 
 

@@ -59,10 +59,14 @@ if sel.method == "cbsem":
 # ------------------------------------------------------------------ headline
 c1, c2, c3 = st.columns(3)
 h = head["index"]
+# the arrow is coloured only for a significant change: "+0.0" in green would claim an improvement
 c1.metric(tp("ov_index", L, wave=wave_l), f"{h['value']:.1f}",
-          None if h["change"] is None else t("ov_change", L, delta=h["change"], prev=prev_l), border=True)
+          None if h["change"] is None else t("ov_change", L, delta=h["change"], prev=prev_l), border=True,
+          delta_color="normal" if h["significant"] else "off")
 if prev_l is None:
     c1.caption(t("ov_first_wave", L))
+elif head["small_sample"] is not None:
+    c1.caption(t("ov_small_sample", L, n=head["small_sample"], need=prep.settings.min_n_verdict))
 elif h["significant"] is not None:
     c1.caption(tp("ov_change_sig" if h["significant"] else "ov_change_nsig", L, prev=prev_l,
                  lo=h["change_ci_low"], hi=h["change_ci_high"]))
@@ -74,7 +78,8 @@ if "nps" in head:
 if loy is not None:
     lh = head["loyalty"]
     c3.metric(t("ov_loyalty", L), f"{lh['value']:.1f}",
-              None if lh["change"] is None else t("ov_change", L, delta=lh["change"], prev=prev_l), border=True)
+              None if lh["change"] is None else t("ov_change", L, delta=lh["change"], prev=prev_l), border=True,
+              delta_color="normal" if lh["significant"] else "off")
 
 # ------------------------------------------------- priorities and actions
 left, right = st.columns([3, 2])
@@ -135,7 +140,8 @@ except CSIError as e:
 
 for n in prep.notes:  # the engine's notes: items a wave lacks, weights not used, ...
     st.caption(plain(public_message(n["message_zh"] if L == "zh" else n["message"])))
-st.caption(tp("ov_footer", L, n=latest.n, wave=wave_l, B=B) if booted else tp("ov_footer_point", L, n=latest.n, wave=wave_l))
+used = dict(n=head["n"], total=head["n_respondents"], wave=wave_l)  # the count the model used, and of how many
+st.caption(tp("ov_footer", L, B=B, **used) if booted else tp("ov_footer_point", L, **used))
 
 pending = None
 if B >= 2 and not booted:

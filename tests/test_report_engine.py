@@ -245,3 +245,19 @@ def test_small_samples_get_no_verdict_and_no_actions(db):
     assert head["n"] < head["n_respondents"]            # the count shown is the count the model used
     normal = build_report(db, settings=Settings(bootstrap=30), segments=[])
     assert normal.tables["changes"]["significant"].notna().all() and len(normal.tables["priorities"])
+
+
+def test_dashboard_small_segment_shows_a_notice_not_verdicts(app_env):
+    from streamlit.testing.v1 import AppTest
+
+    from app.i18n import t
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.run()
+    at.sidebar.multiselect(key="f_region").set_value(["North"]).run()
+    assert not at.exception, [e.message for e in at.exception]
+    caps = [c.value for c in at.caption]
+    assert any(c.startswith(t("ov_small_sample", "en", n=0, need=100).split("only")[0]) for c in caps), caps
+    assert not any("statistically significant" in c for c in caps), caps
+    assert not any(m.value.startswith("1. ") for m in at.markdown)           # no action list
+    assert any("too few respondents for priorities" in w.value for w in at.warning), [w.value for w in at.warning]
