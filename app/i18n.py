@@ -143,6 +143,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "ov_footer_point": ("The model used {n:,} of {total:,} respondents in {wave} (the others lack an answer it needs); "
                         "point estimates (intervals follow when the bootstrap ends).",
                         "{wave} 共 {total:,} 位受访者，模型使用其中 {n:,} 位（其余缺少模型所需的回答）；当前为点估计（自助抽样完成后显示区间）。"),
+    "ov_alerts": ("Alerts for {wave}", "{wave} 预警"),
     "ov_small_sample": ("No verdict on the change: the model used only {n} respondents; at least {need} are needed.",
                         "不判断变化是否显著：模型仅使用 {n} 位受访者，至少需要 {need} 位。"),
     "weights_dropped": ("Survey weights are not used here: some selected respondents have no weight.",

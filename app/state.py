@@ -228,7 +228,7 @@ def fingerprint(path: str, version: str) -> str:
 def _snapshot(path: str, version: str, wave_labels: tuple[str, ...]):
     from csi.report.build import StoreSnapshot
 
-    conf = settings(path, version, ("brand_column", "own_brand", "competitor"))
+    conf = settings(path, version, ("brand_column", "own_brand", "competitor", "targets"))
     return StoreSnapshot(frame=_responses_of(path, version, tuple(wave_labels)),
                          dictionary=item_dictionary(path, version), scales=wave_scales(path, version, wave_labels),
                          conf=conf, version=f"{version}:{fingerprint(path, version)}", label=Path(path).name)

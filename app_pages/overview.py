@@ -81,6 +81,17 @@ if loy is not None:
               None if lh["change"] is None else t("ov_change", L, delta=lh["change"], prev=prev_l), border=True,
               delta_color="normal" if lh["significant"] else "off")
 
+# --------------------------------------------------------------- alerts
+try:  # targets missed and significant drops of the latest wave (targets: python -m csi target SAT 75)
+    alerts = build.alerts_table(prep, fits)
+    now = alerts[alerts["wave"] == wave_l]
+    if len(now):
+        st.warning(f"**{t('ov_alerts', L, wave=plain(wave_l))}**\n\n"
+                   + actions.bulleted(list(now["message_zh" if L == "zh" else "message_en"])),
+                   icon=":material/notification_important:")
+except CSIError as e:
+    st.caption(friendly_text(e, L))
+
 # ------------------------------------------------- priorities and actions
 left, right = st.columns([3, 2])
 try:

@@ -175,3 +175,36 @@ def test_weighted_report_matches_a_weighted_fit(db, tmp_path):
     assert n == pytest.approx(nps(data.loc[rec, "loy3"], weights=data.loc[rec, "weight"].to_numpy())["nps"], abs=1e-9)
     assert json.loads((out / "manifest.json").read_text())["settings"]["survey_weights"] == "weight"
     assert main(["report", "--db", str(db), "--weights", "nope", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_targets_and_alerts(db, tmp_path):
+    """`csi target` stores targets; the report's alerts.csv lists every wave whose index or NPS misses its target
+    and every significant drop (the competitor's perceived value after its 2025Q2 price rise)."""
+    import shutil
+
+    copy = tmp_path / "t.duckdb"
+    shutil.copy(db, copy)
+    assert main(["target", "SAT", "73.01", "--db", str(copy)]) == 0
+    assert main(["target", "NPS", "20", "--db", str(copy)]) == 0
+    assert main(["target", "SAT", "170", "--db", str(copy)]) == 2          # out of range: refused, nothing stored
+    out = tmp_path / "r"
+    assert main(["report", "--db", str(copy), "--bootstrap", "60", "--out", str(out)]) == 0
+    al = pd.read_csv(out / "alerts.csv")
+    tr = pd.read_csv(out / "trends.csv")
+    sat = tr[tr["construct"] == "SAT"].set_index("wave")["index"]
+    below = set(al[(al["kind"] == "below_target") & (al["construct"] == "SAT")]["wave"])
+    assert below == set(sat[sat < 73.01].index) and 0 < len(below) < len(sat)
+    nps = pd.read_csv(out / "nps.csv").set_index("wave")["nps"]
+    assert set(al[al["construct"] == "NPS"]["wave"]) == set(nps[nps < 20].index)
+    man = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert man["targets"] == {"SAT": 73.01, "NPS": 20.0}
+    out2 = tmp_path / "h"
+    assert main(["report", "--db", str(copy), "--own-brand", "Horizon Telecom", "--bootstrap", "100",
+                 "--out", str(out2)]) == 0
+    ch = pd.read_csv(out2 / "changes.csv")
+    drops = ch[(ch["significant"] == True) & (ch["change"] < 0)]  # noqa: E712
+    al2 = pd.read_csv(out2 / "alerts.csv")
+    got = al2[al2["kind"] == "significant_drop"][["wave", "construct"]]
+    assert set(map(tuple, got.to_numpy())) == set(zip(drops["wave_to"], drops["construct"]))
+    assert ("2025Q2", "VAL") in set(map(tuple, got.to_numpy()))
+    assert main(["target", "SAT", "--clear", "--db", str(copy)]) == 0

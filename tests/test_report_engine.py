@@ -261,3 +261,18 @@ def test_dashboard_small_segment_shows_a_notice_not_verdicts(app_env):
     assert not any("statistically significant" in c for c in caps), caps
     assert not any(m.value.startswith("1. ") for m in at.markdown)           # no action list
     assert any("too few respondents for priorities" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_dashboard_shows_alerts_for_targets_missed(app_env):
+    from streamlit.testing.v1 import AppTest
+
+    con = store.connect(app_env)
+    try:
+        store.set_setting(con, "targets", json.dumps({"SAT": 99.0}))
+    finally:
+        con.close()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    warn = " ".join(w.value for w in at.warning)
+    assert "Alerts for 2026Q1" in warn and "below its target 99" in warn, warn

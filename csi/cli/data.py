@@ -64,6 +64,42 @@ def _print_waves(waves: pd.DataFrame) -> None:
     print(view.to_string(index=False))
 
 
+def run_target(args) -> int:
+    """``target``: print the targets; ``target SAT 75`` sets one; ``target SAT --clear`` removes it."""
+    import json
+
+    from csi.report.build import parse_targets
+
+    code = (args.construct or "").strip().upper()
+    if args.value is not None or args.clear:
+        if not code:
+            raise StoreError("name the construct (e.g. SAT) or NPS whose target to set")
+        lo, hi = (-100.0, 100.0) if code == "NPS" else (0.0, 100.0)
+        if not args.clear and not lo <= args.value <= hi:
+            raise StoreError(f"a target for {code} must lie between {lo:g} and {hi:g}, got {args.value:g}")
+        con = store.connect(_db(args))
+        try:
+            targets = parse_targets(store.get_setting(con, "targets"))
+            if args.clear:
+                targets.pop(code, None)
+            else:
+                targets[code] = float(args.value)
+            store.set_setting(con, "targets", json.dumps(targets, sort_keys=True) if targets else None)
+        finally:
+            con.close()
+    else:
+        con = store.connect(_db(args), read_only=True)
+        try:
+            targets = parse_targets(store.get_setting(con, "targets"))
+        finally:
+            con.close()
+    if not targets:
+        print("no targets set (e.g. python -m csi target SAT 75)")
+    for c, v in sorted(targets.items()):
+        print(f"{c}\t{v:g}")
+    return 0
+
+
 def run_rename(args) -> int:
     con = store.connect(_db(args))
     try:

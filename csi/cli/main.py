@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_waves")
 
+    sp = sub.add_parser("target", help="show or set the targets of indices and NPS (alerts when missed)")
+    sp.add_argument("construct", nargs="?", help="construct code (SAT, LOY, ...) or NPS")
+    sp.add_argument("value", nargs="?", type=float, help="target value (0-100 for indices, -100..100 for NPS)")
+    sp.add_argument("--clear", action="store_true", help="remove the target of CONSTRUCT")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli_data:run_target")
+
     sp = sub.add_parser("rename-wave", help="rename a wave")
     sp.add_argument("old")
     sp.add_argument("new")

@@ -144,6 +144,7 @@ class Prepared:
     data_version: str
     notes: tuple[dict, ...] = ()
     missing_items: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    targets: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def estimator_settings(self) -> dict:
@@ -218,7 +219,7 @@ def _read_store(source, selection: Selection):
         frame = store.load_responses(con, waves)
         dictionary = store.item_dictionary(con)
         scales = store.wave_scales(con, waves)
-        conf = {k: store.get_setting(con, k) for k in ("brand_column", "own_brand", "competitor")}
+        conf = {k: store.get_setting(con, k) for k in ("brand_column", "own_brand", "competitor", "targets")}
         version = str(store.data_version(con))
         fp_rows = store.list_waves(con)
         fingerprint = hashlib.sha256("|".join(f"{r.label}:{r.sha256}:{r.n_respondents}"
@@ -385,7 +386,8 @@ def prepare(source, selection: Selection | None = None, settings: Settings | Non
     if settings.method == "cbsem" and weight_col:
         notes.append(_note("cbsem_unweighted", "CB-SEM (ML) has no survey weights: the CB-SEM fit is unweighted",
                            "CB-SEM（最大似然）不支持调查权重：CB-SEM 结果未加权"))
-    return Prepared(frame=sel_frame, brand_frame=brand_frame, spec=spec, items=tuple(spec.indicators),
+    targets = parse_targets(conf.get("targets"))
+    return Prepared(targets=targets, frame=sel_frame, brand_frame=brand_frame, spec=spec, items=tuple(spec.indicators),
                     scales=scales, dictionary=dictionary, waves=waves, focus_wave=focus_wave,
                     brand_column=brand_col, focus_brand=focus_brand, competitor=competitor, brands=brands_all,
                     weight_col=weight_col, selection=replace(selection, filters=filters), settings=settings,
@@ -664,6 +666,70 @@ def bands_table(prep: Prepared, fit, construct: str = "SAT") -> pd.DataFrame | N
     return satisfaction_bands(s100.to_numpy(float), weights=w)
 
 
+def parse_targets(text: str | None) -> dict[str, float]:
+    """The store setting ``targets`` (JSON ``{"SAT": 75, "NPS": 20}``: construct codes or NPS) as numbers."""
+    import json
+
+    if not text:
+        return {}
+    try:
+        raw = json.loads(text)
+        return {str(k).upper(): float(v) for k, v in dict(raw).items()}
+    except (ValueError, TypeError) as e:
+        raise DataError(f"the stored targets are not valid ({e}); set them again with: python -m csi target") from None
+
+
+def alerts_table(prep: Prepared, fits: Mapping, nps: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What needs attention, per wave of the focus selection: an index or NPS below its target (the store's
+    ``targets`` setting), and a statistically significant drop from the previous wave (never on fewer than
+    ``min_n_verdict`` respondents). Columns: wave, brand, kind (``below_target`` | ``significant_drop``),
+    construct, label_en, label_zh, value, target, change, message_en, message_zh; newest wave first."""
+    cols = ["wave", "brand", "kind", "construct", "label_en", "label_zh", "value", "target", "change",
+            "message_en", "message_zh"]
+    rows = []
+    en, zh = labels_table(list(prep.spec.constructs))
+    names = {c: (e, z) for c, e, z in zip(prep.spec.constructs, en, zh)}
+    names["NPS"] = ("Net Promoter Score", "净推荐值")
+    for w in prep.waves:
+        f = fits.get((w,))
+        if f is None or not f.ok:
+            continue
+        idx = f.index.set_index("construct")["index"]
+        for c, goal in prep.targets.items():
+            if c in idx.index and float(idx[c]) < goal:
+                v = float(idx[c])
+                rows.append({"wave": w, "kind": "below_target", "construct": c, "value": v, "target": goal,
+                             "change": np.nan,
+                             "message_en": f"{names[c][0]} {v:.1f} is below its target {goal:g} ({v - goal:+.1f})",
+                             "message_zh": f"{names[c][1]} {v:.1f}，低于目标 {goal:g}（{v - goal:+.1f}）"})
+    if "NPS" in prep.targets:
+        nps = nps_table(prep) if nps is None else nps
+        for r in nps.itertuples(index=False):
+            if float(r.nps) < prep.targets["NPS"]:
+                goal = prep.targets["NPS"]
+                rows.append({"wave": str(r.wave), "kind": "below_target", "construct": "NPS", "value": float(r.nps),
+                             "target": goal, "change": np.nan,
+                             "message_en": f"NPS {int(round(float(r.nps)))} is below its target {goal:g}",
+                             "message_zh": f"净推荐值 {int(round(float(r.nps)))}，低于目标 {goal:g}"})
+    ch = changes_table(prep, fits)
+    for r in ch[ch["significant"].fillna(False).astype(bool) & (ch["change"] < 0)].itertuples(index=False):
+        rows.append({"wave": r.wave_to, "kind": "significant_drop", "construct": r.construct,
+                     "value": float(r.index_b), "target": prep.targets.get(r.construct, np.nan), "change": float(r.change),
+                     "message_en": f"{names.get(r.construct, (r.construct,))[0]} fell {r.change:+.1f} points from "
+                                   f"{r.wave_from} (significant)",
+                     "message_zh": f"{names.get(r.construct, (r.construct, r.construct))[1]} 较 {r.wave_from} "
+                                   f"下降 {r.change:+.1f} 分（显著）"})
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame(rows)
+    out["brand"] = prep.focus_brand
+    out["label_en"] = [names.get(c, (c, c))[0] for c in out["construct"]]
+    out["label_zh"] = [names.get(c, (c, c))[1] for c in out["construct"]]
+    order = {w: i for i, w in enumerate(prep.waves)}
+    out = out.sort_values(by="wave", key=lambda s: s.map(order), ascending=False, kind="stable")
+    return out[cols].reset_index(drop=True)
+
+
 def headline(prep: Prepared, fits: Mapping, nps: pd.DataFrame | None = None) -> dict:
     """The overview's three numbers for the focus wave: satisfaction (or the last endogenous construct), NPS and
     loyalty, each with its change from the previous fitted wave and, for indices, the verdict."""
@@ -819,7 +885,8 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
     whose ``tables`` are: ``indices`` (focus wave), ``trends``, ``changes`` (wave over wave with verdicts),
     ``priorities`` (IPMA for SAT and LOY, construct and item level), ``brands`` (indices of every brand in the
     focus wave), ``competitor_gap``, ``groups`` (MGA focus brand vs competitor), ``segments`` (indices per value
-    of each segment column in the focus wave), ``nps``, ``complaints``, ``bands`` and ``classic/*``. ``fits`` /
+    of each segment column in the focus wave), ``nps``, ``complaints``, ``bands``, ``alerts`` (targets missed,
+    significant drops) and ``classic/*``. ``fits`` /
     ``brand_fit_map``: group fits already made (the dashboard's cache) to reuse. ``workers``: processes for the
     group fits (1 = in this process, safe in any script; the CLI uses 2, started once and reused).
     """
@@ -887,6 +954,10 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
             tables["bands"] = bands
     except CSIError as e:
         notes.append(_note("bands_failed", f"bands not computed: {e}", f"未计算满意度区间：{e}"))
+    try:
+        tables["alerts"] = alerts_table(prep, fits, tables.get("nps"))
+    except CSIError as e:
+        notes.append(_note("alerts_failed", f"alerts not computed: {e}", f"未生成预警：{e}"))
     classic, classic_summary = classic_tables(prep, focus, notes)
     tables.update({f"classic/{k}": v for k, v in classic.items()})
     manifest = report_manifest(prep, {**fits, **bfits}, focus, classic_summary, time.perf_counter() - t0)
@@ -908,6 +979,7 @@ def report_manifest(prep: Prepared, fits: Mapping, focus, classic_summary: Mappi
         "focus": {"wave": prep.focus_wave, "brand": prep.focus_brand, "competitor": prep.competitor,
                   "brand_column": prep.brand_column, "n_respondents": int(len(prep.rows_of(prep.focus_wave))),
                   "n_used": int(focus.result.info.get("n_used", 0)) if focus is not None else 0},
+        "targets": dict(prep.targets),
         "model": {"name": prep.spec.name, "syntax": prep.spec.to_syntax(), "items": list(prep.items),
                   "items_missing_by_wave": {w: list(v) for w, v in prep.missing_items.items()}},
         "settings": {"model": s.model, "method": s.method, **s.estimator(prep.weight_col),
