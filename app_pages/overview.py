@@ -73,7 +73,8 @@ elif h["significant"] is not None:
 if "nps" in head:
     n_now = head["nps"]
     c2.metric(t("ov_nps", L), f"{n_now['value']:.0f}",
-              None if n_now["change"] is None else t("ov_change", L, delta=n_now["change"], prev=prev_l), border=True)
+              None if n_now["change"] is None else t("ov_change", L, delta=n_now["change"], prev=prev_l), border=True,
+              delta_color="off")  # no significance test of the NPS change: never coloured as a verdict
     c2.caption(t("ov_nps_ci", L, lo=n_now["ci_low"], hi=n_now["ci_high"]))
 if loy is not None:
     lh = head["loyalty"]
