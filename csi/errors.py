@@ -65,7 +65,9 @@ class InputError(CSIError):
             problems = [Problem(file=file, reason=problems)]
         elif isinstance(problems, Problem):
             problems = [problems]
-        self.problems = list(problems)
+        # keep the list object itself: the reader's list carries ``omitted`` (problems a "... and N more" line
+        # stands for), so the true counts survive
+        self.problems = problems if isinstance(problems, list) else list(problems)
         errors = [p for p in self.problems if p.severity == "error"] or self.problems
         head = str(errors[0])
         more = len(errors) - 1

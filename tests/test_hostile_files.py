@@ -603,3 +603,33 @@ def test_data_page_counts_every_problem_and_offers_them_all(app_db):
     assert t("da_problem_counts", "en", errors=45, warnings=2, listed=len(table)) in [c.value for c in at.caption]
     assert at.button(key="da_commit").disabled
     assert snapshot(app_db) == before
+
+
+def test_cli_keeps_extra_columns_only_when_asked_and_counts_every_problem(tmp_path):
+    from csi.data import demo
+
+    df = demo.generate(3).waves["2025Q4"].head(150).copy()
+    df["store_code"] = "S1"
+    raw = df.astype(object).where(df.notna(), "").astype(str)
+    good, bad = tmp_path / "extra.csv", tmp_path / "bad.csv"
+    raw.to_csv(good, index=False)
+    broken = raw.copy()
+    broken.loc[0:119, "qual1"] = "abc"                       # 120 bad cells: more than the listing shows
+    broken.to_csv(bad, index=False)
+
+    def cli(*a):
+        return subprocess.run([sys.executable, "-m", "csi", *a], capture_output=True, text=True, cwd=ROOT)
+
+    db1, db2 = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    r = cli("ingest", str(good), "--wave", "W1", "--db", str(db1))
+    assert r.returncode == 0 and "store_code" in r.stdout + r.stderr
+    r = cli("ingest", str(good), "--wave", "W1", "--keep-column", "store_code", "--db", str(db2))
+    assert r.returncode == 0, r.stderr
+    for db, kept in ((db1, False), (db2, True)):
+        con = store.connect(db, read_only=True)
+        try:
+            assert ("store_code" in store.segment_columns(con)) is kept
+        finally:
+            con.close()
+    r = cli("ingest", str(bad), "--wave", "W2", "--db", str(db1))
+    assert r.returncode == 2 and "rejected: 120 problems" in r.stderr and "Traceback" not in r.stderr

@@ -37,7 +37,7 @@ def run_ingest(args) -> int:
     con = store.connect(_db(args))
     try:
         report = ingest_file(con, args.file, args.wave, scale=args.scale, missing=args.missing,
-                             require_all_items=args.require_all_items,
+                             require_all_items=args.require_all_items, keep_columns=args.keep_column,
                              field_start=args.field_start, field_end=args.field_end)
     finally:
         con.close()

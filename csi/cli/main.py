@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--field-end", default=None, help="last fieldwork date (YYYY-MM-DD)")
     sp.add_argument("--require-all-items", action="store_true",
                     help="reject a file that lacks dictionary items (default: accept and warn, naming them)")
+    sp.add_argument("--keep-column", action="append", default=None, metavar="COL",
+                    help="keep a column that is neither an item nor a known segment as a segment (repeatable; "
+                         "default: such columns are dropped with a warning naming them)")
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_ingest")
 
@@ -160,9 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         handler = getattr(importlib.import_module(module), func)
         return int(handler(args) or 0)
     except InputError as e:
+        from csi.data.ingest import count_problems
+
         errors = [p for p in e.problems if p.severity == "error"]
-        print(f"rejected: {len(errors)} problem{'s' if len(errors) != 1 else ''}; the database is unchanged.",
-              file=sys.stderr)
+        n = count_problems(e.problems, "error") or len(errors)  # the true total, not the lines listed
+        print(f"rejected: {n} problem{'s' if n != 1 else ''}; the database is unchanged.", file=sys.stderr)
         ordered = errors + [p for p in e.problems if p.severity != "error"]
         for prob in ordered[:50]:
             print(f"  {prob.severity}: {public_message(prob)}", file=sys.stderr)
