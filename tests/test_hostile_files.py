@@ -633,3 +633,21 @@ def test_cli_keeps_extra_columns_only_when_asked_and_counts_every_problem(tmp_pa
             con.close()
     r = cli("ingest", str(bad), "--wave", "W2", "--db", str(db1))
     assert r.returncode == 2 and "rejected: 120 problems" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_mixed_utf8_and_latin1_is_refused_not_garbled(tmp_path):
+    """Lines saved partly as UTF-8 and partly as Latin-1 used to load as cp1252, storing 'ZÃ¼rich'; now refused,
+    naming the UTF-8 line, with the database unchanged. A pure cp1252 file with accents still loads exactly."""
+    head = "respondent_id,brand,sat1\n".encode()
+    mixed = head + "1,Zürich,8\n".encode("utf-8") + "2,Zürich,7\n".encode("latin-1")
+    with pytest.raises(InputError) as e:
+        read_survey(mixed, name="mixed.csv")
+    p = e.value.problems[0]
+    assert p.code == "encoding_mixed" and p.row == 2 and "Zürich" in str(p.value) and "UTF-8" in p.reason_zh
+    pure = head + "1,Zürich,8\n2,Montréal,7\n3,Straße …,5\n".encode("cp1252")
+    assert read_survey(pure, name="pure.csv")["brand"].tolist() == ["Zürich", "Montréal", "Straße …"]
+    f = tmp_path / "mixed.csv"
+    f.write_bytes(mixed)
+    r = subprocess.run([sys.executable, "-m", "csi", "ingest", str(f), "--wave", "W", "--db", str(tmp_path / "x.duckdb")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "mixes text encodings" in r.stderr and "Traceback" not in r.stderr

@@ -267,9 +267,30 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
     except UnicodeDecodeError as utf8_error:
         encoding = _detect_legacy(data, utf8_error.start, name)
     try:
-        return data.decode(encoding), encoding
+        text = data.decode(encoding)
     except UnicodeDecodeError as e:  # bytes past the sample that the detected encoding cannot hold
         raise _undecodable(data, e.start, name, _NEUTRAL_NAMES[encoding]) from None
+    if encoding == "cp1252":
+        _refuse_utf8_inside(data, name)
+    return text, encoding
+
+
+# a UTF-8 multi-byte sequence; in real cp1252 text such a pair ("Ã¼", "Ã©") is all but unheard of, while a file
+# whose lines were saved partly as UTF-8 and partly as Latin-1 is full of them
+_UTF8_SEQ = re.compile(rb"[\xC2-\xDF][\x80-\xBF]|[\xE0-\xEF][\x80-\xBF]{2}|[\xF0-\xF4][\x80-\xBF]{3}")
+
+
+def _refuse_utf8_inside(data: bytes, name: str) -> None:
+    """A file that is not UTF-8 as a whole but holds UTF-8 sequences mixes two encodings: decoding it either way
+    garbles one part ("Zürich" stored as "ZÃ¼rich"), so it is refused, naming the first such line."""
+    m = _UTF8_SEQ.search(data)
+    if m is None:
+        return
+    line = data.count(b"\n", 0, m.start()) + 1
+    start = data.rfind(b"\n", 0, m.start()) + 1
+    end = data.find(b"\n", m.end())
+    snippet = data[start:end if end >= 0 else len(data)][:80].decode("utf-8", "replace")
+    raise InputError(problem(name, "encoding_mixed", row=line, line=line, value=snippet))
 
 
 def _sample_windows(data: bytes, first_bad: int) -> list[tuple[int, bytes]]:

@@ -25,6 +25,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "undecodable": ("cannot decode the text as {encoding} (bytes {bytes} at line {line}); save the file as "
                     "'CSV UTF-8' from Excel",
                     "无法按 {encoding} 解码（第 {line} 行的字节 {bytes}）；请在 Excel 中另存为“CSV UTF-8”"),
+    "encoding_mixed": ("the file mixes text encodings: line {line} is UTF-8 while other lines are Western "
+                       "cp1252/Latin-1, so one part would be stored garbled; save the whole file as 'CSV UTF-8' from "
+                       "Excel and import it again",
+                       "文件混用了文本编码：第 {line} 行为 UTF-8，其他行为西文 cp1252/Latin-1，任一种读法都会使部分文字乱码；"
+                       "请在 Excel 中将整个文件另存为“CSV UTF-8”后重新导入"),
     "encoding_ambiguous": ("cannot tell the text encoding: these bytes read as {western!r} in Western cp1252/Latin-1 "
                            "and as {chinese!r} in Chinese GBK/GB18030, and either could be meant; save the file as "
                            "'CSV UTF-8' from Excel and import it again",
