@@ -75,10 +75,13 @@ def run_cli(*args: str, env: dict | None = None) -> tuple[int, str, str]:
 
 
 def peak_rss_mib(code: str) -> tuple[float, dict]:
-    """Run ``code`` (which sets ``result``) in a fresh interpreter; its peak RSS in MiB and the result."""
-    script = ("import json, resource\n" + code +
-              "\nprint(json.dumps({'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
-              "'result': result}))")
+    """Run ``code`` (which sets ``result``) in a fresh interpreter; its peak RSS in MiB and the result.
+
+    The peak is the child's own ``VmHWM`` (/proc/self/status): ``getrusage``'s ``ru_maxrss`` keeps the high-water
+    mark of the forked parent across exec, so a large pytest process would be counted as the child's."""
+    script = ("import json\n" + code +
+              "\nhwm = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:'))"
+              "\nprint(json.dumps({'rss': hwm / 1024, 'result': result}))")
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
