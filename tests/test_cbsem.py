@@ -674,3 +674,39 @@ def test_every_interval_brackets_its_estimate_on_the_demo(missing):
     # the defect this guards against: the unstandardized Wald interval does not bracket the standardized estimate
     p = r.paths
     assert ((p["ci_low_unstd"] > p["estimate"]) | (p["ci_high_unstd"] < p["estimate"])).any()
+
+
+def test_concurrent_fits_leave_the_process_state_alone(ecsi_data):
+    """Two threads fitting CB-SEM at once (two dashboard sessions) leave stdout, the warnings filters, the root
+    logger's handlers and filters and the BLAS thread limits exactly as they were, and give identical results
+    to a fit in this process."""
+    import sys
+    import threading
+    import warnings
+
+    from threadpoolctl import threadpool_info
+
+    spec = ModelSpec.from_parts(BLOCKS, PATHS)
+    root = logging.getLogger()
+    before = (sys.stdout, sys.stderr, list(warnings.filters), list(root.handlers), list(root.filters),
+              [(i["internal_api"], i["num_threads"]) for i in threadpool_info()])
+    out, errors = {}, []
+
+    def fit(k):
+        try:
+            out[k] = cbsem.estimate_cbsem(ecsi_data, spec, missing="fiml" if k else "listwise")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=fit, args=(k,)) for k in (0, 1)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(600)
+    assert not errors, errors
+    after = (sys.stdout, sys.stderr, list(warnings.filters), list(root.handlers), list(root.filters),
+             [(i["internal_api"], i["num_threads"]) for i in threadpool_info()])
+    assert after == before
+    here = cbsem.estimate_cbsem(ecsi_data, spec, isolate=False)
+    pd.testing.assert_frame_equal(out[0].params, here.params, check_exact=False, rtol=1e-9, atol=1e-12)
+    assert out[1].info["missing"] == "fiml" and out[0].info["missing"] == "listwise"

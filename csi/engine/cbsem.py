@@ -51,10 +51,12 @@ Diagnostics are plain-language :class:`Diagnostic` records (English ``message`` 
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import logging
 import re
+import threading
 import warnings as _warnings
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -63,7 +65,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from csi.errors import DataError, SpecError
+from csi.errors import DataError, EstimationError, SpecError
 from csi.model.syntax import ModelSpec
 
 Missing = Literal["listwise", "fiml"]
@@ -146,11 +148,16 @@ class CBSEMResult:
 
 # =============================================================================== front door
 def estimate_cbsem(data: pd.DataFrame, spec: ModelSpec, *, missing: Missing = "listwise",
-                   weights=None) -> CBSEMResult:
+                   weights=None, isolate: bool = True) -> CBSEMResult:
     """Fit ``spec`` to ``data`` by maximum likelihood (semopy), lavaan-compatible statistics.
 
     data: DataFrame with (at least) every indicator of ``spec`` as a numeric column; other columns
     are ignored. missing: ``"listwise"`` or ``"fiml"``. weights: must be ``None`` (see module doc).
+    isolate: fit in the package's CB-SEM worker process (default). semopy logs to the root logger (which
+    installs a handler when there is none), prints, and raises numerical warnings; silencing that means
+    process-wide state, so it happens in a process of its own and the caller's stdout, warnings filters,
+    logging handlers and BLAS threads are never touched (the dashboard serves sessions on threads).
+    ``isolate=False`` fits here, for scripts that do not mind.
     """
     if missing not in MISSING:
         raise SpecError(f"unknown missing-data treatment {missing!r}; choose one of {', '.join(MISSING)}")
@@ -191,7 +198,8 @@ def estimate_cbsem(data: pd.DataFrame, spec: ModelSpec, *, missing: Missing = "l
         raise DataError(f"indicator{'s' if len(zero) > 1 else ''} {', '.join(zero)} "
                         f"{'have' if len(zero) > 1 else 'has'} no variance in the rows used")
     desc = model_description(spec)
-    res = _estimate(desc, X, latents=list(spec.constructs), fiml=missing == "fiml", spec=spec)
+    kw = dict(latents=list(spec.constructs), fiml=missing == "fiml", spec=spec, max_iter=MAX_ITER)
+    res = _in_worker(_estimate, desc, X, **kw) if isolate else _estimate(desc, X, **kw)
     res.info.update(missing=missing, n_total=n_total, n_used=n, n_dropped=n_total - n, description=desc)
     return res
 
@@ -205,6 +213,51 @@ def model_description(spec: ModelSpec) -> str:
 
 
 # =============================================================================== worker
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _worker_init() -> None:
+    """The CB-SEM worker is a process of its own: one BLAS thread for these small matrices (more only contend
+    on a busy machine), set here where it changes nobody else's state."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _shutdown_worker() -> None:
+    global _POOL
+    with _POOL_LOCK:
+        pool, _POOL = _POOL, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_worker(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in the CB-SEM worker process (one, started on first use with ``spawn`` and
+    reused; concurrent requests queue). A worker that died is replaced and the request fails with a clear
+    EstimationError."""
+    global _POOL
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_worker_init)
+            atexit.register(_shutdown_worker)  # before interpreter teardown, or the executor's thread complains
+        pool = _POOL
+    try:
+        return pool.submit(fn, *args, **kwargs).result()
+    except BrokenProcessPool:
+        with _POOL_LOCK:
+            if _POOL is pool:
+                _POOL = None
+        raise EstimationError("the CB-SEM worker process stopped unexpectedly (out of memory?); try again, "
+                              "or fit a smaller model") from None
+
+
 class _SemopyLog(logging.Filter):
     """Drop (and keep for inspection) the records semopy logs through the root logger."""
 
@@ -254,7 +307,7 @@ def _one_blas_thread():
 
 
 def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = False,
-              spec: ModelSpec | None = None) -> CBSEMResult:
+              spec: ModelSpec | None = None, max_iter: int | None = None) -> CBSEMResult:
     """Fit semopy syntax ``desc`` to X (n x p; NaN allowed only with ``fiml``) and build the result.
 
     Used by :func:`estimate_cbsem` and, with syntax a ModelSpec cannot express (residual covariances,
@@ -288,11 +341,11 @@ def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = Fa
                             "semopy 已用最接近的正定矩阵代替，估计结果对应的数据略有不同。请删除冗余题项或增加样本。"))
         if fiml:
             _install_fast_fiml(model)
-            opt = model.fit(Xo, obj="ML", solver="SLSQP", options={"ftol": FTOL, "maxiter": MAX_ITER})
+            opt = model.fit(Xo, obj="ML", solver="SLSQP", options={"ftol": FTOL, "maxiter": max_iter or MAX_ITER})
             grad = model.grad_fiml(model.param_vals)
             scale = max(1.0, len(Xo))
         else:
-            opt = model.fit(Xo, obj="MLW", solver="SLSQP", options={"ftol": FTOL, "maxiter": MAX_ITER})
+            opt = model.fit(Xo, obj="MLW", solver="SLSQP", options={"ftol": FTOL, "maxiter": max_iter or MAX_ITER})
             grad = model.grad_mlw(model.param_vals)
             scale = 1.0
         sigma, (lam_c, cmat) = model.calc_sigma()
