@@ -38,3 +38,26 @@ def pytest_configure(config) -> None:
                        check=True, env=env, timeout=1800, stdout=subprocess.DEVNULL)
     except (subprocess.SubprocessError, OSError) as e:  # the browser test then skips and says why
         print(f"could not install chromium: {e}", file=sys.stderr)
+
+
+def build_small_demo(path, per_wave: int, waves: int | None = None):
+    """A store of the seeded demo's waves (the last ``waves`` of them; all when None), ``per_wave`` respondents
+    each, loaded through the ordinary ingest with the demo's brand settings: what the app tests need."""
+    from csi.data import demo, store
+    from csi.data.ingest import ingest_frame
+
+    survey = demo.generate(20240601)
+    labels = list(survey.waves)[-waves:] if waves else list(survey.waves)
+    con = store.connect(path)
+    try:
+        for label in labels:
+            df = survey.waves[label].head(per_wave)
+            raw = df.astype(object).where(df.notna(), "").astype(str)
+            a, b = demo.WAVE_DATES[label]
+            ingest_frame(con, raw, wave=label, source_name=f"demo_{label}.csv", field_start=a, field_end=b)
+        store.set_setting(con, "own_brand", survey.own_brand)
+        store.set_setting(con, "competitor", survey.competitor)
+        store.set_setting(con, "brand_column", "brand")
+    finally:
+        con.close()
+    return path

@@ -39,23 +39,9 @@ def _raw(df: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory):
-    from csi.data import demo, store
-    from csi.data.ingest import ingest_frame
+    from conftest import build_small_demo
 
-    path = tmp_path_factory.mktemp("appdb") / "csi.duckdb"
-    survey = demo.generate(20240601)
-    con = store.connect(path)
-    try:
-        for label, df in survey.waves.items():
-            a, b = demo.WAVE_DATES[label]
-            ingest_frame(con, _raw(df.head(PER_WAVE)), wave=label, source_name=f"demo_{label}.csv",
-                         field_start=a, field_end=b)
-        store.set_setting(con, "own_brand", survey.own_brand)
-        store.set_setting(con, "competitor", survey.competitor)
-        store.set_setting(con, "brand_column", "brand")
-    finally:
-        con.close()
-    return path
+    return build_small_demo(tmp_path_factory.mktemp("appdb") / "csi.duckdb", PER_WAVE)
 
 
 @pytest.fixture()

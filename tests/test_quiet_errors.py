@@ -85,24 +85,9 @@ def _assert_quiet(text: str, *secrets: str) -> None:
 @pytest.fixture()
 def small_db(tmp_path):
     """A store with two demo waves of 300 respondents (the app needs data; the demo's full size is not needed)."""
-    from csi.data import demo
-    from csi.data.ingest import ingest_frame
+    from conftest import build_small_demo
 
-    path = tmp_path / "csi.duckdb"
-    survey = demo.generate(20240601)
-    con = store.connect(path)
-    try:
-        for label in list(survey.waves)[-2:]:
-            df = survey.waves[label].head(300)
-            raw = df.astype(object).where(df.notna(), "").astype(str)
-            a, b = demo.WAVE_DATES[label]
-            ingest_frame(con, raw, wave=label, source_name=f"demo_{label}.csv", field_start=a, field_end=b)
-        store.set_setting(con, "own_brand", survey.own_brand)
-        store.set_setting(con, "competitor", survey.competitor)
-        store.set_setting(con, "brand_column", "brand")
-    finally:
-        con.close()
-    return path
+    return build_small_demo(tmp_path / "csi.duckdb", 300, waves=2)
 
 
 # ------------------------------------------------------------------ the scrubber
