@@ -30,11 +30,9 @@ import atexit
 import hashlib
 import json
 import multiprocessing as mp
-import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -134,21 +132,12 @@ def _fit_one(payload: dict) -> GroupFit:
         return GroupFit(key=key, labels=labels, n=len(data), seed=seed, error=str(e))
 
 
-@contextmanager
-def _single_threaded_blas():
-    # 2 worker processes on 2 cores: each must use one BLAS thread, or they fight over the cores.
-    # Children inherit the environment at spawn time; the parent's own BLAS is untouched.
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    old = {k: os.environ.get(k) for k in names}
-    os.environ.update({k: "1" for k in names})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def _one_blas_thread() -> None:
+    """Worker start-up: 2 worker processes on 2 cores must use one BLAS thread each, or they fight over the
+    cores. Set inside the worker (its own process); the caller's environment and BLAS are untouched."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 def _boot_accepts(name: str) -> bool:
@@ -168,7 +157,8 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     with _POOL_LOCK:
         pool = _POOLS.get(workers)
         if pool is None:
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                       initializer=_one_blas_thread)
             _POOLS[workers] = pool
         return pool
 
@@ -303,11 +293,10 @@ def estimate_groups(
         # dashboard's); a child that cannot start (e.g. a parent run from stdin) is not fatal — the
         # groups not yet fitted are fitted here, serially, with the same seeds.
         try:
-            with _single_threaded_blas():
-                pool = _pool(workers)
-                # results come back in submission order, so output is identical to a serial run
-                for p, fit in zip(payloads, pool.map(_fit_one, strip, chunksize=1)):
-                    _store(fit, p["_ck"])
+            pool = _pool(workers)
+            # results come back in submission order, so output is identical to a serial run
+            for p, fit in zip(payloads, pool.map(_fit_one, strip, chunksize=1)):
+                _store(fit, p["_ck"])
         except BrokenProcessPool:
             _drop_pool(workers)
             for p, sp in zip(payloads, strip):

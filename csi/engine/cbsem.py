@@ -52,8 +52,6 @@ Diagnostics are plain-language :class:`Diagnostic` records (English ``message`` 
 from __future__ import annotations
 
 import atexit
-import contextlib
-import io
 import logging
 import re
 import threading
@@ -148,16 +146,14 @@ class CBSEMResult:
 
 # =============================================================================== front door
 def estimate_cbsem(data: pd.DataFrame, spec: ModelSpec, *, missing: Missing = "listwise",
-                   weights=None, isolate: bool = True) -> CBSEMResult:
+                   weights=None) -> CBSEMResult:
     """Fit ``spec`` to ``data`` by maximum likelihood (semopy), lavaan-compatible statistics.
 
     data: DataFrame with (at least) every indicator of ``spec`` as a numeric column; other columns
     are ignored. missing: ``"listwise"`` or ``"fiml"``. weights: must be ``None`` (see module doc).
-    isolate: fit in the package's CB-SEM worker process (default). semopy logs to the root logger (which
-    installs a handler when there is none), prints, and raises numerical warnings; silencing that means
-    process-wide state, so it happens in a process of its own and the caller's stdout, warnings filters,
-    logging handlers and BLAS threads are never touched (the dashboard serves sessions on threads).
-    ``isolate=False`` fits here, for scripts that do not mind.
+    The fit runs in the package's CB-SEM worker process (see :func:`_in_worker`): the caller's stdout,
+    warnings filters, logging handlers and BLAS threads are never touched (the dashboard serves sessions on
+    threads).
     """
     if missing not in MISSING:
         raise SpecError(f"unknown missing-data treatment {missing!r}; choose one of {', '.join(MISSING)}")
@@ -199,7 +195,7 @@ def estimate_cbsem(data: pd.DataFrame, spec: ModelSpec, *, missing: Missing = "l
                         f"{'have' if len(zero) > 1 else 'has'} no variance in the rows used")
     desc = model_description(spec)
     kw = dict(latents=list(spec.constructs), fiml=missing == "fiml", spec=spec, max_iter=MAX_ITER)
-    res = _in_worker(_estimate, desc, X, **kw) if isolate else _estimate(desc, X, **kw)
+    res = _estimate(desc, X, **kw)
     res.info.update(missing=missing, n_total=n_total, n_used=n, n_dropped=n_total - n, description=desc)
     return res
 
@@ -217,11 +213,33 @@ _POOL = None
 _POOL_LOCK = threading.Lock()
 
 
+class _DropSemopy(logging.Filter):
+    """Drops the records semopy logs through the root logger (installed in the worker process only)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "semopy" not in record.pathname
+
+
 def _worker_init() -> None:
-    """The CB-SEM worker is a process of its own: one BLAS thread for these small matrices (more only contend
-    on a busy machine), set here where it changes nobody else's state."""
+    """Start-up of the CB-SEM worker, a process that runs nothing but semopy fits.
+
+    semopy logs through the root logger (``logging.warning`` installs a stderr handler when there is none),
+    prints, and numpy warns during the optimisation; and BLAS threads on these small matrices only contend
+    (10x slower on a busy 2-core machine). Silencing all that needs process-wide settings, which is why they
+    are made here, once, in this process of its own, and never in the process that calls
+    :func:`estimate_cbsem`: a NullHandler and a semopy filter on the root logger, warnings ignored, stdout to
+    the null device, one BLAS thread."""
+    import os
+    import sys
+
     from threadpoolctl import threadpool_limits
 
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+    root.addFilter(_DropSemopy())
+    _warnings.simplefilter("ignore")
+    sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the worker
     threadpool_limits(1)
 
 
@@ -258,108 +276,63 @@ def _in_worker(fn, *args, **kwargs):
                               "or fit a smaller model") from None
 
 
-class _SemopyLog(logging.Filter):
-    """Drop (and keep for inspection) the records semopy logs through the root logger."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "semopy" in record.pathname:
-            self.messages.append(record.getMessage())
-            return False
-        return True
-
-
-@contextlib.contextmanager
-def _quiet(log: _SemopyLog | None = None):
-    """Keep semopy's logging, numpy's warnings and any print out of the user's console.
-
-    semopy calls ``logging.warning`` on the root logger; a filter on the root logger drops exactly
-    those records (other threads' logging is untouched). A temporary NullHandler stops the logging
-    module from installing a stderr handler (``basicConfig``) on semopy's first message.
-    """
-    log = log if log is not None else _SemopyLog()
-    root = logging.getLogger()
-    guard = None
-    if not root.handlers:
-        guard = logging.NullHandler()
-        root.addHandler(guard)
-    root.addFilter(log)
-    try:
-        # BLAS threads on these small matrices only contend (10x slower on a busy 2-core machine)
-        with _warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _one_blas_thread():
-            _warnings.simplefilter("ignore")
-            yield log
-    finally:
-        root.removeFilter(log)
-        if guard is not None:
-            root.removeHandler(guard)
-
-
-def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional speed-up
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
-
-
-def _estimate(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = False,
-              spec: ModelSpec | None = None, max_iter: int | None = None) -> CBSEMResult:
-    """Fit semopy syntax ``desc`` to X (n x p; NaN allowed only with ``fiml``) and build the result.
+def _estimate(desc: str, X: pd.DataFrame, **kw) -> CBSEMResult:
+    """Fit semopy syntax ``desc`` to X (n x p; NaN allowed only with ``fiml``) in the CB-SEM worker process.
 
     Used by :func:`estimate_cbsem` and, with syntax a ModelSpec cannot express (residual covariances,
-    pure CFA), by the reference tests.
+    pure CFA), by the reference tests. Keywords as :func:`_fit`.
     """
+    return _in_worker(_fit, desc, X, **kw)
+
+
+def _fit(desc: str, X: pd.DataFrame, *, latents: list[str], fiml: bool = False,
+         spec: ModelSpec | None = None, max_iter: int | None = None) -> CBSEMResult:
+    """The fit itself; runs in the worker process (:func:`_worker_init` keeps semopy quiet there)."""
     import semopy  # the only place
 
     diags: list[Diagnostic] = []
-    log = _SemopyLog()
-    with _quiet(log):
-        model = semopy.ModelMeans(desc) if fiml else semopy.Model(desc)
-        obs = list(model.vars["observed"])
-        unknown = [v for v in obs if v not in X.columns]
-        if unknown:
-            raise SpecError(f"variables {', '.join(unknown)} are not in the data")
-        Xo = X[obs]
-        q_free = sum(1 for prm in model.parameters.values() if prm.active)
-        moments = len(obs) * (len(obs) + 1) // 2 + (len(obs) if fiml else 0)
-        if q_free > moments:
-            raise SpecError(f"the model is not identified: {q_free} free parameters but only {moments} "
-                            "variances, covariances" + (" and means" if fiml else "") + " to fit them "
-                            f"(degrees of freedom {moments - q_free}); add indicators or remove paths")
-        S_ml, sample_pd = _sample_cov_check(Xo)
-        if not sample_pd:
-            diags.append(_d("sample_cov_not_pd", "error",
-                            "The sample covariance matrix of the indicators is not positive definite (some items "
-                            "are exact linear combinations of others, or there are fewer complete rows than items). "
-                            "semopy replaced it by the nearest positive-definite matrix, so the estimates describe "
-                            "slightly different data. Remove redundant items or collect more responses.",
-                            "指标的样本协方差矩阵不是正定矩阵（部分题项是其他题项的线性组合，或完整样本少于题项数）。"
-                            "semopy 已用最接近的正定矩阵代替，估计结果对应的数据略有不同。请删除冗余题项或增加样本。"))
-        if fiml:
-            _install_fast_fiml(model)
-            opt = model.fit(Xo, obj="ML", solver="SLSQP", options={"ftol": FTOL, "maxiter": max_iter or MAX_ITER})
-            grad = model.grad_fiml(model.param_vals)
-            scale = max(1.0, len(Xo))
-        else:
-            opt = model.fit(Xo, obj="MLW", solver="SLSQP", options={"ftol": FTOL, "maxiter": max_iter or MAX_ITER})
-            grad = model.grad_mlw(model.param_vals)
-            scale = 1.0
-        sigma, (lam_c, cmat) = model.calc_sigma()
-        inner = list(model.vars["inner"]) if "inner" in model.vars else []
-        mean_hat = model.calc_mean(lam_c)[:, 0] if fiml else None
-        x_hat = np.asarray(model.param_vals, dtype=float).copy()
-        rows = _parameter_rows(model)
-        if fiml:
-            info_mx = _observed_information_fiml(model.grad_fiml, x_hat, model.get_bounds())
-        else:
-            info_mx = model.calc_fim(inverse=False)
-        vcov, info_pd = _invert_information(info_mx)
-        std_hat, std_vcov = _standardized(model, rows, x_hat, vcov, model.get_bounds())
-        model.update_matrices(x_hat)
+    model = semopy.ModelMeans(desc) if fiml else semopy.Model(desc)
+    obs = list(model.vars["observed"])
+    unknown = [v for v in obs if v not in X.columns]
+    if unknown:
+        raise SpecError(f"variables {', '.join(unknown)} are not in the data")
+    Xo = X[obs]
+    q_free = sum(1 for prm in model.parameters.values() if prm.active)
+    moments = len(obs) * (len(obs) + 1) // 2 + (len(obs) if fiml else 0)
+    if q_free > moments:
+        raise SpecError(f"the model is not identified: {q_free} free parameters but only {moments} "
+                        "variances, covariances" + (" and means" if fiml else "") + " to fit them "
+                        f"(degrees of freedom {moments - q_free}); add indicators or remove paths")
+    S_ml, sample_pd = _sample_cov_check(Xo)
+    if not sample_pd:
+        diags.append(_d("sample_cov_not_pd", "error",
+                        "The sample covariance matrix of the indicators is not positive definite (some items "
+                        "are exact linear combinations of others, or there are fewer complete rows than items). "
+                        "semopy replaced it by the nearest positive-definite matrix, so the estimates describe "
+                        "slightly different data. Remove redundant items or collect more responses.",
+                        "指标的样本协方差矩阵不是正定矩阵（部分题项是其他题项的线性组合，或完整样本少于题项数）。"
+                        "semopy 已用最接近的正定矩阵代替，估计结果对应的数据略有不同。请删除冗余题项或增加样本。"))
+    if fiml:
+        _install_fast_fiml(model)
+        opt = model.fit(Xo, obj="ML", solver="SLSQP", options={"ftol": FTOL, "maxiter": max_iter or MAX_ITER})
+        grad = model.grad_fiml(model.param_vals)
+        scale = max(1.0, len(Xo))
+    else:
+        opt = model.fit(Xo, obj="MLW", solver="SLSQP", options={"ftol": FTOL, "maxiter": max_iter or MAX_ITER})
+        grad = model.grad_mlw(model.param_vals)
+        scale = 1.0
+    sigma, (lam_c, cmat) = model.calc_sigma()
+    inner = list(model.vars["inner"]) if "inner" in model.vars else []
+    mean_hat = model.calc_mean(lam_c)[:, 0] if fiml else None
+    x_hat = np.asarray(model.param_vals, dtype=float).copy()
+    rows = _parameter_rows(model)
+    if fiml:
+        info_mx = _observed_information_fiml(model.grad_fiml, x_hat, model.get_bounds())
+    else:
+        info_mx = model.calc_fim(inverse=False)
+    vcov, info_pd = _invert_information(info_mx)
+    std_hat, std_vcov = _standardized(model, rows, x_hat, vcov, model.get_bounds())
+    model.update_matrices(x_hat)
 
     if not info_pd:
         diags.append(_d("information_not_pd", "warning",
