@@ -98,7 +98,7 @@ if model == "custom":
         from csi.model.templates import template
 
         # start from the default model bound to the items these data actually have
-        have = [c for c in state.responses(path, version).columns]
+        have = state.columns(path, version)
         st.session_state["f_syntax"] = template("ccsi", items=have).to_syntax()
     syntax = sb.text_area(t("custom_syntax", lang), key="f_syntax", height=220, help=t("custom_help", lang))
 sticky("f_method", "pls")

@@ -157,11 +157,9 @@ def _responses_of(path: str, version: str, wave_labels: tuple[str, ...] | None) 
     return df
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def responses(path: str, version: str, wave_labels: tuple[str, ...] | None = None,
-              filters: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> pd.DataFrame:
-    """Respondents of the selected waves, filtered by segment values (empty = all)."""
-    return apply_filters(_responses_of(path, version, tuple(wave_labels) if wave_labels else None), filters)
+def columns(path: str, version: str) -> list[str]:
+    """The column names of every stored wave (the custom-model editor starts from a template bound to them)."""
+    return [str(c) for c in _responses_of(path, version, None).columns]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -181,15 +179,6 @@ def segment_values(path: str, version: str) -> dict[str, list[str]]:
     with reading(path) as con:
         present = set(store.segment_columns(con))
         return {s: sorted(str(v) for v in store.segment_values(con, s)) for s in SEGMENTS if s in present}
-
-
-def apply_filters(df: pd.DataFrame, filters) -> pd.DataFrame:
-    """Keep rows whose segment columns take one of the selected values (pure pandas)."""
-    mask = pd.Series(True, index=df.index)
-    for col, values in filters:
-        if values and col in df.columns:
-            mask &= df[col].astype(str).isin(list(values))
-    return df.loc[mask].reset_index(drop=True)
 
 
 # ------------------------------------------------------------------ analysis

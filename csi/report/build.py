@@ -189,11 +189,6 @@ def _note(code: str, en: str, zh: str) -> dict:
 
 
 # ------------------------------------------------------------------------- reading
-def read_store(source, waves: Sequence[str] | None = None) -> StoreSnapshot:
-    """A :class:`StoreSnapshot` of ``waves`` (None = all) from a database path or an open connection."""
-    return StoreSnapshot(*_read_store(source, Selection(waves=tuple(waves) if waves else None)))
-
-
 def _read_store(source, selection: Selection):
     """(frame, dictionary, scales, settings{brand_column, own_brand, competitor}, data_version, label)."""
     from csi.data import store
@@ -236,10 +231,13 @@ def _frame_scales(frame: pd.DataFrame, dictionary: pd.DataFrame, scale) -> pd.Da
     d = dictionary.set_index("item")
     rows = []
     for c in frame.columns:
-        if c in d.index or scale is not None:
-            lo, hi = (scale if scale is not None else (d.at[c, "scale_min"], d.at[c, "scale_max"]))
-            if c in d.index or (scale is not None and pd.api.types.is_numeric_dtype(frame[c])):
-                rows += [{"wave": w, "item": c, "scale_min": float(lo), "scale_max": float(hi)} for w in waves]
+        if scale is not None and (c in d.index or pd.api.types.is_numeric_dtype(frame[c])):
+            lo, hi = scale
+        elif c in d.index:
+            lo, hi = d.at[c, "scale_min"], d.at[c, "scale_max"]
+        else:
+            continue
+        rows += [{"wave": w, "item": c, "scale_min": float(lo), "scale_max": float(hi)} for w in waves]
     return pd.DataFrame(rows, columns=["wave", "item", "scale_min", "scale_max"])
 
 
@@ -452,10 +450,6 @@ def with_labels(df: pd.DataFrame, col: str = "construct") -> pd.DataFrame:
     out.insert(pos, "label_en", en)
     out.insert(pos + 1, "label_zh", zh)
     return out
-
-
-def _ok(fits: Mapping) -> list:
-    return [f for f in fits.values() if f.ok]
 
 
 def focus_fit(prep: Prepared, fits: Mapping):
@@ -679,7 +673,8 @@ def parse_targets(text: str | None) -> dict[str, float]:
         raise DataError(f"the stored targets are not valid ({e}); set them again with: python -m csi target") from None
 
 
-def alerts_table(prep: Prepared, fits: Mapping, nps: pd.DataFrame | None = None) -> pd.DataFrame:
+def alerts_table(prep: Prepared, fits: Mapping, nps: pd.DataFrame | None = None,
+                 changes: pd.DataFrame | None = None) -> pd.DataFrame:
     """What needs attention, per wave of the focus selection: an index or NPS below its target (the store's
     ``targets`` setting), and a statistically significant drop from the previous wave (never on fewer than
     ``min_n_verdict`` respondents). Columns: wave, brand, kind (``below_target`` | ``significant_drop``),
@@ -711,7 +706,7 @@ def alerts_table(prep: Prepared, fits: Mapping, nps: pd.DataFrame | None = None)
                              "target": goal, "change": np.nan,
                              "message_en": f"NPS {int(round(float(r.nps)))} is below its target {goal:g}",
                              "message_zh": f"净推荐值 {int(round(float(r.nps)))}，低于目标 {goal:g}"})
-    ch = changes_table(prep, fits)
+    ch = changes_table(prep, fits) if changes is None else changes
     for r in ch[ch["significant"].fillna(False).astype(bool) & (ch["change"] < 0)].itertuples(index=False):
         rows.append({"wave": r.wave_to, "kind": "significant_drop", "construct": r.construct,
                      "value": float(r.index_b), "target": prep.targets.get(r.construct, np.nan), "change": float(r.change),
@@ -892,7 +887,6 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
     """
     t0 = time.perf_counter()
     prep = prepared or prepare(source, selection, settings, **prepare_kw)
-    s = prep.settings
     notes = list(prep.notes)
     tables: dict[str, pd.DataFrame] = {}
     fits = dict(fits) if fits is not None else wave_fits(prep, cache=cache, workers=workers, progress=progress)
@@ -955,7 +949,7 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
     except CSIError as e:
         notes.append(_note("bands_failed", f"bands not computed: {e}", f"未计算满意度区间：{e}"))
     try:
-        tables["alerts"] = alerts_table(prep, fits, tables.get("nps"))
+        tables["alerts"] = alerts_table(prep, fits, tables.get("nps"), tables["changes"])
     except CSIError as e:
         notes.append(_note("alerts_failed", f"alerts not computed: {e}", f"未生成预警：{e}"))
     classic, classic_summary = classic_tables(prep, focus, notes)
