@@ -208,3 +208,35 @@ def test_bca_intervals_in_the_files(tmp_path):
     got = paths.set_index(["from", "to"])
     np.testing.assert_allclose(got.loc[expect.index, "ci_low"], expect["ci_low"], atol=1e-12)
     assert not np.allclose(got["ci_low"], boot.summary("paths").set_index(["from", "to"]).loc[got.index, "ci_low"])
+
+
+def test_file_weight_column_is_used_by_default_as_in_the_engine(tmp_path):
+    """A file with a complete `weight` column is fitted weighted without flags (the report engine's rule);
+    --no-weights, an incomplete column, and CB-SEM (no weighted ML) give the unweighted fit."""
+    df = pd.read_csv(ECSI)
+    df["weight"] = np.linspace(0.5, 1.5, len(df)).round(3)
+    f = tmp_path / "w.csv"
+    df.to_csv(f, index=False)
+    gaps = df.copy()
+    gaps["weight"] = gaps["weight"].astype(object)
+    gaps.loc[3, "weight"] = ""
+    g = tmp_path / "gaps.csv"
+    gaps.to_csv(g, index=False)
+
+    def run(src, *extra):
+        out = tmp_path / f"o{len(list(tmp_path.iterdir()))}"
+        r = _cli("--data", str(src), "--model", "ecsi", "--scale", "0-10", "--out", str(out), *extra)
+        assert r.returncode == 0, r.stderr
+        man = json.loads((out / "manifest.json").read_text())
+        return man["settings"].get("weights"), pd.read_csv(out / "paths.csv")["estimate"].to_numpy(), r.stderr
+
+    w_default, p_default, _ = run(f)
+    w_named, p_named, _ = run(f, "--weights", "weight")
+    w_off, p_off, _ = run(f, "--no-weights")
+    w_gap, p_gap, err = run(g)
+    assert (w_default, w_named, w_off, w_gap) == ("weight", "weight", None, None)
+    np.testing.assert_array_equal(p_default, p_named)
+    assert not np.allclose(p_default, p_off)
+    np.testing.assert_array_equal(p_gap, p_off)
+    assert "1 of 250 respondents have no valid weight" in err
+    assert _cli("--data", str(f), "--model", "ecsi", "--method", "cbsem", "--out", str(tmp_path / "cb")).returncode == 0

@@ -10,7 +10,6 @@ import pandas as pd
 
 from csi.errors import CSIError, DataError, SpecError
 
-WEIGHT_COLUMN = "weight"
 _ID_COLUMNS = ("respondent_id", "id", "")
 
 
@@ -55,14 +54,14 @@ def run(args) -> int:
         raw, idcol = _load_file(args.data)
         source = str(args.data)
         spec = load_model(args.model, [c for c in raw.columns])
-        weights = args.weights
-        if weights is None and not args.no_weights and WEIGHT_COLUMN in raw.columns:
-            weights = WEIGHT_COLUMN  # the same rule as the report engine: used when complete and valid
-            w = pd.to_numeric(raw[WEIGHT_COLUMN].astype(str).str.strip(), errors="coerce")
-            if not (w.notna().all() and (w >= 0).all() and w.sum() > 0):
-                print(f"note: survey weights not used: column {WEIGHT_COLUMN!r} is incomplete or invalid",
-                      file=sys.stderr)
-                weights = None
+        weights = args.weights  # a named column is checked cell by cell below (row-level messages)
+        if weights is None and not args.no_weights and args.method == "pls":
+            from csi.report.build import survey_weights  # the report engine's rule: used when complete and valid
+
+            notes: list = []
+            weights = survey_weights(raw[[c for c in raw.columns if c == "weight"]].copy(), True, notes)
+            for n in notes:
+                print(f"note: {n['message']}", file=sys.stderr)
         args.weights = weights
         data = _frame_for(raw, idcol, spec, weights, source)
     else:

@@ -253,8 +253,9 @@ def _apply(frame: pd.DataFrame, filters, skip: str | None = None) -> pd.DataFram
     return frame.loc[mask].reset_index(drop=True)
 
 
-def _weights(frame: pd.DataFrame, setting: bool | str, notes: list) -> str | None:
-    """The weight column to use, or None (see :class:`Settings`)."""
+def survey_weights(frame: pd.DataFrame, setting: bool | str, notes: list) -> str | None:
+    """The one rule for survey weights: the weight column to use, or None (see :class:`Settings`). The column
+    becomes float in ``frame``; a default column that is incomplete or invalid adds a note to ``notes``."""
     if setting is False or setting is None:
         return None
     col = WEIGHT_COLUMN if setting is True else str(setting)
@@ -262,7 +263,8 @@ def _weights(frame: pd.DataFrame, setting: bool | str, notes: list) -> str | Non
         if setting is not True:
             raise DataError(f"no survey-weight column {col!r} in the selection")
         return None
-    w = pd.to_numeric(frame[col], errors="coerce")
+    w = frame[col]
+    w = pd.to_numeric(w.str.strip() if w.dtype == object else w, errors="coerce")
     bad = int((~np.isfinite(w.to_numpy(float, na_value=np.nan)) | (w < 0)).sum())
     if bad or len(w) == 0 or float(w.sum()) <= 0:
         if setting is not True:
@@ -373,7 +375,7 @@ def prepare(source, selection: Selection | None = None, settings: Settings | Non
     spec = load_model(settings.model, items=list(items))
     spec.check_columns(sel_frame.columns, "the selected data")
 
-    weight_col = _weights(sel_frame, settings.weights, notes)
+    weight_col = survey_weights(sel_frame, settings.weights, notes)
     if brand_frame is not None and weight_col:
         brand_frame = brand_frame.copy()
         bw = pd.to_numeric(brand_frame[weight_col], errors="coerce")
