@@ -147,7 +147,7 @@ def test_every_key_has_both_languages_and_same_placeholders():
 
 
 def test_no_duplicate_keys_in_translation_source():
-    tree = ast.parse((ROOT / "app" / "i18n.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "csi" / "text" / "i18n.py").read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "TEXT":
             keys = [k.value for k in node.value.keys]
