@@ -40,7 +40,16 @@ BROKEN = [
     ("A =~ x1 + x2\nB =~ x2 + x3\nB ~ A", "in two blocks"),
     ("A =~ x1 + x1\nB =~ y1\nB ~ A", "listed twice in block"),
     ("A =~ x1\nA <~ x2\nB =~ y1\nB ~ A", "both reflective"),
-    ("A =~ x1\nB =~ A\nB ~ A", "both as a construct and as an indicator"),
+    ("A =~ x1\nB =~ A\nB ~ A", "needs at least two dimensions"),
+    # higher-order constructs and interaction terms
+    ("A =~ x1\nC =~ z1\nH =~ A + C\nH ~ A", "share a structural path with its own dimension"),
+    ("A =~ x1\nC =~ z1\nH =~ A + z2\nY =~ y1\nY ~ H", "mixes constructs"),
+    ("A =~ x1\nC =~ z1\nH =~ A + C\nD =~ d1\nG =~ H + D\nY =~ y1\nY ~ G", "only second-order"),
+    ("A =~ x1\nB =~ y1\nY =~ z1\nY ~ A + A:B", "add the main effect B"),
+    ("A =~ x1\nB =~ y1\nY =~ z1\nY ~ A + B + A:C", "'C' is not a declared construct"),
+    ("A =~ x1\nB =~ y1\nY =~ z1\nY ~ A + A:A", "quadratic terms"),
+    ("A =~ x1\nB =~ y1\nC =~ c1\nY =~ z1\nY ~ A + B + C + A:B:C", "only two-way interactions"),
+    ("A =~ x1\nB =~ y1\nY =~ z1\nY ~ A + B + A:B + B:A", "listed twice"),
     ("A =~ x1\nB =~ y1\nB ~ C", "'C' is not a declared construct"),
     ("A =~ x1\nB =~ y1\nB ~ x1", "it is an indicator of 'A'"),
     ("A =~ x1\nB =~ y1\nB ~ B", "cannot predict itself"),
@@ -116,3 +125,26 @@ def test_specs_are_hashable_cache_keys():
     a, b = parse_model(ECSI), parse_model(ECSI)
     assert a == b and hash(a) == hash(b) and len({a, b}) == 1
     assert isinstance(a.adjacency, np.ndarray)
+
+
+def test_higher_order_and_interaction_views_and_round_trip():
+    spec = parse_model("""
+    TANG =~ t1 + t2
+    REL  =~ r1 + r2
+    SQ   <~ TANG + REL
+    VAL  =~ v1 + v2
+    PRICE =~ p1 + p2
+    SAT  =~ s1 + s2
+    SAT ~ SQ + VAL + PRICE + VAL : PRICE
+    """)
+    assert spec.is_extended
+    assert spec.higher_order == {"SQ": ("TANG", "REL")}
+    assert spec.interactions == (("VAL:PRICE", "VAL", "PRICE", "SAT"),)
+    assert spec.modes["SQ"] == "B"
+    # the data's columns are the manifest items only; the dimensions are not columns
+    assert spec.indicators == ("t1", "t2", "r1", "r2", "v1", "v2", "p1", "p2", "s1", "s2")
+    assert ("VAL", "SAT") in spec.paths and all(":" not in f for f, _ in spec.paths)
+    again = parse_model(spec.to_syntax())
+    assert set(again.params) == set(spec.params)
+    assert spec.with_items(spec.indicators).params == spec.params
+    assert not parse_model(ECSI).is_extended

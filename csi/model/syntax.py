@@ -8,6 +8,12 @@ Supported subset of lavaan's model syntax (what a CSI model needs)::
     SAT  ~ IMAG + EXPE + QUAL + VAL    # structural regressions
     LOY  ~ SAT ; EXPE ~ IMAG           # ';' separates statements on one line
 
+Higher-order constructs: a block whose indicators are all declared constructs (``SQ =~ TANG + REL +
+RESP``) is a higher-order construct (HOC) of those first-order dimensions (``=~`` reflective, ``<~``
+formative HOC). Interaction terms: ``SAT ~ VAL + PRICE + VAL:PRICE`` (two-way, both main effects
+listed for the same target). A spec with either is *extended* (:attr:`ModelSpec.is_extended`):
+:mod:`csi.engine.hoc` / :mod:`csi.engine.interaction` turn it into a plain model to estimate.
+
 A statement may continue on the next line after a trailing or leading '+'.
 Coefficient labels/fixed values (``0.5*x``), intercepts and covariances
 (``~~``) are refused with a clear message: they have no meaning in PLS and
@@ -72,8 +78,28 @@ class ModelSpec:
 
     # ------------------------------------------------------------ derived views
     @cached_property
+    def higher_order(self) -> dict[str, tuple[str, ...]]:
+        """Higher-order construct → its first-order dimensions (blocks whose indicators are constructs)."""
+        declared = {lhs for lhs, op, _ in self.params if op in ("=~", "<~")}
+        out: dict[str, list[str]] = {}
+        for lhs, op, rhs in self.params:
+            if op in ("=~", "<~") and rhs in declared:
+                out.setdefault(lhs, []).append(rhs)
+        return {c: tuple(v) for c, v in out.items()}
+
+    @cached_property
+    def interactions(self) -> tuple[tuple[str, str, str, str], ...]:
+        """Interaction terms as ``(term, iv, moderator, target)``; ``term`` is ``"IV:MOD"`` as written."""
+        return tuple((rhs, *rhs.split(":"), lhs) for lhs, op, rhs in self.params if op == "~" and ":" in rhs)
+
+    @property
+    def is_extended(self) -> bool:
+        """True when the model has higher-order constructs or interaction terms."""
+        return bool(self.higher_order or self.interactions)
+
+    @cached_property
     def blocks(self) -> dict[str, tuple[str, ...]]:
-        """Construct → indicators, constructs in topological order."""
+        """Construct → indicators (a higher-order construct's are its dimensions), topological order."""
         raw: dict[str, list[str]] = {}
         for lhs, op, rhs in self.params:
             if op in ("=~", "<~"):
@@ -92,7 +118,7 @@ class ModelSpec:
     def paths(self) -> tuple[tuple[str, str], ...]:
         """Structural paths as ``(from, to)``, ordered by target then source order."""
         order = {c: i for i, c in enumerate(self.constructs)}
-        p = [(rhs, lhs) for lhs, op, rhs in self.params if op == "~"]
+        p = [(rhs, lhs) for lhs, op, rhs in self.params if op == "~" and ":" not in rhs]
         return tuple(sorted(p, key=lambda ft: (order[ft[1]], order[ft[0]])))
 
     @cached_property
@@ -102,11 +128,13 @@ class ModelSpec:
         for lhs, op, _ in self.params:
             if op in ("=~", "<~") and lhs not in declared:
                 declared.append(lhs)
-        return _toposort(declared, [(rhs, lhs) for lhs, op, rhs in self.params if op == "~"])
+        return _toposort(declared, [(rhs, lhs) for lhs, op, rhs in self.params if op == "~" and ":" not in rhs])
 
     @property
     def indicators(self) -> tuple[str, ...]:
-        return tuple(i for c in self.constructs for i in self.blocks[c])
+        """The manifest items (columns of the data); a higher-order block's dimensions are not items."""
+        hoc = self.higher_order
+        return tuple(i for c in self.constructs if c not in hoc for i in self.blocks[c])
 
     @property
     def endogenous(self) -> tuple[str, ...]:
@@ -176,7 +204,7 @@ class ModelSpec:
 
         Raises :class:`SpecError` when a block would be left empty.
         """
-        have = set(available)
+        have = set(available) | set(self.blocks)
         rows = [r for r in self.params if r[1] == "~" or r[2] in have]
         return ModelSpec(tuple(rows), name=self.name)
 
@@ -188,7 +216,8 @@ class ModelSpec:
             lines.append(f"{c} {op} {' + '.join(self.blocks[c])}")
         lines.append("# structural model")
         for c in self.endogenous:
-            lines.append(f"{c} ~ {' + '.join(self.predecessors(c))}")
+            terms = [*self.predecessors(c), *(t for t, _, _, tgt in self.interactions if tgt == c)]
+            lines.append(f"{c} ~ {' + '.join(terms)}")
         return "\n".join(lines) + "\n"
 
     def __str__(self) -> str:  # pragma: no cover - convenience
@@ -242,8 +271,13 @@ def parse_model(text: str, name: str = "custom") -> ModelSpec:
             what = "indicators" if op in ("=~", "<~") else "predictors"
             raise SpecError(f"line {lineno}: {lhs!r} {op} has no {what}")
         for t in [lhs, *terms]:
-            if not _NAME.match(t):
-                raise SpecError(f"line {lineno}: {t!r} is not a valid name in {stmt!r}")
+            parts = t.split(":") if op == "~" and t is not lhs else [t]
+            if len(parts) > 2:
+                raise SpecError(f"line {lineno}: only two-way interactions are supported, not {t!r}")
+            for part in parts:
+                if not _NAME.match(part.strip()):
+                    raise SpecError(f"line {lineno}: {t!r} is not a valid name in {stmt!r}")
+        terms = [":".join(x.strip() for x in t.split(":")) for t in terms]
         rows += [(lhs, op, t) for t in terms]
     return ModelSpec(tuple(rows), name=name)
 
@@ -264,12 +298,14 @@ def _validate(params: tuple[tuple[str, str, str], ...]) -> None:
             if rhs in owner:
                 raise SpecError(f"indicator {rhs!r} is listed twice in block {lhs!r}")
             owner[rhs] = lhs
-    for c in constructs:
-        if c in owner:
-            raise SpecError(f"{c!r} is used both as a construct and as an indicator")
+    hoc = _validate_higher_order(params, constructs, owner)
     seen_paths: set[tuple[str, str]] = set()
+    terms: list[tuple[str, str, str]] = []
     for lhs, op, rhs in params:
         if op != "~":
+            continue
+        if ":" in rhs:
+            terms.append((lhs, op, rhs))
             continue
         for name in (lhs, rhs):
             if name not in constructs:
@@ -281,13 +317,63 @@ def _validate(params: tuple[tuple[str, str, str], ...]) -> None:
         if (rhs, lhs) in seen_paths:
             raise SpecError(f"structural path {rhs} -> {lhs} is listed twice")
         seen_paths.add((rhs, lhs))
+    for p in seen_paths:
+        for a, b in (p, p[::-1]):
+            if a in hoc.get(b, ()):
+                raise SpecError(f"higher-order construct {b!r} cannot share a structural path with its own "
+                                f"dimension {a!r}")
+    _validate_interactions(terms, constructs, seen_paths)
     if len(constructs) > 1:
-        connected = {n for p in seen_paths for n in p}
+        connected = {n for p in seen_paths for n in p} | {d for ds in hoc.values() for d in ds}
         loose = [c for c in constructs if c not in connected]
         if loose:
             raise SpecError(f"construct{'s' if len(loose) > 1 else ''} {', '.join(map(repr, loose))} "
                             "not connected to the structural model (no path in or out)")
     _toposort(list(constructs), list(seen_paths))  # raises on a cycle
+
+
+def _validate_higher_order(params, constructs: dict[str, str], owner: dict[str, str]) -> dict[str, list[str]]:
+    """Blocks whose indicators are constructs: all of them (no mixing), ≥ 2 first-order dimensions each."""
+    hoc: dict[str, list[str]] = {}
+    for lhs, op, rhs in params:
+        if op in ("=~", "<~") and rhs in constructs:
+            hoc.setdefault(lhs, []).append(rhs)
+    for h, dims in hoc.items():
+        items = [rhs for lhs, op, rhs in params if op in ("=~", "<~") and lhs == h]
+        mixed = [i for i in items if i not in constructs]
+        if mixed:
+            raise SpecError(f"{h!r} mixes constructs ({', '.join(dims)}) and items ({', '.join(mixed)}) in one "
+                            "block; a higher-order construct's indicators must all be constructs")
+        if len(dims) < 2:
+            raise SpecError(f"higher-order construct {h!r} needs at least two dimensions, got {dims[0]!r} "
+                            "(with one dimension it is that construct)")
+        deep = [d for d in dims if d in hoc]
+        if deep:
+            raise SpecError(f"{h!r} has higher-order dimensions ({', '.join(deep)}); only second-order "
+                            "constructs are supported")
+    return hoc
+
+
+def _validate_interactions(terms, constructs: dict[str, str], seen_paths: set[tuple[str, str]]) -> None:
+    """``target ~ A:B``: A, B declared and distinct, both main effects in the same target's regression."""
+    seen: set[tuple[str, frozenset]] = set()
+    for lhs, _, rhs in terms:
+        a, b = rhs.split(":")
+        for name in (lhs, a, b):
+            if name not in constructs:
+                raise SpecError(f"interaction {rhs} -> {lhs}: {name!r} is not a declared construct")
+        if a == b:
+            raise SpecError(f"interaction {rhs}: quadratic terms are not supported")
+        if lhs in (a, b):
+            raise SpecError(f"interaction {rhs} -> {lhs}: a construct cannot moderate its own regression")
+        missing = [m for m in (a, b) if (m, lhs) not in seen_paths]
+        if missing:
+            raise SpecError(f"interaction {rhs} -> {lhs}: add the main effect{'s' if len(missing) > 1 else ''} "
+                            f"{' + '.join(missing)} to {lhs}'s regression ({lhs} ~ {a} + {b} + {rhs})")
+        key = (lhs, frozenset((a, b)))
+        if key in seen:
+            raise SpecError(f"interaction {rhs} -> {lhs} is listed twice")
+        seen.add(key)
 
 
 def _toposort(nodes: list[str], edges: list[tuple[str, str]]) -> tuple[str, ...]:
