@@ -108,9 +108,28 @@ def clear_caches() -> None:
     _reader.clear()
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, on_release=lambda reg: reg.close())
 def jobs() -> JobRegistry:
-    return JobRegistry(workers=1)
+    """The process's job queue: an interactive and a long lane, one worker each (see app/jobs.py)."""
+    return JobRegistry()
+
+
+def job_owner(purpose: str):
+    """Who asks for a background job: this browser session and a purpose (a new request of the same owner
+    supersedes its older, now stale one). None outside a script run."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+    except Exception:  # noqa: BLE001 - no Streamlit runtime
+        ctx = None
+    return (ctx.session_id, purpose) if ctx is not None else None
+
+
+def job_lane(n_boot: int) -> str:
+    """The overview's resample count (or fewer) runs in the interactive lane; a researcher's larger one in the
+    long lane, so it cannot hold up anybody's overview."""
+    return "interactive" if int(n_boot) <= overview_bootstrap() else "long"
 
 
 # ----------------------------------------------------------------- plain data
@@ -334,7 +353,7 @@ def boot_job(sel, scope: tuple, n_boot: int, seed: int = 1, *, start: bool = Tru
     key = ("groups", sel.path, sel.version, tuple(sel.waves), sel.filters, sel.model, sel.syntax, sel.method,
            tuple(scope), int(n_boot), int(seed), bool(sel.weighted))
     reg = jobs()
-    job = reg.get(key)
+    job = reg.join(key, job_owner(f"boot:{scope[0]}"))
     if job is None and start:
         base = prepared(sel)
         from dataclasses import replace
@@ -344,7 +363,8 @@ def boot_job(sel, scope: tuple, n_boot: int, seed: int = 1, *, start: bool = Tru
         n_groups = frame.groupby(by, observed=True, dropna=False).ngroups if frame is not None else 1
         nb, cache = int(n_boot), fit_cache(sel.path)
         job = reg.submit(key, lambda progress: _estimate(prep, scope, nb, cache, progress=progress),
-                         total=max(1, nb * n_groups), delay=delay)
+                         total=max(1, nb * n_groups), delay=delay, lane=job_lane(nb),
+                         owner=job_owner(f"boot:{scope[0]}"))
     return job
 
 
@@ -378,7 +398,7 @@ def fit_job(sel, wave: str, n_boot: int, seed: int, start: bool = True):
     key = ("fit", sel.path, sel.version, tuple(sel.waves), sel.filters, sel.model, sel.syntax, sel.method,
            bool(sel.weighted), wave, int(n_boot), int(seed))
     reg = jobs()
-    job = reg.get(key)
+    job = reg.join(key, job_owner("fit"))
     if job is None and start:
         from dataclasses import replace
 
@@ -387,7 +407,7 @@ def fit_job(sel, wave: str, n_boot: int, seed: int, start: bool = True):
         base = prepared(sel)
         prep = replace(base, settings=replace(base.settings, bootstrap=int(n_boot), seed=int(seed)))
         job = reg.submit(key, lambda progress: analyze_selection(prepared=prep, wave=wave, progress=progress),
-                         total=int(n_boot))
+                         total=int(n_boot), lane="long", owner=job_owner("fit"))
     return job
 
 

@@ -230,7 +230,7 @@ def localize(df, lang_: str):
 def wait_for(job, lang_: str, what: str = "bootstrap_running") -> bool:
     """True when ``job`` is done; otherwise show its progress and poll it from a fragment that
     reruns the page once the job ends (the rest of the app stays usable meanwhile)."""
-    if job is None:
+    if job is None or job.state == "cancelled":  # superseded: the page's next run asks again
         return False
     if job.state == "done":
         return True
@@ -255,7 +255,7 @@ def wait_for(job, lang_: str, what: str = "bootstrap_running") -> bool:
 
     @st.fragment(run_every=1.0, key=fkey)
     def _poll():
-        if job.state in ("done", "failed"):
+        if job.state in ("done", "failed", "cancelled"):
             st.rerun(scope="app")
         st.progress(job.fraction, text=t(what, lang_, done=job.done, total=job.total or "?"))
 

@@ -153,7 +153,8 @@ with tab_m:
                 da, db = frame[frame[seg].astype(str) == a], frame[frame[seg].astype(str) == b]
                 settings = prep.estimator_settings
                 job = state.jobs().submit(key, lambda progress: compare.mga(da, db, spec, n_perm=n_perm,
-                                                                            n_boot=n_perm, seed=1, **settings))
+                                                                            n_boot=n_perm, seed=1, **settings),
+                                          lane="long", owner=state.job_owner("mga"))
             if job is not None and wait_for(job, L, what="cp_mga_running"):
                 res = job.result
                 st.caption(tp("cp_mga_caption", L, a=a, b=b, n=n_perm))
