@@ -26,12 +26,9 @@
 """
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
-import multiprocessing as mp
-import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -112,12 +109,36 @@ def _scales_for(scales, labels: Mapping[str, str], items: Sequence[str]) -> dict
 _NOT_IN_KEY = frozenset({"progress", "chunk_size", "threads"})
 
 
+def _payload_data(payload: dict) -> pd.DataFrame:
+    """The group's rows: shipped in the payload (``data``) or read by the worker from its partition of a
+    published dataset (``part`` = {dataset, filter, columns, weights}; see csi.data.publish)."""
+    if "data" in payload:
+        return payload["data"]
+    from csi.data.publish import read_partition
+
+    part = payload["part"]
+    return read_partition(part["dataset"], part["filter"], part["columns"])
+
+
+def _reduced(fit: GroupFit) -> GroupFit:
+    """What a report needs of a fit: the index table (with intervals) and the index draws that differences
+    and industry aggregates combine; no model result, no parameter draws."""
+    return GroupFit(key=fit.key, labels=fit.labels, n=fit.n, index=fit.index, index_draws=fit.index_draws,
+                    seed=fit.seed, error=fit.error)
+
+
 def _fit_one(payload: dict) -> GroupFit:
-    """Worker: fit one group (runs in a child process or inline)."""
+    """Worker: fit one group (runs in a worker process, on a Dask worker, or inline).
+
+    ``payload["keep"]``: "full" (model result and every bootstrap draw, the default) or "index" (the
+    reduction: index table + index draws). With ``payload["results"]`` (a result-store folder every worker
+    can reach) and ``payload["result_key"]`` the worker writes the reduced fit there itself.
+    """
     from csi.engine.pls import estimate_pls
 
-    data, spec, key, labels = payload["data"], payload["spec"], payload["key"], payload["labels"]
+    spec, key, labels = payload["spec"], payload["key"], payload["labels"]
     settings, n_boot, seed = payload["settings"], payload["n_boot"], payload["seed"]
+    data = _payload_data(payload)
     try:
         result = estimate_pls(data, spec, **settings)
         boot = None
@@ -126,18 +147,24 @@ def _fit_one(payload: dict) -> GroupFit:
             boot = bootstrap_pls(data, spec, n_boot=n_boot, seed=seed, **settings, **payload["boot_options"])
         idx = index_scores(result, payload["scales"], boot)
         draws = index_draws(result, payload["scales"], boot) if boot is not None else None
-        return GroupFit(key=key, labels=labels, n=len(data), result=result, boot=boot, index=idx,
-                        index_draws=draws, seed=seed)
+        fit = GroupFit(key=key, labels=labels, n=len(data), result=result, boot=boot, index=idx,
+                       index_draws=draws, seed=seed)
     except CSIError as e:
-        return GroupFit(key=key, labels=labels, n=len(data), seed=seed, error=str(e))
+        fit = GroupFit(key=key, labels=labels, n=len(data), seed=seed, error=str(e))
+    if payload.get("keep", "full") == "index":
+        fit = _reduced(fit)
+        if payload.get("results") and payload.get("result_key") and fit.ok:
+            from csi.runtime.results import ResultStore
+
+            ResultStore(payload["results"]).put(payload["result_key"], fit)
+    return fit
 
 
 def _one_blas_thread() -> None:
-    """Worker start-up: 2 worker processes on 2 cores must use one BLAS thread each, or they fight over the
-    cores. Set inside the worker (its own process); the caller's environment and BLAS are untouched."""
-    from threadpoolctl import threadpool_limits
+    """Worker start-up of the local pool (kept for callers of the old name): see csi.runtime.execution."""
+    from csi.runtime.execution import one_blas_thread
 
-    threadpool_limits(1)
+    one_blas_thread()
 
 
 def _boot_accepts(name: str) -> bool:
@@ -147,33 +174,39 @@ def _boot_accepts(name: str) -> bool:
     return name in inspect.signature(bootstrap_pls).parameters
 
 
-_POOLS: dict[int, ProcessPoolExecutor] = {}
-_POOL_LOCK = threading.Lock()
+def _pool(workers: int):
+    """The persistent local pool of ``workers`` processes (csi.runtime.execution.local_pool)."""
+    from csi.runtime.execution import local_pool
 
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """A persistent pool of ``workers`` processes (started once per process: worker start-up, which
-    imports numpy/pandas/scipy, costs about a second)."""
-    with _POOL_LOCK:
-        pool = _POOLS.get(workers)
-        if pool is None:
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                       initializer=_one_blas_thread)
-            _POOLS[workers] = pool
-        return pool
+    return local_pool(workers)
 
 
 def _drop_pool(workers: int) -> None:
-    with _POOL_LOCK:
-        pool = _POOLS.pop(workers, None)
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
+    from csi.runtime.execution import drop_local_pool
+
+    drop_local_pool(workers)
 
 
-@atexit.register
-def _shutdown_pools() -> None:
-    for w in list(_POOLS):
-        _drop_pool(w)
+def _run_payloads(payloads: list[dict], executor, store: Callable[[GroupFit, Any], None], out: dict,
+                  fallback_workers: int | None = None) -> None:
+    """Run ``_fit_one`` on every payload on ``executor`` (results taken in submission order, so the output is
+    that of a serial run); ``None`` = here, serially. A local pool that cannot start (e.g. a parent run from
+    stdin) is not fatal: the groups not yet fitted are fitted here with the same seeds."""
+    strip = [{k: v for k, v in p.items() if k != "_ck"} for p in payloads]
+    if executor is None:
+        for p, sp in zip(payloads, strip):
+            store(_fit_one(sp), p["_ck"])
+        return
+    try:
+        futures = [executor.submit(_fit_one, sp) for sp in strip]
+        for p, fut in zip(payloads, futures):
+            store(fut.result(), p["_ck"])
+    except BrokenProcessPool:
+        if fallback_workers is not None:
+            _drop_pool(fallback_workers)
+        for p, sp in zip(payloads, strip):
+            if out.get(p["key"]) is None:
+                store(_fit_one(sp), p["_ck"])
 
 
 def estimate_groups(
@@ -191,6 +224,10 @@ def estimate_groups(
     progress: Callable[[int, int], None] | None = None,
     boot_options: Mapping[str, Any] | None = None,
     boot_progress: Callable[[int, int], None] | None = None,
+    executor: Executor | None = None,
+    keep: str = "full",
+    results=None,
+    stats: dict | None = None,
     **settings,
 ) -> dict[GroupKey, GroupFit]:
     """Fit ``spec`` independently in every group of ``frame`` defined by the ``by`` columns.
@@ -213,7 +250,16 @@ def estimate_groups(
     is handed to each group's bootstrap when groups are fitted in this process (``workers=1``).
     Options that cannot change the draws (``progress``, ``chunk_size``, ``threads``) are not part of
     the cache key, so the dashboard and the command line share cached fits.
+
+    ``executor``: any :class:`concurrent.futures.Executor` (a Dask ``client.get_executor()``, see
+    :func:`csi.runtime.execution.executor_for`) instead of the local pool; results are identical.
+    ``keep="index"``: each task returns only the index table and the index draws (:func:`_reduced`), not
+    the model result and every parameter draw. ``results`` (a :class:`csi.runtime.results.ResultStore` or
+    folder; with ``keep="index"``): reduced fits are looked up there first and written there. ``stats``:
+    a dict that receives ``bytes_in``/``bytes_out`` (pickled bytes per task, lists) and ``tasks``.
     """
+    if keep not in ("full", "index"):
+        raise DataError(f"keep must be 'full' or 'index', got {keep!r}")
     boot_options = {"jackknife": False, **(dict(boot_options) if boot_options else {})}
     by = list(by)
     if not by:
@@ -225,7 +271,7 @@ def estimate_groups(
         raise DataError(f"n_boot must be ≥ 0, got {n_boot}")
     spec.check_columns(frame.columns)
     wcol = settings.get("weights")
-    keep = list(spec.indicators) + ([wcol] if isinstance(wcol, str) else [])
+    cols = list(spec.indicators) + ([wcol] if isinstance(wcol, str) else [])
     syntax = spec.to_syntax()
     payloads, out = [], {}
     grouped = frame.groupby(by, observed=True, sort=True, dropna=False)
@@ -234,7 +280,7 @@ def estimate_groups(
         key = tuple(str(k) for k in raw_key)
         labels = dict(zip(by, key))
         gseed = group_seed(seed, key)
-        data = sub.loc[:, keep]
+        data = sub.loc[:, cols]
         if isinstance(wcol, str):  # the store keeps segment columns (weight included) as text
             data = data.assign(**{wcol: pd.to_numeric(data[wcol], errors="coerce")})
         try:
@@ -246,63 +292,94 @@ def estimate_groups(
             out[key] = GroupFit(key=key, labels=labels, n=len(sub), seed=gseed,
                                 error=f"only {len(sub)} respondents (at least {min_n} needed)")
             continue
-        ck = None
-        if cache is not None:
-            # the rows themselves are hashed even when a data version is given: the same version and
-            # group labels can hold different rows when the caller filtered the frame (segments)
-            ck = cache_key(kind="group_fit", code=code_fingerprint(),
-                           version=None if data_version is None else str(data_version),
-                           data=frame_fingerprint(data), model=syntax, settings=settings, group=labels,
-                           n_boot=n_boot, seed=gseed, scales=sc,
-                           boot_options={k: v for k, v in boot_options.items() if k not in _NOT_IN_KEY})
-            hit = cache.get(ck)
-            if hit is not None:
-                out[key] = hit
-                continue
-        out[key] = None  # placeholder keeps group order
-        payloads.append({"data": data, "spec": spec, "key": key, "labels": labels, "settings": settings,
-                         "n_boot": int(n_boot), "seed": gseed, "scales": sc, "boot_options": boot_options,
-                         "_ck": ck})
+        payload = {"data": data, "spec": spec, "key": key, "labels": labels, "settings": settings,
+                   "n_boot": int(n_boot), "seed": gseed, "scales": sc, "boot_options": boot_options, "keep": keep}
+        # the rows themselves are hashed even when a data version is given: the same version and group
+        # labels can hold different rows when the caller filtered the frame (segments)
+        if _lookup(payload, out, cache, results, data_version, syntax, frame_fingerprint(data)
+                   if (cache is not None or results is not None) else None):
+            payloads.append(payload)
+    _execute(payloads, out, cache, results, executor, workers, n_boot, boot_options, progress, boot_progress,
+             stats)
+    return out
 
+
+def _fit_key(payload: dict, data_version, syntax: str, data_fp: str) -> str:
+    """Content key of one fit: code version, data (rows' hash or partition file hash), model, settings, group,
+    resamples, seed, scales, draw-changing bootstrap options and what is kept."""
+    return cache_key(kind="group_fit" if payload["keep"] == "full" else "group_index", code=code_fingerprint(),
+                     version=None if data_version is None else str(data_version),
+                     data=data_fp, model=syntax, settings=payload["settings"], group=payload["labels"],
+                     n_boot=payload["n_boot"], seed=payload["seed"], scales=payload["scales"],
+                     boot_options={k: v for k, v in payload["boot_options"].items() if k not in _NOT_IN_KEY})
+
+
+def _lookup(payload: dict, out: dict, cache, results, data_version, syntax: str, data_fp: str | None) -> bool:
+    """Serve the group from the cache / result store (False) or mark it to be fitted (True, ``_ck`` set)."""
+    key = payload["key"]
+    ck = None
+    if data_fp is not None:
+        ck = _fit_key(payload, data_version, syntax, data_fp)
+        hit = cache.get(ck) if cache is not None else None
+        if hit is None and results is not None and payload["keep"] == "index":
+            hit = _as_store(results).get(ck)
+        if hit is not None:
+            out[key] = hit
+            return False
+    out[key] = None  # placeholder keeps group order
+    payload["_ck"] = ck
+    return True
+
+
+def _as_store(results):
+    from csi.runtime.results import ResultStore
+
+    return results if isinstance(results, ResultStore) else ResultStore(results)
+
+
+def _execute(payloads: list[dict], out: dict, cache, results, executor, workers: int, n_boot: int,
+             boot_options: Mapping, progress, boot_progress, stats: dict | None) -> None:
     done = 0
     total = len(payloads)
+    store_ = _as_store(results) if results is not None and payloads and payloads[0]["keep"] == "index" else None
 
     def _store(fit: GroupFit, ck):
         nonlocal done
         out[fit.key] = fit
         if cache is not None and ck is not None and fit.ok:
             cache.put(ck, fit)
+        if store_ is not None and ck is not None and fit.ok and ck not in store_:
+            store_.put(ck, fit)
         done += 1
+        if stats is not None:
+            import pickle
+
+            stats.setdefault("bytes_out", []).append(len(pickle.dumps(fit, protocol=pickle.HIGHEST_PROTOCOL)))
         if progress is not None:
             progress(done, total)
 
-    parallel = workers > 1 and total > 1
+    fallback = None
+    if executor is None and workers > 1 and total > 1:
+        executor, fallback = _pool(workers), workers
+    parallel = executor is not None
     if parallel and n_boot > 0 and "threads" not in boot_options and _boot_accepts("threads"):
         # one process per core already: the bootstrap's own chunk threads would oversubscribe them
         for p in payloads:
             p["boot_options"] = {**p["boot_options"], "threads": 1}
-    strip = [{k: v for k, v in p.items() if k != "_ck"} for p in payloads]
     if not parallel and boot_progress is not None and n_boot > 0:
-        for sp in strip:
-            sp["boot_options"] = {**sp["boot_options"], "progress": boot_progress}
-    if not parallel:
-        for p, sp in zip(payloads, strip):
-            _store(_fit_one(sp), p["_ck"])
-    else:
-        # "spawn": children start clean (no copied locks or threads of a server process such as the
-        # dashboard's); a child that cannot start (e.g. a parent run from stdin) is not fatal — the
-        # groups not yet fitted are fitted here, serially, with the same seeds.
-        try:
-            pool = _pool(workers)
-            # results come back in submission order, so output is identical to a serial run
-            for p, fit in zip(payloads, pool.map(_fit_one, strip, chunksize=1)):
-                _store(fit, p["_ck"])
-        except BrokenProcessPool:
-            _drop_pool(workers)
-            for p, sp in zip(payloads, strip):
-                if out.get(p["key"]) is None:
-                    _store(_fit_one(sp), p["_ck"])
-    return out
+        for p in payloads:
+            p["boot_options"] = {**p["boot_options"], "progress": boot_progress}
+    if store_ is not None and executor is not None and store_.shared:
+        for p in payloads:  # the workers write the store themselves
+            p["results"], p["result_key"] = str(store_.root), p["_ck"]
+    if stats is not None:
+        import pickle
+
+        stats["tasks"] = stats.get("tasks", 0) + total
+        stats.setdefault("bytes_in", []).extend(
+            len(pickle.dumps({k: v for k, v in p.items() if k != "_ck"}, protocol=pickle.HIGHEST_PROTOCOL))
+            for p in payloads)
+    _run_payloads(payloads, executor, _store, out, fallback)
 
 
 # ------------------------------------------------------------------- tables

@@ -1,0 +1,176 @@
+"""Where group fits and permutation tests run: any :class:`concurrent.futures.Executor`.
+
+:func:`executor_for` turns a short text into a context manager that yields an executor (or ``None`` for
+"fit here, in this process"):
+
+* ``"local"`` / ``"local:N"`` - N persistent spawn worker processes of this machine (default N = 2, the
+  product's behaviour before Dask; ``local:1`` = in this process). The pool is started once per process and
+  reused (worker start-up imports numpy/pandas/scipy and costs about a second).
+* ``"dask://HOST:PORT"`` or ``"tcp://HOST:PORT"`` - an existing Dask distributed scheduler
+  (``dask scheduler`` + ``dask worker``, dask-kubernetes, dask-jobqueue: see docs/SCALE.md), through
+  ``distributed.Client(address).get_executor()``.
+* ``"dask-local"`` / ``"dask-local:N"`` - a :class:`distributed.LocalCluster` of N single-threaded worker
+  processes on this machine, torn down when the block ends.
+
+Every worker limits BLAS to one thread for itself (the local pool through its initializer, Dask workers
+through :class:`OneBlasThread`, a worker plugin): N workers on N cores must not fight over them. The caller's
+process, its environment and its BLAS are never touched.
+
+Results do not depend on the executor: each group carries its own seed, and results are collected in
+submission order (tested bit for bit against the local pool with a LocalCluster in tests/test_dask.py).
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import multiprocessing as mp
+import re
+import threading
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Iterator
+
+from csi.errors import DataError
+
+__all__ = ["executor_for", "parse_spec", "local_pool", "drop_local_pool", "one_blas_thread", "OneBlasThread",
+           "executor_workers"]
+
+DEFAULT_LOCAL_WORKERS = 2
+
+
+def one_blas_thread() -> None:
+    """Worker start-up: one BLAS thread in THIS (worker) process."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _dask_plugin_base():
+    from distributed import WorkerPlugin
+
+    return WorkerPlugin
+
+
+class _LazyPlugin:
+    """Built on first use so that importing this module never imports distributed."""
+
+    _cls = None
+
+    @classmethod
+    def cls(cls):
+        if cls._cls is None:
+            base = _dask_plugin_base()
+
+            class OneBlasThreadPlugin(base):
+                """Dask worker plugin: the worker process runs BLAS on one thread (tasks are single-threaded:
+                the workers are started with one thread each)."""
+
+                name = "csi-one-blas-thread"
+
+                def setup(self, worker):  # noqa: D401 - Dask's hook
+                    one_blas_thread()
+
+            cls._cls = OneBlasThreadPlugin
+        return cls._cls
+
+
+def OneBlasThread():  # noqa: N802 - reads like a class at the call site
+    """A fresh instance of the worker plugin (``client.register_plugin(OneBlasThread())``)."""
+    return _LazyPlugin.cls()()
+
+
+# ------------------------------------------------------------------ local pool
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def local_pool(workers: int) -> ProcessPoolExecutor:
+    """A persistent pool of ``workers`` spawn processes ("spawn": children start clean, with no copied locks or
+    threads of a server process such as the dashboard's), BLAS limited to one thread in each."""
+    with _POOL_LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                       initializer=one_blas_thread)
+            _POOLS[workers] = pool
+        return pool
+
+
+def drop_local_pool(workers: int) -> None:
+    with _POOL_LOCK:
+        pool = _POOLS.pop(workers, None)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+@atexit.register
+def _shutdown_pools() -> None:
+    for w in list(_POOLS):
+        drop_local_pool(w)
+
+
+# ------------------------------------------------------------------- specs
+_SPEC = re.compile(r"^(?P<kind>local|dask-local)(?::(?P<n>\d+))?$")
+
+
+def parse_spec(spec: str | None) -> tuple[str, object]:
+    """``(kind, arg)``: ("local", N), ("dask-local", N) or ("dask", "tcp://HOST:PORT")."""
+    text = (spec or "local").strip()
+    m = _SPEC.match(text)
+    if m:
+        n = int(m.group("n")) if m.group("n") else DEFAULT_LOCAL_WORKERS
+        if n < 1:
+            raise DataError(f"the number of workers must be at least 1, got {text!r}")
+        return m.group("kind"), n
+    if text.startswith("dask://"):
+        return "dask", "tcp://" + text[len("dask://"):]
+    if re.match(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$", text):
+        return "dask", text
+    raise DataError(f"unknown execution {text!r}: use local[:N], dask-local[:N], dask://HOST:PORT or tcp://HOST:PORT")
+
+
+def _dask_missing() -> DataError:
+    return DataError("Dask is not installed: pip install 'dask[distributed]' (see requirements-dask.txt)")
+
+
+@contextlib.contextmanager
+def executor_for(spec: str | None = None, *, dashboard: bool = False) -> Iterator[Executor | None]:
+    """The executor named by ``spec`` (see the module text) for the duration of a ``with`` block.
+
+    ``None`` is yielded for ``local:1`` (fit in this process). A Dask client (and a LocalCluster it started)
+    is closed when the block ends; the local pool stays up for the next call.
+    """
+    kind, arg = parse_spec(spec)
+    if kind == "local":
+        yield None if arg == 1 else local_pool(int(arg))
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise _dask_missing() from None
+    cluster = None
+    if kind == "dask-local":
+        cluster = LocalCluster(n_workers=int(arg), threads_per_worker=1, processes=True,
+                               dashboard_address=":0" if dashboard else None, silence_logs=40)
+        client = Client(cluster)
+    else:
+        client = Client(str(arg))
+    try:
+        client.register_plugin(OneBlasThread())
+        ex = client.get_executor()
+        ex._csi_client = client  # noqa: SLF001 - lets executor_workers() count the workers
+        yield ex
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def executor_workers(executor: Executor | None) -> int:
+    """How many tasks run at once on ``executor`` (1 for None)."""
+    if executor is None:
+        return 1
+    client = getattr(executor, "_csi_client", None)
+    if client is not None:
+        info = client.scheduler_info()
+        return max(1, sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values()))
+    return int(getattr(executor, "_max_workers", 2) or 2)
