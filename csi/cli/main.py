@@ -86,6 +86,28 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_ingest")
 
+    # ingest-inbox (deployment: compose.yaml's scheduled ingest job; handler csi/cli/inbox.py)
+    sp = sub.add_parser("ingest-inbox", help="ingest every survey file of an inbox folder (each all or nothing), "
+                                             "then move it to an archive or, with its reasons, to failed/")
+    sp.add_argument("inbox", type=Path, metavar="DIR", help="the inbox folder")
+    db_arg(sp)
+    sp.add_argument("--archive", type=Path, default=None, help="where accepted files go (default DIR/archive)")
+    sp.add_argument("--failed", type=Path, default=None,
+                    help="where rejected files go, each with NAME.reasons.txt (default DIR/failed)")
+    sp.add_argument("--pattern", default=None, metavar="REGEX",
+                    help="wave label from the file name: a regular expression with a group 'wave' (default: "
+                         "2026Q1, 2026-Q1, 2026_H2, 2026-03 in the name); a sidecar NAME.json {\"wave\": ...} wins")
+    sp.add_argument("--scale", type=_scale, default=None, help="response scale of every rating item, MIN-MAX")
+    sp.add_argument("--missing", default=None, help="extra missing-value codes, comma separated")
+    sp.add_argument("--require-all-items", action="store_true", help="reject a file that lacks dictionary items")
+    sp.add_argument("--keep-column", action="append", default=None, metavar="COL",
+                    help="keep a column that is neither an item nor a known segment as a segment (repeatable)")
+    sp.add_argument("--settle", type=float, default=10.0, metavar="SECONDS",
+                    help="leave files changed during the last SECONDS for a later run (still being copied)")
+    sp.add_argument("--every", type=float, default=None, metavar="SECONDS", help="scan again every SECONDS")
+    sp.add_argument("--max-runs", type=int, default=None, metavar="N", help="stop after N scans")
+    sp.set_defaults(handler="csi.cli.inbox:run")
+
     sp = sub.add_parser("waves", help="list waves with respondent counts")
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_waves")
