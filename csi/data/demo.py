@@ -328,6 +328,42 @@ def _skew_normal(rng: np.random.Generator, n: int, shape: float) -> np.ndarray:
     return (z - mean) / np.sqrt(1.0 - mean * mean)
 
 
+def draw_latents(rng: np.random.Generator, b: np.ndarray, alpha: np.ndarray, psi: np.ndarray, n: int) -> np.ndarray:
+    """n x 7 latent variables in CONSTRUCTS (topological) order: ``eta_j = alpha_j + B[j] eta + sqrt(psi_j) zeta_j``
+    (skew-normal disturbances for the rating constructs, normal for COMP). Reused by csi.data.national."""
+    eta = np.zeros((n, len(CONSTRUCTS)))
+    for j, c in enumerate(CONSTRUCTS):
+        zeta = rng.standard_normal(n) if c == "COMP" else _skew_normal(rng, n, SKEW_SHAPE)
+        eta[:, j] = alpha[j] + eta[:, :j] @ b[j, :j] + np.sqrt(psi[j]) * zeta
+    return eta
+
+
+def draw_ratings(rng: np.random.Generator, eta: np.ndarray, tau: dict, offsets: dict | None = None) -> dict:
+    """Item ratings ``{item: float array}`` from latent variables (see the module text: rounding, clipping,
+    complaints). ``offsets``: ``{item: [rating-point arrays added in turn]}``. Reused by csi.data.national."""
+    n = len(eta)
+    offsets = offsets or {}
+    cols: dict[str, np.ndarray] = {}
+    for j, c in enumerate(CONSTRUCTS):
+        if c == "COMP":
+            continue
+        for item in BLOCKS[c]:
+            lam = LOADINGS[item]
+            latent = lam * eta[:, j] + np.sqrt(1.0 - lam * lam) * rng.standard_normal(n)
+            score = tau[item] + POINTS_PER_SD * latent
+            for off in offsets.get(item, ()):
+                score = score + off
+            lo, hi = SCALES[item]
+            cols[item] = np.clip(np.floor(score + 0.5), lo, hi)
+    j_comp, j_sat = CONSTRUCTS.index("COMP"), CONSTRUCTS.index("SAT")
+    complained = eta[:, j_comp] > COMPLAINT_THRESHOLD
+    rho = COMP2_SAT_CORRELATION
+    handling = tau["comp2"] + POINTS_PER_SD * (rho * eta[:, j_sat] + np.sqrt(1 - rho * rho) * rng.standard_normal(n))
+    cols["comp1"] = complained.astype(float)
+    cols["comp2"] = np.where(complained, np.clip(np.floor(handling + 0.5), 1, 10), np.nan)
+    return cols
+
+
 def _draw_cell(rng: np.random.Generator, brand: str, wave: str, n: int) -> pd.DataFrame:
     """Respondents of one brand × wave: segments, weight and item ratings (99 = don't know, <NA> = blank)."""
     cell = TRUTH["by_brand_wave"][brand][wave]
@@ -351,33 +387,9 @@ def _draw_cell(rng: np.random.Generator, brand: str, wave: str, n: int) -> pd.Da
         sel = age == group
         channel[sel] = np.array(CHANNELS)[np.searchsorted(cut, u[sel], side="right").clip(max=2)]
 
-    # Latent variables, in topological order
-    eta = np.zeros((n, len(CONSTRUCTS)))
-    for j, c in enumerate(CONSTRUCTS):
-        zeta = rng.standard_normal(n) if c == "COMP" else _skew_normal(rng, n, SKEW_SHAPE)
-        eta[:, j] = alpha[j] + eta[:, :j] @ b[j, :j] + np.sqrt(psi[j]) * zeta
-
-    # Ratings
-    tau = cell["item_intercepts"]
-    cols: dict[str, np.ndarray] = {}
-    for j, c in enumerate(CONSTRUCTS):
-        if c == "COMP":
-            continue
-        for item in BLOCKS[c]:
-            lam = LOADINGS[item]
-            latent = lam * eta[:, j] + np.sqrt(1.0 - lam * lam) * rng.standard_normal(n)
-            score = tau[item] + POINTS_PER_SD * latent
-            if item == "qual2":
-                for reg, off in REGION_QUAL2_OFFSET[brand].items():
-                    score = score + off * (region == reg)
-            lo, hi = SCALES[item]
-            cols[item] = np.clip(np.floor(score + 0.5), lo, hi)
-    j_comp, j_sat = CONSTRUCTS.index("COMP"), CONSTRUCTS.index("SAT")
-    complained = eta[:, j_comp] > COMPLAINT_THRESHOLD
-    rho = COMP2_SAT_CORRELATION
-    handling = tau["comp2"] + POINTS_PER_SD * (rho * eta[:, j_sat] + np.sqrt(1 - rho * rho) * rng.standard_normal(n))
-    cols["comp1"] = complained.astype(float)
-    cols["comp2"] = np.where(complained, np.clip(np.floor(handling + 0.5), 1, 10), np.nan)
+    eta = draw_latents(rng, b, alpha, psi, n)
+    offsets = {"qual2": [off * (region == reg) for reg, off in REGION_QUAL2_OFFSET[brand].items()]}
+    cols = draw_ratings(rng, eta, cell["item_intercepts"], offsets)
 
     # Missingness: "don't know" and blank cells, drawn item by item in a fixed order
     for item in ITEMS:
