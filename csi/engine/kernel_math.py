@@ -13,6 +13,8 @@ regression on a corr.      :func:`solve` (batch-safe ``A⁻¹b``), :func:`ols_fr
                            :func:`r2_from_corr`, :func:`f2_from_corr` (Cohen's f²)
 reliability                :func:`rho_a` (Dijkstra–Henseler ρ_A)
 intervals                  :func:`percentile_interval` (percentile interval of draws)
+matrix distances           :func:`sym_sqrt` (symmetric square root / inverse root), :func:`srmr`,
+                           :func:`d_uls`, :func:`d_g`, :func:`ml_discrepancy` (overall model fit)
 =========================  =====================================================================
 
 Callers: :mod:`csi.engine.pls` (kernel, PLSc, f²), :mod:`csi.engine.bootstrap` (resample
@@ -29,7 +31,8 @@ import numpy as np
 
 __all__ = [
     "weighted_moments", "pair_products", "count_moments", "cov_to_corr", "solve", "ols_from_corr",
-    "r2_from_corr", "f2_from_corr", "rho_a", "percentile_interval",
+    "r2_from_corr", "f2_from_corr", "rho_a", "percentile_interval", "sym_sqrt", "srmr", "d_uls", "d_g",
+    "ml_discrepancy",
 ]
 
 
@@ -200,3 +203,51 @@ def percentile_interval(draws: np.ndarray, alpha: float) -> tuple[np.ndarray, np
         if x.size:
             lo[k], hi[k] = np.quantile(x, q)
     return lo, hi
+
+
+# =============================================================================== matrix distances (model fit)
+def sym_sqrt(A: np.ndarray, inverse: bool = False) -> np.ndarray:
+    """Symmetric square root ``A^{1/2}`` (or ``A^{-1/2}`` with ``inverse=True``) of symmetric positive
+    (semi)definite A (..., p, p), by the eigen decomposition; eigenvalues below 0 (rounding) count as 0."""
+    val, vec = np.linalg.eigh(A)
+    val = np.maximum(val, 0.0)
+    with np.errstate(divide="ignore"):
+        root = 1.0 / np.sqrt(val) if inverse else np.sqrt(val)
+    return (vec * root[..., None, :]) @ np.swapaxes(vec, -1, -2)
+
+
+def srmr(S: np.ndarray, Sigma: np.ndarray) -> np.ndarray:
+    """Standardized root mean squared residual (...) of correlation matrices S, Sigma (..., p, p):
+    ``sqrt(mean of (s_ij - σ_ij)² over the p(p+1)/2 elements i ≤ j)`` (cSEM ``calculateSRMR``,
+    SmartPLS; on correlations the diagonal residuals are 0 but count in the mean)."""
+    p = S.shape[-1]
+    il = np.tril_indices(p)
+    D = (S - Sigma)[..., il[0], il[1]]
+    return np.sqrt(np.mean(D ** 2, axis=-1))
+
+
+def d_uls(S: np.ndarray, Sigma: np.ndarray) -> np.ndarray:
+    """Unweighted least squares distance (...) ``½ Σ_ij (s_ij - σ_ij)²`` over all p² elements
+    (Dijkstra & Henseler 2015; cSEM ``calculateDL``)."""
+    return 0.5 * np.sum((S - Sigma) ** 2, axis=(-2, -1))
+
+
+def d_g(S: np.ndarray, Sigma: np.ndarray) -> np.ndarray:
+    """Geodesic distance (...) ``½ Σ_k (log λ_k)²`` with λ_k the eigenvalues of ``S⁻¹ Σ``
+    (Dijkstra & Henseler 2015; cSEM ``calculateDG``). Computed from the symmetric
+    ``S^{-1/2} Σ S^{-1/2}`` (same eigenvalues); NaN when an eigenvalue is not positive."""
+    Si = sym_sqrt(S, inverse=True)
+    lam = np.linalg.eigvalsh(Si @ Sigma @ Si)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lg = np.log(np.where(lam > 0, lam, np.nan))
+    return 0.5 * np.sum(lg ** 2, axis=-1)
+
+
+def ml_discrepancy(S: np.ndarray, Sigma: np.ndarray) -> np.ndarray:
+    """Maximum-likelihood discrepancy (...) ``log|Σ| + tr(S Σ⁻¹) - log|S| - p`` (χ² = (n - 1)·F_ML in
+    SmartPLS's NFI); NaN when a matrix is not positive definite."""
+    p = S.shape[-1]
+    s1, l1 = np.linalg.slogdet(Sigma)
+    s2, l2 = np.linalg.slogdet(S)
+    tr = np.einsum("...ij,...ji->...", S, np.linalg.inv(Sigma))
+    return np.where((s1 > 0) & (s2 > 0), l1 + tr - l2 - p, np.nan)
