@@ -73,7 +73,9 @@ def test_values_are_the_engines(ecsi_out):
     assert man["bootstrap"]["n_kept"] == 60 and len(man["data_fingerprint"]) == 64
     assert set(man["versions"]) >= {"csi", "numpy", "pandas", "scipy", "semopy", "duckdb"}
     assert (ecsi_out / "model.lavaan").read_text(encoding="utf-8") == template("ecsi").to_syntax()
-    assert json.loads((ecsi_out / "fit.json").read_text(encoding="utf-8")) == {}
+    fit = json.loads((ecsi_out / "fit.json").read_text(encoding="utf-8"))      # PLS model fit (modelfit.py)
+    assert {"srmr", "d_uls", "d_g", "nfi", "srmr_hi95", "srmr_hi99"} <= set(fit["estimated"])
+    assert fit["bootstrap"]["n_boot"] == 60 and fit["bootstrap"]["seed"] == 7
 
 
 def test_bad_model_file_exits_2(tmp_path):

@@ -126,4 +126,6 @@ def indirect_effects(result, boot=None, alpha: float | None = None) -> pd.DataFr
         typ = "" if D is None else mediation_type(_sig(s), _sig(cs), est * c_est)
         out.append({"kind": kind, "from": x, "to": y, "path": path, "n_mediators": k, "estimate": est, **s,
                     "direct": c_est, "direct_ci_low": cs["ci_low"], "direct_ci_high": cs["ci_high"], "type": typ})
-    return pd.DataFrame(out, columns=cols)
+    tab = pd.DataFrame(out, columns=cols)
+    tab["n_mediators"] = tab["n_mediators"].astype("Int64")   # empty on the total rows
+    return tab

@@ -80,13 +80,37 @@ def run(args) -> int:
         settings["weights"] = args.weights
     scale = args.scale if args.scale is not None else scales
     t0 = time.perf_counter()
+    _check_research(args)
+    research = _research_options(args)
     fit = fit_model(data, spec, method=args.method, bootstrap=args.bootstrap, seed=args.seed, scale=scale,
-                    target=args.target, progress=_progress(), ci=args.ci, **settings)
+                    target=args.target, progress=_progress(), ci=args.ci,
+                    fit_bootstrap=args.bootstrap if args.method == "pls" else 0, **research, **settings)
     if sys.stderr.isatty() and args.bootstrap:
         print("", file=sys.stderr)
     written = write_results(fit, args.out)
     _summary(args, fit, spec, source, t0, written)
     return 0
+
+
+def _check_research(args) -> None:
+    """``--predict`` / ``--nca`` / ``--folds`` / ``--reps``: PLS only, sensible counts."""
+    if args.method != "pls" and (getattr(args, "predict", False) or getattr(args, "nca", False)):
+        raise SpecError("--predict and --nca are PLS methods (--method pls)")
+    if getattr(args, "predict", False):
+        if args.folds < 2:
+            raise SpecError(f"--folds must be at least 2, got {args.folds}")
+        if args.reps < 1:
+            raise SpecError(f"--reps must be at least 1, got {args.reps}")
+
+
+def _research_options(args) -> dict:
+    """The analyze() keywords of the research flags (PLSpredict folds/repetitions, cIPMA)."""
+    out: dict = {}
+    if getattr(args, "predict", False):
+        out["predict"] = {"folds": int(args.folds), "reps": int(args.reps)}
+    if getattr(args, "nca", False):
+        out["nca"] = True
+    return out
 
 
 def _progress():
@@ -114,6 +138,17 @@ def _summary(args, fit, spec, source: str, t0: float, written) -> None:
     if "index" in cons:
         print("  index: " + ", ".join(f"{c} {v:.1f}" for c, v in zip(cons["construct"], cons["index"])
                                       if np.isfinite(v)))
+    est = (fit.fit or {}).get("estimated") if args.method == "pls" else None
+    if est:
+        hi = f" (HI95 {est['srmr_hi95']:.3f})" if est.get("srmr_hi95") is not None else ""
+        print(f"  SRMR: saturated {fit.fit['saturated']['srmr']:.3f}, estimated {est['srmr']:.3f}{hi}")
+    pr = m.get("research", {}).get("predict")
+    if pr:
+        print(f"  PLSpredict ({pr['folds']} folds x {pr['reps']}): predictive power {pr['predictive_power_rmse']} "
+              f"(PLS vs LM by RMSE)")
+    if "nca" in fit.tables:
+        nec = fit.tables["nca"].query("level == 'construct' and necessary")["driver"].tolist()
+        print(f"  necessary conditions (cIPMA): {', '.join(nec) if nec else 'none'}")
     for w in m.get("warnings", []):
         print(f"  warning: {w}", file=sys.stderr)
     print(f"wrote {len(written)} files to {args.out}")
@@ -130,11 +165,21 @@ def _run_db(args) -> int:
         raise SpecError("--missing fiml is a CB-SEM option (--method cbsem); PLS offers listwise or mean")
     if args.method == "cbsem" and args.missing == "mean":
         raise SpecError("--missing mean is a PLS option; CB-SEM offers listwise or fiml")
+    _check_research(args)
     sel, settings = selection_and_settings(args)
     prep = prepare(args.db, sel, settings)
     wave = "all" if args.wave and len(set(args.wave)) > 1 else None
     t0 = time.perf_counter()
     fit = analyze_selection(prepared=prep, wave=wave, progress=_progress())
+    research = _research_options(args)
+    if args.method == "pls" and (research or args.bootstrap):
+        from csi.report.analyze import research_tables
+        from csi.report.build import analysis_rows, pooled_scales
+
+        rows = analysis_rows(prep, wave)
+        scales = pooled_scales(prep, [str(w) for w in rows["wave"].astype(str).unique()])
+        fit = research_tables(fit, rows, fit_bootstrap=int(args.bootstrap), seed=int(args.seed), scale=scales,
+                              target=args.target, **research)
     if sys.stderr.isatty() and args.bootstrap:
         print("", file=sys.stderr)
     written = write_results(fit, args.out)

@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     brand_args(sp)
     sp.add_argument("--scale", type=_scale, default=None, help="theoretical scale of every item, MIN-MAX (--data)")
     sp.add_argument("--target", default=None, help="IPMA target construct (default satisfaction)")
+    # research methods (PLS): PLSpredict, cIPMA (NCA); indirect.csv and the model fit come with every PLS fit
+    sp.add_argument("--predict", action="store_true", help="PLSpredict: out-of-sample prediction vs LM (predict.csv)")
+    sp.add_argument("--folds", type=int, default=10, metavar="K", help="PLSpredict folds (n = leave-one-out)")
+    sp.add_argument("--reps", type=int, default=10, metavar="R", help="PLSpredict repetitions")
+    sp.add_argument("--nca", action="store_true",
+                    help="cIPMA: necessary condition analysis of the IPMA drivers (nca.csv, bottlenecks.csv)")
     sp.add_argument("--out", type=Path, required=True, help="output folder")
     sp.set_defaults(handler="csi.cli_fit:run")
 

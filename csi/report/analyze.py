@@ -21,6 +21,13 @@ Tables (PLS):
 * ``effects``: from, to, direct, indirect, total, + total_std_error, total_ci_low, total_ci_high.
 * ``htmt`` (from ``assess_pls``), ``f2``, ``scores`` (respondent row label + constructs),
   ``cross_loadings`` (indicator + constructs), ``priorities`` (IPMA, construct level, for ``target``).
+* ``indirect`` (with a bootstrap): every specific indirect effect and each pair's total indirect effect with
+  bootstrap intervals and the Zhao-Lynch-Chen mediation type (:mod:`csi.analytics.mediation`).
+* on request (:func:`research_tables`, also through ``analyze(predict=..., nca=...)``): ``predict`` (PLSpredict,
+  :mod:`csi.evaluate.predict`), ``nca`` and ``bottlenecks`` (cIPMA, :mod:`csi.analytics.nca`).
+
+``fit`` (PLS): SRMR, d_ULS, d_G, NFI of the saturated and estimated model (:mod:`csi.evaluate.modelfit`), with
+Bollen-Stine HI95/HI99 when ``fit_bootstrap`` resamples are asked for.
 
 Tables (CB-SEM): ``params`` (same columns; ``estimate`` unstandardized, ``std_estimate`` lavaan's std.all),
 ``paths`` (from, to, estimate [standardized] with ITS standard error, z, p and interval, estimate_unstd and its
@@ -102,7 +109,7 @@ def analyze(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls"
               seed: int = 1, scale=None, target: str | None = None,
               progress: Callable[[int, int], None] | None = None, alpha: float = 0.05,
               ci: Literal["percentile", "bca"] = "percentile", labels: Mapping[str, tuple[str, str]] | None = None,
-              **settings) -> FitResult:
+              predict=None, nca: bool = False, fit_bootstrap: int = 0, **settings) -> FitResult:
     """Estimate ``spec`` on ``data`` and build every result table; returns a :class:`FitResult`.
 
     ``result.tables``: ``params`` (lavaan-style), ``paths``, ``outer``, ``constructs`` (R², reliability, 0–100
@@ -118,6 +125,9 @@ def analyze(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls"
     SAT when present, else the last endogenous construct). ``ci``: bootstrap interval of the paths,
     weights, loadings and total effects in the tables (``bca`` adds the jackknife, n more kernel runs);
     indices and IPMA importances always carry percentile intervals.
+    ``predict`` (PLS): ``True`` (10 folds x 10 repetitions), a number of folds, or ``{"folds", "reps"}`` adds the
+    ``predict`` table; ``nca=True`` adds ``nca`` and ``bottlenecks`` (cIPMA, needs the item scales);
+    ``fit_bootstrap``: Bollen-Stine resamples for the model-fit quantiles in ``fit`` (0 = none). All seeded by ``seed``.
     """
     if ci not in ("percentile", "bca"):
         raise SpecError(f"unknown confidence interval {ci!r}; choose percentile or bca")
@@ -132,6 +142,8 @@ def analyze(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls"
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if not isinstance(spec, ModelSpec):
         spec = load_model(spec, [str(c) for c in data.columns])
+    if method == "cbsem" and (predict or nca or fit_bootstrap):
+        raise SpecError("PLSpredict, cIPMA and the Bollen-Stine model-fit bootstrap are PLS methods (method='pls')")
     warnings: list[str] = []
     started = datetime.now(timezone.utc)
     if method == "cbsem":
@@ -139,7 +151,10 @@ def analyze(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls"
     else:
         tables, result, boot, rows, info = _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha,
                                                     scale, target, warnings, ci, labels)
-        fit = {}
+        from csi.evaluate.modelfit import model_fit
+
+        fit = ({} if spec.is_extended  # higher-order / interaction model: no model-fit statistics (yet)
+               else model_fit(data, spec, n_boot=int(fit_bootstrap), seed=int(seed), **settings).as_dict())
     weights = settings.get("weights")
     manifest = {
         "method": method,
@@ -164,7 +179,88 @@ def analyze(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls"
                                  "ci": ci if method == "pls" else None}
     if method == "pls":
         manifest["estimation"] = {k: info[k] for k in ("iterations", "converged") if k in info}
-    return FitResult(tables=tables, fit=fit, manifest=manifest, result=result, boot=boot)
+    out = FitResult(tables=tables, fit=fit, manifest=manifest, result=result, boot=boot)
+    if method == "pls" and (predict or nca):
+        out = research_tables(out, data, predict=predict, nca=nca, seed=seed, scale=scale, target=target)
+    return out
+
+
+def _predict_options(predict) -> dict:
+    if predict is True:
+        return {"folds": 10, "reps": 10}
+    if isinstance(predict, (int, np.integer)) and not isinstance(predict, bool):
+        return {"folds": int(predict), "reps": 10}
+    if isinstance(predict, Mapping):
+        unknown = sorted(set(predict) - {"folds", "reps", "approach"})
+        if unknown:
+            raise SpecError(f"unknown PLSpredict option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+        return {"folds": 10, "reps": 10, **dict(predict)}
+    raise SpecError(f"predict must be True, a number of folds or {{'folds', 'reps'}}, got {predict!r}")
+
+
+def research_tables(fit: FitResult, data: pd.DataFrame, *, predict=None, nca: bool = False,
+                    fit_bootstrap: int = 0, seed: int | None = None, scale=None, target: str | None = None,
+                    n_perm: int = 1000) -> FitResult:
+    """``fit`` (a PLS :class:`FitResult` of ``data``) with the on-request research tables added: ``predict``
+    (PLSpredict; ``predict`` as in :func:`analyze`), ``nca`` + ``bottlenecks`` (cIPMA at construct and item
+    level for the IPMA target; ``n_perm`` permutations) and, with ``fit_bootstrap`` resamples, the Bollen-Stine
+    quantiles in ``fit.fit``. ``seed`` defaults to the fit's; ``scale`` as in :func:`analyze` (or a mapping
+    ``{item: (min, max)}``). The estimation settings are the fit's own (its manifest)."""
+    from dataclasses import replace
+
+    if fit.manifest.get("method") != "pls":
+        raise SpecError("PLSpredict, cIPMA and the PLS model fit are PLS methods (use --method pls)")
+    res = fit.result
+    spec = res.spec
+    settings = {k: v for k, v in fit.manifest.get("settings", {}).items() if k in _PLS_SETTINGS}
+    if settings.get("weights") == "array":
+        raise SpecError("research tables need the survey weights as a column name, not an array")
+    seed = int(fit.manifest.get("seed") or 1) if seed is None else int(seed)
+    tables = dict(fit.tables)
+    manifest = dict(fit.manifest)
+    warnings = list(manifest.get("warnings", []))
+    research = dict(manifest.get("research", {}))
+    fit_stats = dict(fit.fit)
+    if predict:
+        from csi.evaluate.predict import plspredict, predictive_power
+
+        opts = _predict_options(predict)
+        folds = opts["folds"]
+        n = int(manifest.get("n", len(res.scores)))
+        folds = min(int(folds), n)
+        tab = plspredict(data, spec, folds=folds, reps=int(opts["reps"]), seed=seed,
+                         approach=opts.get("approach", "earliest"), **settings)
+        tables["predict"] = tab
+        research["predict"] = {**tab.attrs, "predictive_power_rmse": predictive_power(tab, "rmse"),
+                               "predictive_power_mae": predictive_power(tab, "mae")}
+    if nca:
+        from csi.analytics.nca import cipma
+
+        scales = _scales(scale, list(spec.indicators), data, res.scores.index, warnings)
+        if scales is None:
+            raise SpecError("cIPMA needs the items' theoretical scales (give --scale MIN-MAX)")
+        cons = list(spec.constructs)
+        tgt = target or ("SAT" if "SAT" in cons else spec.endogenous[-1])
+        if tgt not in cons:
+            raise SpecError(f"cIPMA target {tgt!r} is not a construct of the model ({', '.join(cons)})")
+        parts, bns = [], []
+        for level in ("construct", "indicator"):
+            pr = tables.get("priorities")
+            ip = pr if level == "construct" and pr is not None and (pr["target"] == tgt).all() else None
+            a, b = cipma(res, data, scales, target=tgt, level=level, n_perm=n_perm, seed=seed, ipma_table=ip)
+            parts.append(a)
+            bns.append(b)
+        tables["nca"] = pd.concat(parts, ignore_index=True)
+        tables["bottlenecks"] = pd.concat(bns, ignore_index=True)
+        research["nca"] = {"target": tgt, "n_perm": int(n_perm), "seed": seed, "ceiling": "CE-FDH",
+                           "scope": "empirical", "necessary_if": "d >= 0.1 and p < 0.05"}
+    if fit_bootstrap:
+        from csi.evaluate.modelfit import model_fit
+
+        fit_stats = model_fit(data, spec, n_boot=int(fit_bootstrap), seed=seed, **settings).as_dict()
+    manifest["research"] = research
+    manifest["warnings"] = warnings
+    return replace(fit, tables=tables, manifest=manifest, fit=fit_stats)
 
 
 def _labels(cons) -> tuple[list[str], list[str]]:
@@ -191,6 +287,10 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
             warnings.append(f"{sum(boot.dropped.values())} of {boot.n_boot} bootstrap resamples dropped{scope}: "
                             + ", ".join(f"{k} ({v})" for k, v in boot.dropped.items()))
         warnings.extend(n["message"] for n in getattr(boot, "notes", ()) or ())  # e.g. small-n coverage
+    extended = spec.is_extended
+    if extended:  # higher-order / interaction model (csi.engine.hoc): the tables follow the estimated plain model
+        spec = res.spec
+        warnings.append("higher-order or interaction model: 0-100 indices and IPMA priorities are not computed")
     cons = list(spec.constructs)
 
     params = pls_params(res, boot, ci=ci)
@@ -215,7 +315,7 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
         constructs[col] = rel[col].reindex(cons).to_numpy() if col in rel else np.nan
     tables["htmt"] = a["htmt"]
 
-    scales = _scales(scale, list(spec.indicators), data, res.scores.index, warnings)
+    scales = None if extended else _scales(scale, list(spec.indicators), data, res.scores.index, warnings)
     if scales is not None:
         idx = index_scores(res, scales, boot, alpha=alpha).set_index("construct")
         constructs["index"] = idx["index"].reindex(cons).to_numpy()
@@ -237,6 +337,12 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
     cross = res.cross_loadings.reset_index()
     tables.update(params=params, paths=paths, outer=outer, constructs=constructs, effects=effects, f2=res.f2.copy(),
                   scores=scores.reset_index(), cross_loadings=cross)
+    if boot is not None:
+        from csi.analytics.mediation import indirect_effects
+
+        ind = indirect_effects(res, boot, alpha=alpha)
+        if len(ind):
+            tables["indirect"] = ind
     return tables, res, boot, res.scores.index, res.info
 
 

@@ -84,15 +84,18 @@ def write_json(obj: Any, path: str | Path) -> Path:
 
 
 # table name → does it keep its index as a column
-_TABLES = ("params", "paths", "outer", "constructs", "effects", "htmt", "scores", "cross_loadings", "f2", "priorities")
+_TABLES = ("params", "paths", "outer", "constructs", "effects", "htmt", "scores", "cross_loadings", "f2", "priorities",
+           "indirect", "predict", "nca", "bottlenecks")
 
 
 def write_results(fit, out_dir: str | Path) -> dict[str, Path]:
     """Write a :class:`csi.fit.FitResult` into ``out_dir`` (created if needed).
 
     Files: one CSV per table present (``params``, ``paths``, ``outer``, ``constructs``, ``effects``, ``htmt``,
-    ``scores``, ``cross_loadings``, ``f2``, ``priorities``), ``fit.json`` (CB-SEM fit statistics; ``{}``
-    for PLS), ``manifest.json`` and ``model.lavaan``. Returns ``{file name: path}``.
+    ``scores``, ``cross_loadings``, ``f2``, ``priorities``; ``indirect`` after a bootstrap; ``predict``, ``nca``,
+    ``bottlenecks`` when asked for), ``fit.json`` (CB-SEM fit statistics; PLS: SRMR, d_ULS, d_G, NFI of the saturated
+    and estimated model, with Bollen-Stine quantiles after a bootstrap), ``manifest.json`` and ``model.lavaan``.
+    Returns ``{file name: path}``.
     """
     out = Path(out_dir)
     try:
