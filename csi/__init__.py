@@ -45,6 +45,10 @@ _API = {
     "assess_pls": "csi.evaluate.assess", "index_scores": "csi.analytics.index", "ipma": "csi.analytics.priorities",
     "CSIError": "csi.errors", "InputError": "csi.errors", "DataError": "csi.errors", "SpecError": "csi.errors",
     "EstimationError": "csi.errors", "StoreError": "csi.errors",
+    # research methods (issue 11): PLSpredict, PLS model fit, mediation, cIPMA
+    "plspredict": "csi.evaluate.predict", "model_fit": "csi.evaluate.modelfit",
+    "indirect_effects": "csi.analytics.mediation", "cipma": "csi.analytics.nca",
+    "research_tables": "csi.report.analyze",
 }
 
 # The first release's flat module names, kept working: ``from csi import store``, ``import csi.pls``.
