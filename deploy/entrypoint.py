@@ -68,7 +68,8 @@ def settings(env: dict | None = None) -> dict:
         raise Refused(f"CSI_PORT must be between 1 and 65535, got {port}")
     if not s["CSI_DB"]:
         raise Refused("CSI_DB is empty: set it to the database file on the data volume (e.g. /data/csi.duckdb)")
-    return {"db": str(Path(s["CSI_DB"]).resolve()), "require_auth": _flag(s["CSI_REQUIRE_AUTH"], "CSI_REQUIRE_AUTH"),
+    return {"db": os.path.abspath(s["CSI_DB"]),  # not resolve(): the path is a symlink to the current version
+            "require_auth": _flag(s["CSI_REQUIRE_AUTH"], "CSI_REQUIRE_AUTH"),
             "port": port, "address": s["CSI_ADDRESS"].strip() or "0.0.0.0",
             "base_path": s["CSI_BASE_PATH"].strip().strip("/"), "demo": _flag(s["CSI_DEMO"], "CSI_DEMO")}
 
@@ -112,22 +113,38 @@ def check_store_folder(db: str) -> None:
 
 
 def prepare_store(db: str, demo: bool) -> str:
-    """Create (empty, or the demo with ``CSI_DEMO=1``) or migrate the store; returns what was done."""
+    """Create (empty, or the demo with ``CSI_DEMO=1``) or migrate the store; returns what was done.
+
+    Writes go through ``csi.data.store.writing`` (the one write path: bounded writers' lock, audited,
+    published atomically), which migrates the copy it writes (``csi.data.store.migrate``). A store already
+    at the current schema is only opened read-only, so a restart adds no version and no audit entry."""
     from csi.data import store
+    from csi.errors import StoreError
 
     path = Path(db)
-    existed = path.exists()
-    if not existed and demo:
-        from csi.data.demo import build_demo_database
+    if not path.exists():
+        if demo:
+            from csi.data.demo import build_demo_database
 
-        build_demo_database(path)
-        return "built the demo store"
-    con = store.connect(path)  # read-write: applies pending migrations (csi.data.store.migrate)
+            build_demo_database(path, actor=store.default_actor())
+            return "built the demo store"
+        with store.writing(path, action="create", detail={"by": "entrypoint"}, fresh=True):
+            pass
+        return f"created an empty store (schema version {store.SCHEMA_VERSION})"
     try:
-        version = store._schema_version(con)
-    finally:
-        con.close()
-    return f"{'migrated' if existed else 'created an empty'} store (schema version {version})"
+        con = store.connect(path, read_only=True)
+    except StoreError:  # too old to read (or a legacy file): the write below migrates it or says why not
+        before = 0
+    else:
+        try:
+            before = store._schema_version(con)
+        finally:
+            con.close()
+    if before >= store.SCHEMA_VERSION:
+        return f"store is current (schema version {before})"
+    with store.writing(path, action="migrate", detail={"from_schema": before, "by": "entrypoint"}):
+        pass
+    return f"migrated store (schema version {before} -> {store.SCHEMA_VERSION})"
 
 
 def streamlit_command(s: dict, extra: list[str] | None = None) -> list[str]:
@@ -177,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.health:
         return health()
-    os.chdir(ROOT)  # Streamlit finds .streamlit/config.toml and secrets.toml in the working folder
     try:
-        s = settings()
+        s = settings()  # a relative CSI_DB is taken from the caller's working folder
+        os.chdir(ROOT)  # Streamlit finds .streamlit/config.toml and secrets.toml in the working folder
         auth_mode = check_secrets(s["require_auth"])
         check_store_folder(s["db"])
         done = None if args.check else prepare_store(s["db"], s["demo"])

@@ -179,10 +179,18 @@ def _stored_sha(db: Path) -> dict[str, str]:
     return {str(s): str(w) for s, w in zip(waves["sha256"], waves["label"]) if isinstance(s, str)}
 
 
+def _busy(e: StoreError, db: Path) -> bool:
+    """A refusal because another program is writing (worth a retry), not because of the file."""
+    from csi.data import store
+
+    text = str(e)
+    return f"database {db.name} is busy" in text or text == store.in_use_message(db.name)
+
+
 def ingest_one(path: Path, db: Path, args) -> tuple[str, object]:
     """One file: ``("accepted", summary)``, ``("rejected", [reasons])`` or ``("waiting", why)``."""
     from csi.data import store
-    from csi.data.ingest import ingest_file
+    from csi.data.ingest import ingest_into
 
     try:
         side = read_sidecar(path)
@@ -203,16 +211,14 @@ def ingest_one(path: Path, db: Path, args) -> tuple[str, object]:
         return "waiting", public_text(e)
     except OSError as e:
         return "waiting", f"cannot read the file now ({type(e).__name__})"
-    try:
-        con = store.connect(db)
-    except StoreError as e:  # busy (another writer past the bounded wait), or unreadable: retry later
-        return "waiting", public_text(e)
-    try:
-        report = ingest_file(con, path, wave, **opts)
-    except (InputError, StoreError, ValueError, TypeError) as e:
+    try:  # one audited write, published whole or not at all (csi.data.store.writing), bounded wait
+        report = ingest_into(db, path, wave, actor=store.default_actor(), **opts)
+    except StoreError as e:
+        if _busy(e, db):  # another writer held the store past the bounded wait: retry on the next run
+            return "waiting", public_text(e)
         return "rejected", _reasons(e)
-    finally:
-        con.close()
+    except (InputError, ValueError, TypeError) as e:
+        return "rejected", _reasons(e)
     return "accepted", report.summary()
 
 
