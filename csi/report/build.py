@@ -908,6 +908,10 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
         tables["priorities"] = priorities_table(prep, focus)
     except CSIError as e:
         notes.append(_note("no_priorities", f"no priorities: {e}", f"未计算改进优先级：{e}"))
+    if focus.boot is not None and prep.settings.method != "cbsem":   # mediation: cheap, from the bootstrap draws
+        from csi.analytics.mediation import indirect_effects
+
+        tables["indirect"] = indirect_effects(focus.result, focus.boot, alpha=prep.settings.alpha)
     tables["trends"] = trends_table(fits)
     tables["changes"] = changes_table(prep, fits)
     bfits = dict(brand_fit_map) if brand_fit_map is not None else brand_fits(prep, cache=cache, workers=workers)
