@@ -304,6 +304,11 @@ def bootstrap_pls(data: pd.DataFrame, spec: ModelSpec, *, n_boot: int = 5000, se
         raise SpecError(f"seed must be an integer, got {seed!r}")
     if not 0 < alpha < 1:
         raise SpecError(f"alpha must be between 0 and 1, got {alpha!r}")
+    if isinstance(spec, ModelSpec) and spec.is_extended:      # higher-order constructs / interaction terms
+        from csi.engine.hoc import bootstrap_extended
+        return bootstrap_extended(data, spec, n_boot=n_boot, seed=seed, progress=progress, alpha=alpha,
+                                  jackknife=jackknife, scheme=scheme, standardize=standardize, plsc=plsc,
+                                  weights=weights, missing=missing, tol=tol, max_iter=max_iter)
     prep = _prepare(data, spec, weights, missing)
     d = _Design.from_spec(spec)
     items, cons = list(d.indicators), list(d.constructs)

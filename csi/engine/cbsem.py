@@ -162,6 +162,10 @@ def estimate_cbsem(data: pd.DataFrame, spec: ModelSpec, *, missing: Missing = "l
     if weights is not None:
         raise DataError("CB-SEM (semopy) cannot use survey weights: its maximum-likelihood estimator has no "
                         "weighted form. Fit the model without weights, or use PLS, which supports them.")
+    if spec.interactions:
+        raise SpecError("interaction terms (" + ", ".join(t for t, *_ in spec.interactions) + ") cannot be "
+                        "estimated by CB-SEM here: latent interactions need LMS/QML, which semopy lacks. "
+                        "Use PLS (two-stage, product-indicator or orthogonal interaction terms).")
     formative = [c for c, m in spec.modes.items() if m == "B"]
     if formative:
         raise SpecError(

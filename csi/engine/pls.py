@@ -392,6 +392,8 @@ class PLSResult:
     spec: ModelSpec
     info: dict = field(default_factory=dict)
     construct_corr: pd.DataFrame | None = None
+    #: extended models (higher-order / interaction, :mod:`csi.engine.hoc`): first-stage results by name
+    stages: dict = field(default_factory=dict)
 
 
 def _f2(C: np.ndarray, d: _Design, r2: np.ndarray) -> np.ndarray:
@@ -412,6 +414,10 @@ def estimate_pls(data: pd.DataFrame, spec: ModelSpec, *, scheme: Scheme = "path"
     when the algorithm does not converge in ``max_iter`` iterations.
     """
     _check_options(scheme, missing, standardize, plsc, tol, max_iter)
+    if isinstance(spec, ModelSpec) and spec.is_extended:      # higher-order constructs / interaction terms
+        from csi.engine.hoc import estimate_extended
+        return estimate_extended(data, spec, scheme=scheme, standardize=standardize, plsc=plsc, weights=weights,
+                                 missing=missing, tol=tol, max_iter=max_iter)
     prep = _prepare(data, spec, weights, missing)
     d = _Design.from_spec(spec)
     mean, cov = _moments(prep.X, prep.f)

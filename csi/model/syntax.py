@@ -25,7 +25,7 @@ else (construct order, adjacency, predecessors) is derived from it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Iterable, Literal
 
@@ -37,6 +37,8 @@ from csi.errors import SpecError
 Mode = Literal["A", "B"]
 _NAME = re.compile(r"^[A-Za-z_\u4e00-\u9fff][A-Za-z0-9_.\u4e00-\u9fff]*$")
 _OPS = ("=~", "<~", "~~", "~")
+HOC_METHODS = ("two_stage", "repeated")
+INTERACTION_METHODS = ("two_stage", "product", "orthogonal")
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,23 @@ class ModelSpec:
 
     params: tuple[tuple[str, str, str], ...]
     name: str = "custom"
+    #: how higher-order constructs are estimated: ``two_stage`` (seminr's default) or ``repeated``
+    hoc_method: str = "two_stage"
+    #: how interaction terms are built: ``two_stage`` (default), ``product`` or ``orthogonal``
+    interaction_method: str = "two_stage"
 
     def __post_init__(self) -> None:
         _validate(self.params)
+        if self.hoc_method not in HOC_METHODS:
+            raise SpecError(f"unknown higher-order approach {self.hoc_method!r}; choose {' or '.join(HOC_METHODS)}")
+        if self.interaction_method not in INTERACTION_METHODS:
+            raise SpecError(f"unknown interaction method {self.interaction_method!r}; choose one of "
+                            f"{', '.join(INTERACTION_METHODS)}")
+
+    def with_methods(self, hoc: str | None = None, interaction: str | None = None) -> "ModelSpec":
+        """The same model estimated with another higher-order approach / interaction method."""
+        return replace(self, hoc_method=hoc or self.hoc_method,
+                       interaction_method=interaction or self.interaction_method)
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -90,7 +106,9 @@ class ModelSpec:
     @cached_property
     def interactions(self) -> tuple[tuple[str, str, str, str], ...]:
         """Interaction terms as ``(term, iv, moderator, target)``; ``term`` is ``"IV:MOD"`` as written."""
-        return tuple((rhs, *rhs.split(":"), lhs) for lhs, op, rhs in self.params if op == "~" and ":" in rhs)
+        declared = set(self.modes)
+        return tuple((rhs, *rhs.split(":"), lhs) for lhs, op, rhs in self.params
+                     if op == "~" and ":" in rhs and rhs not in declared)
 
     @property
     def is_extended(self) -> bool:
@@ -118,7 +136,8 @@ class ModelSpec:
     def paths(self) -> tuple[tuple[str, str], ...]:
         """Structural paths as ``(from, to)``, ordered by target then source order."""
         order = {c: i for i, c in enumerate(self.constructs)}
-        p = [(rhs, lhs) for lhs, op, rhs in self.params if op == "~" and ":" not in rhs]
+        terms = {t for t, *_ in self.interactions}
+        p = [(rhs, lhs) for lhs, op, rhs in self.params if op == "~" and rhs not in terms]
         return tuple(sorted(p, key=lambda ft: (order[ft[1]], order[ft[0]])))
 
     @cached_property
@@ -128,7 +147,8 @@ class ModelSpec:
         for lhs, op, _ in self.params:
             if op in ("=~", "<~") and lhs not in declared:
                 declared.append(lhs)
-        return _toposort(declared, [(rhs, lhs) for lhs, op, rhs in self.params if op == "~" and ":" not in rhs])
+        return _toposort(declared, [(rhs, lhs) for lhs, op, rhs in self.params
+                                    if op == "~" and (":" not in rhs or rhs in declared)])
 
     @property
     def indicators(self) -> tuple[str, ...]:
@@ -206,7 +226,7 @@ class ModelSpec:
         """
         have = set(available) | set(self.blocks)
         rows = [r for r in self.params if r[1] == "~" or r[2] in have]
-        return ModelSpec(tuple(rows), name=self.name)
+        return replace(self, params=tuple(rows))
 
     # ----------------------------------------------------------------- output
     def to_syntax(self) -> str:
@@ -304,7 +324,7 @@ def _validate(params: tuple[tuple[str, str, str], ...]) -> None:
     for lhs, op, rhs in params:
         if op != "~":
             continue
-        if ":" in rhs:
+        if ":" in rhs and rhs not in constructs:
             terms.append((lhs, op, rhs))
             continue
         for name in (lhs, rhs):
