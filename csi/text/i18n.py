@@ -496,6 +496,83 @@ TEXT: dict[str, tuple[str, str]] = {
                      "服务器出现问题，本页无法显示。管理员可在服务器日志中按事件编号 {incident} 查到详情。"),
     "err_store": ("The survey database cannot be opened right now: {msg}",
                   "暂时无法打开调查数据库：{msg}"),
+    # ------------------------- research methods: PLSpredict, model fit, mediation, cIPMA (issue 11, RESEARCH-A)
+    "rs_fit_title": ("Model fit (PLS)", "模型拟合（PLS）"),
+    "rs_fit_caption": ("SRMR below 0.08 indicates a good fit (Henseler et al. 2014). The saturated model uses the "
+                       "estimated construct correlations, the estimated model those implied by the paths. HI95 / "
+                       "HI99 are Bollen–Stine bootstrap quantiles: a value below HI95 means the model is not "
+                       "rejected at the 5% level.",
+                       "SRMR 低于 0.08 表示拟合良好（Henseler 等，2014）。饱和模型使用估计的潜变量相关，估计模型使用"
+                       "路径所隐含的相关。HI95 / HI99 为 Bollen–Stine 自助法分位数：数值低于 HI95 表示在 5% 水平上不拒绝模型。"),
+    "rs_fit_test": ("Bollen–Stine test ({n} resamples)", "Bollen–Stine 检验（{n} 次重抽样）"),
+    "rs_model_saturated": ("Saturated model", "饱和模型"),
+    "rs_model_estimated": ("Estimated model", "估计模型"),
+    "rs_indirect_title": ("Indirect effects (mediation)", "间接效应（中介）"),
+    "rs_indirect_caption": ("Every specific indirect effect along a chain of paths (the product of its paths) and each "
+                            "pair's total indirect effect, with bootstrap intervals and the mediation type (Zhao, "
+                            "Lynch & Chen 2010).",
+                            "每条路径链上的特定间接效应（各路径系数之积）及每对潜变量的总间接效应，附自助法置信区间和"
+                            "中介类型（Zhao、Lynch 与 Chen，2010）。"),
+    "rs_indirect_no_boot": ("Run the bootstrap above for intervals and mediation types.",
+                            "请先运行上方的自助法，以得到置信区间和中介类型。"),
+    "rs_kind_specific": ("specific", "特定"),
+    "rs_kind_total_indirect": ("total indirect", "总间接"),
+    "rs_type_complementary": ("complementary (partial mediation)", "互补型（部分中介）"),
+    "rs_type_competitive": ("competitive (partial mediation)", "竞争型（部分中介）"),
+    "rs_type_indirect-only": ("indirect only (full mediation)", "仅间接（完全中介）"),
+    "rs_type_direct-only": ("direct only (no mediation)", "仅直接（无中介）"),
+    "rs_type_no-effect": ("no effect", "无效应"),
+    "rs_predict_title": ("Out-of-sample prediction (PLSpredict)", "样本外预测（PLSpredict）"),
+    "rs_predict_caption": ("Each item of an endogenous construct is predicted for respondents left out of the "
+                           "estimation ({folds} folds × {reps} repetitions) and compared with a linear regression on "
+                           "the exogenous items (LM). Q²predict above 0: better than the training mean.",
+                           "对未参与估计的受访者预测内生潜变量的每个题项（{folds} 折 × {reps} 次重复），并与基于外生题项的"
+                           "线性回归（LM）比较。Q²predict 大于 0：优于训练样本均值。"),
+    "rs_predict_run": ("Run PLSpredict", "运行 PLSpredict"),
+    "rs_predict_summary": ("PLS predicts better than the linear benchmark for {k} of {n} items (RMSE): predictive "
+                           "power {power}.",
+                           "按 RMSE，PLS 在 {n} 个题项中有 {k} 个优于线性基准：预测能力{power}。"),
+    "rs_power_high": ("high", "高"),
+    "rs_power_medium": ("medium", "中等"),
+    "rs_power_low": ("low", "低"),
+    "rs_power_none": ("lacking", "不足"),
+    "col_pls_rmse": ("PLS RMSE", "PLS RMSE"),
+    "col_pls_mae": ("PLS MAE", "PLS MAE"),
+    "col_lm_rmse": ("LM RMSE", "LM RMSE"),
+    "col_lm_mae": ("LM MAE", "LM MAE"),
+    "col_q2_predict": ("Q²predict", "Q²predict"),
+    "col_lm_q2_predict": ("LM Q²predict", "LM Q²predict"),
+    "col_pls_beats_lm_rmse": ("PLS beats LM (RMSE)", "PLS 优于 LM（RMSE）"),
+    "col_pls_beats_lm_mae": ("PLS beats LM (MAE)", "PLS 优于 LM（MAE）"),
+    "col_n_mediators": ("Mediators", "中介数"),
+    "col_type": ("Mediation type", "中介类型"),
+    "col_model": ("Model", "模型"),
+    "col_srmr": ("SRMR", "SRMR"),
+    "col_d_uls": ("d_ULS", "d_ULS"),
+    "col_d_g": ("d_G", "d_G"),
+    "col_nfi": ("NFI", "NFI"),
+    "col_chi2": ("χ²", "χ²"),
+    "col_d": ("NCA effect size d", "NCA 效应量 d"),
+    "col_necessary": ("Necessary condition", "必要条件"),
+    "col_target_level": ("Target level", "目标水平"),
+    "col_required": ("Level needed", "所需水平"),
+    "col_pct_below": ("% of respondents below", "低于该水平的受访者 %"),
+    "dr_cipma_title": ("Necessary conditions (cIPMA)", "必要条件（cIPMA）"),
+    "dr_cipma_caption": ("Necessary condition analysis (CE-FDH ceiling) on the 0–100 scores: a driver with effect "
+                         "size d ≥ 0.1 and permutation p < 0.05 is a necessary condition — below a certain level of "
+                         "it, {target} cannot reach a high level, whatever the other drivers do (Hauff et al. 2024).",
+                         "基于 0–100 分数的必要条件分析（CE-FDH 上限线）：效应量 d ≥ 0.1 且置换检验 p < 0.05 的驱动因素为"
+                         "必要条件——该因素低于一定水平时，无论其他因素如何，{target}都无法达到高水平（Hauff 等，2024）。"),
+    "dr_cipma_chart": ("cIPMA for {target}: importance, performance and necessary conditions",
+                       "{target}的 cIPMA：重要性、表现与必要条件"),
+    "dr_cipma_necessary": ("necessary condition", "必要条件"),
+    "dr_cipma_not_necessary": ("not necessary", "非必要条件"),
+    "dr_cipma_found": ("Necessary conditions for {target}: {drivers}.", "{target}的必要条件：{drivers}。"),
+    "dr_cipma_none": ("No driver is a necessary condition for {target} (d ≥ 0.1, p < 0.05).",
+                      "没有驱动因素是{target}的必要条件（d ≥ 0.1，p < 0.05）。"),
+    "dr_cipma_bottleneck": ("Bottleneck table: the level (0–100) each driver needs for {target} to reach a level "
+                            "(NN = not necessary at that level)",
+                            "瓶颈表：{target}达到某一水平时各驱动因素所需的水平（0–100；NN = 该水平下非必要）"),
 }
 
 
