@@ -69,7 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(sp)
     sp.add_argument("--seed", type=int, default=20240601, help="random seed of the generator")
     sp.add_argument("--force", action="store_true", help="replace an existing demo database file")
+    sp.add_argument("--national", dest="handler", action="store_const", const="csi.data.national:run_cli",
+                    help="a national programme instead (industries x companies x 4 waves; truth saved beside the DB)")
     sp.set_defaults(handler="csi.cli_data:run_demo")
+
+    sp = sub.add_parser("publish", help="write the published waves as a partitioned Parquet dataset (cluster input)")
+    sp.add_argument("dir", type=Path, help="output folder of the dataset")
+    db_arg(sp)
+    sp.add_argument("--by", choices=["company", "wave"], default="company",
+                    help="partitions: wave/industry/company (default; wave/brand without an industry) or wave only")
+    sp.set_defaults(handler="csi.data.publish:run_cli")
 
     sp = sub.add_parser("ingest", help="validate a survey file and store it as one wave (all or nothing)")
     sp.add_argument("file", type=Path)
@@ -176,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     brand_args(sp)
     weight_args(sp)
     sp.add_argument("--out", type=Path, required=True)
+    sp.add_argument("--dask", default=None, metavar="ADDRESS",
+                    help="run the group fits on Dask: local[:N] (a LocalCluster of N workers), dask://HOST:PORT or "
+                         "tcp://HOST:PORT (default: 2 local processes)")
+    sp.add_argument("--dataset", type=Path, default=None,
+                    help="published Parquet dataset (python -m csi publish): workers read their company-wave there")
+    sp.add_argument("--results", type=Path, default=None, help="result-store folder shared with the workers")
     sp.set_defaults(handler="csi.cli_report:run")
     return p
 

@@ -9,7 +9,9 @@ brands); survey weights whenever the selection has a complete ``weight`` column 
 
 Files (UTF-8 CSV, formula-like text escaped): ``indices.csv``, ``priorities.csv``, ``trends.csv``,
 ``changes.csv``, ``brands.csv``, ``competitor_gap.csv``, ``groups.csv`` (MGA), ``segments.csv``, ``nps.csv``,
-``complaints.csv``, ``bands.csv``, ``classic/*.csv`` and ``manifest.json`` (selection, focus, settings, seeds,
+``complaints.csv``, ``bands.csv``, ``classic/*.csv``, for a national programme (an ``industry`` segment)
+``industry.csv`` and ``league.csv`` (``--dask`` runs the group fits on Dask, ``--dataset`` lets workers read a
+published Parquet dataset, ``--results`` is their shared result store), and ``manifest.json`` (selection, focus, settings, seeds,
 versions, data version, files, notes).
 """
 from __future__ import annotations
@@ -54,7 +56,15 @@ def run(args) -> int:
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {str(out)!r} exists and is not a folder")
     sel, settings = selection_and_settings(args)
-    rep = build_report(db, sel, settings, cache=FitCache(), workers=2)
+    import contextlib
+
+    from csi.runtime.execution import executor_for
+
+    dask = getattr(args, "dask", None)  # --dask local[:N] = a LocalCluster of N workers; else an address
+    spec = None if dask is None else (dask.replace("local", "dask-local", 1) if dask.startswith("local") else dask)
+    with (executor_for(spec) if spec else contextlib.nullcontext()) as executor:  # None: 2 local processes
+        rep = build_report(db, sel, settings, cache=FitCache(), workers=2, executor=executor,
+                           dataset=getattr(args, "dataset", None), results=getattr(args, "results", None))
     out.mkdir(parents=True, exist_ok=True)
     written = write_report(rep, out)
     prep = rep.prepared

@@ -42,7 +42,7 @@ from csi.analytics.index import check_scales, index_draws, index_scores
 from csi.engine.kernel_math import count_moments, cov_to_corr, pair_products, percentile_interval, weighted_moments
 
 __all__ = [
-    "GroupFit", "estimate_groups", "group_seed", "trend", "wave_change", "competitor_gap",
+    "GroupFit", "estimate_groups", "estimate_partitions", "group_seed", "trend", "wave_change", "competitor_gap",
     "mga_permutation", "mga_bootstrap", "mga", "henseler_p",
 ]
 
@@ -301,6 +301,64 @@ def estimate_groups(
             payloads.append(payload)
     _execute(payloads, out, cache, results, executor, workers, n_boot, boot_options, progress, boot_progress,
              stats)
+    return out
+
+
+def estimate_partitions(
+    dataset,
+    spec,
+    scales,
+    n_boot: int = 0,
+    seed: int = 1,
+    *,
+    by: Sequence[str] = ("wave", "brand"),
+    match: Mapping[str, Any] | None = None,
+    executor: Executor | None = None,
+    keep: str = "index",
+    results=None,
+    cache: FitCache | None = None,
+    workers: int = 1,
+    min_n: int = 30,
+    boot_options: Mapping[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    stats: dict | None = None,
+    **settings,
+) -> dict[GroupKey, GroupFit]:
+    """:func:`estimate_groups` over the partitions of a published dataset (:mod:`csi.data.publish`): each task
+    carries (dataset path, partition filter, columns) and the worker reads its rows itself, so nothing but
+    the model and the settings is shipped. ``by`` names the filter columns that form the group key (seeds
+    are ``group_seed(seed, key)``, as in :func:`estimate_groups`: the same rows give the same fit);
+    ``match`` selects partitions (column -> value or values). The fit key hashes the partition file's
+    SHA-256 from the manifest. Defaults to ``keep="index"`` (the reduction)."""
+    from csi.data.publish import partitions
+
+    if keep not in ("full", "index"):
+        raise DataError(f"keep must be 'full' or 'index', got {keep!r}")
+    boot_options = {"jackknife": False, **(dict(boot_options) if boot_options else {})}
+    wcol = settings.get("weights")
+    cols = list(spec.indicators) + ([wcol] if isinstance(wcol, str) else [])
+    syntax = spec.to_syntax()
+    payloads, out = [], {}
+    for part in partitions(dataset, **dict(match or {})):
+        key = tuple(str(part["filter"][b]) for b in by)
+        labels = dict(zip(by, key))
+        gseed = group_seed(seed, key)
+        try:
+            sc = _scales_for(scales, labels, list(spec.indicators))
+        except CSIError as e:
+            out[key] = GroupFit(key=key, labels=labels, n=part["rows"], seed=gseed, error=str(e))
+            continue
+        if part["rows"] < min_n:
+            out[key] = GroupFit(key=key, labels=labels, n=part["rows"], seed=gseed,
+                                error=f"only {part['rows']} respondents (at least {min_n} needed)")
+            continue
+        payload = {"part": {"dataset": str(dataset), "filter": dict(part["filter"]), "columns": cols},
+                   "spec": spec, "key": key, "labels": labels, "settings": settings, "n_boot": int(n_boot),
+                   "seed": gseed, "scales": sc, "boot_options": boot_options, "keep": keep}
+        data_fp = cache_key(partition=part["sha256"], columns=cols)
+        if _lookup(payload, out, cache, results, None, syntax, data_fp):
+            payloads.append(payload)
+    _execute(payloads, out, cache, results, executor, workers, n_boot, boot_options, progress, None, stats)
     return out
 
 

@@ -396,8 +396,10 @@ def prepare(source, selection: Selection | None = None, settings: Settings | Non
 
 # ---------------------------------------------------------------------------- fits
 def fit_groups(prep: Prepared, by: Sequence[str], *, frame: pd.DataFrame | None = None, n_boot: int | None = None,
-               cache=None, workers: int = 1, progress=None, boot_progress=None, boot_options=None) -> dict:
-    """``csi.compare.estimate_groups`` with the prepared model, scales, weights and seed."""
+               cache=None, workers: int = 1, progress=None, boot_progress=None, boot_options=None,
+               **group_kw) -> dict:
+    """``csi.compare.estimate_groups`` with the prepared model, scales, weights and seed (``group_kw``: its
+    ``executor``, ``keep``, ``results``, ``stats``)."""
     from csi.compare.groups import estimate_groups
 
     f = prep.frame if frame is None else frame
@@ -414,7 +416,7 @@ def fit_groups(prep: Prepared, by: Sequence[str], *, frame: pd.DataFrame | None 
     return estimate_groups(f, prep.spec, list(by), prep.scales,
                            n_boot=prep.settings.bootstrap if n_boot is None else int(n_boot),
                            seed=prep.settings.seed, cache=cache, data_version=prep.data_version, workers=workers,
-                           min_n=prep.settings.min_n, **extra, **settings)
+                           min_n=prep.settings.min_n, **extra, **group_kw, **settings)
 
 
 def wave_fits(prep: Prepared, **kw) -> dict:
@@ -840,18 +842,79 @@ def classic_tables(prep: Prepared, fit, notes: list) -> tuple[dict[str, pd.DataF
     return tables, summary
 
 
-def segment_table(prep: Prepared, seg: str, *, cache=None, workers: int = 1, n_boot: int | None = None
-                  ) -> tuple[pd.DataFrame, dict]:
+def segment_table(prep: Prepared, seg: str, *, cache=None, workers: int = 1, n_boot: int | None = None,
+                  executor=None) -> tuple[pd.DataFrame, dict]:
     """Indices per value of segment ``seg`` in the focus wave of the selection: (table, fits)."""
     rows = prep.rows_of(prep.focus_wave)
     if seg not in rows.columns:
         raise DataError(f"no segment column {seg!r} in the selection")
-    fits = fit_groups(prep, ["wave", seg], frame=rows, cache=cache, workers=workers, n_boot=n_boot)
+    fits = fit_groups(prep, ["wave", seg], frame=rows, cache=cache, workers=workers, n_boot=n_boot,
+                      **({"executor": executor} if executor is not None else {}))
     tr = trends_table(fits)
     if len(tr):
         tr = tr.rename(columns={seg: "value"})
         tr.insert(1, "segment", seg)
     return tr, fits
+
+
+# ------------------------------------------------- national programmes: industry benchmarks
+INDUSTRY_COLUMN = "industry"          # segment naming each company's industry (csi.data.national)
+MARKET_SHARE_COLUMN = "market_share"  # optional segment: the company's market share (weights the industry)
+
+
+def industry_members(prep: Prepared) -> tuple[dict, dict] | None:
+    """(``{company: industry}``, ``{(wave, company): market share}``) of the brand frame; None without an
+    industry segment."""
+    bf = prep.brand_frame
+    if bf is None or INDUSTRY_COLUMN not in bf.columns or not bf[INDUSTRY_COLUMN].notna().any():
+        return None
+    b = prep.brand_column
+    first = bf.dropna(subset=[INDUSTRY_COLUMN]).drop_duplicates(b)
+    industry_of = dict(zip(first[b].astype(str), first[INDUSTRY_COLUMN].astype(str)))
+    share_of = {}
+    if MARKET_SHARE_COLUMN in bf.columns:
+        s = bf.assign(_s=pd.to_numeric(bf[MARKET_SHARE_COLUMN], errors="coerce"))
+        for (w, c), v in s.groupby(["wave", b], observed=True)["_s"].first().items():
+            if np.isfinite(v):
+                share_of[(str(w), str(c))] = float(v)
+    return industry_of, share_of
+
+
+def industry_fits(prep: Prepared, *, reuse: Mapping | None = None, cache=None, workers: int = 1, executor=None,
+                  dataset=None, results=None, stats: dict | None = None) -> dict:
+    """Reduced (index + index draws) fits of every company and wave, key ``(wave, company)``, brand filter
+    lifted. ``reuse``: fits already made (the focus wave's brand fits): their waves are not fitted again.
+    ``dataset``: a published Parquet dataset (csi.data.publish) the workers read their partitions from (only
+    without segment filters, which the partitions do not apply)."""
+    from csi.compare.groups import _reduced, estimate_partitions
+
+    reuse = {k: _reduced(f) for k, f in (reuse or {}).items()}
+    done = {k[0] for k in reuse}
+    waves = [w for w in prep.waves if w not in done]
+    out: dict = {}
+    if waves:
+        kw = {"executor": executor} if executor is not None else {}
+        other_filters = [c for c, _ in prep.selection.filters if c != prep.brand_column]
+        if dataset is not None and not other_filters:
+            settings = prep.estimator_settings
+            out = estimate_partitions(dataset, prep.spec, prep.scales, prep.settings.bootstrap, prep.settings.seed,
+                                      by=("wave", prep.brand_column), match={"wave": waves}, cache=cache,
+                                      workers=workers, min_n=prep.settings.min_n, results=results, stats=stats,
+                                      **kw, **settings)
+        else:
+            rows = prep.brand_frame[prep.brand_frame["wave"].astype(str).isin(waves)]
+            out = fit_groups(prep, ["wave", prep.brand_column], frame=rows, cache=cache, workers=workers,
+                             keep="index", results=results, stats=stats, **kw)
+    return {**reuse, **out}
+
+
+def industry_tables(prep: Prepared, fits: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(industry, league) tables of :mod:`csi.analytics.industry` from :func:`industry_fits`."""
+    from csi.analytics.industry import industry_table, league_table
+
+    industry_of, share_of = industry_members(prep) or ({}, {})
+    alpha = prep.settings.alpha
+    return (industry_table(fits, industry_of, share_of, alpha), league_table(fits, industry_of, share_of, alpha))
 
 
 # ------------------------------------------------------------------------ the report
@@ -875,7 +938,8 @@ class Report:
 def build_report(source, selection: Selection | None = None, settings: Settings | None = None, *,
                  cache=None, workers: int = 1, segments: Sequence[str] | None = None,
                  prepared: Prepared | None = None, fits: Mapping | None = None, brand_fit_map: Mapping | None = None,
-                 progress: Callable[[int, int], None] | None = None, **prepare_kw) -> Report:
+                 progress: Callable[[int, int], None] | None = None, executor=None, dataset=None,
+                 results=None, **prepare_kw) -> Report:
     """The standard CSI report of a selection.
 
     ``source``: database path, DuckDB connection or DataFrame (see :func:`prepare`). Returns a :class:`Report`
@@ -885,13 +949,18 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
     of each segment column in the focus wave), ``nps``, ``complaints``, ``bands``, ``alerts`` (targets missed,
     significant drops) and ``classic/*``. ``fits`` /
     ``brand_fit_map``: group fits already made (the dashboard's cache) to reuse. ``workers``: processes for the
-    group fits (1 = in this process, safe in any script; the CLI uses 2, started once and reused).
+    group fits (1 = in this process, safe in any script; the CLI uses 2, started once and reused); ``executor``:
+    any concurrent.futures.Executor instead (csi.runtime.execution.executor_for, e.g. Dask). With an
+    ``industry`` segment (a national programme) ``industry`` and ``league`` tables are added
+    (:func:`industry_fits`; ``dataset``/``results``: published Parquet dataset and result store).
     """
+    ex = {"executor": executor} if executor is not None else {}
     t0 = time.perf_counter()
     prep = prepared or prepare(source, selection, settings, **prepare_kw)
     notes = list(prep.notes)
     tables: dict[str, pd.DataFrame] = {}
-    fits = dict(fits) if fits is not None else wave_fits(prep, cache=cache, workers=workers, progress=progress)
+    fits = dict(fits) if fits is not None else wave_fits(prep, cache=cache, workers=workers, progress=progress,
+                                                                  **ex)
     for key, f in fits.items():
         if not f.ok:
             notes.append(_note("group_failed", f"group {', '.join(key)} not analysed: {f.error}",
@@ -914,8 +983,12 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
         tables["indirect"] = indirect_effects(focus.result, focus.boot, alpha=prep.settings.alpha)
     tables["trends"] = trends_table(fits)
     tables["changes"] = changes_table(prep, fits)
-    bfits = dict(brand_fit_map) if brand_fit_map is not None else brand_fits(prep, cache=cache, workers=workers)
+    bfits = dict(brand_fit_map) if brand_fit_map is not None else brand_fits(prep, cache=cache, workers=workers, **ex)
     tables["brands"] = brand_table(prep, bfits)
+    if industry_members(prep) is not None:
+        ifits = industry_fits(prep, reuse=bfits, cache=cache, workers=workers, executor=executor, dataset=dataset,
+                              results=results)
+        tables["industry"], tables["league"] = industry_tables(prep, ifits)
     tables["competitor_gap"] = gap_table(prep, bfits)
     if prep.focus_brand and prep.competitor:
         tables["groups"] = mga_table(prep, bfits)
@@ -928,7 +1001,7 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
     seg_frames = []
     for seg in seg_cols:
         try:
-            tab, _ = segment_table(prep, seg, cache=cache, workers=workers)
+            tab, _ = segment_table(prep, seg, cache=cache, workers=workers, executor=executor)
             seg_frames.append(tab)
         except CSIError as e:
             notes.append(_note("segment_failed", f"segment {seg} not analysed: {e}", f"细分 {seg} 未能分析：{e}"))

@@ -38,7 +38,13 @@ DEFAULT_LOCAL_WORKERS = 2
 
 
 def one_blas_thread() -> None:
-    """Worker start-up: one BLAS thread in THIS (worker) process."""
+    """Worker start-up: one BLAS thread in THIS (worker) process.
+
+    numpy and scipy.linalg are imported first: threadpoolctl limits only the BLAS libraries already loaded,
+    and a spawn child started by ``python -m csi`` has imported nothing yet (its ``__main__`` is skipped), so
+    without the imports the limit silently did nothing and the workers ran multi-threaded BLAS."""
+    import numpy  # noqa: F401 - loads numpy's BLAS
+    import scipy.linalg  # noqa: F401 - loads scipy's BLAS
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
