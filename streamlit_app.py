@@ -17,7 +17,8 @@ import streamlit as st
 
 from app import auth, state
 from app.i18n import LANG_NAMES, LANGS, t
-from app.ui import METHODS, MODELS, Selection, friendly_text, internal_error_text, plain, sticky
+from app.ui import (METHODS, MODELS, SCOPE_FILTER, Selection, friendly_text, internal_error_text, plain,
+                    refuse_out_of_scope, session_to_url, sticky, url_to_session, wanted_page)
 from csi.errors import CSIError
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
@@ -31,11 +32,15 @@ PAGE_FILES = {
     "downloads": ("app_pages/downloads.py", ":material/download:"),
 }
 
-st.set_page_config(page_title="CSI", page_icon=":material/insights:", layout="wide")
+# The page icon is an emoji (drawn by the browser): a ":material/...:" icon is fetched from a web font server.
+st.set_page_config(page_title="CSI", page_icon="📊", layout="wide")
 
+# A bookmark's view (page, language, selection) is read from the URL once per session, before the sign-in.
+url_to_session(LANGS)
 # Language first: every later widget label depends on it.
+sticky("lang", "en")  # the value comes from Session State (the URL's on a first run), never a widget default
 lang = st.sidebar.segmented_control(
-    "Language / 语言", LANGS, format_func=LANG_NAMES.get, default="en", required=True, key="lang")
+    "Language / 语言", LANGS, format_func=LANG_NAMES.get, required=True, key="lang")
 lang = lang or "en"
 
 user = auth.sign_in(lang)
@@ -45,6 +50,8 @@ if user.mode == "open":
     st.sidebar.warning(t("open_banner", lang), icon=":material/lock_open:")
 else:
     st.sidebar.caption(t("signed_in_as", lang, name=plain(user.name), role=t(f"role_{user.role}", lang)))
+    if user.brands is not None:
+        st.sidebar.caption(t("scope_caption", lang, brands=plain(", ".join(user.brands))))
 
 path = state.db_path()
 try:  # a database in use (a demo rebuild, an ingest) or unreadable: a message, never DuckDB's text
@@ -65,7 +72,7 @@ all_waves = tuple(str(w) for w in wave_table["label"])
 sb = st.sidebar
 sb.subheader(t("filters", lang))
 # Keep the selection valid after a wave was added, renamed or deleted; a new wave joins the selection.
-known = st.session_state.get("f_waves_known", ())
+known = st.session_state.get("f_waves_known", all_waves)  # a first run's waves (from a URL) are kept as they are
 if "f_waves" not in st.session_state:
     st.session_state["f_waves"] = list(all_waves)
 else:
@@ -75,6 +82,17 @@ st.session_state["f_waves_known"] = all_waves
 picked = sb.multiselect(t("waves", lang), all_waves, key="f_waves")
 seg_values = state.segment_values(path, version)
 brands = state.settings(path, version, ("own_brand", "competitor"))
+if user.brands is not None:  # a brand-scoped user: only their brands anywhere (the engine enforces it too)
+    seg_values = {**seg_values, "brand": [b for b in seg_values.get("brand", []) if b in user.brands]}
+    if not seg_values["brand"]:
+        st.error(t("scope_none", lang, brands=plain(", ".join(user.brands))))
+        st.stop()
+    refused = refuse_out_of_scope(seg_values["brand"], "f_brand")  # e.g. another brand asked for by URL
+    if refused:
+        st.sidebar.warning(t("scope_refused", lang))
+    brands = {k: (v if v in seg_values["brand"] else None) for k, v in brands.items()}
+    if "f_brand" not in st.session_state and len(seg_values["brand"]) == 1:
+        st.session_state["f_brand"] = list(seg_values["brand"])
 if "f_brand" not in st.session_state and brands.get("own_brand") in seg_values.get("brand", []):
     st.session_state["f_brand"] = [brands["own_brand"]]  # executives look at their own brand first
 filters = []
@@ -103,19 +121,27 @@ if model == "custom":
     syntax = sb.text_area(t("custom_syntax", lang), key="f_syntax", height=220, help=t("custom_help", lang))
 sticky("f_method", "pls")
 method = sb.radio(t("method", lang), METHODS, format_func=lambda m: t(f"method_{m}", lang), key="f_method")
-weighted = sb.checkbox(t("use_weights", lang), value=True, key="f_weighted")
+st.session_state.setdefault("f_weighted", True)
+weighted = sb.checkbox(t("use_weights", lang), key="f_weighted")
+if user.brands is not None:
+    filters.append((SCOPE_FILTER, tuple(user.brands)))  # into every cache key and the engine's Selection
 
 order = {w: i for i, w in enumerate(all_waves)}
 st.session_state["csi_selection"] = Selection(
     path=path, version=version,
     waves=tuple(sorted((w for w in picked if w in order), key=order.get)),
     all_waves=all_waves, filters=tuple(filters), model=model, syntax=syntax, method=method, lang=lang,
-    weighted=weighted, own_brand=brands.get("own_brand"), competitor=brands.get("competitor"))
+    weighted=weighted, own_brand=brands.get("own_brand"), competitor=brands.get("competitor"),
+    industry=bool(user.industry))
 
-pages = [st.Page(PAGE_FILES[p][0], title=t(f"page_{p}", lang), icon=PAGE_FILES[p][1], url_path=p,
-                 default=(p == "overview"))
-         for p in auth.pages_for(user.role)]
-page = st.navigation(pages, position="top")
+pages = {p: st.Page(PAGE_FILES[p][0], title=t(f"page_{p}", lang), icon=PAGE_FILES[p][1], url_path=p,
+                    default=(p == "overview"))
+         for p in auth.pages_for(user.role)}
+page = st.navigation(list(pages.values()), position="top")
+wanted = wanted_page()  # a bookmark's page, kept through the sign-in form
+if wanted in pages and wanted != (page.url_path or "overview"):
+    st.switch_page(pages[wanted])
+session_to_url(st.session_state["csi_selection"], page.url_path or "overview")
 try:
     page.run()
 except ScriptControlException:  # st.stop / st.rerun / st.switch_page are Streamlit's control flow

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import secrets as pysecrets
 import threading
@@ -63,6 +64,55 @@ class User:
     name: str
     role: Role
     mode: Mode
+    # Brand scope: None = every brand; otherwise the only brands this user may see (issue 9, brand scopes).
+    brands: tuple[str, ...] | None = None
+    # With a scope: also the anonymised mean over every brand of the programme, shown as "Industry".
+    industry: bool = False
+
+
+REQUIRE_AUTH_ENV = "CSI_REQUIRE_AUTH"
+
+
+def auth_required(environ: Mapping | None = None) -> bool:
+    """``CSI_REQUIRE_AUTH`` set to 1/true/yes (the container image sets it): no configured users means no app,
+    never the open demo."""
+    env = os.environ if environ is None else environ
+    return str(env.get(REQUIRE_AUTH_ENV, "")).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _brand_list(value) -> tuple[str, ...] | None:
+    """A ``brands`` entry as a tuple of names; None when absent; ValueError when not a non-empty list of text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(b, str) and b.strip() for b in value):
+        raise ValueError(f"brands = {value!r}")
+    return tuple(dict.fromkeys(b.strip() for b in value))
+
+
+def _flag(value) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValueError(f"industry_aggregate = {value!r}")
+    return value
+
+
+def scope_of(secrets: Mapping, username: str | None = None, email: str | None = None):
+    """``(brands or None, industry)`` of a password user (``[credentials.usernames.X] brands = [...]``,
+    ``industry_aggregate = true``) or an OIDC e-mail (``[brand_scopes."e-mail"]`` with the same two keys).
+    ValueError for a malformed entry (:func:`config_problem` refuses those before anybody signs in)."""
+    if username is not None:
+        entry = user_table(secrets).get(str(username).strip().lower()) or {}
+    else:
+        table = {str(k).strip().lower(): v for k, v in (secrets.get("brand_scopes") or {}).items()}
+        entry = table.get(str(email or "").strip().lower()) or {}
+        if not isinstance(entry, Mapping):
+            entry = {"brands": entry}
+    brands = _brand_list(entry.get("brands"))
+    industry = _flag(entry.get("industry_aggregate"))
+    return brands, bool(industry and brands is not None)
 
 
 def pages_for(role: str | None) -> tuple[str, ...]:
@@ -319,6 +369,10 @@ def config_problem(secrets: Mapping) -> tuple[str, dict] | None:
             return "cfg_password_argon2", {"user": name, "cmd": HASH_COMMAND}
         if why:
             return "cfg_password_hash", {"user": name, "cmd": HASH_COMMAND}
+        try:
+            scope_of(secrets, username=name)
+        except ValueError:
+            return "cfg_brand_scope", {"user": name}
     return None
 
 
@@ -327,6 +381,11 @@ def oidc_problem(secrets: Mapping) -> tuple[str, dict] | None:
     secret = (secrets.get("auth") or {}).get("cookie_secret")
     if secret is not None and key_problem(secret):
         return "cfg_oidc_secret", {"min_len": MIN_KEY_LENGTH, "min_distinct": MIN_KEY_DISTINCT, "cmd": KEY_COMMAND}
+    for email in (secrets.get("brand_scopes") or {}):
+        try:
+            scope_of(secrets, email=email)
+        except ValueError:
+            return "cfg_brand_scope", {"user": str(email)}
     return None
 
 
@@ -747,13 +806,14 @@ def current_user() -> User | None:
     secrets = load_secrets()
     mode = auth_mode(secrets)
     if mode == "open":
-        return User(name="demo", role="researcher", mode="open")
+        return None if auth_required() else User(name="demo", role="researcher", mode="open")
     if mode == "oidc":
         if oidc_problem(secrets) or not getattr(st.user, "is_logged_in", False):
             return None
         email = st.user.get("email")
+        brands, industry = scope_of(secrets, email=email)
         return User(name=str(st.user.get("name") or email or "user"), role=role_for_email(secrets, email),
-                    mode="oidc")
+                    mode="oidc", brands=brands, industry=industry)
     if config_problem(secrets) or not st.session_state.get("authentication_status"):
         return None
     username = str(st.session_state.get("username") or "").strip().lower()
@@ -762,7 +822,9 @@ def current_user() -> User | None:
     role = best_role(users[username].get("roles")) if username in users else None
     if role is None or not _session_login_ok(secrets):
         return None
-    return User(name=str(st.session_state.get("name") or username), role=role, mode="password")
+    brands, industry = scope_of(secrets, username=username)
+    return User(name=str(st.session_state.get("name") or username), role=role, mode="password", brands=brands,
+                industry=industry)
 
 
 def require(page: str, lang: str = "en") -> User:
@@ -811,6 +873,9 @@ def sign_in(lang: str = "en") -> User | None:
         return None
     mode = auth_mode(secrets)
     if mode == "open":
+        if auth_required():  # hosted (the image sets it) but nobody configured: fail closed
+            _refuse_config(("cfg_auth_required", {"env": REQUIRE_AUTH_ENV}), lang)
+            return None
         return current_user()
     if mode == "oidc":
         problem = oidc_problem(secrets)

@@ -247,7 +247,10 @@ def _prepared(path: str, version: str, wave_labels: tuple[str, ...], filters, mo
               method: str, weighted: bool, n_boot: int):
     from csi.report.build import Selection, Settings, prepare
 
-    sel = Selection(waves=tuple(wave_labels), filters=tuple(filters), own_brand_by_default=False)
+    from .ui import split_scope
+
+    real, scope = split_scope(filters)  # a brand scope is enforced by the engine, before anything reads rows
+    sel = Selection(waves=tuple(wave_labels), filters=real, own_brand_by_default=False, allowed_brands=scope)
     s = Settings(model=syntax if model == "custom" else model, method=method, weights=bool(weighted),
                  bootstrap=int(n_boot), min_n=MIN_RESPONDENTS)
     return prepare(_snapshot(path, version, tuple(wave_labels)), sel, s)
@@ -425,7 +428,10 @@ def extra_tables(sel) -> dict:
 
 def app_manifest(sel, wave: str) -> dict:
     """What the dashboard selected, so a download can be traced back and redone."""
+    from .ui import split_scope
+
     return {"database": Path(sel.path).name, "data_version": sel.version,
             "data_content_fingerprint": fingerprint(sel.path, sel.version), "waves_selected": list(sel.waves),
-            "wave_fitted": wave, "filters": {c: list(v) for c, v in sel.filters if v}, "model": sel.model,
+            "wave_fitted": wave, "filters": {c: list(v) for c, v in split_scope(sel.filters)[0] if v},
+            "brand_scope": list(sel.allowed_brands) if sel.allowed_brands is not None else None, "model": sel.model,
             "method": sel.method, "survey_weights": bool(sel.weighted), "language": sel.lang}

@@ -11,6 +11,17 @@ from .i18n import t
 
 MODELS = ("ccsi", "ecsi", "acsi", "custom")
 METHODS = ("pls", "cbsem")
+# A brand-scoped user's scope rides in the selection's filters as a last ``(SCOPE_FILTER, brands)`` entry: every
+# cached loader takes the filters, so every cache key carries the scope; app.state hands it to the engine as
+# csi.report.build.Selection.allowed_brands (see split_scope).
+SCOPE_FILTER = "__brand_scope__"
+
+
+def split_scope(filters) -> tuple[tuple, tuple[str, ...] | None]:
+    """``(filters without the scope entry, allowed brands or None)``."""
+    real = tuple((c, tuple(v)) for c, v in filters if c != SCOPE_FILTER)
+    scope = next((tuple(v) for c, v in filters if c == SCOPE_FILTER), None)
+    return real, scope
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,13 @@ class Selection:
     weighted: bool = True           # use the survey-weight column when the data have one
     own_brand: str | None = None
     competitor: str | None = None
+    page: str = "overview"
+    industry: bool = False          # a scoped user may see the anonymised all-brand mean ("Industry")
+
+    @property
+    def allowed_brands(self) -> tuple[str, ...] | None:
+        """The user's brand scope (None = every brand); also inside ``filters`` (see :data:`SCOPE_FILTER`)."""
+        return split_scope(self.filters)[1]
 
     @property
     def latest(self) -> str | None:
@@ -365,3 +383,64 @@ def sticky(key: str, default) -> None:
     ``index``/``value`` to the widget.
     """
     st.session_state[key] = st.session_state.get(key, default)
+
+
+# ------------------------------------------------------------------ deep links (the view in the URL)
+# page, language and the main selection live in st.query_params: a bookmark or a reload opens the same view,
+# also after the sign-in form (the URL's view is read once per browser session, before sign-in, and the page
+# is switched to once the user is known). Lists are repeated parameters (?brand=A&brand=B, wave labels may hold
+# commas); an empty value (?brand=) means "all", an absent one the default.
+URL_LISTS = {"waves": "f_waves", "brand": "f_brand", "region": "f_region", "channel": "f_channel"}
+URL_CHOICES = {"model": ("f_model", MODELS), "method": ("f_method", METHODS)}
+
+
+def url_to_session(langs) -> None:
+    """On a session's first run: the URL's language and selection into Session State (before the widgets
+    exist); the wanted page is kept for :func:`wanted_page`."""
+    ss = st.session_state
+    if ss.get("csi_url_read"):
+        return
+    ss["csi_url_read"] = True
+    qp = st.query_params
+    if qp.get("lang") in langs:
+        ss["lang"] = qp.get("lang")
+    for name, key in URL_LISTS.items():
+        if name in qp:
+            ss[key] = [v for v in qp.get_all(name) if v != ""]
+    for name, (key, allowed) in URL_CHOICES.items():
+        if qp.get(name) in allowed:
+            ss[key] = qp.get(name)
+    if qp.get("weights") in ("0", "1"):
+        ss["f_weighted"] = qp.get("weights") == "1"
+    ss["csi_url_page"] = qp.get("page") or None
+
+
+def wanted_page() -> str | None:
+    """The page the URL asked for on the session's first run (once; None afterwards)."""
+    return st.session_state.pop("csi_url_page", None)
+
+
+def refuse_out_of_scope(options: list[str], key: str) -> list[str]:
+    """Values of a sidebar choice (``key``) that are not among ``options`` (a brand outside the user's scope
+    asked for by URL, a deleted wave): dropped from Session State and returned."""
+    have = st.session_state.get(key)
+    if not have:
+        return []
+    st.session_state[key] = [v for v in have if v in options]
+    return [v for v in have if v not in options]
+
+
+def session_to_url(sel: "Selection", page: str) -> None:
+    """The current view into st.query_params (written only when it changed)."""
+    want: dict[str, list[str] | str] = {"page": page, "lang": sel.lang, "model": sel.model, "method": sel.method,
+                                        "weights": "1" if sel.weighted else "0"}
+    if tuple(sel.waves) != tuple(sel.all_waves):
+        want["waves"] = list(sel.waves) or [""]
+    for col, values in split_scope(sel.filters)[0]:
+        if col in URL_LISTS:
+            want[col] = list(values) or [""]
+    qp = st.query_params
+    have = {k: (qp.get_all(k) if len(qp.get_all(k)) != 1 else qp.get(k)) for k in qp.keys()}
+    norm = {k: (v if isinstance(v, str) else (v[0] if len(v) == 1 else list(v))) for k, v in want.items()}
+    if have != norm:
+        qp.from_dict(want)

@@ -187,3 +187,265 @@ def test_cancellation_unwinds_the_engine_bootstrap():
         bootstrap.bootstrap_pls(df, spec, n_boot=200, seed=1, chunk_size=10, threads=1, progress=progress,
                                 jackknife=False)
     assert seen == [10]
+
+
+# ====================================================================== the app (AppTest)
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from app import auth  # noqa: E402
+from app.i18n import t  # noqa: E402
+
+OWN, OTHER = "Skyline Mobile", "Horizon Telecom"
+COOKIE_KEY = "csi-test-cookie-key-9Qf2LmX7vR4nT8wZ"
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory):
+    from conftest import build_small_demo
+
+    return build_small_demo(tmp_path_factory.mktemp("hostdb") / "csi.duckdb", 200, waves=3)
+
+
+@pytest.fixture()
+def app_env(small_db, tmp_path, monkeypatch):
+    import shutil
+
+    import streamlit as st
+
+    db = tmp_path / "csi.duckdb"
+    shutil.copy(small_db, db)
+    monkeypatch.setenv("CSI_DB", str(db))
+    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "0")  # point estimates only: these tests are about who sees what
+    monkeypatch.delenv(auth.REQUIRE_AUTH_ENV, raising=False)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(auth, "_request_cookie", lambda name: None)
+    monkeypatch.setattr(auth, "_write_cookie", lambda cs, value, ttl: None)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield db
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _bcrypt(pw: str) -> str:
+    import bcrypt
+
+    return bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=4)).decode()
+
+
+def _secrets(**users) -> dict:
+    """users: name -> dict(role=..., brands=..., industry_aggregate=...)."""
+    table = {}
+    for name, u in users.items():
+        entry = {"email": f"{name}@example.com", "first_name": name, "last_name": "T",
+                 "password": _bcrypt("pw-" + name), "roles": [u.get("role", "viewer")]}
+        entry.update({k: v for k, v in u.items() if k != "role"})
+        table[name] = entry
+    return {"cookie": {"name": "csi_test", "key": COOKIE_KEY, "expiry_days": 1},
+            "credentials": {"usernames": table}}
+
+
+def _app(secrets: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for k, v in (secrets or {}).items():
+        at.secrets[k] = v
+    return at
+
+
+def _sign_in(at: AppTest, user: str) -> None:
+    at.text_input[0].input(user)
+    at.text_input[1].input("pw-" + user)
+    at.button[0].click()
+    at.run()
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    internal = t("err_internal", "en", incident="")[:40]
+    assert not [e.value for e in at.error if e.value.startswith(internal)]
+
+
+def _sidebar_brand(at: AppTest):
+    return at.sidebar.multiselect(key="f_brand")
+
+
+# ------------------------------------------------------------------ fail closed
+def test_require_auth_without_users_shows_only_a_configuration_message(app_env, monkeypatch):
+    monkeypatch.setenv(auth.REQUIRE_AUTH_ENV, "1")
+    at = _app()
+    at.run()
+    _ok(at)
+    assert [e.value for e in at.error] == [t("cfg_auth_required", "en", env="CSI_REQUIRE_AUTH")]
+    assert not at.title and not at.metric and not at.dataframe and not at.sidebar.multiselect
+    assert not at.text_input  # no sign-in form either: there is nobody to sign in
+    at.switch_page("app_pages/data.py")  # a page asked for by URL: the same refusal, nothing else
+    at.run()
+    assert [e.value for e in at.error] == [t("cfg_auth_required", "en", env="CSI_REQUIRE_AUTH")]
+    assert not at.title and not at.dataframe and not at.get("file_uploader")
+
+
+def test_require_auth_page_run_alone_refuses(app_env, monkeypatch):
+    monkeypatch.setenv(auth.REQUIRE_AUTH_ENV, "1")
+    at = AppTest.from_file(str(ROOT / "app_pages" / "data.py"), default_timeout=60)
+    at.run()
+    assert t("not_allowed", "en", role="-") in [e.value for e in at.error]
+    assert not at.get("file_uploader")
+
+
+def test_without_the_variable_no_users_is_the_open_demo(app_env):
+    at = _app()
+    at.run()
+    _ok(at)
+    assert t("open_banner", "en") in [w.value for w in at.sidebar.warning]
+    assert auth.auth_required({"CSI_REQUIRE_AUTH": "1"}) and not auth.auth_required({"CSI_REQUIRE_AUTH": "0"})
+    assert not auth.auth_required({})
+
+
+def test_require_auth_with_users_shows_the_sign_in_form(app_env, monkeypatch):
+    monkeypatch.setenv(auth.REQUIRE_AUTH_ENV, "1")
+    at = _app(_secrets(vera={"role": "viewer"}))
+    at.run()
+    _ok(at)
+    assert len(at.text_input) == 2 and not at.metric
+    _sign_in(at, "vera")
+    _ok(at)
+    assert at.metric  # the overview
+
+
+# ------------------------------------------------------------------ brand scopes
+def test_scope_entries_are_validated():
+    ok = _secrets(sam={"brands": [OTHER], "industry_aggregate": True})
+    assert auth.config_problem(ok) is None
+    assert auth.scope_of(ok, username="sam") == ((OTHER,), True)
+    assert auth.scope_of(_secrets(x={}), username="x") == (None, False)
+    for bad in ([], "", [1], {"a": 1}):
+        assert auth.config_problem(_secrets(sam={"brands": bad})) == ("cfg_brand_scope", {"user": "sam"}), bad
+    assert auth.config_problem(_secrets(sam={"brands": [OTHER], "industry_aggregate": "yes"}))[0] == "cfg_brand_scope"
+
+
+def test_the_engine_applies_the_scope_before_anything_else(small_db):
+    from csi.errors import DataError
+    from csi.report.build import Selection, prepare
+
+    full = prepare(str(small_db), Selection(own_brand_by_default=False))
+    assert set(full.frame["brand"]) == {OWN, OTHER}
+    prep = prepare(str(small_db), Selection(allowed_brands=(OTHER,), own_brand_by_default=True))
+    assert set(prep.frame["brand"]) == {OTHER} and set(prep.brands) <= {OTHER}
+    assert prep.competitor is None and (prep.brand_frame is None or set(prep.brand_frame["brand"]) == {OTHER})
+    assert len(prep.frame) == int((full.frame["brand"] == OTHER).sum())
+    with pytest.raises(DataError, match="outside this user's brand scope"):
+        prepare(str(small_db), Selection(filters=(("brand", (OWN,)),), allowed_brands=(OTHER,)))
+
+
+def _all_brands_shown(at: AppTest) -> set[str]:
+    """Every brand name that appears in a table, chart spec, metric or text of the run."""
+    import json
+
+    seen = set()
+    texts = [str(e.value) for e in list(at.markdown) + list(at.caption) + list(at.info) + list(at.warning)]
+    texts += [m.label for m in at.metric] + [str(m.value) for m in at.metric]
+    for df in at.dataframe:
+        v = df.value
+        data = getattr(v, "data", v)  # a Styler or a frame
+        texts.append(data.to_csv())
+    for el in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart") + at.get("plotly_chart"):
+        texts.append(json.dumps(getattr(el, "proto", None) and str(el.proto)))
+    blob = "\n".join(texts)
+    for b in (OWN, OTHER):
+        if b in blob:
+            seen.add(b)
+    return seen
+
+
+def test_a_scoped_user_sees_only_their_brand_on_every_page(app_env):
+    at = _app(_secrets(hana={"role": "researcher", "brands": [OTHER]}))
+    at.run()
+    _sign_in(at, "hana")
+    _ok(at)
+    assert _sidebar_brand(at).options == [OTHER] and _sidebar_brand(at).value == [OTHER]
+    assert t("scope_caption", "en", brands=OTHER) in [c.value for c in at.sidebar.caption]
+    for page in ("overview", "model", "drivers", "compare", "classic", "downloads"):
+        at.switch_page(f"app_pages/{page}.py")
+        at.run()
+        _ok(at)
+        assert OWN not in _all_brands_shown(at), page
+    sel = at.session_state["csi_selection"]
+    assert sel.allowed_brands == (OTHER,)
+    from app import state
+
+    prep = state.prepared(sel)  # what every page reads: the engine's scoped selection
+    assert set(prep.frame["brand"]) == {OTHER}
+
+
+def test_a_scoped_user_cannot_reach_another_brand_by_url(app_env):
+    at = _app(_secrets(hana={"role": "viewer", "brands": [OTHER]}))
+    at.query_params["brand"] = [OWN]  # a crafted link asking for the other company's brand
+    at.run()
+    _sign_in(at, "hana")
+    _ok(at)
+    assert _sidebar_brand(at).value == [] and _sidebar_brand(at).options == [OTHER]
+    assert t("scope_refused", "en") in [w.value for w in at.sidebar.warning]
+    assert OWN not in _all_brands_shown(at)
+    assert at.query_params.get("brand") in ("", [""], None)  # the URL no longer names it
+    sel = at.session_state["csi_selection"]
+    assert not any(c == "brand" and OWN in v for c, v in sel.filters)
+
+
+def test_an_unscoped_user_still_sees_every_brand(app_env):
+    at = _app(_secrets(rex={"role": "researcher"}))
+    at.run()
+    _sign_in(at, "rex")
+    _ok(at)
+    assert set(_sidebar_brand(at).options) == {OWN, OTHER}
+    assert at.session_state["csi_selection"].allowed_brands is None
+
+
+# ------------------------------------------------------------------ deep links and language
+def test_query_parameters_round_trip_through_the_sign_in_form(app_env):
+    waves = None
+    s = _secrets(rex={"role": "researcher"})
+    first = _app(s)
+    first.run()
+    _sign_in(first, "rex")
+    waves = list(first.session_state["csi_selection"].all_waves)
+    # the user picks a view: Chinese, drivers page, two waves, the other brand, ECSI, unweighted
+    first.sidebar.segmented_control(key="lang").set_value("zh").run()
+    first.sidebar.multiselect(key="f_waves").set_value(waves[:2]).run()
+    first.sidebar.multiselect(key="f_brand").set_value([OTHER]).run()
+    first.sidebar.selectbox(key="f_model").set_value("ecsi").run()
+    first.sidebar.checkbox(key="f_weighted").uncheck().run()
+    first.switch_page("app_pages/drivers.py")
+    first.run()
+    _ok(first)
+    url = dict(first.query_params)
+    assert url["lang"] == "zh" and url["page"] == "drivers" and url["model"] == "ecsi" and url["weights"] == "0"
+    assert url["brand"] in (OTHER, [OTHER]) and url["waves"] == waves[:2]
+
+    # a bookmark of that URL opened in a new browser session: sign in, and the same view is back
+    again = _app(s)
+    for k, v in url.items():
+        again.query_params[k] = v
+    again.run()
+    assert len(again.text_input) == 2  # the sign-in form first ...
+    _sign_in(again, "rex")
+    _ok(again)
+    sel = again.session_state["csi_selection"]
+    assert sel.lang == "zh" and sel.waves == tuple(waves[:2]) and sel.model == "ecsi" and not sel.weighted
+    assert dict(sel.filters).get("brand") == (OTHER,)
+    assert t("dr_title", "zh") in [x.value for x in again.title]  # ... then the bookmarked page, in Chinese
+    assert dict(again.query_params) == url
+
+
+def test_reload_keeps_the_language(app_env):
+    at = _app()  # the open demo (no users)
+    at.run()
+    at.sidebar.segmented_control(key="lang").set_value("zh").run()
+    _ok(at)
+    assert at.query_params.get("lang") == "zh"
+    reload = _app()
+    reload.query_params.update(dict(at.query_params))
+    reload.run()
+    _ok(reload)
+    assert reload.session_state["lang"] == "zh" and t("ov_title", "zh") in [x.value for x in reload.title]

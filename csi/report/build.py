@@ -56,6 +56,9 @@ class Selection:
     value tuple means "all". ``brand_column`` / ``own_brand`` / ``competitor``: None = the store's settings.
     ``own_brand_by_default``: when no filter names a brand, the focus is the own brand (the dashboard's first
     view and the CLI's default); ``False`` analyses all brands pooled.
+    ``allowed_brands``: a brand scope (a hosted user limited to some brands); None = every brand. :func:`prepare`
+    drops every other brand's respondents before anything else reads the data, and refuses a filter that names
+    a brand outside the scope (or a scope without a brand column).
     """
 
     waves: tuple[str, ...] | None = None
@@ -64,6 +67,7 @@ class Selection:
     own_brand: str | None = None
     competitor: str | None = None
     own_brand_by_default: bool = True
+    allowed_brands: tuple[str, ...] | None = None
 
     @staticmethod
     def of(waves=None, segments=None, **kw) -> "Selection":
@@ -253,6 +257,19 @@ def _apply(frame: pd.DataFrame, filters, skip: str | None = None) -> pd.DataFram
     return frame.loc[mask].reset_index(drop=True)
 
 
+def _brand_scope(frame: pd.DataFrame, selection: Selection, conf: Mapping) -> pd.DataFrame:
+    """Only the respondents of ``selection.allowed_brands`` (see :class:`Selection`)."""
+    allowed = {str(b) for b in selection.allowed_brands}
+    col = selection.brand_column or conf.get("brand_column") or DEFAULT_BRAND_COLUMN
+    if col not in frame.columns:
+        raise DataError(f"a brand scope needs the brand column {col!r}, which these data do not have")
+    outside = sorted({str(v) for c, vals in selection.filters if c == col for v in vals} - allowed)
+    if outside:
+        raise DataError(f"brand{'s' if len(outside) > 1 else ''} {', '.join(map(repr, outside))} "
+                        "outside this user's brand scope")
+    return frame.loc[frame[col].astype(str).isin(allowed)].reset_index(drop=True)
+
+
 def survey_weights(frame: pd.DataFrame, setting: bool | str, notes: list) -> str | None:
     """The one rule for survey weights: the weight column to use, or None (see :class:`Settings`). The column
     becomes float in ``frame``; a default column that is incomplete or invalid adds a note to ``notes``."""
@@ -316,6 +333,8 @@ def prepare(source, selection: Selection | None = None, settings: Settings | Non
             scales = scales[scales["wave"].astype(str).isin(selection.waves)]
     else:
         frame, dictionary, scales, conf, version, label = _read_store(source, selection)
+    if selection.allowed_brands is not None:
+        frame = _brand_scope(frame, selection, conf)
     notes: list[dict] = []
 
     # ---- brands

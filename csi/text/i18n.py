@@ -479,6 +479,22 @@ TEXT: dict[str, tuple[str, str]] = {
                         "{min_distinct} 个不同字符，且不能是重复的模式）。请用 `{cmd}` 生成一个后重启应用。"),
     "login_locked": ("Too many failed sign-ins. Try again in {minutes} minutes.",
                      "登录失败次数过多，请在 {minutes} 分钟后重试。"),
+    # ------------------------------------------------------ hosting: fail closed, brand scopes (app/auth.py)
+    "cfg_auth_required": ("This server requires sign-in ({env}=1) but no users are configured, so no data are "
+                          "shown. The administrator adds users to `.streamlit/secrets.toml` (`[credentials]` or "
+                          "`[auth]`, see `.streamlit/secrets.example.toml` and docs/DEPLOY.md).",
+                          "此服务器要求登录（{env}=1），但尚未配置任何用户，因此不显示任何数据。请管理员在 "
+                          "`.streamlit/secrets.toml` 中添加用户（`[credentials]` 或 `[auth]`，参见 "
+                          "`.streamlit/secrets.example.toml` 与 docs/DEPLOY.md）。"),
+    "cfg_brand_scope": ("Sign-in is locked: the brand scope of `{user}` is not a list of brand names "
+                        "(`brands = [\"A\", \"B\"]`, optional `industry_aggregate = true`).",
+                        "登录已锁定：`{user}` 的品牌范围不是品牌名称列表（`brands = [\"A\", \"B\"]`，"
+                        "可选 `industry_aggregate = true`）。"),
+    "scope_caption": ("Brands you can see: {brands}", "您可查看的品牌：{brands}"),
+    "scope_none": ("Your account is limited to brands that are not in this database ({brands}). "
+                   "Ask the administrator.", "您的账户仅限于本数据库中没有的品牌（{brands}）。请联系管理员。"),
+    "scope_refused": ("The link asked for a brand outside the brands your account can see: it is not shown.",
+                      "链接请求的品牌不在您的账户可查看的范围内，因此不予显示。"),
     # ------------------------------------------ Data page: extra columns, every problem listed (csi.data.ingest)
     "da_extra": ("(not kept: extra column)", "（不保存：多余的列）"),
     "da_keep_extra": ("Keep these extra columns as segments", "将这些多余的列保留为细分变量"),
