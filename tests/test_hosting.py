@@ -449,3 +449,130 @@ def test_reload_keeps_the_language(app_env):
     reload.run()
     _ok(reload)
     assert reload.session_state["lang"] == "zh" and t("ov_title", "zh") in [x.value for x in reload.title]
+
+
+# ------------------------------------------------------------------ no network at run time
+SITECUSTOMIZE = r'''
+import os, socket
+_LOG = os.environ["CSI_NET_LOG"]
+def _note(what):
+    with open(_LOG, "a", encoding="utf-8") as f:
+        f.write(what + "\n")
+_note("loaded")
+def _local(host):
+    h = str(host or "")
+    return h in ("", "localhost", "0.0.0.0", "::", "::1") or h.startswith("127.") or h.startswith("/")
+_getaddrinfo = socket.getaddrinfo
+def getaddrinfo(host, *a, **k):
+    if not _local(host if not isinstance(host, bytes) else host.decode()):
+        _note(f"blocked getaddrinfo {host!r}")
+        raise OSError("network blocked by the test")
+    return _getaddrinfo(host, *a, **k)
+socket.getaddrinfo = getaddrinfo
+_connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+def _check(sock, address):
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not _local(address[0]):
+        _note(f"blocked connect {address!r}")
+        raise OSError("network blocked by the test")
+def connect(self, address):
+    _check(self, address)
+    return _connect(self, address)
+def connect_ex(self, address):
+    _check(self, address)
+    return _connect_ex(self, address)
+socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+'''
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_config_turns_off_telemetry_and_the_external_ip_lookup():
+    import tomllib
+
+    conf = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert conf["browser"]["gatherUsageStats"] is False
+    assert conf["browser"]["serverAddress"]  # manually set: no checkip lookup for the start-up banner
+    import ast
+
+    tree = ast.parse(Path(APP).read_text(encoding="utf-8"))
+    icons = [kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and getattr(node.func, "attr", "") == "set_page_config" for kw in node.keywords if kw.arg == "page_icon"]
+    assert icons and not any(str(i).startswith(":material") for i in icons)  # a :material: favicon is fetched
+
+
+def test_the_real_server_serves_the_app_with_the_network_blocked(tmp_path):
+    """streamlit run, headless, on every interface (as in a container), with outbound connections refused and
+    logged by a sitecustomize: the page and a whole script run are served and nothing tried the network."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    websockets = pytest.importorskip("websockets")
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    log = tmp_path / "net.log"
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), CSI_NET_LOG=str(log),
+               CSI_DB=str(tmp_path / "csi.duckdb"), CSI_REQUIRE_AUTH="1", CSI_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("STREAMLIT_BROWSER_SERVER_ADDRESS", None)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "0.0.0.0"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        health = None
+        for _ in range(600):  # up to a minute for the server to come up (a bound, not a measured time)
+            if proc.poll() is not None:
+                break
+            try:
+                health = urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read()
+                break
+            except OSError:
+                import time
+
+                time.sleep(0.1)
+        assert health == b"ok", proc.poll()
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode("utf-8")
+        assert "<title>" in page.lower() or "<html" in page.lower()
+
+        async def one_run():
+            msgs = []
+            async with websockets.connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"],
+                                          max_size=None, open_timeout=30) as ws:
+                back = BackMsg()
+                back.rerun_script.query_string = ""
+                back.rerun_script.page_script_hash = ""
+                await ws.send(back.SerializeToString())
+                while True:
+                    fm = ForwardMsg()
+                    fm.ParseFromString(await asyncio.wait_for(ws.recv(), timeout=120))
+                    msgs.append(fm)
+                    if fm.WhichOneof("type") == "script_finished":
+                        return msgs
+        msgs = asyncio.run(one_run())
+    finally:
+        proc.terminate()
+        try:
+            out = proc.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out = proc.communicate()[0]
+    shown = " ".join(str(m) for m in msgs)
+    assert "CSI_REQUIRE_AUTH" in shown  # the script ran: the fail-closed message (no users configured)
+    icons = [m.page_config_changed.favicon for m in msgs if m.WhichOneof("type") == "page_config_changed"]
+    assert icons and not any(i.startswith(":material") for i in icons), icons
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert "loaded" in lines  # the guard was active in the server process
+    assert [x for x in lines if x != "loaded"] == [], (lines, out[-2000:])
+    assert "External URL" not in out
