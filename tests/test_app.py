@@ -550,18 +550,13 @@ def test_downloads_page_offers_everything(app_env):
 
 
 def test_html_report_is_self_contained():
-    from app import charts
-    from app.report_html import build_report
+    """The HTML report moved to csi/report/html.py (tested in tests/test_report_html.py: offline, no script, both
+    languages); the app's module re-exports it, so the app and the CLI give the same HTML."""
+    import app.report_html as shim
+    from csi.report import html as pure
 
-    tr = pd.DataFrame({"wave": ["A", "B"], "construct": ["SAT", "SAT"], "index": [70.0, 72.0],
-                       "ci_low": [68.0, 70.0], "ci_high": [72.0, 74.0]})
-    html = build_report("zh", subtitle="x", figures=[("趋势", charts.trend_chart(tr, "zh")),
-                                                    ("again", charts.trend_chart(tr, "en"))],
-                        tables={"trend": tr}, manifest={"seed": 1}, actions=["1. 优先改进——感知质量"])
-    assert not re.search(r"<script[^>]*\bsrc=", html)  # nothing fetched: plotly.js is inline
-    assert not re.search(r"<link[^>]*\bhref=\"?https?:", html)
-    assert html.count("plotly.js v") <= 2  # the library is inlined once (its banner may repeat once)
-    assert "顾客满意度" in html and "Noto Sans CJK SC" in html
+    assert shim.report_html is pure.report_html
+    assert "Noto Sans CJK SC" in pure.FONT
 
 
 def test_construct_colours_are_fixed_and_distinct():

@@ -192,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="published Parquet dataset (python -m csi publish): workers read their company-wave there")
     sp.add_argument("--results", type=Path, default=None, help="result-store folder shared with the workers")
     sp.set_defaults(handler="csi.cli_report:run")
+
+    sp = sub.add_parser("brief", help="board brief of a wave and brand as PPTX or PDF (2-4 slides/pages)")
+    db_arg(sp)
+    sp.add_argument("--wave", default=None, help="focus wave (default the latest; earlier waves give the trend)")
+    sp.add_argument("--brand", default=None, help="whose brief (default the store setting own_brand)")
+    sp.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the brief")
+    sp.add_argument("--model", default="ccsi")
+    sp.add_argument("--bootstrap", type=int, default=500, metavar="N", help="resamples per group (0 = none)")
+    sp.add_argument("--seed", type=int, default=1)
+    sp.add_argument("--out", type=Path, required=True, help="brief.pptx or brief.pdf (the format follows the suffix)")
+    sp.set_defaults(handler="csi.cli.brief:run")
     return p
 
 

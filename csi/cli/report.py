@@ -12,7 +12,8 @@ Files (UTF-8 CSV, formula-like text escaped): ``indices.csv``, ``priorities.csv`
 ``complaints.csv``, ``bands.csv``, ``classic/*.csv``, for a national programme (an ``industry`` segment)
 ``industry.csv`` and ``league.csv`` (``--dask`` runs the group fits on Dask, ``--dataset`` lets workers read a
 published Parquet dataset, ``--results`` is their shared result store), and ``manifest.json`` (selection, focus, settings, seeds,
-versions, data version, files, notes).
+versions, data version, files, notes); and always the readable report, ``report.html`` (English) and
+``report.zh.html`` (Chinese), the same HTML the dashboard's Downloads page gives (:mod:`csi.report.html`).
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ def selection_and_settings(args):
 def run(args) -> int:
     from csi.cli.main import default_db
     from csi.report.build import build_report, write_report
+    from csi.report.html import write_html
     from csi.runtime.cache import FitCache
 
     db = Path(args.db) if args.db is not None else default_db()
@@ -67,6 +69,7 @@ def run(args) -> int:
                            dataset=getattr(args, "dataset", None), results=getattr(args, "results", None))
     out.mkdir(parents=True, exist_ok=True)
     written = write_report(rep, out)
+    written.update(write_html(rep, out))  # report.html (English) and report.zh.html: the dashboard's HTML report
     prep = rep.prepared
     idx = rep.tables["indices"].set_index("construct")["index"]
     sat = idx.get("SAT")
