@@ -106,3 +106,21 @@ def bulleted(lines: list[str]) -> str:
     from .ui import plain
 
     return "\n".join(f"- {plain(line)}" for line in lines)
+
+
+# ----------------------------------------------------------------- the Data page's writes
+def commit_upload(path, frame: pd.DataFrame, label: str, source_name: str, *, actor: str, sha256: str,
+                  timeout: float | None = None, **kwargs):
+    """The Data page's commit: ingest ``frame`` as wave ``label`` in ONE audited write of the store
+    (:func:`csi.data.store.writing`) by ``actor``, the signed-in user. The change runs on a private copy
+    and is published whole or not at all, so a CLI ingest or another dashboard replica writing at the same
+    time queues behind it (bounded wait) instead of losing the upload. No Streamlit here: bench/bench_kill.py
+    runs it in a subprocess. Returns csi.data.ingest.IngestReport."""
+    from csi.data import store
+    from csi.data.ingest import ingest_frame
+
+    detail = {"file": source_name, "sha256": sha256, "wave": label, "via": "app"}
+    with store.writing(path, actor=actor, action="ingest", detail=detail, timeout=timeout) as con:
+        done = ingest_frame(con, frame, label, source_name, sha256=sha256, **kwargs)
+        detail.update(wave=done.wave, n=done.n_respondents, items=len(done.items))
+    return done

@@ -3,11 +3,12 @@
 Rules (Streamlit's guidance, and our architecture notes):
 
 * nothing runs at import time;
-* ``st.cache_resource`` holds ONE read-only DuckDB connection per database file
-  (never mutated; each read takes a short-lived cursor under a lock because a DuckDB
-  connection object is not meant for concurrent use from several script threads);
-* analyst writes go through :func:`writer`: the read-only connection is released, a
-  short-lived read-write connection does the write, then every cache is cleared;
+* ``st.cache_resource`` holds ONE read-only DuckDB connection per version file of the store
+  (never mutated; each read takes its own short-lived cursor, so reads run side by side);
+  a new version (published by any writer, this app's or a CLI's) is noticed at the next read
+  (one ``readlink``) and the old connection is closed when its last read ends;
+* analyst writes go through :func:`writer` (``csi.data.store.writing``: audited, published atomically
+  as a new version, never blocking readers);
 * ``st.cache_data(max_entries=...)`` caches results keyed by plain arguments:
   database path, data version, waves, filters, model syntax, method and settings;
 * SQL only through :mod:`csi.store` (bound parameters).
@@ -28,8 +29,7 @@ DEMO_SEED = 20240601
 MIN_RESPONDENTS = 30
 SEGMENTS = ("brand", "region", "channel")
 
-_READ_LOCK = threading.RLock()
-_WRITE_LOCK = threading.Lock()
+_WRITE_LOCK = threading.Lock()  # this process's writers queue here before the store's own (flock) lock
 
 
 def db_path() -> str:
@@ -66,46 +66,103 @@ def _close(con) -> None:
         con.close()
 
 
-@st.cache_resource(show_spinner=False, on_release=_close)
-def _reader(path: str):
-    from csi.data import store
+class _Pin:
+    """One version file's shared read-only connection and how many reads use it right now."""
 
-    return store.connect(path, read_only=True)
+    def __init__(self, file: str, con):
+        self.file, self.con, self.users, self.retired = file, con, 0, False
+
+
+class _Versions:
+    """The read-only connections of one store: ONE per version file, the current one; a connection of a
+    superseded version is closed as soon as its last read ends (reads never wait for each other, for a
+    writer, or for a new version: each takes its own cursor)."""
+
+    def __init__(self, path: str):
+        self.path, self.lock, self.current = path, threading.Lock(), None
+
+    def acquire(self) -> _Pin:
+        from csi.data import store
+
+        target = str(store.version_file(self.path))  # one readlink: notices a newly published version
+        with self.lock:
+            pin = self.current
+            if pin is None or pin.file != target:
+                con, file = store.open_current(self.path)
+                pin, old = _Pin(str(file), con), pin
+                self.current = pin
+                if old is not None:
+                    self._retire(old)
+            pin.users += 1
+            return pin
+
+    def release(self, pin: _Pin) -> None:
+        with self.lock:
+            pin.users -= 1
+            if pin.retired and pin.users <= 0:
+                _close(pin.con)
+
+    def _retire(self, pin: _Pin) -> None:
+        pin.retired = True
+        if pin.users <= 0:
+            _close(pin.con)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.current is not None:
+                self._retire(self.current)
+                self.current = None
+
+
+@st.cache_resource(show_spinner=False, on_release=lambda v: v.close())
+def _connection(path: str) -> _Versions:
+    return _Versions(path)
 
 
 @contextlib.contextmanager
 def reading(path: str):
-    """A cursor on the shared read-only connection, for one short read."""
-    with _READ_LOCK:
-        cur = _reader(path).cursor()
+    """A cursor on the current version's shared read-only connection, for one short read. A cursor is a
+    connection of its own, so concurrent reads of several sessions run side by side."""
+    versions = _connection(path)
+    pin = versions.acquire()
+    try:
+        cur = pin.con.cursor()
         try:
             yield cur
         finally:
             _close(cur)
+    finally:
+        versions.release(pin)
+
+
+def actor() -> str:
+    """Who writes from the app: the signed-in user's name (the audit log's "who")."""
+    try:
+        from . import auth
+
+        user = auth.current_user()
+    except Exception:  # noqa: BLE001 - outside a script run or without secrets: still audited, as "app"
+        user = None
+    return str(user.name) if user is not None else "app"
 
 
 @contextlib.contextmanager
-def writer(path: str):
-    """A short-lived read-write connection; every cache is cleared afterwards.
-
-    DuckDB refuses a read-write and a read-only connection to the same file in one
-    process, so the shared reader is released first and reopened lazily later.
-    """
+def writer(path: str, action: str = "app-write", detail: dict | None = None):
+    """One audited write (:func:`csi.data.store.writing`) by the signed-in user: the change runs on a
+    private copy and is published as a new version; readers (this process's and other dashboards') keep
+    reading the previous one meanwhile and switch at their next read. Settings changed by the block are
+    recorded in the audit detail by the store."""
     from csi.data import store
 
-    with _WRITE_LOCK, _READ_LOCK:
-        _reader.clear()
-        con = store.connect(path, read_only=False)
-        try:
+    with _WRITE_LOCK:
+        with store.writing(path, actor=actor(), action=action, detail=detail) as con:
             yield con
-        finally:
-            _close(con)
-            clear_caches()
+    clear_caches()
 
 
 def clear_caches() -> None:
+    """Drop cached results (every key holds the data version, so this only frees memory sooner)."""
     st.cache_data.clear()
-    _reader.clear()
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda reg: reg.close())
@@ -134,7 +191,8 @@ def job_lane(n_boot: int) -> str:
 
 # ----------------------------------------------------------------- plain data
 def data_version(path: str) -> str:
-    """Changes whenever the stored data change (cheap; read on every run, never cached)."""
+    """Changes whenever the stored data change (cheap; read on every run, never cached): the current
+    version's counter, so a wave published by a CLI ingest shows at the next run without a restart."""
     from csi.data import store
 
     with reading(path) as con:

@@ -21,7 +21,8 @@ auth.require("data", L)
 sel = selection()
 
 st.title(t("da_title", L))
-tab_up, tab_waves, tab_dict = st.tabs([t("da_upload", L), t("da_waves", L), t("da_dictionary", L)])
+tab_up, tab_waves, tab_dict, tab_trash, tab_audit = st.tabs(
+    [t("da_upload", L), t("da_waves", L), t("da_dictionary", L), t("da_trash", L), t("da_audit", L)])
 
 IGNORE, SEGMENT, EXTRA = "__ignore__", "__segment__", "__extra__"
 # csi.data.ingest.decode_text's encoding names → translation keys
@@ -152,12 +153,12 @@ with tab_up:
                     else:
                         auth.require("data", L)  # re-check right before the write
                         try:
-                            from csi.data import ingest
+                            from app.actions import commit_upload
 
-                            with state.writer(sel.path) as con:
-                                done = ingest.ingest_frame(con, frame, label, up.name, scale=scale,
-                                                           missing=missing or None, column_map=column_map, sha256=sha,
-                                                           keep_columns=keep_columns)
+                            done = commit_upload(sel.path, frame, label, up.name, actor=state.actor(), sha256=sha,
+                                                 scale=scale, missing=missing or None, column_map=column_map,
+                                                 keep_columns=keep_columns)
+                            state.clear_caches()
                             st.session_state["da_flash"] = t("da_committed", L, wave=done.wave, n=done.n_respondents)
                             st.session_state["da_generation"] = st.session_state.get("da_generation", 0) + 1
                             st.rerun()
@@ -185,7 +186,7 @@ with tab_waves:
                 try:
                     from csi.data import store
 
-                    with state.writer(sel.path) as con:
+                    with state.writer(sel.path, action="rename", detail={"wave": new.strip(), "from": old}) as con:
                         store.rename_wave(con, old, new)
                     st.session_state["da_flash_w"] = t("da_renamed", L, old=old, new=new.strip())
                     st.rerun()
@@ -203,8 +204,9 @@ with tab_waves:
                     try:
                         from csi.data import store
 
-                        with state.writer(sel.path) as con:
-                            store.delete_wave(con, victim)
+                        detail = {"wave": victim}
+                        with state.writer(sel.path, action="delete", detail=detail) as con:
+                            detail["n"] = store.delete_wave(con, victim, by=state.actor())
                         st.session_state["da_flash_w"] = t("da_deleted", L, label=victim)
                         st.rerun()
                     except CSIError as e:
@@ -236,7 +238,7 @@ with tab_dict:
 
                 changes = {item: {c: (None if pd.isna(after.loc[item, c]) else str(after.loc[item, c]))
                                   for c in editable} for item in changed}
-                with state.writer(sel.path) as con:
+                with state.writer(sel.path, action="dictionary", detail={"items": changed}) as con:
                     store.update_items(con, changes)  # one transaction: every edit is saved, or none
                 st.session_state["da_flash_d"] = t("da_dict_saved", L, n=len(changed))
                 st.rerun()
@@ -244,3 +246,44 @@ with tab_dict:
                 friendly_error(e, L)
     if "da_flash_d" in st.session_state:
         st.success(st.session_state.pop("da_flash_d"))
+
+# ------------------------------------------------------------------- trash (deleted waves, restorable)
+with tab_trash:
+    from csi.data import store
+
+    with state.reading(sel.path) as con:
+        trash = store.list_trash(con)
+    if trash.empty:
+        st.info(t("da_trash_empty", L))
+    else:
+        st.caption(t("da_trash_help", L))
+        show_table(trash[["label", "deleted_by", "deleted_at", "n_respondents"]].rename(
+            columns={"label": "wave", "deleted_by": t("da_deleted_by", L), "deleted_at": t("da_deleted_at", L)}), L)
+        with st.form("da_restore_form"):
+            back = st.selectbox(t("wave", L), list(dict.fromkeys(str(x) for x in trash["label"])), key="da_restore_label")
+            if st.form_submit_button(t("da_restore_btn", L)):
+                auth.require("data", L)  # re-check right before the write
+                try:
+                    detail = {"wave": back}
+                    with state.writer(sel.path, action="restore", detail=detail) as con:
+                        detail["n"] = store.restore_wave(con, back)
+                    st.session_state["da_flash_t"] = t("da_restored", L, label=back, n=detail["n"])
+                    st.rerun()
+                except CSIError as e:
+                    friendly_error(e, L)
+    if "da_flash_t" in st.session_state:
+        st.success(st.session_state.pop("da_flash_t"))
+
+# ------------------------------------------------------------------- audit log (who changed what, when)
+with tab_audit:
+    from csi.data import store
+
+    with state.reading(sel.path) as con:
+        log = store.audit_log(con, limit=200)
+    if log.empty:
+        st.info(t("da_audit_empty", L))
+    else:
+        st.caption(t("da_audit_help", L, n=len(log)))
+        st.dataframe(log[["at_utc", "actor", "action", "wave", "detail"]].rename(columns={
+            "at_utc": t("da_audit_when", L), "actor": t("da_audit_who", L), "action": t("da_audit_what", L),
+            "wave": t("wave", L), "detail": t("da_audit_detail", L)}), hide_index=True)

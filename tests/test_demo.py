@@ -453,7 +453,9 @@ def test_force_replaces_and_a_failed_build_leaves_the_old_database_intact(tmp_pa
     with pytest.raises(InputError, match="simulated"):
         demo.build_demo_database(path, seed=7, force=True)
     assert calls == list(WAVES[:3])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["csi.duckdb"]  # no half-built file left behind
+    # no half-built file left behind: the store, its writers' lock and its published versions only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["csi.duckdb", "csi.duckdb.lock", "csi.duckdb.versions"]
+    assert sorted(p.name for p in store.versions_dir(path).iterdir()) == ["000001.duckdb", "000002.duckdb"]
     con = store.connect(path, read_only=True)
     try:
         assert store.get_setting(con, "demo_seed") == "6"

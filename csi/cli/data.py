@@ -1,4 +1,8 @@
-"""Command-line handlers for the data commands: demo, ingest, waves, rename-wave, delete-wave, items."""
+"""Command-line handlers for the data commands: demo, ingest, waves, rename-wave, delete-wave, items, trash,
+restore-wave, purge-trash, audit, backup, restore-backup.
+
+Every write goes through :func:`csi.data.store.writing` (one audited, atomically published version; the
+actor is ``$CSI_ACTOR`` or the OS user), so it succeeds while dashboards have the store open."""
 from __future__ import annotations
 
 import sys
@@ -20,7 +24,7 @@ def run_demo(args) -> int:
     path = _db(args)
     if path.exists() and not args.force:
         raise StoreError(f"{path.name} already exists; use --force to replace it with a fresh demo database")
-    build_demo_database(path, seed=args.seed, force=args.force)
+    build_demo_database(path, seed=args.seed, force=args.force, actor=store.default_actor())
     con = store.connect(path, read_only=True)
     try:
         waves = store.list_waves(con)
@@ -32,15 +36,11 @@ def run_demo(args) -> int:
 
 
 def run_ingest(args) -> int:
-    from csi.data.ingest import ingest_file
+    from csi.data.ingest import ingest_into
 
-    con = store.connect(_db(args))
-    try:
-        report = ingest_file(con, args.file, args.wave, scale=args.scale, missing=args.missing,
-                             require_all_items=args.require_all_items, keep_columns=args.keep_column,
-                             field_start=args.field_start, field_end=args.field_end)
-    finally:
-        con.close()
+    report = ingest_into(_db(args), args.file, args.wave, actor=store.default_actor(), scale=args.scale,
+                         missing=args.missing, require_all_items=args.require_all_items,
+                         keep_columns=args.keep_column, field_start=args.field_start, field_end=args.field_end)
     print(report.summary())
     return 0
 
@@ -77,16 +77,14 @@ def run_target(args) -> int:
         lo, hi = (-100.0, 100.0) if code == "NPS" else (0.0, 100.0)
         if not args.clear and not lo <= args.value <= hi:
             raise StoreError(f"a target for {code} must lie between {lo:g} and {hi:g}, got {args.value:g}")
-        con = store.connect(_db(args))
-        try:
+        detail = {"setting": "targets", "construct": code, "value": None if args.clear else float(args.value)}
+        with store.writing(_db(args), action="settings", detail=detail) as con:
             targets = parse_targets(store.get_setting(con, "targets"))
             if args.clear:
                 targets.pop(code, None)
             else:
                 targets[code] = float(args.value)
             store.set_setting(con, "targets", json.dumps(targets, sort_keys=True) if targets else None)
-        finally:
-            con.close()
     else:
         con = store.connect(_db(args), read_only=True)
         try:
@@ -101,11 +99,8 @@ def run_target(args) -> int:
 
 
 def run_rename(args) -> int:
-    con = store.connect(_db(args))
-    try:
+    with store.writing(_db(args), action="rename", detail={"wave": args.new, "from": args.old}) as con:
         store.rename_wave(con, args.old, args.new)
-    finally:
-        con.close()
     print(f"renamed wave {args.old!r} to {args.new!r}")
     return 0
 
@@ -118,12 +113,13 @@ def run_delete(args) -> int:
         confirm = input(f"Type the label {args.label!r} to delete the wave and all its responses: ").strip()
     if confirm != args.label:
         raise StoreError("confirmation does not match the label; nothing deleted")
-    con = store.connect(_db(args))
-    try:
-        n = store.delete_wave(con, args.label)
-    finally:
-        con.close()
-    print(f"deleted wave {args.label!r} ({n:,} respondents)")
+    actor = store.default_actor()
+    detail = {"wave": args.label}
+    with store.writing(_db(args), actor=actor, action="delete", detail=detail) as con:
+        n = store.delete_wave(con, args.label, by=actor)
+        detail["n"] = n
+    print(f"moved wave {args.label!r} ({n:,} respondents) to the trash "
+          f"(python -m csi restore-wave {args.label!r} brings it back)")
     return 0
 
 
@@ -135,4 +131,77 @@ def run_items(args) -> int:
         con.close()
     with pd.option_context("display.max_rows", None, "display.max_colwidth", 60, "display.width", 200):
         print(items.to_string(index=False))
+    return 0
+
+
+def run_trash(args) -> int:
+    con = store.connect(_db(args), read_only=True)
+    try:
+        trash = store.list_trash(con)
+    finally:
+        con.close()
+    if trash.empty:
+        print("the trash is empty")
+        return 0
+    view = trash[["label", "deleted_by", "deleted_at", "n_respondents"]].copy()
+    view["deleted_at"] = pd.to_datetime(view["deleted_at"]).dt.strftime("%Y-%m-%d %H:%M UTC")
+    print(view.rename(columns={"n_respondents": "n"}).to_string(index=False))
+    return 0
+
+
+def run_restore(args) -> int:
+    detail = {"wave": args.label}
+    with store.writing(_db(args), action="restore", detail=detail) as con:
+        n = store.restore_wave(con, args.label)
+        detail["n"] = n
+    print(f"restored wave {args.label!r} ({n:,} respondents)")
+    return 0
+
+
+def run_purge(args) -> int:
+    detail = {"older_than_days": args.older_than}
+    with store.writing(_db(args), action="purge", detail=detail) as con:
+        labels = store.purge_trash(con, args.older_than)
+        detail["waves"] = labels
+    print(f"purged {len(labels)} wave{'s' if len(labels) != 1 else ''} from the trash"
+          + (f": {', '.join(labels)}" if labels else ""))
+    return 0
+
+
+def run_audit(args) -> int:
+    import json
+
+    con = store.connect(_db(args), read_only=True)
+    try:
+        log = store.audit_log(con, limit=args.limit)
+    finally:
+        con.close()
+    if args.json:
+        rows = [{"entry_id": int(r.entry_id), "at_utc": pd.Timestamp(r.at_utc).isoformat(), "actor": r.actor,
+                 "action": r.action, "wave": r.wave, "detail": json.loads(r.detail) if r.detail else {}}
+                for r in log.itertuples(index=False)]
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    if log.empty:
+        print("the audit log is empty")
+        return 0
+    view = log[["at_utc", "actor", "action", "wave", "detail"]].copy()
+    view["at_utc"] = pd.to_datetime(view["at_utc"]).dt.strftime("%Y-%m-%d %H:%M:%S")
+    view["wave"] = view["wave"].fillna("")
+    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+        print(view.to_string(index=False))
+    return 0
+
+
+def run_backup(args) -> int:
+    m = store.backup(_db(args), args.dir)
+    print(f"backup {m['file']} (version {m['version']}, schema {m['schema']}, {len(m['waves'])} waves, "
+          f"sha256 {m['sha256'][:12]}...) and {m['manifest']} written to {args.dir}")
+    return 0
+
+
+def run_restore_backup(args) -> int:
+    m = store.restore_backup(args.file, _db(args))
+    print(f"restored {args.file.name} into {_db(args).name}: {len(m['waves'])} waves "
+          f"({', '.join(m['waves']) or 'none'})")
     return 0

@@ -134,11 +134,43 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_rename")
 
-    sp = sub.add_parser("delete-wave", help="delete a wave and its responses")
+    sp = sub.add_parser("delete-wave", help="move a wave and its responses to the trash (restore-wave undoes it)")
     sp.add_argument("label")
     sp.add_argument("--confirm", default=None, help="repeat the label to confirm without a prompt")
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_delete")
+
+    sp = sub.add_parser("trash", help="list deleted waves (label, deleted by, when, respondents)")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli_data:run_trash")
+
+    sp = sub.add_parser("restore-wave", help="bring a deleted wave back from the trash, rows unchanged")
+    sp.add_argument("label")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli_data:run_restore")
+
+    sp = sub.add_parser("purge-trash", help="delete trashed waves for good")
+    sp.add_argument("--older-than", type=float, default=None, metavar="DAYS",
+                    help="only waves deleted more than DAYS days ago (default: all)")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli_data:run_purge")
+
+    sp = sub.add_parser("audit", help="print the audit log of every write (who, when, what), newest first")
+    sp.add_argument("--limit", type=int, default=50, metavar="N", help="entries to print (default 50)")
+    sp.add_argument("--json", action="store_true", help="JSON instead of a table")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli_data:run_audit")
+
+    sp = sub.add_parser("backup", help="copy the current version of the store and a manifest into DIR (safe while "
+                                       "the app runs)")
+    sp.add_argument("dir", type=Path)
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli_data:run_backup")
+
+    sp = sub.add_parser("restore-backup", help="make a backup file the current version of the store (audited)")
+    sp.add_argument("file", type=Path)
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli_data:run_restore_backup")
 
     sp = sub.add_parser("items", help="print the item dictionary")
     db_arg(sp)

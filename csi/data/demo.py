@@ -458,18 +458,17 @@ def as_text(frame: pd.DataFrame) -> pd.DataFrame:
                         dtype=object)
 
 
-def build_demo_database(path: str | os.PathLike, seed: int = 20240601, force: bool = False) -> Path:
-    """Create a DuckDB database at ``path`` holding every demo wave; returns the path.
+def build_demo_database(path: str | os.PathLike, seed: int = 20240601, force: bool = False,
+                        actor: str | None = None) -> Path:
+    """Create a DuckDB store at ``path`` holding every demo wave; returns the path.
 
     Each wave goes through the ordinary ingest (``csi.ingest.ingest_frame``), so the demo exercises
     the same validation as a user's file. Settings ``own_brand``, ``competitor``, ``brand_column``
-    and ``demo_seed`` are recorded. An existing file is refused unless ``force``, and refused even
-    then while another process has it open (a running dashboard, an ingest): its write lock is
-    taken first and held until the new file is in place (:func:`csi.data.store.held_exclusively`),
-    so nobody opens the old file halfway. The database is built beside it under a temporary name
-    (``.NAME.tmp-PID-HEX``) and moved into place atomically (``os.replace``) only when complete: a
-    failed or killed build never leaves a half-filled database nor touches the old one, and the
-    temporary files of a killed build are swept by the next build or connect.
+    and ``demo_seed`` are recorded. An existing store is refused unless ``force``. The build is one
+    write through :func:`csi.data.store.writing` from an empty store (``fresh``): it is published as a
+    new version only when complete, so a failed or killed build never leaves a half-filled database
+    and the old one stays current (running dashboards keep reading it and see the new one at their next
+    version check); the temporary files of a killed build are swept by the next write or connect.
     """
     from csi.data import store
     from csi.data.ingest import ingest_frame
@@ -479,39 +478,19 @@ def build_demo_database(path: str | os.PathLike, seed: int = 20240601, force: bo
         raise StoreError(f"{path.name} is a folder; give the path of a database file")
     if path.exists() and not force:
         raise StoreError(f"{path.name} already exists; use force=True (--force) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store.sweep_debris(path)
-    with store.held_exclusively(path):
-        survey = generate(seed)
-        tmp = store.debris_name(path)
-        try:
-            con = store.connect(tmp)
-            try:
-                for label, df in survey.waves.items():
-                    start, end = WAVE_DATES[label]
-                    ingest_frame(con, as_text(df), wave=label, source_name=f"demo_{label}.csv",
-                                 field_start=start, field_end=end)
-                store.set_setting(con, "own_brand", survey.own_brand)
-                store.set_setting(con, "competitor", survey.competitor)
-                store.set_setting(con, "brand_column", "brand")
-                store.set_setting(con, "demo_seed", str(survey.seed))
-                con.execute("CHECKPOINT")
-            finally:
-                con.close()
-            _remove_database(tmp.with_name(tmp.name + ".wal"))  # closed cleanly: everything is in tmp
-            # a stale write-ahead log beside the target would be replayed into the new file
-            _remove_database(path.with_name(path.name + ".wal"))
-            if force:
-                os.replace(tmp, path)
-            else:  # never clobber a file that appeared meanwhile (another first start)
-                try:
-                    os.link(tmp, path)
-                except FileExistsError:
-                    raise StoreError(f"{path.name} already exists; use force=True (--force) to replace it") from None
-                except OSError:  # a file system without hard links
-                    os.replace(tmp, path)
-        finally:
-            _remove_database(tmp)
+    survey = generate(seed)
+    detail = {"seed": int(survey.seed), "waves": list(survey.waves), "replaced": path.exists()}
+    with store.writing(path, actor=actor, action="demo", detail=detail, fresh=True) as con:
+        if path.exists() and not force:  # appeared meanwhile (another first start): never clobber it
+            raise StoreError(f"{path.name} already exists; use force=True (--force) to replace it")
+        for label, df in survey.waves.items():
+            start, end = WAVE_DATES[label]
+            ingest_frame(con, as_text(df), wave=label, source_name=f"demo_{label}.csv",
+                         field_start=start, field_end=end)
+        store.set_setting(con, "own_brand", survey.own_brand)
+        store.set_setting(con, "competitor", survey.competitor)
+        store.set_setting(con, "brand_column", "brand")
+        store.set_setting(con, "demo_seed", str(survey.seed))
     return path
 
 

@@ -1161,6 +1161,22 @@ def ingest_file(con, path: str | os.PathLike, wave: str, *, limits: Mapping[str,
     return ingest_frame(con, raw, wave, name, sha256=hashlib.sha256(data).hexdigest(), **kwargs)
 
 
+def ingest_into(db: str | os.PathLike, path: str | os.PathLike, wave: str, *, actor: str | None = None,
+                timeout: float | None = None, limits: Mapping[str, int] | None = None, **kwargs) -> IngestReport:
+    """``python -m csi ingest``: read ``path`` (outside any lock), then validate and store it as wave ``wave``
+    in ONE audited write of the store ``db`` (:func:`csi.data.store.writing`: published whole or not at all,
+    while dashboards keep reading). The audit entry names the file, its SHA-256, the wave and the count."""
+    lim = effective_limits(limits)
+    data, name = _read_bytes(path, None, lim)
+    raw = _parse_bytes(data, name, Path(path), lim, kwargs.get("max_per_kind", MAX_PER_KIND))
+    sha = hashlib.sha256(data).hexdigest()
+    detail: dict = {"file": name, "sha256": sha, "wave": wave}
+    with store.writing(db, actor=actor, action="ingest", detail=detail, timeout=timeout) as con:
+        report = ingest_frame(con, raw, wave, name, sha256=sha, **kwargs)
+        detail.update(wave=report.wave, n=report.n_respondents, items=len(report.items))
+    return report
+
+
 def _date(v, what: str, f: str) -> date | None:
     if v is None or v == "":
         return None

@@ -14,17 +14,28 @@ Tables (schema version 1, see ``_MIGRATIONS``):
                    (wave_id, resp_key, item, value) gives the tidy long form for SQL users.
 * ``meta``         key/value settings (``own_brand``, ``brand_column``) and ``data_version``.
 
-Every write happens in one transaction and bumps ``data_version`` so caches keyed by it stay honest.
-DuckDB lets one process hold a file read-write, or many processes read-only; within one process all
-connections to a file must share one configuration, so the app keeps a single connection and takes
-``con.cursor()`` per use.
+* ``trash_*``     deleted waves (schema 3): the rows of ``waves``, ``wave_items``, ``respondents``, ``segments``
+                   and ``answers`` moved aside with a ``trash_id``, who deleted them and when.
+* ``audit``        one row per write through :func:`writing`: when (UTC), who, what, and a JSON detail.
+
+Every write bumps ``data_version`` so caches keyed by it stay honest.
+
+**Versions** (see docs/ARCHITECTURE.md, *Store*): the path a user names (``data/csi.duckdb``) is a symlink
+to an immutable version file ``data/csi.duckdb.versions/000042.duckdb``. :func:`writing` serialises writers
+on ``data/csi.duckdb.lock`` (``flock``, bounded wait), copies the current version to a private file, runs
+the change there, checkpoints, fsyncs and publishes it by replacing the symlink atomically. Readers open
+the current version read-only (:func:`connect`) and never wait for a writer; :func:`current_version` tells
+them cheaply when a newer one exists. A legacy single-file store is converted by its first write.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
+import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -34,7 +45,8 @@ import pandas as pd
 
 from csi.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+MIN_READ_SCHEMA = 2  # readers need waves, items, answers; the trash and audit tables came with 3
 WEIGHT_SEGMENT = "weight"  # the segment holding the survey weight; load_responses returns it as float64
 
 _MIGRATIONS: list[tuple[int, str, str]] = [
@@ -98,6 +110,39 @@ _MIGRATIONS: list[tuple[int, str, str]] = [
     (2, "item dictionary edit time", """
         ALTER TABLE items ADD COLUMN updated_at TIMESTAMP;
     """),
+    (3, "trash and audit log", """
+        CREATE TABLE trash_waves (
+            trash_id      INTEGER PRIMARY KEY,
+            deleted_at    TIMESTAMP NOT NULL,
+            deleted_by    VARCHAR,
+            wave_id       INTEGER NOT NULL,
+            label         VARCHAR NOT NULL,
+            field_start   DATE,
+            field_end     DATE,
+            source_file   VARCHAR,
+            sha256        VARCHAR,
+            n_respondents INTEGER NOT NULL,
+            n_items       INTEGER NOT NULL,
+            imported_at   TIMESTAMP NOT NULL,
+            ordinal       INTEGER NOT NULL
+        );
+        CREATE TABLE trash_wave_items (trash_id INTEGER NOT NULL, wave_id INTEGER NOT NULL, item VARCHAR NOT NULL,
+            scale_min DOUBLE NOT NULL, scale_max DOUBLE NOT NULL, source_column VARCHAR, position INTEGER NOT NULL);
+        CREATE TABLE trash_respondents (trash_id INTEGER NOT NULL, wave_id INTEGER NOT NULL, resp_key INTEGER NOT NULL,
+            respondent_id VARCHAR NOT NULL, source_row INTEGER);
+        CREATE TABLE trash_segments (trash_id INTEGER NOT NULL, wave_id INTEGER NOT NULL, resp_key INTEGER NOT NULL,
+            name VARCHAR NOT NULL, value VARCHAR);
+        CREATE TABLE trash_answers (trash_id INTEGER NOT NULL, wave_id INTEGER NOT NULL, resp_key INTEGER NOT NULL,
+            vals DOUBLE[] NOT NULL);
+        CREATE TABLE audit (
+            entry_id BIGINT PRIMARY KEY,
+            at_utc   TIMESTAMP NOT NULL,
+            actor    VARCHAR NOT NULL,
+            action   VARCHAR NOT NULL,
+            wave     VARCHAR,
+            detail   VARCHAR
+        );
+    """),
 ]
 
 ITEM_COLUMNS = ["item", "construct", "text_en", "text_zh", "scale_min", "scale_max",
@@ -106,36 +151,64 @@ ITEM_COLUMNS = ["item", "construct", "text_en", "text_zh", "scale_min", "scale_m
 
 # --------------------------------------------------------------------------- connection
 def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (and, unless read-only, create and migrate) the database at ``path``.
+    """Open the database at ``path``: read-only, the current version (never waits for a writer); read-write,
+    a legacy single-file store or a new file (created, migrated and seeded with the built-in dictionary).
 
-    A new database is seeded with the built-in item dictionary. Messages name the database by its
-    file name only; DuckDB's own text (the full path, the process holding the lock, its
-    interpreter) goes to the "csi" log under the incident id the message quotes. Debris of a killed
-    demo build beside the file (``.NAME.tmp-PID-*``) is removed first (:func:`sweep_debris`).
+    Write a versioned store through :func:`writing` (a read-write ``connect`` of one is refused: its
+    versions are immutable). Messages name the database by its file name only; DuckDB's own text (the
+    full path, the process holding the lock, its interpreter) goes to the "csi" log under the incident id
+    the message quotes. Debris of a killed build beside the file (``.NAME.tmp-PID-*``) is removed first
+    (:func:`sweep_debris`).
     """
-    from csi.errors import quiet
-
     path = Path(path)
     name = path.name
     sweep_debris(path)
-    if read_only and not path.exists():
-        raise StoreError(f"database {name} does not exist (create it with 'python -m csi demo' or ingest a wave)")
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if read_only:
+        return open_current(path)[0]
+    if path.is_symlink():
+        raise StoreError(f"database {name} is a versioned store: write to it with store.writing() "
+                         "(or python -m csi ingest / rename-wave / delete-wave)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(path, name, read_only=False)
+    migrate(con)
+    return con
+
+
+def open_current(path: str | os.PathLike) -> tuple[duckdb.DuckDBPyConnection, Path]:
+    """A read-only connection to the current version of ``path`` and that version's file (what a reader
+    caches: one connection per version file). Never waits for a writer."""
+    path = Path(path)
+    name = path.name
+    for _ in range(5):  # a version pruned between reading the pointer and opening it: read the pointer again
+        target = version_file(path)
+        if not target.exists():
+            if not path.is_symlink():
+                raise StoreError(f"database {name} does not exist (create it with 'python -m csi demo' or "
+                                 "ingest a wave)")
+            continue
+        try:
+            con = _open(target, name, read_only=True)
+        except StoreError:
+            if target.exists():
+                raise
+            continue
+        if _schema_version(con) < MIN_READ_SCHEMA:
+            con.close()
+            raise StoreError(f"database {name} has an older schema; write to it once (any write migrates it)")
+        return con, target
+    raise StoreError(f"database {name}: its current version vanished while opening it; try again")
+
+
+def _open(path: Path, name: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    from csi.errors import quiet
+
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as e:
         if _is_lock_error(e):
             raise quiet(StoreError(in_use_message(name)), e) from None
         raise quiet(StoreError(f"cannot open database {name}: it is not a database this program can read, or the "
                                "disk refused access"), e) from None
-    if read_only:
-        if _schema_version(con) < SCHEMA_VERSION:
-            con.close()
-            raise StoreError(f"database {name} has an older schema; open it once read-write to migrate")
-    else:
-        migrate(con)
-    return con
 
 
 def in_use_message(name: str) -> str:
@@ -179,7 +252,9 @@ def sweep_debris(path: str | os.PathLike) -> list[Path]:
         if not m or m.group("name") != path.name:
             continue
         pid = int(m.group("pid") or m.group("bpid"))
-        if pid == os.getpid() or _alive(pid) or _locked(p):
+        if pid == os.getpid() or _alive(pid):
+            continue
+        if not p.is_symlink() and _locked(p):  # a pointer being swapped: never open (and lock) what it names
             continue
         try:
             p.unlink()
@@ -266,6 +341,314 @@ def held_exclusively(path: str | os.PathLike) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+# --------------------------------------------------------------------------- versions and writers
+KEEP_VERSIONS = 5          # published versions kept besides any younger than the grace period
+GRACE_SECONDS = 300.0      # a version superseded less than this long ago is kept (a reader may be opening it)
+WRITE_TIMEOUT = 30.0       # seconds a writer waits for another writer; $CSI_WRITE_TIMEOUT overrides
+_VERSION_FILE = re.compile(r"^(?P<n>\d{6,})\.duckdb$")
+
+
+def versions_dir(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".versions")
+
+
+def lock_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+def version_file(path: str | os.PathLike) -> Path:
+    """The file holding the current data: the version the pointer (symlink) names, or a legacy file itself."""
+    path = Path(path)
+    try:
+        target = Path(os.readlink(path))
+    except OSError:  # not a symlink (a legacy store), or absent
+        return path
+    return target if target.is_absolute() else path.parent / target
+
+
+def current_version(path: str | os.PathLike) -> int | None:
+    """The number of the current version (one ``readlink``): 0 for a legacy single-file store, None when
+    there is no store. A reader compares it with the version it has open to notice a new one."""
+    path = Path(path)
+    try:
+        target = os.readlink(path)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return 0 if path.exists() else None
+    m = _VERSION_FILE.match(Path(target).name)
+    return int(m.group("n")) if m else 0
+
+
+def _version_numbers(path: Path) -> list[int]:
+    try:
+        names = os.listdir(versions_dir(path))
+    except OSError:
+        return []
+    return sorted(int(m.group("n")) for m in map(_VERSION_FILE.match, names) if m)
+
+
+def default_actor() -> str:
+    """Who writes from a command line: ``$CSI_ACTOR`` (a scheduled job names itself), else the OS user."""
+    import getpass
+
+    actor = os.environ.get("CSI_ACTOR", "").strip()
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment (a container with a bare uid)
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def write_timeout() -> float:
+    try:
+        return max(0.0, float(os.environ.get("CSI_WRITE_TIMEOUT", WRITE_TIMEOUT)))
+    except ValueError:
+        return WRITE_TIMEOUT
+
+
+@contextmanager
+def write_lock(path: str | os.PathLike, actor: str, action: str, timeout: float | None = None) -> Iterator[None]:
+    """Hold the writers' lock of the store ``path`` (``flock`` on ``NAME.lock``), waiting at most ``timeout``
+    seconds (default :func:`write_timeout`); on time-out a :class:`StoreError` names who holds it and since
+    when (the holder's process id only in the logged detail). The lock dies with its process: a killed
+    writer never leaves the store locked."""
+    import fcntl
+
+    from csi.errors import quiet
+
+    path = Path(path)
+    timeout = write_timeout() if timeout is None else max(0.0, float(timeout))
+    lp = lock_path(path)
+    fd = os.open(lp, os.O_RDWR | os.O_CREAT, 0o664)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _holder(lp)
+                    who = holder.get("actor") or "another writer"
+                    what = f" ({holder['action']})" if holder.get("action") else ""
+                    since = f" since {holder['since']} UTC" if holder.get("since") else ""
+                    raise quiet(StoreError(
+                        f"the database {path.name} is busy: {who} is writing{what}{since}; waited {timeout:g} s, "
+                        "nothing was written - try again when it has finished"), f"lock holder {holder}") from None
+                time.sleep(0.05)
+        info = {"actor": str(actor), "action": str(action), "pid": os.getpid(),
+                "since": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _holder(lp: Path) -> dict:
+    try:
+        return json.loads(lp.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _fsync(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(p: Path) -> None:
+    for f in (p, p.with_name(p.name + ".wal")):
+        try:
+            f.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _write_fault(point: str) -> None:
+    """Test hook: CSI_WRITE_FAULT=<point>:hang|exit|pause=SECONDS stops (dies, waits) inside a write before it is
+    published;
+    CSI_WRITE_FAULT_FLAG names a file written when the pause starts. Points: ``body`` (after the change,
+    before the audit entry and checkpoint), ``published`` (version file in place, pointer not yet swapped)."""
+    spec = os.environ.get("CSI_WRITE_FAULT", "")
+    if not spec.startswith(point + ":"):
+        return
+    flag = os.environ.get("CSI_WRITE_FAULT_FLAG")
+    if flag:
+        Path(flag).write_text(point)
+    action = spec.split(":", 1)[1]
+    if action == "exit":
+        os._exit(3)
+    time.sleep(float(action[6:]) if action.startswith("pause=") else 600)
+
+
+@contextmanager
+def writing(path: str | os.PathLike, *, actor: str | None = None, action: str, detail: dict | None = None,
+            timeout: float | None = None, base: str | os.PathLike | None = None,
+            fresh: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """THE write path: ``with store.writing(path, actor=..., action="ingest", detail={...}) as con: ...``.
+
+    Waits (bounded) for the writers' lock, copies the current version (or ``base``, a backup to restore;
+    nothing when ``fresh``: a new empty store) to a private file beside the store, migrates it and yields a
+    read-write connection to it. When the block ends without an exception an audit entry (``actor``,
+    ``action``, ``detail`` - a dict the block may still fill in) is added, the file is checkpointed, closed,
+    fsynced, moved into ``NAME.versions/`` and published by replacing the pointer atomically; on any
+    exception (or a kill) nothing is published and the previous version stays current. A legacy
+    single-file store is converted by its first write. ``actor`` defaults to :func:`default_actor`.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise StoreError(f"{path.name} is a folder; give the path of a database file")
+    actor = str(actor or default_actor())
+    detail = {} if detail is None else detail
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with write_lock(path, actor, action, timeout):
+        sweep_debris(path)
+        prune_versions(path)
+        src = Path(base) if base is not None else (None if fresh or not path.exists() else version_file(path))
+        legacy = path.exists() and not path.is_symlink()
+        if legacy and src is not None and base is None:
+            _probe_legacy(path)
+        # a fresh store or a restored backup continues the current data_version, so caches keyed by it never
+        # mistake the new content for an older one with the same number
+        floor = _peek_data_version(version_file(path)) if (fresh or base is not None) and path.exists() else None
+        tmp = debris_name(path)
+        try:
+            if src is not None:
+                shutil.copyfile(src, tmp)
+                wal = src.with_name(src.name + ".wal")
+                if wal.exists():  # a legacy file's un-checkpointed changes: replayed into the copy when opened
+                    shutil.copyfile(wal, tmp.with_name(tmp.name + ".wal"))
+            con = _open(tmp, path.name, read_only=False)
+            try:
+                migrate(con)
+                before = _settings(con)
+                yield con
+                _write_fault("body")
+                changed = {k: v for k, v in _settings(con).items() if before.get(k) != v}
+                changed.update({k: None for k in before if k not in _settings(con)})
+                if changed and "settings" not in detail:
+                    detail["settings"] = changed
+                if floor is not None and data_version(con) <= floor:
+                    con.execute("UPDATE meta SET value = ? WHERE key = 'data_version'", [str(floor + 1)])
+                record_audit(con, actor, action, detail)
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            _remove(tmp.with_name(tmp.name + ".wal"))  # closed after a checkpoint: everything is in tmp
+            _fsync(tmp)
+            _publish(path, tmp)
+        finally:
+            _remove(tmp)
+        prune_versions(path)
+
+
+def _settings(con) -> dict:
+    return dict(con.execute("SELECT key, value FROM meta WHERE key <> 'data_version'").fetchall())
+
+
+def _peek_data_version(f: Path) -> int | None:
+    try:
+        con = duckdb.connect(str(f), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        return data_version(con)
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+
+
+def _probe_legacy(path: Path) -> None:
+    """Refuse to convert a legacy file that an old-style program has open read-write (its changes would be
+    lost): DuckDB's own lock says so. Read-only holders (a running dashboard) are fine."""
+    con = _open(path, path.name, read_only=True)
+    con.close()
+
+
+def _publish(path: Path, tmp: Path) -> Path:
+    vdir = versions_dir(path)
+    vdir.mkdir(exist_ok=True)
+    n = max([current_version(path) or 0, *_version_numbers(path)]) + 1
+    target = vdir / f"{n:06d}.duckdb"
+    os.chmod(tmp, 0o444)  # immutable from now on
+    os.replace(tmp, target)
+    _fsync(vdir, directory=True)
+    _write_fault("published")
+    link = debris_name(path)
+    os.symlink(os.path.join(vdir.name, target.name), link)
+    os.replace(link, path)  # atomic: a reader sees the old version or the new one
+    _fsync(path.parent, directory=True)
+    _remove(path.with_name(path.name + ".wal"))  # a converted legacy file's log must never be replayed again
+    return target
+
+
+def prune_versions(path: str | os.PathLike, keep: int | None = None, grace: float | None = None) -> list[Path]:
+    """Delete old version files: all but the newest ``keep`` published ones, except any superseded less than
+    ``grace`` seconds ago; and files newer than the pointer (a writer killed before publishing). Call it
+    holding the writers' lock. A reader with a pruned file open keeps reading it (POSIX keeps the inode)."""
+    path = Path(path)
+    keep = KEEP_VERSIONS if keep is None else int(keep)
+    grace = GRACE_SECONDS if grace is None else float(grace)
+    cur = current_version(path)
+    nums = _version_numbers(path)
+    vdir = versions_dir(path)
+    removed = []
+    if cur is None or not nums:
+        return removed
+    now = time.time()
+    published = [n for n in nums if n <= cur]
+    doomed = [n for n in nums if n > cur]
+    for i, n in enumerate(published[:-keep] if keep > 0 else published):
+        try:
+            superseded = (vdir / f"{published[i + 1]:06d}.duckdb").stat().st_mtime
+        except OSError:
+            continue
+        if now - superseded > grace:
+            doomed.append(n)
+    for n in doomed:
+        p = vdir / f"{n:06d}.duckdb"
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
+def record_audit(con, actor: str, action: str, detail: Mapping | None = None) -> None:
+    """One audit entry (call inside a write); ``detail['wave']`` fills the wave column."""
+    detail = dict(detail or {})
+    con.execute("INSERT INTO audit SELECT coalesce(max(entry_id), 0) + 1, ?, ?, ?, ?, ? FROM audit",
+                [_now(), str(actor), str(action), None if detail.get("wave") is None else str(detail["wave"]),
+                 json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)])
+
+
+def audit_log(con, limit: int | None = None) -> pd.DataFrame:
+    """The audit log, newest first: entry_id, at_utc, actor, action, wave, detail (JSON text)."""
+    if not _has_table(con, "audit"):
+        return pd.DataFrame(columns=["entry_id", "at_utc", "actor", "action", "wave", "detail"])
+    sql = "SELECT entry_id, at_utc, actor, action, wave, detail FROM audit ORDER BY entry_id DESC"
+    if limit is not None:
+        return con.execute(sql + " LIMIT ?", [max(0, int(limit))]).df()
+    return con.execute(sql).df()
+
+
+def _has_table(con, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])
 
 
 def _schema_version(con) -> int:
@@ -421,15 +804,99 @@ def rename_wave(con, old: str, new: str) -> None:
         bump_version(con)
 
 
-def delete_wave(con, label: str) -> int:
-    """Delete a wave and everything it holds; returns the number of respondents removed."""
+_WAVE_COLS = ["wave_id", "label", "field_start", "field_end", "source_file", "sha256", "n_respondents", "n_items",
+              "imported_at", "ordinal"]
+_WAVE_TABLES = {  # table -> its columns (explicit lists: a later migration adding a column cannot shift them)
+    "wave_items": ["wave_id", "item", "scale_min", "scale_max", "source_column", "position"],
+    "respondents": ["wave_id", "resp_key", "respondent_id", "source_row"],
+    "segments": ["wave_id", "resp_key", "name", "value"],
+    "answers": ["wave_id", "resp_key", "vals"],
+}
+
+
+def delete_wave(con, label: str, by: str | None = None) -> int:
+    """Move a wave and everything it holds to the trash (:func:`restore_wave` brings it back; the readers'
+    lists and analyses no longer see it). Returns the number of respondents moved."""
     with transaction(con):
         wid = _wave_id(con, label)
         n = con.execute("SELECT n_respondents FROM waves WHERE wave_id = ?", [wid]).fetchone()[0]
+        tid = int(con.execute("SELECT coalesce(max(trash_id), 0) + 1 FROM trash_waves").fetchone()[0])
+        cols = ", ".join(_WAVE_COLS)
+        con.execute(f"INSERT INTO trash_waves (trash_id, deleted_at, deleted_by, {cols}) "
+                    f"SELECT ?, ?, ?, {cols} FROM waves WHERE wave_id = ?", [tid, _now(), by, wid])
+        for table, tcols in _WAVE_TABLES.items():
+            c = ", ".join(tcols)
+            con.execute(f"INSERT INTO trash_{table} (trash_id, {c}) SELECT ?, {c} FROM {table} WHERE wave_id = ?",
+                        [tid, wid])
         for table in ("answers", "segments", "respondents", "wave_items", "waves"):
             con.execute(f"DELETE FROM {table} WHERE wave_id = ?", [wid])
         bump_version(con)
     return int(n)
+
+
+def list_trash(con) -> pd.DataFrame:
+    """Deleted waves, newest first: label, deleted_by, deleted_at (UTC), n_respondents, n_items, trash_id."""
+    if not _has_table(con, "trash_waves"):
+        return pd.DataFrame(columns=["label", "deleted_by", "deleted_at", "n_respondents", "n_items", "trash_id"])
+    return con.execute("""SELECT label, deleted_by, deleted_at, n_respondents, n_items, source_file, trash_id
+                          FROM trash_waves ORDER BY deleted_at DESC, trash_id DESC""").df()
+
+
+def restore_wave(con, label: str, trash_id: int | None = None) -> int:
+    """Bring a deleted wave back from the trash with identical rows (its most recent deletion when the
+    label was deleted more than once; ``trash_id`` picks another). Refused with a clear message when a
+    wave of that label, or of that file, exists meanwhile. Returns the number of respondents restored."""
+    with transaction(con):
+        if trash_id is None:
+            row = con.execute("SELECT max(trash_id) FROM trash_waves WHERE label = ?", [label]).fetchone()
+            trash_id = row[0] if row else None
+        if trash_id is None or not con.execute("SELECT count(*) FROM trash_waves WHERE trash_id = ? AND label = ?",
+                                               [int(trash_id), label]).fetchone()[0]:
+            known = ", ".join(r[0] for r in con.execute("SELECT DISTINCT label FROM trash_waves ORDER BY 1").fetchall())
+            raise StoreError(f"no wave labelled {label!r} in the trash (trash: {known or 'empty'})")
+        tid = int(trash_id)
+        if con.execute("SELECT count(*) FROM waves WHERE label = ?", [label]).fetchone()[0]:
+            raise StoreError(f"cannot restore {label!r}: a wave with that label exists now; rename it first "
+                             "(python -m csi rename-wave)")
+        sha, old_id, n = con.execute("SELECT sha256, wave_id, n_respondents FROM trash_waves WHERE trash_id = ?",
+                                     [tid]).fetchone()
+        if sha is not None:
+            clash = con.execute("SELECT label FROM waves WHERE sha256 = ?", [sha]).fetchone()
+            if clash:
+                raise StoreError(f"cannot restore {label!r}: the same file is stored now as wave {clash[0]!r}")
+        taken = con.execute("SELECT count(*) FROM waves WHERE wave_id = ?", [old_id]).fetchone()[0]
+        wid = int(con.execute("SELECT coalesce(max(wave_id), 0) + 1 FROM waves").fetchone()[0]) if taken else int(old_id)
+        others = ", ".join(c for c in _WAVE_COLS if c != "wave_id")
+        con.execute(f"INSERT INTO waves (wave_id, {others}) SELECT ?, {others} FROM trash_waves WHERE trash_id = ?",
+                    [wid, tid])
+        for table, tcols in _WAVE_TABLES.items():
+            rest = ", ".join(c for c in tcols if c != "wave_id")
+            con.execute(f"INSERT INTO {table} (wave_id, {rest}) SELECT ?, {rest} FROM trash_{table} WHERE trash_id = ?",
+                        [wid, tid])
+            con.execute(f"DELETE FROM trash_{table} WHERE trash_id = ?", [tid])
+        con.execute("DELETE FROM trash_waves WHERE trash_id = ?", [tid])
+        reorder_waves(con)
+        bump_version(con)
+    return int(n)
+
+
+def purge_trash(con, older_than_days: float | None = None) -> list[str]:
+    """Delete trashed waves for good (all, or those deleted more than ``older_than_days`` days ago);
+    returns their labels."""
+    sql = "SELECT trash_id, label FROM trash_waves"
+    params: list = []
+    if older_than_days is not None:
+        if older_than_days < 0:
+            raise StoreError("--older-than must be zero or more days")
+        sql += " WHERE deleted_at < ?"
+        params.append(_now() - timedelta(days=float(older_than_days)))
+    with transaction(con):
+        rows = con.execute(sql + " ORDER BY trash_id", params).fetchall()
+        ids = [int(r[0]) for r in rows]
+        if ids:
+            for table in ("trash_answers", "trash_segments", "trash_respondents", "trash_wave_items", "trash_waves"):
+                con.execute(f"DELETE FROM {table} WHERE trash_id IN (SELECT unnest(?))", [ids])
+    return [str(r[1]) for r in rows]
 
 
 def validate_label(label: str) -> str:
@@ -620,3 +1087,93 @@ def item_scales(con, waves: Sequence[str] | None = None) -> dict[str, tuple[floa
                              "analyse those waves separately")
         out[str(item)] = tuple(float(v) for v in next(iter(pairs)))  # type: ignore[assignment]
     return out
+
+
+
+# --------------------------------------------------------------------------- backup
+def backup(path: str | os.PathLike, folder: str | os.PathLike) -> dict:
+    """Copy the current version of the store ``path`` into ``folder`` (consistent while dashboards and
+    writers run: a published version never changes) with a manifest ``<copy>.json`` (version, sha256,
+    schema, waves, data_version, time). A legacy single-file store is copied under the writers' lock.
+    Returns the manifest, with ``file`` and ``manifest`` naming the two files written."""
+    import hashlib
+
+    path, folder = Path(path), Path(folder)
+    if not path.exists():
+        raise StoreError(f"database {path.name} does not exist")
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    version = current_version(path) or 0
+    out = folder / f"{path.stem}-v{version:06d}-{stamp}.duckdb"
+    tmp = folder / f".{out.name}.tmp-{os.getpid()}"
+    try:
+        if version:
+            shutil.copyfile(version_file(path), tmp)
+        else:  # legacy: no writer of ours may change it meanwhile; fold a pending WAL into the copy
+            with write_lock(path, default_actor(), "backup"):
+                shutil.copyfile(path, tmp)
+                wal = path.with_name(path.name + ".wal")
+                if wal.exists():
+                    shutil.copyfile(wal, tmp.with_name(tmp.name + ".wal"))
+                c = duckdb.connect(str(tmp))
+                c.execute("CHECKPOINT")
+                c.close()
+                _remove(tmp.with_name(tmp.name + ".wal"))
+        con = duckdb.connect(str(tmp), read_only=True)
+        try:
+            manifest = {"database": path.name, "version": version, "schema": _schema_version(con),
+                        "data_version": data_version(con), "waves": wave_labels(con),
+                        "created_utc": stamp}
+        finally:
+            con.close()
+        h = hashlib.sha256()
+        with open(tmp, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        manifest["sha256"] = h.hexdigest()
+        manifest["file"] = out.name
+        _fsync(tmp)
+        os.replace(tmp, out)
+        man = out.with_name(out.name + ".json")
+        man.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        _fsync(folder, directory=True)
+    finally:
+        _remove(tmp)
+    return {**manifest, "manifest": man.name}
+
+
+def restore_backup(file: str | os.PathLike, path: str | os.PathLike, *, actor: str | None = None,
+                   timeout: float | None = None) -> dict:
+    """Make the backup ``file`` the current version of the store ``path`` (an ordinary audited write: the
+    version it replaces stays in ``NAME.versions/`` until pruned). The manifest beside it, when present,
+    must match the file's SHA-256. Returns the manifest (or what is known of the file)."""
+    import hashlib
+
+    file, path = Path(file), Path(path)
+    if not file.is_file():
+        raise StoreError(f"backup {file.name} does not exist")
+    h = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    sha = h.hexdigest()
+    man = file.with_name(file.name + ".json")
+    manifest = {}
+    if man.exists():
+        try:
+            manifest = json.loads(man.read_text(encoding="utf-8"))
+        except ValueError:
+            raise StoreError(f"the manifest {man.name} is not valid JSON") from None
+        if manifest.get("sha256") != sha:
+            raise StoreError(f"backup {file.name} does not match its manifest (SHA-256 differs): damaged or altered")
+    try:
+        probe = duckdb.connect(str(file), read_only=True)
+        probe.close()
+    except duckdb.Error as e:
+        from csi.errors import quiet
+
+        raise quiet(StoreError(f"backup {file.name} is not a database this program can read"), e) from None
+    detail = {"file": file.name, "sha256": sha, "version": manifest.get("version")}
+    with writing(path, actor=actor, action="restore-backup", detail=detail, timeout=timeout, base=file) as con:
+        detail["waves"] = wave_labels(con)
+    return {**manifest, "sha256": sha, "waves": detail["waves"]}

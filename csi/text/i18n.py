@@ -506,6 +506,22 @@ TEXT: dict[str, tuple[str, str]] = {
     "da_problem_counts": ("{errors} errors and {warnings} warnings in all ({listed} rows below).",
                           "共 {errors} 个错误、{warnings} 条警告（下表 {listed} 行）。"),
     "da_problems_csv": ("Download all {n} problems (CSV)", "下载全部 {n} 条问题（CSV）"),
+    # ------------------------------------------------------ Data page: trash and audit log (csi.data.store)
+    "da_trash": ("Trash", "回收站"),
+    "da_trash_empty": ("No deleted waves: the trash is empty.", "没有已删除的调查期：回收站为空。"),
+    "da_trash_help": ("Deleted waves are kept here with every row and can be restored unchanged.",
+                      "已删除的调查期连同全部数据保存在这里，可原样恢复。"),
+    "da_deleted_by": ("Deleted by", "删除人"),
+    "da_deleted_at": ("Deleted at (UTC)", "删除时间（UTC）"),
+    "da_restore_btn": ("Restore wave", "恢复调查期"),
+    "da_restored": ("Wave {label} restored ({n:,} respondents).", "调查期 {label} 已恢复（{n:,} 名受访者）。"),
+    "da_audit": ("Audit log", "操作日志"),
+    "da_audit_empty": ("No writes recorded yet.", "尚无写入记录。"),
+    "da_audit_help": ("Every change of the data, newest first (last {n}).", "所有数据变更，最新的在前（最近 {n} 条）。"),
+    "da_audit_when": ("When (UTC)", "时间（UTC）"),
+    "da_audit_who": ("Who", "操作人"),
+    "da_audit_what": ("Action", "操作"),
+    "da_audit_detail": ("Detail", "详情"),
     # ------------------------------------------------------ quiet errors (app/ui.py, streamlit_app.py)
     "err_internal": ("Something went wrong on the server and this page could not be shown. The administrator can "
                      "find the details in the server log under incident {incident}.",
