@@ -9,6 +9,58 @@ from app.i18n import construct_label, t
 from app.ui import friendly_error, lang, selection, show_table, sticky, tp, wave_fit
 from csi.errors import CSIError
 
+
+def _cipma_section(sel, wave, fit, ip, target: str, level: str, scales, lang_: str) -> None:
+    """Research methods (issue 11): cIPMA — necessary condition analysis (CE-FDH, d, permutation p) of the IPMA's
+    drivers on the 0–100 scores, a chart marking the necessary conditions and the bottleneck table
+    (csi.analytics.nca)."""
+    import plotly.graph_objects as go
+
+    from csi.analytics.nca import cipma
+
+    if sel.method == "cbsem" or ip is None or not len(ip):
+        return
+    st.subheader(t("dr_cipma_title", lang_))
+    tname = construct_label(target, lang_)
+    try:
+        key = ("cipma", sel.path, sel.version, tuple(sel.waves), tuple(sel.filters), sel.model, sel.syntax,
+               bool(sel.weighted), wave, target, level)
+        cache = st.session_state.setdefault("rs_cache", {})
+        if key not in cache:
+            with st.spinner(t("computing", lang_)):
+                cache[key] = cipma(fit.result, state.prepared(sel).rows_of(wave), scales, target=target, level=level,
+                                   n_perm=1000, seed=1, ipma_table=ip)
+        nca, bn = cache[key]
+    except CSIError as e:
+        friendly_error(e, lang_)
+        return
+    name = (lambda d: construct_label(d, lang_)) if level == "construct" else (lambda d: d)
+    fig = go.Figure()
+    for nec, color, symbol in ((True, "#d62728", "star"), (False, "#7f7f7f", "circle-open")):
+        part = nca[nca["necessary"] == nec]
+        if len(part):
+            fig.add_trace(go.Scatter(
+                x=part["importance"], y=part["performance"], mode="markers+text", text=[name(d) for d in part["driver"]],
+                textposition="top center", name=t("dr_cipma_necessary" if nec else "dr_cipma_not_necessary", lang_),
+                marker={"size": 12 + 60 * part["d"].clip(0, 0.5), "color": color, "symbol": symbol,
+                        "line": {"width": 2, "color": color}},
+                customdata=part[["d", "p_value"]].to_numpy(),
+                hovertemplate="%{text}<br>d = %{customdata[0]:.3f}, p = %{customdata[1]:.3f}<extra></extra>"))
+    fig.update_layout(title=t("dr_cipma_chart", lang_, target=tname), xaxis_title=t("col_importance", lang_),
+                      yaxis_title=t("col_performance", lang_), legend={"orientation": "h"}, height=460)
+    st.plotly_chart(fig, key="dr_cipma_chart")
+    nec = [name(d) for d in nca.loc[nca["necessary"], "driver"]]
+    st.info(t("dr_cipma_found", lang_, target=tname, drivers=", ".join(nec)) if nec
+            else t("dr_cipma_none", lang_, target=tname))
+    show_table(nca[["driver", "importance", "performance", "d", "p_value", "necessary"]], lang_)
+    st.caption(t("dr_cipma_caption", lang_, target=tname))
+    wide = bn.assign(required=bn["required"].round(1).astype(object).where(bn["status"] == "required", bn["status"]))
+    wide = wide.pivot(index="target_level", columns="driver", values="required").reset_index()
+    wide.columns = [t("col_target_level", lang_) if c == "target_level" else name(c) for c in wide.columns]
+    st.markdown(f"**{t('dr_cipma_bottleneck', lang_, target=tname)}**")
+    st.dataframe(wide.astype(str), hide_index=True)
+
+
 L = lang()
 auth.require("drivers", L)
 sel = selection()
@@ -58,6 +110,8 @@ show["quadrant"] = show["quadrant"].map(lambda q: priorities.QUADRANT_LABELS.get
 if level == "indicator":
     show.insert(1, "label", show["driver"].map(lambda i: dictionary.set_index("item")[text_col].get(i, i)))
 show_table(show, L)
+
+_cipma_section(sel, wave, fit, ip, target, level, scales, L)
 
 # ---------------------------------------------------------------- what-if
 st.subheader(t("dr_whatif", L))

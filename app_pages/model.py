@@ -24,6 +24,61 @@ def _fit_value(key: str, v, lang_: str) -> str:
     return str(v)
 
 
+def _research_section(sel, wave, result, boot, seed: int, lang_: str) -> None:
+    """Research methods (issue 11): PLS model fit (csi.evaluate.modelfit), indirect effects with mediation types
+    (csi.analytics.mediation) and PLSpredict, where PLS beats the LM benchmark (csi.evaluate.predict)."""
+    from csi.analytics.mediation import indirect_effects
+    from csi.evaluate.modelfit import model_fit
+    from csi.evaluate.predict import plspredict, predictive_power
+    from csi.report.analyze import result_settings
+
+    if sel.method == "cbsem":
+        return
+    try:
+        rows = state.prepared(sel).rows_of(wave)
+        settings, spec = result_settings(result), result.spec
+        key = ("rs", sel.path, sel.version, tuple(sel.waves), tuple(sel.filters), sel.model, sel.syntax,
+               bool(sel.weighted), wave, int(seed))
+        cache = st.session_state.setdefault("rs_cache", {})
+        # model fit: point values always, Bollen-Stine quantiles on request
+        st.subheader(t("rs_fit_title", lang_))
+        n_bs = 200
+        if st.button(t("rs_fit_test", lang_, n=n_bs), key="rs_fit_boot"):
+            with st.spinner(t("computing", lang_)):
+                cache[key + ("fit", n_bs)] = model_fit(rows, spec, n_boot=n_bs, seed=int(seed), **settings)
+        mf = cache.get(key + ("fit", n_bs)) or model_fit(rows, spec, **settings)
+        tab = mf.table.copy()
+        tab["model"] = tab["model"].map(lambda m: t(f"rs_model_{m}", lang_))
+        show_table(tab, lang_)
+        st.caption(t("rs_fit_caption", lang_))
+        # mediation
+        ind = indirect_effects(result, boot)
+        if len(ind):
+            st.subheader(t("rs_indirect_title", lang_))
+            ind["kind"] = ind["kind"].map(lambda k: t(f"rs_kind_{k}", lang_))
+            ind["type"] = ind["type"].map(lambda v: t(f"rs_type_{v}", lang_) if v else "")
+            show_table(ind.drop(columns=["direct_ci_low", "direct_ci_high"]), lang_)
+            st.caption(t("rs_indirect_caption" if boot is not None else "rs_indirect_no_boot", lang_))
+        # PLSpredict on request (10 folds x 10 repetitions, seeded)
+        st.subheader(t("rs_predict_title", lang_))
+        folds, reps = 10, 10
+        pk = key + ("predict", folds, reps)
+        if st.button(t("rs_predict_run", lang_), key="rs_predict_run"):
+            with st.spinner(t("computing", lang_)):
+                cache[pk] = plspredict(rows, spec, folds=min(folds, len(result.scores)), reps=reps, seed=int(seed),
+                                       **settings)
+        pr = cache.get(pk)
+        if pr is not None:
+            power = predictive_power(pr)
+            st.info(t("rs_predict_summary", lang_, k=int(pr["pls_beats_lm_rmse"].sum()), n=len(pr),
+                      power=t(f"rs_power_{power}", lang_)))
+            show_table(pr[["construct", "indicator", "pls_rmse", "lm_rmse", "pls_beats_lm_rmse", "q2_predict",
+                           "pls_mae", "lm_mae", "pls_beats_lm_mae"]], lang_)
+        st.caption(t("rs_predict_caption", lang_, folds=folds, reps=reps))
+    except CSIError as e:
+        friendly_error(e, lang_)
+
+
 L = lang()
 auth.require("model", L)
 sel = selection()
@@ -126,6 +181,8 @@ if sel.method == "cbsem" or st.toggle(t("md_cbsem_toggle", L), key="md_cbsem_on"
                                             title=t("md_cbsem_title", L)), key="md_cb_path")
     except CSIError as e:
         friendly_error(e, L)
+
+_research_section(sel, wave, result, boot, int(seed), L)
 
 with st.expander(t("md_syntax", L)):
     st.code(spec.to_syntax(), language="text")

@@ -16,6 +16,7 @@ Definitions (the NCA R package's defaults, ``nca_analysis(..., ceilings = "ce_fd
 * **p-value** (Dul, van der Laan & Kuik 2020): ``y`` is permuted against ``x`` ``n_perm`` times (seeded);
   ``p = share of permuted d ≥ observed d``, at least ``1 / n_perm`` (the NCA package's rule).
 * **Necessary condition** (Hauff et al. 2024): ``d ≥ 0.1`` and ``p < 0.05`` (both thresholds arguments).
+  In :func:`cipma` the k-th driver's permutations use ``seed + k``.
 * **Bottleneck table**: for a target level ``y_c`` the level of the driver needed is
   ``x_c = min{x_i : y_i ≥ y_c}`` (where the ceiling first reaches ``y_c``); ``NN`` (not necessary) when that is
   the lowest observed x (no constraint), ``NA`` when ``y_c`` is above every observed target score. Target levels
@@ -97,7 +98,7 @@ def nca_test(x, y, n_perm: int = 1000, seed: int = 1) -> dict:
         perm = np.empty(n_perm)
         for a in range(0, n_perm, 500):
             b = min(500, n_perm - a)
-            Y = np.stack([rng.permutation(y) for _ in range(b)])[:, order]
+            Y = rng.permuted(np.tile(y, (b, 1)), axis=1)[:, order]
             c = np.maximum.accumulate(Y, axis=1)[:, last[:-1]]
             perm[a:a + b] = ((ymax - c) * du).sum(axis=1) / scope
         p = max(float(np.mean(perm >= d - 1e-12)), 1.0 / n_perm)

@@ -185,6 +185,15 @@ def analyze(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls"
     return out
 
 
+def result_settings(result) -> dict:
+    """The :func:`csi.engine.pls.estimate_pls` settings a PLS result was fitted with (its ``info``), to run another
+    method (PLSpredict, model fit, cIPMA) on the same data with the same estimator."""
+    info = getattr(result, "info", None) or {}
+    if info.get("weights") == "array":
+        raise SpecError("this fit used survey weights given as an array; pass them as a column name")
+    return {k: info[k] for k in _PLS_SETTINGS if k in info}
+
+
 def _predict_options(predict) -> dict:
     if predict is True:
         return {"folds": 10, "reps": 10}
