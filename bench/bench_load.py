@@ -1,0 +1,535 @@
+"""Load test: N concurrent dashboard viewers while an analyst uploads a wave and a CLI ingest runs.
+
+    python bench/bench_load.py [--viewers 20] [--duration 75] [--deadline 420] [--json OUT.json]
+
+Everything runs on loopback and stops by itself:
+
+1. a temporary demo store (``python -m csi demo --db TMP``) and two new survey files;
+2. ``streamlit run streamlit_app.py`` on 127.0.0.1 (a free port) on that store, open mode (a temporary
+   HOME and no ``CSI_*`` variables from the caller, so no secrets are read), ``CSI_APP_TIMING=1``;
+3. one warm-up visit (its time is printed as "cold"), then ``--viewers`` browser contexts of Debian's
+   chromium (playwright, headless), arriving 0.25 s apart. Each loops until ``--duration`` is over: open
+   the overview (page time), add a Region filter (filter time, "new"), open Drivers, back to Overview
+   (page times), remove the filter again (filter time, "cached": the selection was computed before);
+4. meanwhile an analyst context commits an upload (wave BENCH_UP) on the Data page, and
+   ``python -m csi ingest`` stores another file (wave BENCH_CLI) into the same store;
+5. afterwards every viewer reruns its page until its sidebar lists both new waves (at most
+   ``--see-timeout`` s), and the store is checked: both new waves whole, the demo waves unchanged.
+
+It prints errors (page exceptions, Streamlit error boxes, time-outs, the upload's and the CLI's
+outcome, tracebacks in the server log), p50/p95 of page and filter times (client side: from the click
+until the run ended and the page shows its content) and the server's own run times, and whether every
+viewer saw the new waves. Targets (issue 9): 0 errors, 0 lost or partial waves, 0 lost uploads, p95 page
+time <= 3 s, cached filter change <= 1 s. With 2 cores the browser's rendering of 20 pages competes with
+the server for the CPU: the client-side figures include that. ``--deadline`` is a hard limit: when it
+passes, the server's process group is killed and the bench exits 3. Exit code: 0 when every target was
+met, 1 otherwise, 2 when the bench could not run (no playwright or chromium).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # python bench/bench_load.py: the repo is the import root
+    sys.path.insert(0, str(ROOT))
+UP_WAVE, CLI_WAVE = "2026Q1", "2026Q2"  # later than the demo's waves, so they join every viewer's selection
+REGION_LABEL = "Region"
+
+
+@dataclass
+class Results:
+    page: list[float] = field(default_factory=list)          # overview / drivers page times (s)
+    first_page: list[float] = field(default_factory=list)    # a viewer's first overview (new session)
+    filter_new: list[float] = field(default_factory=list)
+    filter_cached: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    upload: dict = field(default_factory=dict)
+    cli: dict = field(default_factory=dict)
+    saw_new_waves: dict = field(default_factory=dict)         # viewer -> seconds until seen, or None
+    cold: float | None = None
+    server_runs: list[float] = field(default_factory=list)
+    server_tracebacks: int = 0
+    store_check: dict = field(default_factory=dict)
+    loops: int = 0
+    load: tuple = ("?", "?")  # the machine's 1-minute load average before and after the load phase
+
+    def error(self, who: str, what: str) -> None:
+        self.errors.append(f"{who}: {what[:300]}")
+
+
+def pct(xs: list[float], q: float) -> float | None:
+    """The q-quantile (linear interpolation, numpy's default) of ``xs``; None when empty."""
+    if not xs:
+        return None
+    s = sorted(xs)
+    pos = (len(s) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def _fmt(xs: list[float]) -> str:
+    if not xs:
+        return "no samples"
+    return (f"n={len(xs)}, p50 {pct(xs, 0.5):.2f} s, p95 {pct(xs, 0.95):.2f} s, max {max(xs):.2f} s, "
+            f"median {statistics.median(xs):.2f} s")
+
+
+# ---------------------------------------------------------------------------- setup
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _clean_env(tmp: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSI_")}
+    env.update({"HOME": str(tmp / "home"), "PYTHONPATH": str(ROOT)})
+    return env
+
+
+def make_files(tmp: Path) -> dict[str, tuple[Path, int]]:
+    """The analyst's upload and the CLI's file: demo-like respondents with fresh ids."""
+    from csi.data import demo
+
+    gen = demo.generate(20260101)
+    out = {}
+    for wave, n, prefix in ((UP_WAVE, 1200, "UP"), (CLI_WAVE, 1500, "CLI")):
+        df = gen.waves["2025Q4"].sample(n=n, random_state=7 if prefix == "UP" else 8).copy()
+        df["respondent_id"] = [f"{prefix}-{i:05d}" for i in range(len(df))]
+        path = tmp / f"bench_{wave}.csv"
+        df.astype(object).where(df.notna(), "").astype(str).to_csv(path, index=False)
+        out[wave] = (path, n)
+    return out
+
+
+def wave_counts(db: Path) -> dict[str, int]:
+    from csi.data import store
+
+    con = store.connect(db, read_only=True)
+    try:
+        w = store.list_waves(con)
+    finally:
+        con.close()
+    return {str(k): int(v) for k, v in zip(w["label"], w["n_respondents"])}
+
+
+def start_server(tmp: Path, db: Path, port: int, log_path: Path) -> subprocess.Popen:
+    env = _clean_env(tmp)
+    env.update({"CSI_DB": str(db), "CSI_CACHE_DIR": str(tmp / "cache"), "CSI_APP_TIMING": "1"})
+    log = open(log_path, "w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("the streamlit server exited")
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the streamlit server did not become healthy")
+
+
+def stop_server(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group only
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
+# ---------------------------------------------------------------------------- page helpers
+RUN_STATE = '[data-testid="stApp"]'
+
+
+async def _run_finished(page, started_timeout: float = 3.0, timeout: float = 60.0) -> None:
+    """Wait for the script run a click started: it shows 'running' (briefly) and then 'notRunning'."""
+    try:
+        await page.wait_for_function(
+            f"() => {{ const a = document.querySelector('{RUN_STATE}'); "
+            "return a && a.getAttribute('data-test-script-state') !== 'notRunning'; }",
+            timeout=started_timeout * 1000, polling=50)
+    except Exception:  # noqa: BLE001 - the run may already be over (a cached page is fast)
+        pass
+    await page.wait_for_function(
+        f"() => {{ const a = document.querySelector('{RUN_STATE}'); "
+        "return a && a.getAttribute('data-test-script-state') === 'notRunning'; }",
+        timeout=timeout * 1000, polling=50)
+
+
+async def _problems(page) -> list[str]:
+    """Visible failures on the page: exceptions, error boxes, Streamlit's crash screen."""
+    found = []
+    for sel in ('[data-testid="stException"]', '[data-testid="stAlertContentError"]'):
+        loc = page.locator(sel)
+        for i in range(await loc.count()):
+            try:
+                found.append((await loc.nth(i).inner_text(timeout=2000)).strip().splitlines()[0][:200])
+            except Exception:  # noqa: BLE001 - gone meanwhile
+                pass
+    try:
+        body = await page.inner_text("body", timeout=5000)
+    except Exception:  # noqa: BLE001
+        body = ""
+    if "This app has encountered an error" in body:
+        found.append("This app has encountered an error")
+    return found
+
+
+async def _overview_shown(page, timeout: float = 60.0) -> None:
+    await page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=timeout * 1000)
+    await page.locator(".js-plotly-plot").first.wait_for(timeout=timeout * 1000)
+
+
+async def open_overview(page, url: str) -> float:
+    t0 = time.perf_counter()
+    await page.goto(url, wait_until="domcontentloaded")
+    await _overview_shown(page)
+    return time.perf_counter() - t0
+
+
+def nav_link(page, name: str):
+    """The top navigation's link to the page titled ``name`` (its accessible name also holds the icon's)."""
+    return page.locator('a[data-testid="stTopNavLink"]').filter(has=page.locator(f'span[label="{name}"]')).first
+
+
+async def click_page(page, name: str, ready_selector: str) -> float:
+    t0 = time.perf_counter()
+    await nav_link(page, name).click()
+    await _run_finished(page)
+    await page.locator(ready_selector).first.wait_for(timeout=60_000)
+    return time.perf_counter() - t0
+
+
+async def change_region(page, value: str | None) -> float:
+    """Add ``value`` to the Region filter, or (None) remove the last chosen region; time until the run ends."""
+    box = page.get_by_label(REGION_LABEL).first
+    await box.click()
+    t0 = time.perf_counter()
+    if value is None:
+        await box.press("Backspace")
+    else:
+        await box.fill(value)
+        await box.press("Enter")
+    await box.press("Escape")
+    await _run_finished(page)
+    await _overview_shown(page)
+    return time.perf_counter() - t0
+
+
+async def sees_waves(page, waves: tuple[str, ...], timeout: float) -> float | None:
+    """Seconds until the sidebar lists every wave of ``waves`` (rerunning the page now and then)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        try:
+            await nav_link(page, "Overview").click()
+            await _run_finished(page, timeout=60)
+            side = await page.locator('[data-testid="stSidebar"]').inner_text(timeout=10_000)
+            if all(w in side for w in waves):
+                return time.perf_counter() - t0
+        except Exception:  # noqa: BLE001 - a slow run: try again until the timeout
+            pass
+        await asyncio.sleep(2.0)
+    return None
+
+
+# ---------------------------------------------------------------------------- actors
+async def viewer(i: int, browser, url: str, stop_at: float, regions: list[str], res: Results,
+                 contexts: list) -> None:
+    who = f"viewer {i}"
+    await asyncio.sleep(0.25 * i)
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    contexts.append((who, ctx))
+    page = await ctx.new_page()
+    page.on("pageerror", lambda e: res.error(who, f"page error: {e}"))
+    region = regions[i % len(regions)]
+    first = True
+    while time.monotonic() < stop_at:
+        step = "overview"
+        try:
+            t = await open_overview(page, url)
+            (res.first_page if first else res.page).append(t)
+            first = False
+            step = "filter (new)"
+            res.filter_new.append(await change_region(page, region))
+            step = "drivers"
+            res.page.append(await click_page(page, "Drivers", ".js-plotly-plot, [data-testid='stDataFrame']"))
+            step = "overview (nav)"
+            res.page.append(await click_page(page, "Overview", '[data-testid="stMetricValue"]'))
+            step = "filter (cached)"
+            res.filter_cached.append(await change_region(page, None))
+            res.loops += 1
+            if time.monotonic() >= stop_at:
+                break
+            step = "filter (cached, again)"
+            res.filter_cached.append(await change_region(page, region))  # computed by this session before
+            res.filter_cached.append(await change_region(page, None))
+        except Exception as e:  # noqa: BLE001 - a time-out or a vanished element is an error of the run
+            res.error(who, f"{step}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        for p in await _problems(page):
+            res.error(who, f"{step}: {p}")
+
+
+async def analyst(browser, url: str, start_at: float, csv: Path, n: int, res: Results, contexts: list) -> None:
+    who = "analyst"
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1400}, locale="en-US")
+    contexts.append((who, ctx))
+    page = await ctx.new_page()
+    page.on("pageerror", lambda e: res.error(who, f"page error: {e}"))
+    await page.goto(url, wait_until="domcontentloaded")
+    await _overview_shown(page)
+    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    t0 = time.perf_counter()
+    res.upload = {"wave": UP_WAVE, "ok": False}
+    try:
+        await nav_link(page, "Data").click()
+        await page.get_by_text("Survey data").first.wait_for(timeout=60_000)
+        await page.locator('input[type="file"]').first.set_input_files(str(csv))
+        await page.get_by_text("No errors:", exact=False).first.wait_for(timeout=120_000)
+        label = page.get_by_label("Label of the new wave")
+        await label.fill(UP_WAVE)
+        await label.press("Enter")
+        await _run_finished(page)
+        t_commit = time.perf_counter()
+        await page.get_by_role("button", name="Commit as a new wave").click()
+        await page.get_by_text(f"Wave {UP_WAVE} stored", exact=False).first.wait_for(timeout=120_000)
+        res.upload.update(ok=True, seconds=time.perf_counter() - t0, commit_seconds=time.perf_counter() - t_commit)
+    except Exception as e:  # noqa: BLE001
+        res.upload.update(seconds=time.perf_counter() - t0, error=f"{type(e).__name__}: {str(e).splitlines()[0]}")
+        res.error(who, f"upload: {res.upload['error']}")
+    for p in await _problems(page):
+        res.error(who, f"upload: {p}")
+        res.upload.setdefault("messages", []).append(p)
+
+
+async def cli_ingest(db: Path, csv: Path, start_at: float, env: dict, res: Results) -> None:
+    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    t0 = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "csi", "ingest", str(csv), "--wave", CLI_WAVE, "--db", str(db),
+        cwd=str(ROOT), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=180)
+    except asyncio.TimeoutError:
+        proc.kill()
+        out, err = await proc.communicate()
+    res.cli = {"wave": CLI_WAVE, "rc": proc.returncode, "seconds": time.perf_counter() - t0,
+               "stderr": err.decode(errors="replace").strip()[-400:]}
+    if proc.returncode != 0:
+        res.error("cli ingest", f"exit {proc.returncode}: {res.cli['stderr']}")
+
+
+# ---------------------------------------------------------------------------- main
+async def run_load(args, url: str, db: Path, files: dict, env: dict, res: Results) -> None:
+    from playwright.async_api import async_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium, headless=True,
+                                          args=["--headless", "--no-sandbox", "--disable-gpu",
+                                                "--disable-background-networking", "--disable-dev-shm-usage"])
+        contexts: list = []
+        try:
+            # warm-up: the first visit fills the server's caches (what a first user of the day pays)
+            ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+            page = await ctx.new_page()
+            res.cold = await open_overview(page, url)
+            regions = []
+            box = page.get_by_label(REGION_LABEL).first
+            await box.click()
+            for o in await page.get_by_role("option").all_inner_texts():
+                if o.strip():
+                    regions.append(o.strip())
+            await box.press("Escape")
+            await ctx.close()
+            if not regions:
+                raise RuntimeError("no Region options on the overview")
+            t_start = time.monotonic()
+            stop_at = t_start + args.duration
+            tasks = [asyncio.create_task(viewer(i, browser, url, stop_at, regions, res, contexts))
+                     for i in range(args.viewers)]
+            tasks.append(asyncio.create_task(analyst(browser, url, t_start + args.upload_at, files[UP_WAVE][0],
+                                                     files[UP_WAVE][1], res, contexts)))
+            tasks.append(asyncio.create_task(cli_ingest(db, files[CLI_WAVE][0], t_start + args.cli_at, env, res)))
+            await asyncio.gather(*tasks)
+            # afterwards: does every viewer's open session list the new waves (no reload)?
+            viewers = [(w, c) for w, c in dict(contexts).items() if w.startswith("viewer")]
+
+            async def check(who, c):
+                pages = c.pages
+                res.saw_new_waves[who] = (await sees_waves(pages[0], (UP_WAVE, CLI_WAVE), args.see_timeout)
+                                          if pages else None)
+            await asyncio.gather(*(check(w, c) for w, c in viewers))
+        finally:
+            for _, c in dict(contexts).items():
+                try:
+                    await c.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            await browser.close()
+
+
+def report(res: Results, args, before: dict, files: dict) -> int:
+    print(f"\nload test: {args.viewers} viewers for {args.duration:g} s, 1 in-app upload, 1 CLI ingest "
+          f"({os.cpu_count()} cores)")
+    print(f"  cold first overview (warm-up visit): {res.cold:.2f} s" if res.cold is not None else "  no warm-up")
+    print(f"  viewer loops completed: {res.loops}; load average before/after: {res.load[0]} / {res.load[1]}")
+    print(f"  first overview of each session:  {_fmt(res.first_page)}")
+    print(f"  page times (overview, drivers):   {_fmt(res.page)}")
+    print(f"  filter change, new selection:    {_fmt(res.filter_new)}")
+    print(f"  filter change, cached selection: {_fmt(res.filter_cached)}")
+    print(f"  server script runs (CSI_APP_TIMING): {_fmt(res.server_runs)}")
+    up = res.upload
+    print(f"  in-app upload of {UP_WAVE}: " + (f"ok in {up['seconds']:.1f} s (commit {up['commit_seconds']:.1f} s)"
+                                             if up.get("ok") else f"FAILED: {up.get('error') or up.get('messages')}"))
+    cli = res.cli
+    print(f"  CLI ingest of {CLI_WAVE}: exit {cli.get('rc')} in {cli.get('seconds', float('nan')):.1f} s"
+          + (f" - {cli['stderr']}" if cli.get("rc") else ""))
+    seen = res.saw_new_waves
+    missing = [w for w, s in seen.items() if s is None]
+    shown = [s for s in seen.values() if s is not None]
+    print(f"  viewers that see both new waves without a reload: {len(shown)}/{len(seen)}"
+          + (f" (within {max(shown):.1f} s)" if shown else "") + (f"; not: {', '.join(missing)}" if missing else ""))
+    sc = res.store_check
+    print(f"  store afterwards: {sc}")
+    print(f"  server log tracebacks: {res.server_tracebacks}")
+    print(f"  errors: {len(res.errors)}")
+    for e in res.errors[:25]:
+        print(f"    {e}")
+    if len(res.errors) > 25:
+        print(f"    ... and {len(res.errors) - 25} more")
+    targets = {
+        "0 errors": not res.errors and res.server_tracebacks == 0,
+        "0 lost or partial waves": bool(sc.get("whole")),
+        "0 lost uploads": bool(up.get("ok")) and sc.get(UP_WAVE) == files[UP_WAVE][1],
+        "CLI ingest exit 0": cli.get("rc") == 0,
+        "every viewer sees the new waves": bool(seen) and not missing,
+        "p95 page time <= 3 s": (pct(res.page + res.first_page, 0.95) or 1e9) <= 3.0,
+        "cached filter change p95 <= 1 s": (pct(res.filter_cached, 0.95) or 1e9) <= 1.0,
+    }
+    print("  targets: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in targets.items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "viewers": args.viewers, "duration": args.duration, "cold": res.cold, "loops": res.loops,
+            "first_page": res.first_page, "page": res.page, "filter_new": res.filter_new,
+            "filter_cached": res.filter_cached, "server_runs": res.server_runs, "upload": up, "cli": cli,
+            "saw_new_waves": seen, "store": sc, "errors": res.errors, "targets": targets}, indent=1))
+    return 0 if all(targets.values()) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--viewers", type=int, default=20)
+    ap.add_argument("--duration", type=float, default=75.0, help="seconds of load (viewers loop until then)")
+    ap.add_argument("--upload-at", type=float, default=15.0, help="seconds into the load when the analyst uploads")
+    ap.add_argument("--cli-at", type=float, default=18.0, help="seconds into the load when the CLI ingest starts")
+    ap.add_argument("--see-timeout", type=float, default=30.0, help="seconds each viewer may take to see the new waves")
+    ap.add_argument("--deadline", type=float, default=420.0, help="hard limit of the whole bench (seconds)")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        print("needs the playwright Python package (requirements-dev.txt)", file=sys.stderr)
+        return 2
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        print("needs Debian's chromium (apt-get install -y chromium)", file=sys.stderr)
+        return 2
+    if (ROOT / ".streamlit" / "secrets.toml").exists():
+        print("note: .streamlit/secrets.toml exists; the bench expects the open (no users) mode", file=sys.stderr)
+
+    tmp = Path(tempfile.mkdtemp(prefix="csi-bench-load-"))
+    (tmp / "home").mkdir()
+    proc: subprocess.Popen | None = None
+    t_begin = time.monotonic()
+
+    def _hard_stop():  # the deadline: kill what the bench started and leave
+        print(f"\nhard deadline of {args.deadline:g} s reached: stopping", file=sys.stderr, flush=True)
+        stop_server(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+        os._exit(3)
+
+    timer = threading.Timer(args.deadline, _hard_stop)
+    timer.daemon = True
+    timer.start()
+    res = Results()
+    try:
+        db = tmp / "csi.duckdb"
+        env = _clean_env(tmp)
+        r = subprocess.run([sys.executable, "-m", "csi", "demo", "--db", str(db)], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            print(f"demo store failed: {r.stderr}", file=sys.stderr)
+            return 1
+        before = wave_counts(db)
+        files = make_files(tmp)
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        log_path = tmp / "server.log"
+        proc = start_server(tmp, db, port, log_path)
+        wait_healthy(url, proc, timeout=120)
+        print(f"setup {time.monotonic() - t_begin:.1f} s; server on {url}; store {len(before)} waves", flush=True)
+        remaining = args.deadline - (time.monotonic() - t_begin) - 20
+        load0 = f"{os.getloadavg()[0]:.1f}"
+        try:
+            asyncio.run(asyncio.wait_for(run_load(args, url, db, files, env, res), timeout=max(10.0, remaining)))
+        except asyncio.TimeoutError:
+            res.error("bench", "the load phase ran past the deadline")
+        except Exception as e:  # noqa: BLE001 - the bench itself failed: say so, still report
+            res.error("bench", f"{type(e).__name__}: {e}")
+        res.load = (load0, f"{os.getloadavg()[0]:.1f}")
+        log = log_path.read_text(errors="replace")
+        res.server_runs = [float(x) for x in re.findall(r"csi-timing page=\S+ seconds=([0-9.]+)", log)]
+        res.server_tracebacks = log.count("Traceback (most recent call last)")
+        if res.server_tracebacks:
+            i = log.index("Traceback (most recent call last)")
+            res.error("server log", log[i:i + 600].replace("\n", " | "))
+        after = wave_counts(db)
+        res.store_check = {
+            "demo waves unchanged": all(after.get(w) == n for w, n in before.items()),
+            UP_WAVE: after.get(UP_WAVE), CLI_WAVE: after.get(CLI_WAVE),
+            "expected": {UP_WAVE: files[UP_WAVE][1], CLI_WAVE: files[CLI_WAVE][1]},
+        }
+        res.store_check["whole"] = (res.store_check["demo waves unchanged"]
+                                    and after.get(UP_WAVE) in (None, files[UP_WAVE][1])
+                                    and after.get(CLI_WAVE) in (None, files[CLI_WAVE][1])
+                                    and after.get(UP_WAVE) is not None and after.get(CLI_WAVE) is not None)
+        return report(res, args, before, files)
+    finally:
+        stop_server(proc)
+        timer.cancel()
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(f"bench finished in {time.monotonic() - t_begin:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
