@@ -76,3 +76,13 @@ def test_type_rule():
     assert mediation_type(True, False, 0.0) == "indirect-only"
     assert mediation_type(False, True, 0.1) == "direct-only"
     assert mediation_type(False, False, 0.1) == "no-effect"
+
+
+def test_analyze_adds_the_indirect_table_with_a_bootstrap():
+    import csi
+
+    data = _simulate(0.5, 0.4, 0.0, n=400, seed=2)
+    spec = parse_model(SYNTAX)
+    assert "indirect" not in csi.analyze(data, spec).tables
+    fit = csi.analyze(data, spec, bootstrap=100, seed=4)
+    pd.testing.assert_frame_equal(fit.tables["indirect"], indirect_effects(fit.result, fit.boot))

@@ -124,3 +124,14 @@ def test_correct_model_is_not_rejected():
     t = model_fit(data, spec, n_boot=200, seed=2, plsc=True).table.set_index("model")
     assert t.at["saturated", "srmr"] < t.at["saturated", "srmr_hi99"]
     assert t.at["saturated", "srmr"] < 0.05
+
+
+def test_fit_json_of_analyze_is_the_model_fit(ecsi):
+    import csi
+
+    spec = template("ecsi")
+    fit = csi.analyze(ecsi, spec, fit_bootstrap=20, seed=5)
+    ref = model_fit(ecsi, spec, n_boot=20, seed=5).as_dict()
+    assert fit.fit["estimated"]["srmr"] == pytest.approx(ref["estimated"]["srmr"], rel=1e-12)
+    assert fit.fit["saturated"]["d_g_hi95"] == pytest.approx(ref["saturated"]["d_g_hi95"], rel=1e-12)
+    assert "bootstrap" not in csi.analyze(ecsi, spec).fit          # quantiles only on request

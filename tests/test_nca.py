@@ -91,3 +91,23 @@ def test_cipma_marks_necessary_conditions_on_the_demo():
         assert req.is_monotonic_increasing
     items, _ = cipma(fit.result, fr, scales, target="SAT", level="indicator", n_perm=100)
     assert items["necessary"].any() and set(items["level"]) == {"indicator"}
+
+
+def test_analyze_nca_tables():
+    from pathlib import Path
+
+    import csi
+
+    data = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "ecsi_satisfaction.csv", index_col=0)
+    fit = csi.analyze(data, "ecsi", scale=(0, 10), nca=True, seed=2)
+    nca = fit.tables["nca"]
+    assert set(nca["level"]) == {"construct", "indicator"} and (nca["target"] == "SAT").all()
+    assert set(fit.tables["bottlenecks"]["status"]) <= {"NN", "required", "NA"}
+    # the construct-level d equals nca_test on the 0-100 scores
+    from csi.analytics.index import construct_scores_0_100
+
+    sc = construct_scores_0_100(fit.result, data, {i: (0.0, 10.0) for i in fit.result.spec.indicators})
+    row = nca[(nca["level"] == "construct") & (nca["driver"] == "VAL")].iloc[0]
+    assert row["d"] == pytest.approx(nca_test(sc["VAL"], sc["SAT"], n_perm=0)["d"], rel=1e-12)
+    with pytest.raises(Exception, match="PLS"):
+        csi.analyze(data, "ecsi", method="cbsem", nca=True)

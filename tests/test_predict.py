@@ -104,3 +104,17 @@ def test_verdict():
     assert predictive_power(t.assign(pls_beats_lm_rmse=False)) == "none"
     assert predictive_power(t.assign(pls_beats_lm_rmse=[True, False, False])) == "low"
     assert predictive_power(t.assign(q2_predict=[0.2, -0.1, 0.1])) == "none"
+
+
+def test_reachable_from_analyze_and_written(data, spec, tmp_path):
+    import csi
+    from csi.report.export import write_results
+
+    fit = csi.analyze(data, spec, predict={"folds": len(data)}, seed=3)
+    pd.testing.assert_frame_equal(fit.tables["predict"], plspredict(data, spec, folds=len(data)))
+    assert fit.manifest["research"]["predict"]["predictive_power_rmse"] == predictive_power(fit.tables["predict"])
+    written = write_results(fit, tmp_path)
+    back = pd.read_csv(written["predict.csv"])
+    np.testing.assert_allclose(back["lm_rmse"], fit.tables["predict"]["lm_rmse"], rtol=1e-12)
+    with pytest.raises(Exception, match="folds"):
+        plspredict(data, spec, folds=1)
