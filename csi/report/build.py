@@ -634,6 +634,60 @@ def mga_table(prep: Prepared, fits: Mapping, n_perm: int | None = None) -> pd.Da
     return g[cols]
 
 
+# ------------------------------------------------ MICOM and the group test (csi.compare.micom)
+def micom_table(prep: Prepared, n_perm: int | None = None) -> pd.DataFrame:
+    """MICOM steps 2-3 of the focus brand vs the competitor in the focus wave (before the ``groups`` MGA):
+    wave, group_a, group_b + :data:`csi.compare.micom.COLUMNS`; empty without both brands."""
+    from csi.compare.micom import COLUMNS, micom
+
+    cols = ["wave", "group_a", "group_b", *COLUMNS]
+    if not (prep.focus_brand and prep.competitor) or prep.brand_frame is None or prep.spec.is_extended:
+        return pd.DataFrame(columns=cols)
+    bf, bc = brand_rows(prep), prep.brand_column
+    a = bf[bf[bc].astype(str) == str(prep.focus_brand)]
+    b = bf[bf[bc].astype(str) == str(prep.competitor)]
+    n_perm = max(prep.settings.bootstrap, 100) if n_perm is None else int(n_perm)
+    m = micom(a, b, prep.spec, n_perm=n_perm, seed=prep.settings.seed, alpha=prep.settings.alpha,
+              **prep.estimator_settings)
+    return m.assign(wave=prep.focus_wave, group_a=str(prep.focus_brand), group_b=str(prep.competitor))[cols]
+
+
+def group_rows(prep: Prepared, segment: str) -> pd.DataFrame:
+    """The respondents a group test of ``segment`` compares: the sidebar's selection in the focus wave (every
+    filter applied); for the brand column, every brand of it (only the brand filter lifted)."""
+    if segment == prep.brand_column and prep.brand_frame is not None:
+        return brand_rows(prep)
+    return prep.rows_of(prep.focus_wave)
+
+
+def group_test(prep: Prepared, segment: str, a: str, b: str, *, n_perm: int = 1000, seed: int | None = None,
+               progress=None) -> dict:
+    """MICOM, then the MGA of paths, of groups ``a`` and ``b`` of ``segment`` (rows: :func:`group_rows`).
+    Returns ``{"n": {a: n_a, b: n_b}, "micom": table, "mga": table}`` (``micom`` empty for extended models)."""
+    from csi.compare.groups import mga
+    from csi.compare.micom import COLUMNS, micom
+
+    frame = group_rows(prep, segment)
+    da = frame[frame[segment].astype(str) == str(a)]
+    db = frame[frame[segment].astype(str) == str(b)]
+    seed = prep.settings.seed if seed is None else int(seed)
+    settings = prep.estimator_settings
+    m = (pd.DataFrame(columns=COLUMNS) if prep.spec.is_extended else
+         micom(da, db, prep.spec, n_perm=n_perm, seed=seed, alpha=prep.settings.alpha, **settings))
+    g = mga(da, db, prep.spec, n_perm=n_perm, n_boot=n_perm, seed=seed, **settings)
+    return {"n": {str(a): int(len(da)), str(b): int(len(db))}, "micom": m, "mga": g}
+
+
+def simple_slopes_table(fit) -> pd.DataFrame | None:
+    """Simple slopes of an interaction model's fit (:func:`csi.engine.interaction.simple_slopes`), else None."""
+    res = getattr(fit, "result", None)
+    if res is None or not getattr(res, "info", {}).get("extended", {}).get("interactions"):
+        return None
+    from csi.engine.interaction import simple_slopes
+
+    return simple_slopes(res, getattr(fit, "boot", None))
+
+
 def recommend_item(prep: Prepared) -> str | None:
     d = prep.dictionary
     return next((i for i in d.loc[d["kind"] == "recommend", "item"]
@@ -1000,6 +1054,9 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
         from csi.analytics.mediation import indirect_effects
 
         tables["indirect"] = indirect_effects(focus.result, focus.boot, alpha=prep.settings.alpha)
+    slopes = simple_slopes_table(focus)
+    if slopes is not None:
+        tables["simple_slopes"] = slopes
     tables["trends"] = trends_table(fits)
     tables["changes"] = changes_table(prep, fits)
     bfits = dict(brand_fit_map) if brand_fit_map is not None else brand_fits(prep, cache=cache, workers=workers, **ex)
@@ -1010,6 +1067,10 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
         tables["industry"], tables["league"] = industry_tables(prep, ifits)
     tables["competitor_gap"] = gap_table(prep, bfits)
     if prep.focus_brand and prep.competitor:
+        try:  # MICOM before the group test (csi.compare.micom)
+            tables["micom"] = micom_table(prep)
+        except CSIError as e:
+            notes.append(_note("micom_failed", f"MICOM not computed: {e}", f"未计算 MICOM：{e}"))
         tables["groups"] = mga_table(prep, bfits)
     else:
         tables["groups"] = mga_table(prep, {})
@@ -1082,6 +1143,8 @@ def report_manifest(prep: Prepared, fits: Mapping, focus, classic_summary: Mappi
                      "mga": "focus brand vs competitor in the focus wave: Chin & Dibbern permutation test "
                             "(max(bootstrap, 100) permutations, decides `significant`) and Henseler's bootstrap "
                             "PLS-MGA (two-sided p_bootstrap, one-sided p_henseler)",
+                     "micom": "the same two groups before the MGA: MICOM steps 2-3 (Henseler, Ringle & Sarstedt "
+                              "2016) by permutation (max(bootstrap, 100) permutations; micom.csv)",
                      "group_seeds": {" / ".join(k): f.seed for k, f in fits.items()}},
         "classic": dict(classic_summary or {}),
         "elapsed_seconds": None if elapsed is None else round(elapsed, 2),
