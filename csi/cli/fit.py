@@ -53,7 +53,7 @@ def run(args) -> int:
     if args.data is not None:
         raw, idcol = _load_file(args.data)
         source = str(args.data)
-        spec = load_model(args.model, [c for c in raw.columns])
+        spec = _methods(load_model(args.model, [c for c in raw.columns]), args)
         weights = args.weights  # a named column is checked cell by cell below (row-level messages)
         if weights is None and not args.no_weights and args.method == "pls":
             from csi.report.build import survey_weights  # the report engine's rule: used when complete and valid
@@ -88,8 +88,27 @@ def run(args) -> int:
     if sys.stderr.isatty() and args.bootstrap:
         print("", file=sys.stderr)
     written = write_results(fit, args.out)
+    written.update(_write_slopes(fit, args.out))
     _summary(args, fit, spec, source, t0, written)
     return 0
+
+
+def _methods(spec, args):
+    """``--hoc`` / ``--interaction``: how the model's higher-order constructs and interaction terms are estimated."""
+    return spec.with_methods(hoc=getattr(args, "hoc", None), interaction=getattr(args, "interaction", None))
+
+
+def _write_slopes(fit, out) -> dict[str, int]:
+    """``simple_slopes.csv`` for a model with interaction terms (csi.engine.interaction)."""
+    from csi.report.build import simple_slopes_table
+    from csi.report.export import safe_csv
+
+    slopes = simple_slopes_table(fit)
+    if slopes is None:
+        return {}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    safe_csv(slopes, Path(out) / "simple_slopes.csv")
+    return {"simple_slopes.csv": int(len(slopes))}
 
 
 def _check_research(args) -> None:
@@ -168,6 +187,10 @@ def _run_db(args) -> int:
     _check_research(args)
     sel, settings = selection_and_settings(args)
     prep = prepare(args.db, sel, settings)
+    if prep.spec.is_extended:
+        from dataclasses import replace
+
+        prep = replace(prep, spec=_methods(prep.spec, args))
     wave = "all" if args.wave and len(set(args.wave)) > 1 else None
     t0 = time.perf_counter()
     fit = analyze_selection(prepared=prep, wave=wave, progress=_progress())
@@ -183,6 +206,7 @@ def _run_db(args) -> int:
     if sys.stderr.isatty() and args.bootstrap:
         print("", file=sys.stderr)
     written = write_results(fit, args.out)
+    written.update(_write_slopes(fit, args.out))
     what = f"wave {prep.focus_wave}" if wave is None else f"waves {', '.join(prep.waves)} pooled"
     _summary(args, fit, prep.spec, f"{args.db} ({what}"
              f"{', ' + prep.focus_brand if prep.focus_brand else ''}"

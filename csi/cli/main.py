@@ -204,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--reps", type=int, default=10, metavar="R", help="PLSpredict repetitions")
     sp.add_argument("--nca", action="store_true",
                     help="cIPMA: necessary condition analysis of the IPMA drivers (nca.csv, bottlenecks.csv)")
+    # higher-order constructs (SQ =~ TANG + REL) and interaction terms (SAT ~ VAL + PRICE + VAL:PRICE) in the syntax
+    sp.add_argument("--hoc", choices=["two_stage", "repeated"], default=None,
+                    help="higher-order constructs: two-stage (default) or repeated indicators")
+    sp.add_argument("--interaction", choices=["two_stage", "product", "orthogonal"], default=None,
+                    help="interaction terms: two-stage (default), product indicators or orthogonalised products "
+                         "(simple_slopes.csv)")
     sp.add_argument("--out", type=Path, required=True, help="output folder")
     sp.set_defaults(handler="csi.cli_fit:run")
 
