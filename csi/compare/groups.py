@@ -572,9 +572,67 @@ def _complete(data: pd.DataFrame, spec, settings: Mapping) -> pd.DataFrame:
     return d
 
 
+def _perm_setup(ctx: dict) -> dict:
+    """The pooled rows' design, centred data and pair products of a permutation test (recomputed by a worker)."""
+    from csi.engine.pls import _Design, _prepare
+
+    prep = _prepare(ctx["pooled"], ctx["spec"], ctx["weights"], ctx["missing"])
+    d = _Design.from_spec(ctx["spec"])
+    X, f = prep.X, prep.f
+    n = X.shape[0]
+    na = int((np.asarray(prep.index) < ctx["na_rows"]).sum())
+    mean0, _ = weighted_moments(X, f)
+    Xc = X - mean0
+    O, iu = pair_products(Xc)                            # (n x p(p+1)/2) row-wise products
+    order = [(d.constructs[i], d.constructs[k]) for i, k in d.paths]
+    pos = [order.index(tuple(key)) for key in ctx["names"]]
+    return {"d": d, "f": f, "n": n, "na": na, "nb": n - na, "Xc": Xc, "O": O, "iu": iu, "pos": pos}
+
+
+def _perm_count(setup: dict, ctx: dict, rng: np.random.Generator, m: int) -> tuple[np.ndarray, int]:
+    """m permutations drawn from ``rng``: (#{|d*| ≥ |d|} per path, permutations estimated)."""
+    from csi.engine.pls import _derive, _kernel
+
+    d, f, n, na, nb = setup["d"], setup["f"], setup["n"], setup["na"], setup["nb"]
+
+    def paths_of(F: np.ndarray):
+        _, cov = count_moments(F, setup["Xc"], setup["O"], setup["iu"])
+        R, sd = cov_to_corr(cov)
+        S = R if ctx["standardize"] else cov
+        ok = np.all(sd > 1e-12 * np.maximum(sd.max(axis=1, keepdims=True), 1.0), axis=1)
+        beta = np.full((len(F), len(d.paths)), np.nan)
+        if ok.any():
+            w, _, conv = _kernel(S[ok], d, ctx["scheme"], ctx["tol"], ctx["max_iter"])
+            out = _derive(S[ok], w, d, ctx["plsc"])
+            bt = np.stack([out["beta"][:, i, k] for i, k in d.paths], axis=1)
+            bt[~conv] = np.nan
+            beta[ok] = bt
+        return beta
+
+    perms = np.argsort(rng.random((m, n)), axis=1)     # m independent uniform permutations
+    mask = np.zeros((m, n), dtype=bool)
+    np.put_along_axis(mask, perms[:, :na], True, axis=1)
+    FA = np.where(mask, f[None, :], 0.0)
+    FB = np.where(mask, 0.0, f[None, :])
+    FA *= na / FA.sum(axis=1, keepdims=True)
+    FB *= nb / FB.sum(axis=1, keepdims=True)
+    diff = (paths_of(FA) - paths_of(FB))[:, setup["pos"]]
+    good = np.all(np.isfinite(diff), axis=1)
+    exceed = (np.abs(diff[good]) >= np.abs(ctx["obs"])[None, :] - 1e-12).sum(axis=0)
+    return exceed, int(good.sum())
+
+
+def _perm_task(ctx: dict, state: dict, m: int) -> tuple[np.ndarray, int]:
+    """Worker: one chunk of a permutation test from a given generator state."""
+    bg = np.random.PCG64()
+    bg.state = state
+    return _perm_count(_perm_setup(ctx), ctx, np.random.Generator(bg), m)
+
+
 def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: int = 1000, seed: int = 1,
                     *, alpha: float = 0.05, chunk_size: int = 250,
-                    progress: Callable[[int, int], None] | None = None, **settings) -> pd.DataFrame:
+                    progress: Callable[[int, int], None] | None = None, executor: Executor | None = None,
+                    **settings) -> pd.DataFrame:
     """Chin & Dibbern (2010) permutation test of path differences between two groups.
 
     ``data_a``/``data_b``: respondents × indicators of each group. Under
@@ -589,9 +647,10 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     within each pseudo-group). A permutation the kernel cannot estimate (no
     convergence, zero variance) is skipped and counted in the ``n_perm_used``
     column. Returns DataFrame(from, to, estimate_a, estimate_b, diff, p_permutation,
-    significant, n_perm_used); p = (#{|d*| ≥ |d|} + 1)/(n_used + 1).
+    significant, n_perm_used); p = (#{|d*| ≥ |d|} + 1)/(n_used + 1). ``executor``: chunks of permutations
+    run there (each from the serial stream's position, so the result is identical).
     """
-    from csi.engine.pls import _check_options, _derive, _Design, _kernel, _prepare, estimate_pls
+    from csi.engine.pls import _check_options, estimate_pls
 
     if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 1:
         raise DataError(f"n_perm must be a positive integer, got {n_perm!r}")
@@ -609,52 +668,43 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     obs = (ea - eb.reindex(names)).to_numpy()
 
     pooled = pd.concat([a, b], ignore_index=True)
-    prep = _prepare(pooled, spec, settings.get("weights"), missing)
-    d = _Design.from_spec(spec)
-    X, f = prep.X, prep.f
-    n, p = X.shape
-    na = int((np.asarray(prep.index) < len(a)).sum())
-    nb = n - na
-    mean0, _ = weighted_moments(X, f)
-    Xc = X - mean0
-    O, iu = pair_products(Xc)                            # (n x p(p+1)/2) row-wise products
+    ctx = {"pooled": pooled, "spec": spec, "weights": settings.get("weights"), "missing": missing, "na_rows": len(a),
+           "scheme": scheme, "standardize": standardize, "plsc": plsc, "tol": tol, "max_iter": max_iter,
+           "names": list(names), "obs": obs}
+    setup = _perm_setup(ctx)
     rng = np.random.default_rng(seed)
-
-    def paths_of(F: np.ndarray):
-        _, cov = count_moments(F, Xc, O, iu)
-        R, sd = cov_to_corr(cov)
-        S = R if standardize else cov
-        ok = np.all(sd > 1e-12 * np.maximum(sd.max(axis=1, keepdims=True), 1.0), axis=1)
-        beta = np.full((len(F), len(d.paths)), np.nan)
-        if ok.any():
-            w, _, conv = _kernel(S[ok], d, scheme, tol, max_iter)
-            out = _derive(S[ok], w, d, plsc)
-            bt = np.stack([out["beta"][:, i, k] for i, k in d.paths], axis=1)
-            bt[~conv] = np.nan
-            beta[ok] = bt
-        return beta
-
     exceed = np.zeros(len(names))
     used = 0
-    order = [(d.constructs[i], d.constructs[k]) for i, k in d.paths]
-    pos = [order.index(key) for key in names]
-    done = 0
-    while done < n_perm:
-        m = min(chunk_size, n_perm - done)
-        perms = np.argsort(rng.random((m, n)), axis=1)     # m independent uniform permutations
-        mask = np.zeros((m, n), dtype=bool)
-        np.put_along_axis(mask, perms[:, :na], True, axis=1)
-        FA = np.where(mask, f[None, :], 0.0)
-        FB = np.where(mask, 0.0, f[None, :])
-        FA *= na / FA.sum(axis=1, keepdims=True)
-        FB *= nb / FB.sum(axis=1, keepdims=True)
-        diff = (paths_of(FA) - paths_of(FB))[:, pos]
-        good = np.all(np.isfinite(diff), axis=1)
-        exceed += (np.abs(diff[good]) >= np.abs(obs)[None, :] - 1e-12).sum(axis=0)
-        used += int(good.sum())
-        done += m
-        if progress is not None:
-            progress(done, n_perm)
+    sizes = [min(chunk_size, n_perm - k) for k in range(0, n_perm, chunk_size)]
+    if executor is None:
+        done = 0
+        for m in sizes:
+            e, u = _perm_count(setup, ctx, rng, m)
+            exceed += e
+            used += u
+            done += m
+            if progress is not None:
+                progress(done, n_perm)
+    else:
+        # chunk k draws from the same stream as the serial loop: the generator advanced past the earlier
+        # chunks' m x n doubles (one 64-bit output each), so every chunk's permutations are the serial ones
+        n = setup["n"]
+        states, offset = [], 0
+        for m in sizes:
+            bg = np.random.PCG64()
+            bg.state = rng.bit_generator.state
+            bg.advance(offset * n)
+            states.append(bg.state)
+            offset += m
+        futures = [executor.submit(_perm_task, ctx, st, m) for st, m in zip(states, sizes)]
+        done = 0
+        for fut, m in zip(futures, sizes):
+            e, u = fut.result()
+            exceed += e
+            used += u
+            done += m
+            if progress is not None:
+                progress(done, n_perm)
     if used == 0:
         raise DataError("no permutation of the pooled groups could be estimated")
     pval = (exceed + 1) / (used + 1)

@@ -58,9 +58,9 @@ class ResultStore:
 
     def put(self, key: str, fit) -> None:
         base = self._base(key)
-        self._write(base.with_suffix(".index.parquet"), lambda t: fit.index.to_parquet(t, index=False))
+        self._write(base.with_suffix(".index.parquet"), lambda t: fit.index.to_parquet(t))
         if fit.index_draws is not None:
-            self._write(base.with_suffix(".draws.parquet"), lambda t: fit.index_draws.to_parquet(t, index=False))
+            self._write(base.with_suffix(".draws.parquet"), lambda t: fit.index_draws.to_parquet(t))
         meta = {"key": list(fit.key), "labels": dict(fit.labels), "n": int(fit.n),
                 "seed": None if fit.seed is None else int(fit.seed), "draws": fit.index_draws is not None}
         self._write(base.with_suffix(".json"),
