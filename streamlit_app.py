@@ -22,6 +22,23 @@ from app.ui import (METHODS, MODELS, SCOPE_FILTER, Selection, friendly_text, int
 from csi.errors import CSIError
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
+def _industry_sidebar(sel, lang: str) -> None:
+    """A scoped user's anonymised "Industry" means (app.state.industry_table) for the latest selected wave."""
+    from app.i18n import construct_label
+
+    try:
+        table, n = state.industry_table(sel)
+    except CSIError:
+        return
+    box = st.sidebar.expander(t("industry_title", lang, n=n), expanded=False)
+    if table is None:
+        box.caption(t("industry_too_few", lang, min=state.INDUSTRY_MIN_BRANDS))
+        return
+    latest = table[table["wave"].astype(str) == sel.latest]
+    for r in latest.itertuples(index=False):
+        box.caption(f"{plain(construct_label(str(r.construct), lang))}: {r.index:.1f}")
+
+
 PAGE_FILES = {
     "overview": ("app_pages/overview.py", ":material/dashboard:"),
     "model": ("app_pages/model.py", ":material/hub:"),
@@ -133,6 +150,9 @@ st.session_state["csi_selection"] = Selection(
     all_waves=all_waves, filters=tuple(filters), model=model, syntax=syntax, method=method, lang=lang,
     weighted=weighted, own_brand=brands.get("own_brand"), competitor=brands.get("competitor"),
     industry=bool(user.industry))
+
+if user.brands is not None and user.industry and st.session_state["csi_selection"].waves:
+    _industry_sidebar(st.session_state["csi_selection"], lang)
 
 pages = {p: st.Page(PAGE_FILES[p][0], title=t(f"page_{p}", lang), icon=PAGE_FILES[p][1], url_path=p,
                     default=(p == "overview"))

@@ -472,6 +472,35 @@ def fit_job(sel, wave: str, n_boot: int, seed: int, start: bool = True):
     return job
 
 
+INDUSTRY_MIN_BRANDS = 3  # with two brands the mean and one's own index would reveal the other brand's
+
+
+def industry_table(sel) -> tuple[pd.DataFrame | None, int]:
+    """The anonymised "Industry" aggregate for a brand-scoped user: per selected wave and construct, the mean
+    index over every brand of the programme (the user's scope and brand filter lifted, the other filters
+    kept), with the number of brands; only these means leave this function, never a brand's figures or
+    respondents. ``(None, n_brands)`` when fewer than :data:`INDUSTRY_MIN_BRANDS` brands were fitted."""
+    from csi.report.build import trends_table
+
+    from .ui import split_scope
+
+    real, _ = split_scope(sel.filters)
+    unscoped = tuple((c, v) for c, v in real if c != "brand")
+    fits = _point_fits(sel.path, sel.version, tuple(sel.waves), unscoped, sel.model, sel.syntax, sel.method,
+                       bool(sel.weighted), ("brands_all",))
+    tr = trends_table(fits)
+    prep = prepared(sel)
+    col = prep.brand_column or "brand"
+    if tr.empty or col not in tr.columns:
+        return None, 0
+    n_brands = int(tr[col].nunique())
+    if n_brands < INDUSTRY_MIN_BRANDS:
+        return None, n_brands
+    out = (tr.groupby(["wave", "construct"], observed=True, sort=False)
+           .agg(index=("index", "mean"), n_brands=(col, "nunique")).reset_index())
+    return out[out["n_brands"] >= INDUSTRY_MIN_BRANDS].reset_index(drop=True), n_brands
+
+
 def extra_tables(sel) -> dict:
     """Tables of the whole selection beyond one model fit: index trend, wave-over-wave changes, NPS by wave,
     scales in force (the report engine's)."""

@@ -576,3 +576,91 @@ def test_the_real_server_serves_the_app_with_the_network_blocked(tmp_path):
     assert "loaded" in lines  # the guard was active in the server process
     assert [x for x in lines if x != "loaded"] == [], (lines, out[-2000:])
     assert "External URL" not in out
+
+
+# ------------------------------------------------------------------ the anonymised "Industry" aggregate
+THIRD = "Coast Net"
+
+
+@pytest.fixture(scope="module")
+def three_brand_db(tmp_path_factory):
+    """Three demo waves, 240 respondents each, every third respondent relabelled as a third brand."""
+    from csi.data import demo, store
+    from csi.data.ingest import ingest_frame
+
+    path = tmp_path_factory.mktemp("three") / "csi.duckdb"
+    survey = demo.generate(20240601)
+    con = store.connect(path)
+    try:
+        for label in list(survey.waves)[-3:]:
+            df = survey.waves[label].head(240).copy().reset_index(drop=True)
+            df.loc[df.index % 3 == 0, "brand"] = THIRD
+            raw = df.astype(object).where(df.notna(), "").astype(str)
+            a, b = demo.WAVE_DATES[label]
+            ingest_frame(con, raw, wave=label, source_name=f"demo_{label}.csv", field_start=a, field_end=b)
+        store.set_setting(con, "own_brand", survey.own_brand)
+        store.set_setting(con, "brand_column", "brand")
+    finally:
+        con.close()
+    return path
+
+
+def _industry_captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.sidebar.caption]
+
+
+def test_industry_mean_is_not_shown_with_two_brands(app_env):
+    at = _app(_secrets(hana={"role": "viewer", "brands": [OTHER], "industry_aggregate": True}))
+    at.run()
+    _sign_in(at, "hana")
+    _ok(at)
+    from app import state
+
+    assert t("industry_too_few", "en", min=state.INDUSTRY_MIN_BRANDS) in _industry_captions(at)
+
+
+def test_industry_mean_is_the_mean_of_every_brand_and_nothing_else(three_brand_db, app_env, monkeypatch):
+    import shutil
+
+    from csi.report.build import Selection, prepare, trends_table, wave_fits
+
+    shutil.copy(three_brand_db, app_env)  # the app's database is now the three-brand one
+    at = _app(_secrets(hana={"role": "viewer", "brands": [OTHER], "industry_aggregate": True},
+                       ivo={"role": "viewer", "brands": [OTHER]}))
+    at.run()
+    _sign_in(at, "hana")
+    _ok(at)
+    sel = at.session_state["csi_selection"]
+    # the truth: each brand fitted on its own by the engine, then the plain mean of the brands' indices
+    per_brand = []
+    for b in (OWN, OTHER, THIRD):
+        prep = prepare(str(app_env), Selection(filters=(("brand", (b,)),)))
+        per_brand.append(trends_table(wave_fits(prep, n_boot=0)).set_index(["wave", "construct"])["index"])
+    truth = pd_concat_mean(per_brand)
+    latest = sel.latest
+    shown = {c for c in _industry_captions(at) if ": " in c and c.split(": ")[-1].replace(".", "").isdigit()}
+    expected = {f"{_label(k)}: {v:.1f}" for (w, k), v in truth.items() if str(w) == latest}
+    assert expected and expected <= shown, (expected, shown)
+    assert OWN not in _all_brands_shown(at) and THIRD not in _all_brands_shown(at)
+    assert [e for e in at.sidebar.expander if "Industry" in str(getattr(e, "label", ""))]
+    # a scoped user without industry_aggregate gets no aggregate
+    other = _app(_secrets(hana={"role": "viewer", "brands": [OTHER], "industry_aggregate": True},
+                          ivo={"role": "viewer", "brands": [OTHER]}))
+    other.run()
+    _sign_in(other, "ivo")
+    _ok(other)
+    assert not [e for e in other.sidebar.expander if "Industry" in str(getattr(e, "label", ""))]
+
+
+def pd_concat_mean(series):
+    import pandas as pd
+
+    return pd.concat(series, axis=1).mean(axis=1)
+
+
+def _label(code: str) -> str:
+    from app.i18n import construct_label
+
+    from app.ui import plain
+
+    return plain(construct_label(str(code), "en"))

@@ -493,6 +493,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "scope_caption": ("Brands you can see: {brands}", "您可查看的品牌：{brands}"),
     "scope_none": ("Your account is limited to brands that are not in this database ({brands}). "
                    "Ask the administrator.", "您的账户仅限于本数据库中没有的品牌（{brands}）。请联系管理员。"),
+    "industry_title": ("Industry: mean of {n} brands", "行业：{n} 个品牌的平均值"),
+    "industry_too_few": ("Industry mean not shown: fewer than {min} brands (it would reveal another brand).",
+                         "不显示行业平均值：品牌少于 {min} 个（否则会泄露其他品牌的数据）。"),
     "scope_refused": ("The link asked for a brand outside the brands your account can see: it is not shown.",
                       "链接请求的品牌不在您的账户可查看的范围内，因此不予显示。"),
     # ------------------------------------------ Data page: extra columns, every problem listed (csi.data.ingest)
