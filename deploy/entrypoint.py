@@ -100,6 +100,11 @@ def check_secrets(require_auth: bool) -> str:
         missing = [k for k in ("redirect_uri", "cookie_secret") if not sec.get(k)]
         if missing:
             raise Refused(f"secrets: [auth] needs {', '.join(missing)} for st.login (OIDC)")
+        import importlib.util
+
+        if importlib.util.find_spec("authlib") is None:  # st.login fails at the first sign-in without it
+            raise Refused("OIDC sign-in ([auth]) needs the Authlib package, which requirements.txt does not "
+                          "install: add Authlib>=1.3.2 to the image (docs/DEPLOY.md, 'Sign-in with OIDC')")
     return mode
 
 

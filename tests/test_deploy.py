@@ -116,6 +116,19 @@ def test_oidc_without_redirect_uri_refused(home, tmp_path):
     assert r.returncode == 2 and "redirect_uri" in r.stderr, r.stderr
 
 
+def test_complete_oidc_secrets_need_authlib(home, tmp_path):
+    import importlib.util
+
+    _write_secrets(home, f'[auth]\nredirect_uri = "https://csi.example.org/oauth2callback"\n'
+                         f'cookie_secret = "{GOOD_KEY}"\nclient_id = "a"\nclient_secret = "b"\n'
+                         'server_metadata_url = "https://idp.example.org/.well-known/openid-configuration"\n')
+    r = _entry(home, "--check", env={"CSI_DB": str(tmp_path / "csi.duckdb")})
+    if importlib.util.find_spec("authlib") is None:
+        assert r.returncode == 2 and "Authlib" in r.stderr, r.stderr
+    else:
+        assert r.returncode == 0 and json.loads(r.stdout)["auth_mode"] == "oidc", r.stderr
+
+
 @pytest.mark.parametrize("env, words", [
     ({"CSI_PORT": "http"}, "CSI_PORT"), ({"CSI_PORT": "70000"}, "CSI_PORT"),
     ({"CSI_REQUIRE_AUTH": "maybe"}, "CSI_REQUIRE_AUTH"),
