@@ -73,6 +73,7 @@ c3.download_button(t("dl_syntax", L), fit.manifest.get("model_syntax", ""), file
 # headline numbers equal the Overview's (same prepared selection, same fits). Built on click, once per
 # selection and bootstrap state (the brand comparison and classic views take a few seconds).
 st.subheader(t("dl_brief", L))
+st.caption(t("dl_brief_note", L))
 
 
 def _engine_report():

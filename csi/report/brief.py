@@ -273,7 +273,7 @@ def footnotes(report, head: Mapping, lang: str) -> list[str]:
         t("br_fn_n", lang, n=head["n"], total=head["n_respondents"], wave=head["wave"]),
         t("br_fn_method", lang, model=s.model.upper(), method=method, B=s.bootstrap, seed=s.seed,
           level=f"{100 * (1 - s.alpha):g}", weights=weights, need=s.min_n_verdict),
-        t("br_fn_source", lang, when=str(m.get("created_at", "")).replace("T", " "), fp=prep.data_version,
+        t("br_fn_source", lang, when=P.timestamp(m.get("created_at")), fp=prep.data_version,
           waves=", ".join(prep.waves)),
     ]
     for n in report.notes:

@@ -20,12 +20,7 @@ FONT_FILE = FONT_DIR / "NotoSansSC-Regular-subset.otf"
 SYSTEM_CJK = (Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"), 2)  # (file, SC face)
 FAMILY = "NotoSansSC"
 
-INK = (31, 41, 51)
-MUTED = (107, 119, 133)
-ACCENT = (31, 111, 178)
-SECOND = (217, 116, 28)
-GOOD = (46, 125, 50)
-BAD = (198, 40, 40)
+INK, MUTED, ACCENT, SECOND = P.INK, P.MUTED, P.ACCENT, P.SECOND
 W, H, M = 297.0, 210.0, 14.0  # A4 landscape, margin (mm)
 
 
@@ -87,12 +82,6 @@ class _PDF:
         self.pdf.set_line_width(0.6)
         self.pdf.line(M, M + 12, W - M, M + 12)
         self.text(M, H - 10, W - 2 * M, f"{self.brief.title} · {t('br_page', self.brief.lang, k=k, n=n)}", 8, MUTED)
-
-
-def _color(c):
-    if c.significant is None or not c.significant or c.diff is None:
-        return MUTED
-    return GOOD if c.diff > 0 else BAD
 
 
 def _chart(doc, x0, y0, w, h, series):
@@ -182,7 +171,7 @@ def render_pdf(brief) -> bytes:
         yy = doc.text(x + 5, yy + 2, cw - 10, P.num(kpi.value, kpi.digits), 36, ACCENT, h=15)
         yy = doc.text(x + 5, yy + 1, cw - 10, kpi.interval_text(L), 9, MUTED)
         for c in kpi.comparisons:
-            yy = doc.text(x + 5, yy + 3, cw - 10, c.text, 11.5, _color(c), h=5.5)
+            yy = doc.text(x + 5, yy + 3, cw - 10, c.text, 11.5, P.comparison_color(c), h=5.5)
     y = M + 122
     for note in brief.kpi_notes:
         y = doc.text(M, y, W - 2 * M, note, 10, MUTED, h=5) + 1

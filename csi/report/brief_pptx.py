@@ -12,12 +12,7 @@ from csi.report import present as P
 
 LATIN = "Calibri"
 EAST_ASIAN = "Microsoft YaHei"
-INK = (0x1F, 0x29, 0x33)
-MUTED = (0x6B, 0x77, 0x85)
-ACCENT = (0x1F, 0x6F, 0xB2)
-SECOND = (0xD9, 0x74, 0x1C)
-GOOD = (0x2E, 0x7D, 0x32)
-BAD = (0xC6, 0x28, 0x28)
+INK, MUTED, ACCENT, SECOND = P.INK, P.MUTED, P.ACCENT, P.SECOND
 
 
 def _font(run, size: float, bold: bool = False, color=INK) -> None:
@@ -52,12 +47,6 @@ def _text(slide, x, y, w, h, lines, size=14, bold=False, color=INK, space=4):
         r.text = text
         _font(r, sz, b, col)
     return box
-
-
-def _comparison_color(c):
-    if c.significant is None or not c.significant or c.diff is None:
-        return MUTED
-    return GOOD if c.diff > 0 else BAD
 
 
 def _footer(slide, brief, k: int, n: int) -> None:
@@ -96,7 +85,7 @@ def render_pptx(brief) -> bytes:
         card.line.color.rgb = RGBColor(0xDD, 0xDD, 0xDD)
         lines = [(kpi.label, 16, True, INK), (P.num(kpi.value, kpi.digits), 44, True, ACCENT),
                  (kpi.interval_text(L), 12, False, MUTED)]
-        lines += [(c.text, 13, bool(c.significant), _comparison_color(c)) for c in kpi.comparisons]
+        lines += [(c.text, 13, bool(c.significant), P.comparison_color(c)) for c in kpi.comparisons]
         _text(s, x + 0.2, 1.85, w - 0.5, 4.0, lines)
     if brief.kpi_notes:
         _text(s, 0.5, 6.05, 12.3, 0.9, [(n, 11, False, MUTED) for n in brief.kpi_notes], space=1)

@@ -44,14 +44,14 @@ h3 {{ font-size: 1.02rem; margin: 1rem 0 .3rem; }}
 table {{ border-collapse: collapse; font-size: .82rem; margin: .4rem 0 1rem; width: 100%; }}
 th, td {{ border: 1px solid #ddd; padding: .2rem .4rem; text-align: right; vertical-align: top;
          overflow-wrap: anywhere; }}
-th {{ background: #f0f3f6; }} td.txt, th.txt {{ text-align: left; }}
+th {{ background: #f0f3f6; overflow-wrap: normal; hyphens: auto; }} td.txt, th.txt {{ text-align: left; }}
 thead {{ display: table-header-group; }}
 figure {{ margin: .5rem 0 1rem; }} figure svg {{ width: 100%; height: auto; }}
 figcaption {{ color: #5b6773; font-size: .82rem; }}
 nav ol {{ columns: 2; font-size: .9rem; }}
 dl.manifest {{ display: grid; grid-template-columns: max-content 1fr; gap: .15rem .8rem; font-size: .8rem; }}
 dl.manifest dt {{ font-weight: 600; }} dl.manifest dd {{ margin: 0; overflow-wrap: anywhere; }}
-@page {{ size: A4; margin: 14mm 12mm; }}
+@page {{ margin: 14mm 12mm; }}  /* the printer's paper: A4 or Letter, the layout is fluid */
 @media print {{
   body {{ margin: 0; max-width: none; padding: 0; font-size: 10pt; }}
   nav {{ display: none; }}
@@ -214,7 +214,7 @@ def _manifest(m: Mapping, prep, lang: str) -> str:
     filters = "; ".join(f"{c} = {', '.join(v)}" for c, v in sel.get("filters", {}).items())
     rows = [
         ("rp_m_source", m.get("source", "")),
-        ("rp_m_created", str(m.get("created_at", "")).replace("T", " ")),
+        ("rp_m_created", P.timestamp(m.get("created_at"))),
         ("rp_m_selection", f"{', '.join(sel.get('waves', []))}{' · ' + filters if filters else ''} · "
                            f"n = {sel.get('n_respondents', '')}"),
         ("rp_m_model", t("rp_m_model_line", lang, name=str(m.get("model", {}).get("name", "")).upper(),

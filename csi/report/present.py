@@ -15,6 +15,17 @@ from csi.text.i18n import construct_label, t
 
 _HEAD = re.compile(r"^\s*([^:：]{3,40})[:：]")
 
+# the colours of the brief and the report (RGB): text, secondary text, first and second series, better, worse
+INK, MUTED, ACCENT, SECOND, GOOD, BAD = ((31, 41, 51), (107, 119, 133), (31, 111, 178), (217, 116, 28),
+                                         (46, 125, 50), (198, 40, 40))
+
+
+def comparison_color(c) -> tuple[int, int, int]:
+    """Green for a significant improvement, red for a significant fall, grey otherwise (no verdict = no colour)."""
+    if not c.significant or c.diff is None:
+        return MUTED
+    return GOOD if c.diff > 0 else BAD
+
 
 def missing(v) -> bool:
     """True for None, NaN and pandas' NA."""
@@ -62,6 +73,12 @@ def interval(lo, hi, digits: int = 1) -> str:
     if missing(lo) or missing(hi):
         return "–"
     return f"[{num(lo, digits)}, {num(hi, digits)}]"
+
+
+def timestamp(stamp) -> str:
+    """An ISO time as a reader writes it: ``2026-12-01T11:55:47+00:00`` → ``2026-12-01 11:55 UTC``."""
+    s = str(stamp or "")
+    return f"{s[:10]} {s[11:16]} UTC" if len(s) >= 16 and s[10] == "T" else s
 
 
 def label(code, lang: str) -> str:
