@@ -816,65 +816,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "dr_cipma_bottleneck": ("Bottleneck table: the level (0–100) each driver needs for {target} to reach a level "
                             "(NN = not necessary at that level)",
                             "瓶颈表：{target}达到某一水平时各驱动因素所需的水平（0–100；NN = 该水平下非必要）"),
-    # ----------------- research methods: MICOM, higher-order constructs, moderation (issue 11, RESEARCH-B)
-    "cp_group_n": ("Groups compared within the sidebar's selection: {a} (n = {na}) and {b} (n = {nb}).",
-                   "在侧边栏所选范围内比较的群组：{a}（n = {na}）与 {b}（n = {nb}）。"),
-    "cp_micom_title": ("First: measurement invariance (MICOM)", "第一步：测量不变性（MICOM）"),
-    "cp_micom_caption": ("MICOM (Henseler, Ringle & Sarstedt 2016), steps 2 and 3 by permutation: compositional "
-                         "invariance (c, the correlation of the scores built with each group's weights) and equal "
-                         "composite means and variances. Partial invariance: the paths may be compared; full: the "
-                         "groups may also be pooled; none: this construct's comparison cannot be interpreted.",
-                         "MICOM（Henseler、Ringle 与 Sarstedt，2016）第 2、3 步（置换检验）：组合不变性（c：分别用两组权重"
-                         "计算的得分之间的相关）以及组合均值与方差相等。部分不变性：可比较路径系数；完全不变性：还可合并"
-                         "两组；无：该潜变量的群组比较无法解释。"),
-    "cp_micom_none": ("No compositional invariance for {constructs}: their paths cannot be compared between these "
-                      "groups.", "{constructs}不满足组合不变性：这些潜变量的路径无法在两组之间比较。"),
-    "cp_mga_title": ("Then: group differences of the paths (MGA)", "第二步：路径系数的群组差异（MGA）"),
-    "md_slopes_title": ("Moderation: simple slopes", "调节效应：简单斜率"),
-    "md_slopes_caption": ("The effect of each predictor on its target with the moderator 1 SD below its mean, at its "
-                          "mean and 1 SD above: slope = b(predictor) + b(interaction) × level, standardised as "
-                          "SmartPLS reports it (b_term_product: the interaction on seminr's product scale). "
-                          "Intervals come from the bootstrap.",
-                          "调节变量低于均值 1 个标准差、等于均值、高于均值 1 个标准差时，各预测变量对目标的影响：斜率 = "
-                          "b(预测变量) + b(交互项) × 水平，按 SmartPLS 的标准化方式报告（b_term_product：seminr 的乘积"
-                          "尺度系数）。置信区间来自自助法。"),
-    "md_slopes_chart": ("{target} by {iv} at three levels of {moderator}", "{moderator}三个水平下{iv}对{target}的影响"),
-    "md_slopes_level": ("{moderator} {sd} SD", "{moderator} {sd} 个标准差"),
-    "md_slopes_x": ("{iv} (standardised)", "{iv}（标准化）"),
-    "md_slopes_y": ("{target} (standardised)", "{target}（标准化）"),
-    "md_extended": ("Extended model: {what}.", "扩展模型：{what}。"),
-    "md_extended_hoc": ("higher-order constructs {hocs} ({approach})", "高阶构念 {hocs}（{approach}）"),
-    "md_extended_ix": ("interaction terms {terms} ({method})", "交互项 {terms}（{method}）"),
-    "col_n_a": ("n (group a)", "n（群组 a）"),
-    "col_n_b": ("n (group b)", "n（群组 b）"),
-    "col_c": ("c (compositional)", "c（组合相关）"),
-    "col_c_quantile": ("c, 5% permutation quantile", "c 的 5% 置换分位数"),
-    "col_p_c": ("p (c)", "p（c）"),
-    "col_compositional": ("Compositional invariance", "组合不变性"),
-    "col_mean_diff": ("Mean difference", "均值差"),
-    "col_mean_low": ("Mean diff., permutation low", "均值差置换下限"),
-    "col_mean_high": ("Mean diff., permutation high", "均值差置换上限"),
-    "col_p_mean": ("p (means)", "p（均值）"),
-    "col_equal_mean": ("Equal means", "均值相等"),
-    "col_logvar_diff": ("Log variance ratio", "对数方差比"),
-    "col_logvar_low": ("Log var. ratio, permutation low", "对数方差比置换下限"),
-    "col_logvar_high": ("Log var. ratio, permutation high", "对数方差比置换上限"),
-    "col_p_var": ("p (variances)", "p（方差）"),
-    "col_equal_var": ("Equal variances", "方差相等"),
-    "col_invariance": ("Invariance", "不变性"),
-    "col_n_perm_used": ("Permutations used", "有效置换次数"),
-    "col_moderator": ("Moderator", "调节变量"),
-    "col_moderator_sd": ("Moderator level (SD)", "调节变量水平（标准差）"),
-    "col_iv": ("Predictor", "预测变量"),
-    "col_term": ("Interaction term", "交互项"),
-    "col_slope": ("Simple slope", "简单斜率"),
-    "col_b_iv": ("b (predictor)", "b（预测变量）"),
-    "col_b_moderator": ("b (moderator)", "b（调节变量）"),
-    "col_b_term": ("b (interaction)", "b（交互项）"),
-    "col_b_term_product": ("b (interaction, product scale)", "b（交互项，乘积尺度）"),
-    "invariance_full": ("full", "完全"),
-    "invariance_partial": ("partial", "部分"),
-    "invariance_none": ("none", "无"),
 }
 
 
