@@ -232,17 +232,155 @@ def _public(text) -> str:
     return public_message(text)
 
 
-def localize(df, lang_: str):
-    """A copy for display: construct codes as labels and column headers in the page language.
+def _current_selection():
+    try:
+        return st.session_state.get("csi_selection")
+    except Exception:  # noqa: BLE001 - outside a Streamlit run (library use, tests): no selection
+        return None
+
+
+def segment_labels_of(sel=None) -> dict:
+    """Segment name and value labels of the selection's database: built-in ones overlaid with the analyst's
+    (store setting ``segment_labels``, edited on the Data page; see csi.model.dictionary.segment_labels)."""
+    from csi.errors import CSIError
+    from csi.model.dictionary import SEGMENT_LABELS_KEY, segment_labels
+
+    sel = sel if sel is not None else _current_selection()
+    text = None
+    if sel is not None and getattr(sel, "path", None):
+        from . import state
+
+        try:
+            text = state.settings(sel.path, sel.version, (SEGMENT_LABELS_KEY,)).get(SEGMENT_LABELS_KEY)
+        except CSIError:
+            text = None
+    return segment_labels(text)
+
+
+def item_names_of(sel=None) -> dict[str, tuple[str, str]]:
+    """``{item: (short English text, short Chinese text)}`` from the selection's (edited) item dictionary."""
+    from csi.errors import CSIError
+
+    from .actions import item_labels
+
+    sel = sel if sel is not None else _current_selection()
+    if sel is None or not getattr(sel, "path", None):
+        from csi.model.dictionary import DEFAULT_ITEMS
+
+        return item_labels(DEFAULT_ITEMS)
+    from . import state
+
+    try:
+        return item_labels(state.item_dictionary(sel.path, sel.version))
+    except CSIError:
+        return {}
+
+
+def seg_name(seg: str, lang_: str, labels: dict | None = None) -> str:
+    """Display name of a segment column (``age_group`` → 年龄段)."""
+    from csi.model.dictionary import segment_name
+
+    return segment_name(seg, lang_, labels if labels is not None else segment_labels_of())
+
+
+def seg_value(seg: str, value, lang_: str, labels: dict | None = None) -> str:
+    """Display label of one value of a segment (``Retail shop`` → 营业厅)."""
+    from csi.model.dictionary import segment_value
+
+    return segment_value(seg, value, lang_, labels if labels is not None else segment_labels_of())
+
+
+def n_used_text(fit, lang_: str) -> str:
+    """"Computed on the n respondents the model used (d of N left out: ...)" for one group's fit."""
+    info = getattr(fit.result, "info", {}) or {}
+    total = int(info.get("n_total", getattr(fit, "n", 0)) or 0)
+    n = int(info.get("n_used", total) or 0)
+    return t("n_used_caption", lang_, n=n, total=max(total, n), dropped=max(total - n, 0))
+
+
+def table_title(name: str, lang_: str) -> str:
+    """The display name of a result table (``nps_by_wave`` → "NPS by wave"; file names keep the code)."""
+    from csi.model.dictionary import humanize
+
+    from .i18n import TEXT
+
+    key = f"tbl_{name.replace('/', '_')}"
+    return t(key, lang_) if key in TEXT else humanize(name)
+
+
+# Code-valued columns of result tables and how each is shown (the codes stay in downloads).
+_CONSTRUCT_COLUMNS = ("construct", "from", "to", "target", "construct_1", "construct_2", "predictor")
+_ITEM_COLUMNS = ("item", "indicator", "expectation_item", "perception_item", "driver")
+_WORD_COLUMNS = {"action": "val_action_", "size": "val_size_", "kind": "val_kind_", "mode": "val_mode_"}
+
+
+def _value_word(prefix: str, v, lang_: str):
+    from .i18n import TEXT
+
+    key = prefix + str(v).split(":")[0].split(" (")[0].strip().replace(" ", "_")
+    return t(key, lang_) if isinstance(v, str) and key in TEXT else v
+
+
+def localize(df, lang_: str, items: dict | None = None, segments: dict | None = None):
+    """A copy for display: construct, item, attribute, grade and segment codes as labels (constructs from the
+    package's table, items by their short question text, segments from the dictionary's segment labels) and column
+    headers in the page language.
 
     Only for showing; downloads keep the snake_case columns and codes."""
-    from .i18n import TEXT, construct_label
+    from csi.analytics.priorities import QUADRANT_LABELS
+    from csi.analytics.scales import BANDS
+
+    from .i18n import TEXT, attr_label, construct_label
 
     out = df.copy()
-    for col in ("construct", "from", "to", "driver", "target"):
-        if col in out.columns:
-            out[col] = out[col].map(lambda c: construct_label(str(c), lang_) if isinstance(c, str) else c)
-    return out.rename(columns={c: t(f"col_{c}", lang_) for c in out.columns if f"col_{c}" in TEXT})
+    k = 1 if lang_ == "zh" else 0
+    cols = set(out.columns)
+    if cols & set(_ITEM_COLUMNS):
+        items = items if items is not None else item_names_of()
+    for col in _CONSTRUCT_COLUMNS + _ITEM_COLUMNS:
+        if col in cols:
+            def name(c, col=col):
+                if not isinstance(c, str):
+                    return c
+                if col in _ITEM_COLUMNS and c in items:
+                    return items[c][k]
+                return construct_label(c, lang_)
+            out[col] = out[col].map(name)
+    if "path" in cols:  # a chain of constructs ("IMAG > EXPE > SAT", "IMAG->EXPE") in words
+        def chain(v):
+            v = _re.sub(r"\s*(?:->|>)\s*", " → ", v)
+            return _re.sub(r"[A-Za-z_][A-Za-z0-9_]*", lambda m: construct_label(m.group(0), lang_), v)
+        out["path"] = out["path"].map(lambda v: chain(v) if isinstance(v, str) else v)
+    for col in ("first_level", "attribute"):
+        if col in cols:
+            out[col] = out[col].map(lambda a: t("cl_total_row", lang_) if a == "TOTAL" else attr_label(a, lang_)
+                                    if isinstance(a, str) else a)
+    if "grade" in cols:
+        bands = {b.key: (b.label_en, b.label_zh)[k] for b in BANDS}
+        out["grade"] = out["grade"].map(lambda g: bands.get(g, g))
+    if "quadrant" in cols:
+        out["quadrant"] = out["quadrant"].map(lambda q: QUADRANT_LABELS.get(q, (q, q))[k])
+    for col, prefix in _WORD_COLUMNS.items():
+        if col in cols:
+            out[col] = out[col].map(lambda v, p=prefix: _value_word(p, v, lang_))
+    labels = segments if segments is not None else segment_labels_of()
+    from csi.model.dictionary import segment_name, segment_value
+
+    if "segment" in cols:
+        if "value" in cols:
+            out["value"] = [segment_value(sg, v, lang_, labels) if isinstance(v, str) else v
+                            for sg, v in zip(out["segment"], out["value"])]
+        out["segment"] = out["segment"].map(lambda sg: segment_name(sg, lang_, labels) if isinstance(sg, str) else sg)
+    for c in out.columns:
+        if isinstance(c, str) and c != "wave" and c in labels["names"]:
+            out[c] = out[c].map(lambda v, c=c: segment_value(c, v, lang_, labels) if isinstance(v, str) else v)
+    heads = {}
+    for c in out.columns:
+        if f"col_{c}" in TEXT:
+            heads[c] = t(f"col_{c}", lang_)
+        elif isinstance(c, str) and c in labels["names"]:
+            heads[c] = segment_name(c, lang_, labels)
+    return out.rename(columns=heads)
 
 
 def wait_for(job, lang_: str, what: str = "bootstrap_running") -> bool:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import attr_label, t
-from app.ui import friendly_error, lang, selection, show_table, sticky, wave_picker
+from app.ui import friendly_error, lang, selection, show_table, sticky, tp, wave_picker
 from csi.errors import CSIError
 
 L = lang()
@@ -35,6 +35,7 @@ items = [i for i in prep.items if i in frame.columns]
 text_col = "text_zh" if L == "zh" else "text_en"
 rating = dictionary[dictionary["kind"].isin(["rating", "recommend"]) & dictionary["item"].isin(items)]
 
+counted = tp("n_all_caption", L, total=len(frame), wave=wave)  # classic views use every respondent of the wave
 tab_h, tab_f, tab_g, tab_r = st.tabs([t("cl_hierarchy", L), t("cl_fuzzy", L), t("cl_gaps", L), t("cl_ranking", L)])
 try:
     hierarchy = classic.hierarchy_from_attributes(dictionary, items=items)
@@ -48,6 +49,7 @@ with tab_h:
         try:
             items_t, level1, total = classic.weighted_hierarchy(frame, hierarchy, None, scales, weights)
             st.metric(t("cl_total", L), f"{total:.1f}")
+            st.caption(t("ex_hierarchy", L) + " " + counted)
             level1 = level1.assign(first_level=level1["first_level"].map(lambda a: attr_label(a, L)))
             st.plotly_chart(charts.bar_chart(level1, "first_level", "score", L, t("cl_level_scores", L),
                                              ytitle=t("axis_score", L), yrange=(0, 100)), key="cl_h_chart")
@@ -71,6 +73,7 @@ with tab_f:
         c1, c2 = st.columns(2)
         c1.metric(t("cl_fuzzy_score", L), f"{fz.score:.1f}")
         c2.metric(t("cl_fuzzy_grade", L), band_lab.get(fz.grade, fz.grade))
+        st.caption(t("ex_fuzzy", L) + " " + counted)
         import pandas as pd
 
         shares = pd.DataFrame({"label_en": [b.label_en for b in BANDS], "label_zh": [b.label_zh for b in BANDS],
@@ -89,6 +92,7 @@ with tab_g:
             st.info(t("cl_no_pairs", L))
         else:
             gaps = classic.expectation_gap(frame, pairs, scales, weights)
+            st.caption(t("ex_gap", L) + " " + counted)
             gaps = gaps.assign(attribute=gaps["attribute"].map(lambda a: attr_label(a, L)))
             st.plotly_chart(charts.bar_chart(gaps, "attribute", "gap", L, t("cl_gaps", L),
                                              ytitle=t("axis_gap", L)), key="cl_g_chart")
@@ -102,6 +106,7 @@ with tab_r:
         constructs = dict(zip(dictionary["item"], dictionary["construct"]))
         rk = classic.item_ranking(frame, scales, labels=labels, weights=weights, constructs=constructs,
                                   items=list(rating["item"]))
+        st.caption(t("ex_ranking", L) + " " + counted)
         show_table(rk, L)
     except CSIError as e:
         friendly_error(e, L)

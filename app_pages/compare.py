@@ -10,7 +10,8 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, plain, selection, show_table, sticky, tp, wait_for
+from app.ui import (friendly_error, lang, plain, seg_name, seg_value, segment_labels_of, selection, show_table,
+                    sticky, tp, wait_for)
 from csi.errors import CSIError, DataError, public_message
 
 L = lang()
@@ -31,6 +32,43 @@ except CSIError as e:
     friendly_error(e, L)
     st.stop()
 SEGMENT_COLS = ("brand", "region", "channel", "gender", "age_group")
+
+
+def _group_test_view(res: dict, a: str, b: str):
+    """The group test (csi.report.build.group_test): each group's n, MICOM first, then the MGA's title; returns
+    the MGA table for the caller to show."""
+    n = res["n"]
+    st.caption(tp("cp_group_n", L, a=a, na=n.get(str(a), 0), b=b, nb=n.get(str(b), 0)))
+    m = res["micom"]
+    if len(m):
+        st.markdown(f"**{t('cp_micom_title', L)}**")
+        view = m.assign(invariance=m["invariance"].map(lambda v: t(f"invariance_{v}", L)),
+                        construct=m["construct"].map(lambda c: construct_label(c, L)))
+        show_table(view, L)
+        st.caption(t("cp_micom_caption", L))
+        bad = [construct_label(c, L) for c in m.loc[m["invariance"] == "none", "construct"]]
+        if bad:
+            st.warning(tp("cp_micom_none", L, constructs=("、" if L == "zh" else ", ").join(bad)))
+    st.markdown(f"**{t('cp_mga_title', L)}**")
+    return res["mga"]
+
+SEG_LABELS = segment_labels_of(sel)  # names and values as the dictionary labels them (Data page)
+NEED = prep.settings.min_n_verdict
+
+
+def _group_name(key) -> str:
+    """A group key such as ('2025Q4', '60+') in words (segment values by their labels)."""
+    return ", ".join(str(k) for k in key)
+
+
+def _failed_caption(key, err) -> str:
+    """Why a group has no model, in the page language (the engine's 'only n respondents' in words)."""
+    import re
+
+    m = re.search(r"only (\d+) respondents \(at least (\d+) needed\)", str(err))
+    if m:
+        return tp("ss_group_small", L, group=_group_name(key), n=int(m.group(1)), need=int(m.group(2)))
+    return plain(f"{_group_name(key)}: {public_message(err)}")
 with_ci = st.toggle(t("cp_with_ci", L, B=B), key="cp_ci")
 
 tab_w, tab_s, tab_g, tab_m = st.tabs([t("cp_waves", L), t("cp_segments", L), t("cp_gap", L), t("cp_mga", L)])
@@ -72,6 +110,10 @@ with tab_w:
             if before != after:
                 ch = compare.wave_change(fits[(before,)], fits[(after,)])
                 ch = ch.drop(columns=["verdict_zh" if L == "en" else "verdict_en"])
+                small = build.too_small(prep, fits[(before,)], fits[(after,)])
+                if small is not None:  # no verdict on too few respondents: the notice says why
+                    ch = ch.drop(columns=[c for c in ch.columns if c.startswith("verdict") or c == "significant"])
+                    st.info(t("ss_no_verdicts", L, n=small, need=NEED), icon=":material/groups:")
                 st.plotly_chart(charts.bar_chart(ch, "construct", "change", L, t("cp_change_title", L, a=before, b=after),
                                                  color_by="construct", ytitle=t("axis_gap", L), constructs=cons)
                                 .update_traces(x=[construct_label(c, L) for c in ch["construct"]]), key="cp_change")
@@ -91,21 +133,27 @@ with tab_s:
         if st.session_state.get("cp_seg") not in seg_cols:
             st.session_state.pop("cp_seg", None)
         sticky("cp_seg", seg_cols[0])
-        seg = st.selectbox(t("cp_segment", L), seg_cols, key="cp_seg", format_func=lambda c: t(c, L) if c in
-                           ("brand", "region", "channel") else c)
+        seg = st.selectbox(t("cp_segment", L), seg_cols, key="cp_seg",
+                           format_func=lambda c: seg_name(c, L, SEG_LABELS))
         latest = prep.focus_wave
         try:
             fits, booted = _fits(("segment", seg))
             tr = _trend(fits)
             cons = tuple(dict.fromkeys(tr["construct"]))
-            st.plotly_chart(charts.grouped_index_chart(tr, seg, L, t("cp_seg_title", L, seg=t(seg, L) if seg in
-                                                                         ("brand", "region", "channel") else seg,
-                                                                         wave=latest), constructs=cons),
+            shown = tr.assign(**{seg: tr[seg].map(lambda v: seg_value(seg, v, L, SEG_LABELS))})
+            st.plotly_chart(charts.grouped_index_chart(shown, seg, L, t("cp_seg_title", L, seg=seg_name(seg, L, SEG_LABELS),
+                                                                        wave=latest), constructs=cons),
                             key="cp_seg_chart")
             show_table(tr, L, one_decimal=("ci_low", "ci_high"))
+            st.caption(t("ex_segments", L))
+            few = sorted({seg_value(seg, k[-1], L, SEG_LABELS) + f" (n = {build.n_used(f)})"
+                          for k, f in fits.items() if f.ok and build.n_used(f) < NEED})
+            if few:  # indices are shown, but no group comparison should be read as a verdict
+                st.info(tp("ss_groups_small_verdict", L, need=NEED, groups="、".join(few) if L == "zh" else
+                           ", ".join(few)), icon=":material/groups:")
             failed = {k: f.error for k, f in fits.items() if not f.ok}
             for k, err in failed.items():
-                st.caption(plain(f"{', '.join(k)}: {public_message(err)}"))
+                st.caption(_failed_caption((k[0], seg_value(seg, k[-1], L, SEG_LABELS)), err))
         except CSIError as e:
             friendly_error(e, L)
 
@@ -136,26 +184,34 @@ with tab_m:
         st.info(t("no_data", L))
     else:
         c1, c2, c3 = st.columns(3)
-        seg = c1.selectbox(t("cp_segment", L), seg_cols, key="cp_mga_seg")
+        seg = c1.selectbox(t("cp_segment", L), seg_cols, key="cp_mga_seg",
+                           format_func=lambda c: seg_name(c, L, SEG_LABELS))
+        frame = build.group_rows(prep, seg)  # the sidebar selection; brands: only the brand filter lifted
         values = sorted(frame[seg].dropna().astype(str).unique())
         if len(values) < 2:
             st.info(t("cp_need_two", L))
         else:
-            a = c2.selectbox(t("cp_group_a", L), values, index=0, key="cp_mga_a")
-            b = c3.selectbox(t("cp_group_b", L), values, index=1, key="cp_mga_b")
+            a = c2.selectbox(t("cp_group_a", L), values, index=0, key="cp_mga_a",
+                             format_func=lambda v: seg_value(seg, v, L, SEG_LABELS))
+            b = c3.selectbox(t("cp_group_b", L), values, index=1, key="cp_mga_b",
+                             format_func=lambda v: seg_value(seg, v, L, SEG_LABELS))
+            n_small = min(int((frame[seg].astype(str) == a).sum()), int((frame[seg].astype(str) == b).sum()))
+            if n_small < NEED:  # a test of paths is a verdict: not on a handful of respondents
+                st.info(t("ss_no_verdicts", L, n=n_small, need=NEED), icon=":material/groups:")
             n_perm = max(20, min(1000, state.bootstrap_default()))
-            key = ("mga", sel.path, sel.version, sel.waves, sel.filters, sel.model, sel.syntax, seg, a, b, n_perm,
+            key = ("mga+micom", sel.path, sel.version, sel.waves, sel.filters, sel.model, sel.syntax, seg, a, b, n_perm,
                    bool(sel.weighted))
             job = state.jobs().get(key)
-            if st.button(t("cp_run_mga", L), key="cp_mga_run", disabled=(a == b) or (job is not None and
-                                                                                   job.state != "failed")):
+            if st.button(t("cp_run_mga", L), key="cp_mga_run", disabled=(a == b) or n_small < NEED or (
+                    job is not None and job.state != "failed")):
                 spec = prep.spec
                 da, db = frame[frame[seg].astype(str) == a], frame[frame[seg].astype(str) == b]
                 settings = prep.estimator_settings
-                job = state.jobs().submit(key, lambda progress: compare.mga(da, db, spec, n_perm=n_perm,
-                                                                            n_boot=n_perm, seed=1, **settings),
+                job = state.jobs().submit(key, lambda progress, p=prep, g=seg, x=a, y=b: build.group_test(
+                                              p, g, x, y, n_perm=n_perm, seed=1),
                                           lane="long", owner=state.job_owner("mga"))
             if job is not None and wait_for(job, L, what="cp_mga_running"):
-                res = job.result
-                st.caption(tp("cp_mga_caption", L, a=a, b=b, n=n_perm))
+                res = _group_test_view(job.result, a, b)
+                st.caption(tp("cp_mga_caption", L, a=seg_value(seg, a, L, SEG_LABELS), b=seg_value(seg, b, L, SEG_LABELS),
+                              n=n_perm))
                 show_table(res, L)

@@ -11,7 +11,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from app import auth, state
+from app import auth, editors, state
 from app.i18n import t
 from app.ui import friendly_error, friendly_text, lang, problems_frame, selection, show_table
 from csi.errors import CSIError
@@ -287,3 +287,4 @@ with tab_audit:
         st.dataframe(log[["at_utc", "actor", "action", "wave", "detail"]].rename(columns={
             "at_utc": t("da_audit_when", L), "actor": t("da_audit_who", L), "action": t("da_audit_what", L),
             "wave": t("wave", L), "detail": t("da_audit_detail", L)}), hide_index=True)
+editors.settings_editors(sel, L)  # targets and segment labels, kept with the dictionary (app/editors.py)

@@ -9,7 +9,7 @@ from app import auth, state
 from app.downloads import csv_bytes, draws_long, json_bytes, jsonable, workbook_bytes
 from app.i18n import t
 from app.report_html import report_html
-from app.ui import friendly_error, lang, plain, selection, wait_for, wave_picker
+from app.ui import friendly_error, lang, plain, selection, table_title, wait_for, wave_picker
 from csi.errors import CSIError, public_message
 
 L = lang()
@@ -124,7 +124,7 @@ c3.download_button(t("dl_report", L), _report, file_name=f"csi_report_{stamp}_{L
 st.subheader(t("dl_tables", L))
 for name, df in tables.items():
     c1, c2 = st.columns([3, 1])
-    c1.markdown(f"**{name}** · {len(df):,} × {df.shape[1]}")
+    c1.markdown(f"**{plain(table_title(name, L))}** · {len(df):,} × {df.shape[1]}")
     c2.download_button("CSV", lambda df=df: csv_bytes(df), file_name=f"{name}_{stamp}.csv", mime="text/csv", key=f"dl_t_{name}",
                        on_click="ignore")
 for w in fit.manifest.get("warnings", []):

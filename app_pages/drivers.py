@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import actions, auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, selection, show_table, sticky, tp, wave_fit
+from app.ui import friendly_error, item_names_of, lang, n_used_text, selection, show_table, sticky, tp, wave_fit
 from csi.errors import CSIError
 
 
@@ -91,8 +91,11 @@ level = c2.radio(t("dr_level", L), ("construct", "indicator"), horizontal=True, 
                  format_func=lambda v: t("dr_level_construct" if v == "construct" else "dr_level_item", L))
 prep = state.prepared(sel)
 scales = prep.focus_scales(wave)
-dictionary = prep.dictionary
-text_col = "text_zh" if L == "zh" else "text_en"
+items = item_names_of(sel)
+small = build.too_small(prep, fit)
+if small is not None:  # no priorities and no action list on a handful of answers
+    st.info(t("ss_no_actions", L, n=small, need=prep.settings.min_n_verdict), icon=":material/groups:")
+    st.stop()
 try:
     # the engine's IPMA (item texts from the database's dictionary, so an analyst's edits show up here too)
     ip = build.priorities_table(prep, fit, targets=[target], levels=[level])
@@ -106,10 +109,8 @@ st.plotly_chart(charts.ipma_chart(ip, L, priorities.ipma_thresholds(ip), constru
 st.subheader(t("dr_actions", L))
 st.markdown(actions.numbered(actions.construct_actions(ip, None, L, top=min(5, len(ip)))))
 show = ip.drop(columns=["impact_en" if L == "zh" else "impact_zh", "label_en" if L == "zh" else "label_zh"])
-show["quadrant"] = show["quadrant"].map(lambda q: priorities.QUADRANT_LABELS.get(q, (q, q))[1 if L == "zh" else 0])
-if level == "indicator":
-    show.insert(1, "label", show["driver"].map(lambda i: dictionary.set_index("item")[text_col].get(i, i)))
-show_table(show, L)
+show_table(show, L)  # item codes shown by their short question text, quadrants in words (app.ui.localize)
+st.caption(t("ex_model_index", L) + " " + n_used_text(fit, L))
 
 _cipma_section(sel, wave, fit, ip, target, level, scales, L)
 

@@ -173,7 +173,7 @@ if sel.method == "cbsem" or st.toggle(t("md_cbsem_toggle", L), key="md_cbsem_on"
         show_table(both, L, container=left)
         fit_keys = ("chi2", "df", "p_value", "cfi", "tli", "rmsea", "srmr", "n", "converged")
         right.markdown(f"**{t('md_fit', L)}**")
-        right.dataframe(pd.DataFrame({t("col_index_name", L): [k for k in fit_keys if k in cb.fit],
+        right.dataframe(pd.DataFrame({t("col_index_name", L): [t(f"fit_{k}", L) for k in fit_keys if k in cb.fit],
                                       t("value", L): [_fit_value(k, cb.fit[k], L) for k in fit_keys if k in cb.fit]}),
                         hide_index=True)
         st.plotly_chart(charts.path_diagram(spec, cb.paths, L, r2=dict(zip(cb.constructs["construct"],

@@ -5,9 +5,11 @@ import streamlit as st
 
 from app import actions, auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, friendly_text, lang, plain, selection, tp, wait_for
+from app.ui import friendly_error, friendly_text, lang, plain, selection, show_table, tp, wait_for
 from csi.analytics import priorities
 from csi.errors import CSIError, public_message
+
+
 
 L = lang()
 auth.require("overview", L)
@@ -82,6 +84,33 @@ if loy is not None:
               None if lh["change"] is None else t("ov_change", L, delta=lh["change"], prev=prev_l), border=True,
               delta_color="normal" if lh["significant"] else "off")
 
+# badges: a missed target (store setting "targets", set on the Data page) and a significant change
+goals = getattr(prep, "targets", {}) or {}
+
+
+def _badges(col, code, value, h=None):
+    out = []
+    if code in goals:
+        gap = value - goals[code]
+        out.append((t("badge_below_target", L, target=goals[code], gap=gap), "red", ":material/flag:") if gap < 0
+                   else (t("badge_on_target", L, target=goals[code]), "green", ":material/check:"))
+    if h is not None and h.get("change") is not None:
+        if head["small_sample"] is not None:
+            out.append((t("badge_no_verdict", L, n=head["small_sample"]), "gray", ":material/info:"))
+        elif h.get("significant") and h["change"] < 0:
+            out.append((t("badge_sig_drop", L), "red", ":material/trending_down:"))
+        elif h.get("significant") and h["change"] > 0:
+            out.append((t("badge_sig_rise", L), "green", ":material/trending_up:"))
+    if out:
+        col.markdown(" ".join(f":{c}-badge[{icon} {plain(text)}]" for text, c, icon in out))
+
+
+_badges(c1, target, h["value"], h)
+if "nps" in head:
+    _badges(c2, "NPS", head["nps"]["value"])
+if loy is not None:
+    _badges(c3, "LOY", lh["value"], lh)
+
 # --------------------------------------------------------------- alerts
 try:  # targets missed and significant drops of the latest wave (targets: python -m csi target SAT 75)
     alerts = build.alerts_table(prep, fits)
@@ -90,28 +119,43 @@ try:  # targets missed and significant drops of the latest wave (targets: python
         st.warning(f"**{t('ov_alerts', L, wave=plain(wave_l))}**\n\n"
                    + actions.bulleted(list(now["message_zh" if L == "zh" else "message_en"])),
                    icon=":material/notification_important:")
+    with st.expander(t("ov_alerts_all", L) + f" ({len(alerts)})"):
+        if len(alerts):  # every selected wave of the focus brand, newest first
+            show_table(alerts[["wave", "brand", "kind", "construct", "value", "target", "change",
+                               "message_en", "message_zh"]], L, one_decimal=("target",))
+        else:
+            st.caption(t("ov_no_alerts", L))
 except CSIError as e:
     st.caption(friendly_text(e, L))
 
 # ------------------------------------------------- priorities and actions
 left, right = st.columns([3, 2])
-try:
-    pri = build.priorities_table(prep, latest, targets=[target])
-    ip = pri[pri["level"] == "construct"].reset_index(drop=True)
-    ip_items = pri[pri["level"] == "indicator"].reset_index(drop=True)
-    for col in ("label_en", "label_zh"):  # an executive reads the short name of a question
-        ip_items[col] = ip_items[col].map(actions.short_item_text)
-    left.plotly_chart(charts.ipma_chart(ip, L, priorities.ipma_thresholds(ip),
-                                        constructs=tuple(prep.spec.constructs)), key="ov_ipma")
-    # Item level makes the construct actions concrete ("the hotline", not "perceived quality").
-    right.subheader(t("ov_actions", L))
-    right.markdown(actions.numbered(actions.construct_actions(ip, ip_items, L, top=3)))
-    fixes = actions.item_fixes(ip_items, L, top=3)
-    if fixes:
-        right.markdown(f"**{t('ov_fix_items', L)}**")
-        right.markdown(actions.bulleted(fixes))
-except CSIError as e:
-    left.warning(friendly_text(e, L))
+small = build.too_small(prep, latest)
+if small is not None:  # no action list on a handful of answers: say why and what n is needed
+    left.info(t("ss_no_actions", L, n=small, need=prep.settings.min_n_verdict), icon=":material/groups:")
+else:
+    try:
+        pri = build.priorities_table(prep, latest, targets=[target])
+        ip = pri[pri["level"] == "construct"].reset_index(drop=True)
+        ip_items = pri[pri["level"] == "indicator"].reset_index(drop=True)
+        for col in ("label_en", "label_zh"):  # an executive reads the short name of a question
+            ip_items[col] = ip_items[col].map(actions.short_item_text)
+        left.plotly_chart(charts.ipma_chart(ip, L, priorities.ipma_thresholds(ip),
+                                            constructs=tuple(prep.spec.constructs)), key="ov_ipma")
+        left.caption(t("ex_model_index", L))
+        # Item level makes the construct actions concrete ("the hotline", not "perceived quality").
+        right.subheader(t("ov_actions", L))
+        fix_first = ip[ip["quadrant"] == "fix_first"]  # only genuine fix-first drivers are actions
+        if len(fix_first):
+            right.markdown(actions.numbered(actions.construct_actions(fix_first, ip_items, L, top=3)))
+        else:
+            right.caption(t("ov_no_fix", L))
+        fixes = actions.item_fixes(ip_items, L, top=3)
+        if fixes:
+            right.markdown(f"**{t('ov_fix_items', L)}**")
+            right.markdown(actions.bulleted(fixes))
+    except CSIError as e:
+        left.warning(friendly_text(e, L))
 
 # -------------------------------------------------------------- trend + brands
 left, right = st.columns([3, 2])

@@ -189,3 +189,101 @@ CONSTRUCTS: pd.DataFrame = _build_constructs()
 def default_items() -> pd.DataFrame:
     """A fresh copy of :data:`DEFAULT_ITEMS` (callers may modify it freely)."""
     return DEFAULT_ITEMS.copy()
+
+
+# ------------------------------------------------------------------ segment labels
+# Segment NAMES (columns such as ``age_group``) and VALUES (``Retail shop``) are stored as typed; their display
+# labels live with the dictionary in the store setting ``segment_labels`` (JSON, edited on the Data page):
+#   {"names": {"age_group": ["Age group", "年龄段"]}, "values": {"channel": {"Online": ["Online", "线上"]}}}
+# The built-in labels below cover the demo questionnaire and the common segment names; a stored label wins.
+SEGMENT_LABELS_KEY = "segment_labels"
+
+DEFAULT_SEGMENT_NAMES: dict[str, tuple[str, str]] = {
+    "brand": ("Brand", "品牌"), "region": ("Region", "地区"), "channel": ("Channel", "渠道"),
+    "gender": ("Gender", "性别"), "age_group": ("Age group", "年龄段"), "age": ("Age", "年龄"),
+    "city": ("City", "城市"), "province": ("Province", "省份"), "store": ("Store", "门店"),
+    "segment": ("Segment", "细分群体"), "wave": ("Wave", "调查期"),
+}
+DEFAULT_SEGMENT_VALUES: dict[str, dict[str, tuple[str, str]]] = {
+    "region": {"East": ("East", "东部"), "West": ("West", "西部"), "North": ("North", "北部"),
+               "South": ("South", "南部")},
+    "channel": {"Hotline": ("Hotline", "客服热线"), "Online": ("Online", "线上"),
+                "Retail shop": ("Retail shop", "营业厅")},
+    "gender": {"Female": ("Female", "女"), "Male": ("Male", "男")},
+}
+
+
+def _pair(v) -> tuple[str, str] | None:
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, str) for x in v):
+        en, zh = (x.strip() for x in v)
+        return (en, zh) if en or zh else None
+    return None
+
+
+def parse_segment_labels(text: str | None) -> dict:
+    """The stored ``segment_labels`` setting as ``{"names": {seg: (en, zh)}, "values": {seg: {value: (en, zh)}}}``
+    (only the analyst's labels; malformed entries are ignored, a malformed setting reads as empty)."""
+    import json
+
+    out: dict = {"names": {}, "values": {}}
+    if not text:
+        return out
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return out
+    if not isinstance(raw, dict):
+        return out
+    for seg, v in dict(raw.get("names") or {}).items():
+        if _pair(v):
+            out["names"][str(seg)] = _pair(v)
+    for seg, vals in dict(raw.get("values") or {}).items():
+        if isinstance(vals, dict):
+            pairs = {str(k): _pair(v) for k, v in vals.items() if _pair(v)}
+            if pairs:
+                out["values"][str(seg)] = pairs
+    return out
+
+
+def dump_segment_labels(labels: dict) -> str:
+    """``labels`` (the shape :func:`parse_segment_labels` returns) as the JSON text the store keeps."""
+    import json
+
+    return json.dumps({"names": {k: list(v) for k, v in labels.get("names", {}).items()},
+                       "values": {s: {k: list(v) for k, v in d.items()} for s, d in labels.get("values", {}).items()}},
+                      ensure_ascii=False, sort_keys=True)
+
+
+def segment_labels(text: str | None) -> dict:
+    """Built-in segment labels overlaid with the stored ones (``text``: the ``segment_labels`` setting)."""
+    stored = parse_segment_labels(text)
+    names = {**DEFAULT_SEGMENT_NAMES, **stored["names"]}
+    values = {s: dict(d) for s, d in DEFAULT_SEGMENT_VALUES.items()}
+    for s, d in stored["values"].items():
+        values.setdefault(s, {}).update(d)
+    return {"names": names, "values": values}
+
+
+def _pick(pair: tuple[str, str] | None, lang: str, fallback: str) -> str:
+    if not pair:
+        return fallback
+    en, zh = pair
+    return (zh or en or fallback) if lang == "zh" else (en or fallback)
+
+
+def humanize(code: str) -> str:
+    """A code as words when no label exists: ``age_group`` -> ``Age group`` (never a snake_case token)."""
+    s = str(code).replace("_", " ").strip()
+    return s[:1].upper() + s[1:] if s else s
+
+
+def segment_name(seg: str, lang: str = "en", labels: dict | None = None) -> str:
+    """Display name of segment column ``seg`` in ``lang`` (labels from :func:`segment_labels`)."""
+    labels = labels if labels is not None else segment_labels(None)
+    return _pick(labels["names"].get(str(seg)), lang, humanize(seg))
+
+
+def segment_value(seg: str, value, lang: str = "en", labels: dict | None = None) -> str:
+    """Display label of ``value`` of segment ``seg`` in ``lang`` (the value as stored when it has no label)."""
+    labels = labels if labels is not None else segment_labels(None)
+    return _pick(labels["values"].get(str(seg), {}).get(str(value)), lang, str(value))
