@@ -24,6 +24,43 @@ def _fit_value(key: str, v, lang_: str) -> str:
     return str(v)
 
 
+def _extended_section(result, boot, lang_: str) -> None:
+    """Higher-order / interaction models (issue 11, csi.engine.hoc and csi.engine.interaction): what was
+    estimated, and the simple-slopes table and chart of every interaction term."""
+    ext = result.info.get("extended") or {}
+    if not ext:
+        return
+    import plotly.graph_objects as go
+
+    from csi.engine.interaction import simple_slopes, slope_lines
+
+    parts = []
+    if ext.get("higher_order"):
+        h = ext["higher_order"]
+        parts.append(t("md_extended_hoc", lang_, hocs=", ".join(h["constructs"]), approach=h["approach"]))
+    if ext.get("interactions"):
+        ix = ext["interactions"]
+        parts.append(t("md_extended_ix", lang_, terms=", ".join(x["term"] for x in ix["terms"]), method=ix["method"]))
+    st.caption(plain(t("md_extended", lang_, what="; ".join(parts))))
+    if not ext.get("interactions"):
+        return
+    ss = simple_slopes(result, boot)
+    st.subheader(t("md_slopes_title", lang_))
+    show_table(ss, lang_)
+    lines = slope_lines(ss)
+    for (term, target), g in lines.groupby(["term", "target"], sort=False):
+        row = ss[(ss["term"] == term) & (ss["target"] == target)].iloc[0]
+        iv, mod, tgt = (construct_label(row[c], lang_) for c in ("iv", "moderator", "target"))
+        fig = go.Figure()
+        for lv, h in g.groupby("moderator_sd"):
+            fig.add_scatter(x=h["x"], y=h["y"], mode="lines", name=t("md_slopes_level", lang_, moderator=mod,
+                                                                     sd=f"{lv:+g}"))
+        fig.update_layout(title=t("md_slopes_chart", lang_, target=tgt, iv=iv, moderator=mod),
+                          xaxis_title=t("md_slopes_x", lang_, iv=iv), yaxis_title=t("md_slopes_y", lang_, target=tgt))
+        st.plotly_chart(fig, key=f"md_slopes_{term}_{target}")
+    st.caption(t("md_slopes_caption", lang_))
+
+
 def _research_section(sel, wave, result, boot, seed: int, lang_: str) -> None:
     """Research methods (issue 11): PLS model fit (csi.evaluate.modelfit), indirect effects with mediation types
     (csi.analytics.mediation) and PLSpredict, where PLS beats the LM benchmark (csi.evaluate.predict)."""
@@ -183,6 +220,8 @@ if sel.method == "cbsem" or st.toggle(t("md_cbsem_toggle", L), key="md_cbsem_on"
         friendly_error(e, L)
 
 _research_section(sel, wave, result, boot, int(seed), L)
+
+_extended_section(result, boot, L)
 
 with st.expander(t("md_syntax", L)):
     st.code(spec.to_syntax(), language="text")
