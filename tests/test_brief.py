@@ -158,6 +158,10 @@ def test_pptx_opens_and_holds_the_headline_numbers(report, tmp_path, lang):
     head = b.headline
     for v in (f"{head['index']['value']:.1f}", f"{head['loyalty']['value']:.1f}", f"{head['nps']['value']:.0f}"):
         assert v in text
+    for sl in prs.slides:  # every shape on its slide
+        for s in sl.shapes:
+            assert s.left >= 0 and s.top >= 0
+            assert s.left + s.width <= prs.slide_width and s.top + s.height <= prs.slide_height
     charts = [s.chart for sl in prs.slides for s in sl.shapes if s.has_chart]
     assert len(charts) == 1  # the trend: a native (vector) chart whose first series is satisfaction
     sat = report.tables["trends"].query("construct == 'SAT'")["index"].round(2).tolist()

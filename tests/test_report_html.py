@@ -78,7 +78,11 @@ def test_report_reads_as_a_report(report, lang):
     assert not re.search(r"\bnan\b|\bNaN\b|<NA>|None\b", text)
     assert not CODES.search(text), CODES.search(text).group(0)
     assert "<script" not in page and not re.search(r"(src|href)=\"https?:", page)  # opens offline
+    appendix = _visible(page[page.index('id="rp_sec_manifest"'):])
+    assert prep.data_version in appendix and len(appendix) < 1500  # short: no JSON dump
     if lang == "zh":
+        for english in ("listwise", "percentile", "scheme", "brand ="):
+            assert english not in appendix, english
         for k in ("rp_h_index", "rp_h_ci_low", "rp_h_construct", "rp_sec_indices"):
             assert t(k, "zh") in page
         for english in ("Index</th>", "Construct</th>", "Respondents</th>", "Satisfaction", "Loyalty", "Verdict"):

@@ -182,8 +182,10 @@ def ipma_svg(ip: pd.DataFrame, lang: str, width: int = 900, height: int = 380) -
         fix = r.get("quadrant") == "fix_first"
         col = "#C62828" if fix else "#1F6FB2"
         cx, cy = X(float(r["importance"])), Y(float(r["performance"]))
+        right = cx > L + 0.7 * pw  # labels of dots near the right edge go to their left, never off the chart
         out.append(f"<circle cx=\"{cx:.1f}\" cy=\"{cy:.1f}\" r=\"6\" fill=\"{col}\"/>"
-                   f"<text x=\"{cx + 9:.1f}\" y=\"{cy + 4:.1f}\" fill=\"{col}\">{_e(r.get(lab) or r['driver'])}</text>")
+                   f"<text x=\"{cx - 9 if right else cx + 9:.1f}\" y=\"{cy + 4:.1f}\" fill=\"{col}\" "
+                   f"text-anchor=\"{'end' if right else 'start'}\">{_e(r.get(lab) or r['driver'])}</text>")
     out.append(f"<text x=\"{L + pw / 2}\" y=\"{height - 8}\" text-anchor=\"middle\" fill=\"#5b6773\">"
                f"{_e(P.header('importance', lang))} →</text>"
                f"<text x=\"14\" y=\"{T + ph / 2}\" text-anchor=\"middle\" fill=\"#5b6773\" "
@@ -211,7 +213,10 @@ def _cards(brief) -> str:
 def _manifest(m: Mapping, prep, lang: str) -> str:
     s = m.get("settings", {})
     sel = m.get("selection", {})
-    filters = "; ".join(f"{c} = {', '.join(v)}" for c, v in sel.get("filters", {}).items())
+    from csi.model.dictionary import segment_name, segment_value
+
+    filters = "; ".join(f"{segment_name(c, lang)} = {', '.join(segment_value(c, x, lang) for x in v)}"
+                        for c, v in sel.get("filters", {}).items())
     rows = [
         ("rp_m_source", m.get("source", "")),
         ("rp_m_created", P.timestamp(m.get("created_at"))),
@@ -220,9 +225,9 @@ def _manifest(m: Mapping, prep, lang: str) -> str:
         ("rp_m_model", t("rp_m_model_line", lang, name=str(m.get("model", {}).get("name", "")).upper(),
                          k=len(m.get("model", {}).get("items", [])))),
         ("rp_m_settings", t("rp_m_settings_line", lang, method=str(s.get("method", "")).upper(),
-                            scheme=s.get("scheme", ""), missing=s.get("missing", ""),
+                            scheme=P.setting(s.get("scheme", ""), lang), missing=P.setting(s.get("missing", ""), lang),
                             weights=s.get("survey_weights") or "–", B=s.get("bootstrap", ""), seed=s.get("seed", ""),
-                            ci=s.get("ci", ""))),
+                            ci=P.setting(s.get("ci", ""), lang))),
         ("rp_m_fingerprint", m.get("data_version", "")),
         ("rp_m_versions", ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items())),
     ]

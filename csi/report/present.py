@@ -168,6 +168,15 @@ def header(column: str, lang: str) -> str:
     return t(key, lang) if key else column
 
 
+def setting(value, lang: str) -> str:
+    """A setting's value in words (``path`` → "path weighting", ``listwise`` → "listwise deletion"); ``"percentile,
+    95%"`` is read part by part; unknown values show as given."""
+    from csi.text.i18n import TEXT
+
+    parts = [p.strip() for p in str(value).split(",")]
+    return ", ".join(t(f"rp_v_{p}", lang) if f"rp_v_{p}" in TEXT else p for p in parts)
+
+
 def quadrant(q, lang: str) -> str:
     """The IPMA quadrant in words."""
     key = f"rp_q_{q}"
