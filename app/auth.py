@@ -107,7 +107,8 @@ def scope_of(secrets: Mapping, username: str | None = None, email: str | None = 
         entry = user_table(secrets).get(str(username).strip().lower()) or {}
     else:
         table = {str(k).strip().lower(): v for k, v in (secrets.get("brand_scopes") or {}).items()}
-        entry = table.get(str(email or "").strip().lower()) or {}
+        entry = table.get(str(email or "").strip().lower())
+        entry = {} if entry is None else entry
         if not isinstance(entry, Mapping):
             entry = {"brands": entry}
     brands = _brand_list(entry.get("brands"))

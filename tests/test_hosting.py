@@ -323,6 +323,11 @@ def test_scope_entries_are_validated():
     for bad in ([], "", [1], {"a": 1}):
         assert auth.config_problem(_secrets(sam={"brands": bad})) == ("cfg_brand_scope", {"user": "sam"}), bad
     assert auth.config_problem(_secrets(sam={"brands": [OTHER], "industry_aggregate": "yes"}))[0] == "cfg_brand_scope"
+    oidc = {"auth": {"provider": "x"}, "brand_scopes": {"Dora@Example.com": {"brands": [OTHER]}, "eve@x.org": [OWN]}}
+    assert auth.scope_of(oidc, email="dora@example.com") == ((OTHER,), False)
+    assert auth.scope_of(oidc, email="eve@x.org") == ((OWN,), False)
+    assert auth.scope_of(oidc, email="nobody@x.org") == (None, False)
+    assert auth.oidc_problem({"auth": {}, "brand_scopes": {"eve@x.org": []}}) == ("cfg_brand_scope", {"user": "eve@x.org"})
 
 
 def test_the_engine_applies_the_scope_before_anything_else(small_db):
@@ -337,6 +342,9 @@ def test_the_engine_applies_the_scope_before_anything_else(small_db):
     assert len(prep.frame) == int((full.frame["brand"] == OTHER).sum())
     with pytest.raises(DataError, match="outside this user's brand scope"):
         prepare(str(small_db), Selection(filters=(("brand", (OWN,)),), allowed_brands=(OTHER,)))
+    no_brand = full.frame.drop(columns="brand")  # a scope on data without a brand column fails closed
+    with pytest.raises(DataError, match="needs the brand column"):
+        prepare(no_brand, Selection(allowed_brands=(OTHER,)))
 
 
 def _all_brands_shown(at: AppTest) -> set[str]:
