@@ -239,3 +239,15 @@ def test_cli_brief_wave_and_brand_select_the_focus(db, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"brief for {waves[-2]} / {comp}" in out
     assert f"{comp} · customer satisfaction · {waves[-2]}" in _pptx_text(tmp_path / "b.pptx")
+
+
+def test_point_estimates_say_so(db):
+    """Without a bootstrap (the dashboard before its background job ends) the brief claims no intervals, no
+    verdicts and no resamples."""
+    rep = build.build_report(db, build.Selection(), build.Settings(bootstrap=0), segments=())
+    b = brief_content(rep, "en")
+    assert any(f.startswith("Method:") and "point estimates" in f for f in b.footnotes)
+    assert not any("bootstrap resamples" in f for f in b.footnotes)
+    assert b.trend_caption == t("rp_trend_caption_point", "en")
+    sat = next(k for k in b.kpis if k.key == "index")
+    assert sat.interval_text("en") == "" and all(c.significant is None for c in sat.comparisons)

@@ -269,10 +269,14 @@ def footnotes(report, head: Mapping, lang: str) -> list[str]:
     s = prep.settings
     method = t("method_pls" if s.method == "pls" else "method_cbsem", lang)
     weights = t("br_weighted", lang, col=prep.weight_col) if prep.weight_col else t("br_unweighted", lang)
+    focus = report.fits.get((head["wave"],)) if head.get("wave") else None
+    booted = focus is not None and getattr(focus, "boot", None) is not None  # the fits may be point estimates
+    model = s.model.upper() if len(s.model) <= 12 else prep.spec.name
     lines = [
         t("br_fn_n", lang, n=head["n"], total=head["n_respondents"], wave=head["wave"]),
-        t("br_fn_method", lang, model=s.model.upper(), method=method, B=s.bootstrap, seed=s.seed,
-          level=f"{100 * (1 - s.alpha):g}", weights=weights, need=s.min_n_verdict),
+        t("br_fn_method", lang, model=model, method=method, B=s.bootstrap, seed=s.seed,
+          level=f"{100 * (1 - s.alpha):g}", weights=weights, need=s.min_n_verdict) if booted else
+        t("br_fn_method_point", lang, model=model, method=method, weights=weights, need=s.min_n_verdict),
         t("br_fn_source", lang, when=P.timestamp(m.get("created_at")), fp=prep.data_version,
           waves=", ".join(prep.waves)),
     ]

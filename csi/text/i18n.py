@@ -691,6 +691,10 @@ TEXT: dict[str, tuple[str, str]] = {
                      "{weights}; no significance verdicts below {need} respondents.",
                      "方法：{model} 模型，{method}；{B} 次自助抽样（种子 {seed}），{level}% 区间；{weights}；"
                      "受访者少于 {need} 名时不作显著性判断。"),
+    "br_fn_method_point": ("Method: {model} model, {method}; point estimates (no bootstrap: no intervals and no "
+                           "significance verdicts for the indices); {weights}; no verdicts below {need} respondents.",
+                           "方法：{model} 模型，{method}；点估计（未做自助抽样：指数没有区间，也不作显著性判断）；"
+                           "{weights}；受访者少于 {need} 名时不作显著性判断。"),
     "br_weighted": ("weighted by {col}", "按 {col} 加权"),
     "br_unweighted": ("unweighted", "未加权"),
     "br_fn_source": ("Computed {when} from waves {waves}; data fingerprint {fp}.",
