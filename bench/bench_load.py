@@ -8,7 +8,8 @@ Everything runs on loopback and stops by itself:
 2. ``streamlit run streamlit_app.py`` on 127.0.0.1 (a free port) on that store, open mode (a temporary
    HOME and no ``CSI_*`` variables from the caller, so no secrets are read), ``CSI_APP_TIMING=1``;
 3. one warm-up visit (its time is printed as "cold"), then ``--viewers`` browser contexts of Debian's
-   chromium (playwright, headless), arriving 0.25 s apart. Each loops until ``--duration`` is over: open
+   chromium (playwright, headless), arriving ``--stagger`` s apart (0.5), pausing
+   ``--think`` s (2) between steps. Each loops until ``--duration`` is over: open
    the overview (page time), add a Region filter (filter time, "new"), open Drivers, back to Overview
    (page times), remove the filter again (filter time, "cached": the selection was computed before);
 4. meanwhile an analyst context commits an upload (wave BENCH_UP) on the Data page, and
@@ -50,6 +51,7 @@ if str(ROOT) not in sys.path:  # python bench/bench_load.py: the repo is the imp
     sys.path.insert(0, str(ROOT))
 UP_WAVE, CLI_WAVE = "2026Q1", "2026Q2"  # later than the demo's waves, so they join every viewer's selection
 REGION_LABEL = "Region"
+STEP_TIMEOUT = 90.0  # seconds one page load, click or filter change may take before it counts as an error
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Results:
     saw_new_waves: dict = field(default_factory=dict)         # viewer -> seconds until seen, or None
     cold: float | None = None
     server_runs: list[float] = field(default_factory=list)
+    server_by_page: dict = field(default_factory=dict)
     server_tracebacks: int = 0
     store_check: dict = field(default_factory=dict)
     loops: int = 0
@@ -171,7 +174,7 @@ def stop_server(proc: subprocess.Popen | None) -> None:
 RUN_STATE = '[data-testid="stApp"]'
 
 
-async def _run_finished(page, started_timeout: float = 3.0, timeout: float = 60.0) -> None:
+async def _run_finished(page, started_timeout: float = 3.0, timeout: float = STEP_TIMEOUT) -> None:
     """Wait for the script run a click started: it shows 'running' (briefly) and then 'notRunning'."""
     try:
         await page.wait_for_function(
@@ -205,7 +208,7 @@ async def _problems(page) -> list[str]:
     return found
 
 
-async def _overview_shown(page, timeout: float = 60.0) -> None:
+async def _overview_shown(page, timeout: float = STEP_TIMEOUT) -> None:
     await page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=timeout * 1000)
     await page.locator(".js-plotly-plot").first.wait_for(timeout=timeout * 1000)
 
@@ -226,7 +229,7 @@ async def click_page(page, name: str, ready_selector: str) -> float:
     t0 = time.perf_counter()
     await nav_link(page, name).click()
     await _run_finished(page)
-    await page.locator(ready_selector).first.wait_for(timeout=60_000)
+    await page.locator(ready_selector).first.wait_for(timeout=STEP_TIMEOUT * 1000)
     return time.perf_counter() - t0
 
 
@@ -263,13 +266,23 @@ async def sees_waves(page, waves: tuple[str, ...], timeout: float) -> float | No
 
 
 # ---------------------------------------------------------------------------- actors
-async def viewer(i: int, browser, url: str, stop_at: float, regions: list[str], res: Results,
-                 contexts: list) -> None:
-    who = f"viewer {i}"
-    await asyncio.sleep(0.25 * i)
-    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+async def new_page(browser, who: str, contexts: list, height: int = 900):
+    ctx = await browser.new_context(viewport={"width": 1280, "height": height}, locale="en-US")
+    ctx.set_default_timeout(STEP_TIMEOUT * 1000)
+    ctx.set_default_navigation_timeout(STEP_TIMEOUT * 1000)
     contexts.append((who, ctx))
-    page = await ctx.new_page()
+    return await ctx.new_page()
+
+
+async def viewer(i: int, browser, url: str, stop_at: float, regions: list[str], res: Results,
+                 contexts: list, args) -> None:
+    who = f"viewer {i}"
+    await asyncio.sleep(args.stagger * i)
+    page = await new_page(browser, who, contexts)
+    think = args.think
+
+    async def pause():
+        await asyncio.sleep(think)
     page.on("pageerror", lambda e: res.error(who, f"page error: {e}"))
     region = regions[i % len(regions)]
     first = True
@@ -279,20 +292,27 @@ async def viewer(i: int, browser, url: str, stop_at: float, regions: list[str], 
             t = await open_overview(page, url)
             (res.first_page if first else res.page).append(t)
             first = False
+            await pause()
             step = "filter (new)"
             res.filter_new.append(await change_region(page, region))
+            await pause()
             step = "drivers"
             res.page.append(await click_page(page, "Drivers", ".js-plotly-plot, [data-testid='stDataFrame']"))
+            await pause()
             step = "overview (nav)"
             res.page.append(await click_page(page, "Overview", '[data-testid="stMetricValue"]'))
+            await pause()
             step = "filter (cached)"
             res.filter_cached.append(await change_region(page, None))
             res.loops += 1
             if time.monotonic() >= stop_at:
                 break
+            await pause()
             step = "filter (cached, again)"
             res.filter_cached.append(await change_region(page, region))  # computed by this session before
+            await pause()
             res.filter_cached.append(await change_region(page, None))
+            await pause()
         except Exception as e:  # noqa: BLE001 - a time-out or a vanished element is an error of the run
             res.error(who, f"{step}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         for p in await _problems(page):
@@ -301,18 +321,17 @@ async def viewer(i: int, browser, url: str, stop_at: float, regions: list[str], 
 
 async def analyst(browser, url: str, start_at: float, csv: Path, n: int, res: Results, contexts: list) -> None:
     who = "analyst"
-    ctx = await browser.new_context(viewport={"width": 1400, "height": 1400}, locale="en-US")
-    contexts.append((who, ctx))
-    page = await ctx.new_page()
+    page = await new_page(browser, who, contexts, height=1400)
     page.on("pageerror", lambda e: res.error(who, f"page error: {e}"))
-    await page.goto(url, wait_until="domcontentloaded")
-    await _overview_shown(page)
-    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
-    t0 = time.perf_counter()
     res.upload = {"wave": UP_WAVE, "ok": False}
+    t0 = time.perf_counter()
     try:
+        await page.goto(url, wait_until="domcontentloaded")
+        await _overview_shown(page)
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+        t0 = time.perf_counter()
         await nav_link(page, "Data").click()
-        await page.get_by_text("Survey data").first.wait_for(timeout=60_000)
+        await page.get_by_text("Survey data").first.wait_for(timeout=STEP_TIMEOUT * 1000)
         await page.locator('input[type="file"]').first.set_input_files(str(csv))
         await page.get_by_text("No errors:", exact=False).first.wait_for(timeout=120_000)
         label = page.get_by_label("Label of the new wave")
@@ -360,8 +379,8 @@ async def run_load(args, url: str, db: Path, files: dict, env: dict, res: Result
         contexts: list = []
         try:
             # warm-up: the first visit fills the server's caches (what a first user of the day pays)
-            ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
-            page = await ctx.new_page()
+            page = await new_page(browser, "warm-up", [])
+            ctx = page.context
             res.cold = await open_overview(page, url)
             regions = []
             box = page.get_by_label(REGION_LABEL).first
@@ -375,12 +394,14 @@ async def run_load(args, url: str, db: Path, files: dict, env: dict, res: Result
                 raise RuntimeError("no Region options on the overview")
             t_start = time.monotonic()
             stop_at = t_start + args.duration
-            tasks = [asyncio.create_task(viewer(i, browser, url, stop_at, regions, res, contexts))
+            tasks = [asyncio.create_task(viewer(i, browser, url, stop_at, regions, res, contexts, args))
                      for i in range(args.viewers)]
             tasks.append(asyncio.create_task(analyst(browser, url, t_start + args.upload_at, files[UP_WAVE][0],
                                                      files[UP_WAVE][1], res, contexts)))
             tasks.append(asyncio.create_task(cli_ingest(db, files[CLI_WAVE][0], t_start + args.cli_at, env, res)))
-            await asyncio.gather(*tasks)
+            for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    res.error("bench", f"an actor failed: {type(outcome).__name__}: {outcome}")
             # afterwards: does every viewer's open session list the new waves (no reload)?
             viewers = [(w, c) for w, c in dict(contexts).items() if w.startswith("viewer")]
 
@@ -399,8 +420,8 @@ async def run_load(args, url: str, db: Path, files: dict, env: dict, res: Result
 
 
 def report(res: Results, args, before: dict, files: dict) -> int:
-    print(f"\nload test: {args.viewers} viewers for {args.duration:g} s, 1 in-app upload, 1 CLI ingest "
-          f"({os.cpu_count()} cores)")
+    print(f"\nload test: {args.viewers} viewers for {args.duration:g} s (arriving {args.stagger:g} s apart, "
+          f"{args.think:g} s pauses), 1 in-app upload, 1 CLI ingest ({os.cpu_count()} cores)")
     print(f"  cold first overview (warm-up visit): {res.cold:.2f} s" if res.cold is not None else "  no warm-up")
     print(f"  viewer loops completed: {res.loops}; load average before/after: {res.load[0]} / {res.load[1]}")
     print(f"  first overview of each session:  {_fmt(res.first_page)}")
@@ -408,6 +429,8 @@ def report(res: Results, args, before: dict, files: dict) -> int:
     print(f"  filter change, new selection:    {_fmt(res.filter_new)}")
     print(f"  filter change, cached selection: {_fmt(res.filter_cached)}")
     print(f"  server script runs (CSI_APP_TIMING): {_fmt(res.server_runs)}")
+    for name, xs in sorted(res.server_by_page.items()):
+        print(f"    {name}: {_fmt(xs)}")
     up = res.upload
     print(f"  in-app upload of {UP_WAVE}: " + (f"ok in {up['seconds']:.1f} s (commit {up['commit_seconds']:.1f} s)"
                                              if up.get("ok") else f"FAILED: {up.get('error') or up.get('messages')}"))
@@ -452,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=75.0, help="seconds of load (viewers loop until then)")
     ap.add_argument("--upload-at", type=float, default=15.0, help="seconds into the load when the analyst uploads")
     ap.add_argument("--cli-at", type=float, default=18.0, help="seconds into the load when the CLI ingest starts")
+    ap.add_argument("--stagger", type=float, default=0.5, help="seconds between two viewers' arrivals")
+    ap.add_argument("--think", type=float, default=2.0, help="seconds a viewer pauses between two steps")
     ap.add_argument("--see-timeout", type=float, default=30.0, help="seconds each viewer may take to see the new waves")
     ap.add_argument("--deadline", type=float, default=420.0, help="hard limit of the whole bench (seconds)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
@@ -508,7 +533,10 @@ def main(argv: list[str] | None = None) -> int:
             res.error("bench", f"{type(e).__name__}: {e}")
         res.load = (load0, f"{os.getloadavg()[0]:.1f}")
         log = log_path.read_text(errors="replace")
-        res.server_runs = [float(x) for x in re.findall(r"csi-timing page=\S+ seconds=([0-9.]+)", log)]
+        runs = re.findall(r"csi-timing page=(\S+) seconds=([0-9.]+)", log)
+        res.server_runs = [float(x) for _, x in runs]
+        for name, x in runs:
+            res.server_by_page.setdefault(name, []).append(float(x))
         res.server_tracebacks = log.count("Traceback (most recent call last)")
         if res.server_tracebacks:
             i = log.index("Traceback (most recent call last)")
