@@ -234,10 +234,18 @@ def d_uls(S: np.ndarray, Sigma: np.ndarray) -> np.ndarray:
 
 def d_g(S: np.ndarray, Sigma: np.ndarray) -> np.ndarray:
     """Geodesic distance (...) ``½ Σ_k (log λ_k)²`` with λ_k the eigenvalues of ``S⁻¹ Σ``
-    (Dijkstra & Henseler 2015; cSEM ``calculateDG``). Computed from the symmetric
-    ``S^{-1/2} Σ S^{-1/2}`` (same eigenvalues); NaN when an eigenvalue is not positive."""
-    Si = sym_sqrt(S, inverse=True)
-    lam = np.linalg.eigvalsh(Si @ Sigma @ Si)
+    (Dijkstra & Henseler 2015; cSEM ``calculateDG``). Computed from the symmetric ``L⁻¹ Σ L⁻ᵀ`` with
+    ``S = L Lᵀ`` (Cholesky; same eigenvalues, no eigenvectors needed); NaN when an eigenvalue is not positive
+    or S is not positive definite."""
+    try:
+        Li = np.linalg.inv(np.linalg.cholesky(S))
+    except np.linalg.LinAlgError:
+        if S.ndim == 2:
+            return np.float64(np.nan)
+        return np.array([d_g(a, b) for a, b in zip(S.reshape((-1,) + S.shape[-2:]),
+                                                   np.broadcast_to(Sigma, S.shape).reshape((-1,) + S.shape[-2:]))]
+                        ).reshape(S.shape[:-2])
+    lam = np.linalg.eigvalsh(Li @ Sigma @ np.swapaxes(Li, -1, -2))
     with np.errstate(invalid="ignore", divide="ignore"):
         lg = np.log(np.where(lam > 0, lam, np.nan))
     return 0.5 * np.sum(lg ** 2, axis=-1)

@@ -152,8 +152,8 @@ def model_fit(data: pd.DataFrame, spec, *, n_boot: int = 0, seed: int = 1, schem
     _check_variance(sd0, d.indicators)
     J = len(d.constructs)
 
-    def fit_batch(cov: np.ndarray):
-        """Statistics of both models for covariances ``(B x p x p)`` and the kept mask ``(B,)``."""
+    def fit_batch(cov: np.ndarray, models=MODELS):
+        """Statistics of ``models`` for covariances ``(B x p x p)`` and the kept mask ``(B,)``."""
         R, sd = cov_to_corr(cov)
         var_ok = np.all(sd > 1e-12 * np.maximum(sd.max(axis=1, keepdims=True), 1.0), axis=1)
         S = R if standardize else cov
@@ -168,7 +168,7 @@ def model_fit(data: pd.DataFrame, spec, *, n_boot: int = 0, seed: int = 1, schem
             why["inadmissible PLSc correlation"] = int((ok & ~adm).sum())
             ok &= adm
         res = {}
-        for model in MODELS:
+        for model in models:
             Sig = _implied(out["C"], out["loading"], out["beta"], np.nan_to_num(out["r2"]), R, d,
                            model == "saturated")
             res[model] = (_stats(R, Sig), Sig)
@@ -203,7 +203,7 @@ def model_fit(data: pd.DataFrame, spec, *, n_boot: int = 0, seed: int = 1, schem
                 F = counts * f[None, :]
                 F *= n / F.sum(axis=1, keepdims=True)
                 _, cov = count_moments(F, Xc, O, iu)
-                res, ok, why = fit_batch(cov)
+                res, ok, why = fit_batch(cov, (model,))
                 for r_, v in why.items():
                     if v:
                         why_all[r_] = why_all.get(r_, 0) + v
