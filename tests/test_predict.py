@@ -118,3 +118,22 @@ def test_reachable_from_analyze_and_written(data, spec, tmp_path):
     np.testing.assert_allclose(back["lm_rmse"], fit.tables["predict"]["lm_rmse"], rtol=1e-12)
     with pytest.raises(Exception, match="folds"):
         plspredict(data, spec, folds=1)
+
+
+def test_cli_fit_predict_and_nca_flags(tmp_path, capsys):
+    """``fit --predict --folds n`` (leave-one-out) and ``--nca`` write predict.csv, nca.csv, bottlenecks.csv; the
+    leave-one-out file equals the API's table (deterministic); --predict with CB-SEM is refused."""
+    from csi.cli.main import main
+
+    src = ROOT / "data" / "ecsi_satisfaction.csv"
+    out = tmp_path / "o"
+    assert main(["fit", "--data", str(src), "--model", "ecsi", "--scale", "0-10", "--predict", "--folds", "250",
+                 "--nca", "--out", str(out)]) == 0
+    assert "PLSpredict (250 folds x 1)" in capsys.readouterr().out
+    from csi.model.templates import template
+
+    api = plspredict(pd.read_csv(src, index_col=0), template("ecsi"), folds=250)
+    np.testing.assert_allclose(pd.read_csv(out / "predict.csv")["pls_rmse"], api["pls_rmse"], rtol=1e-12)
+    assert (out / "nca.csv").is_file() and (out / "bottlenecks.csv").is_file()
+    assert main(["fit", "--data", str(src), "--model", "ecsi", "--method", "cbsem", "--predict",
+                 "--out", str(tmp_path / "c")]) != 0
