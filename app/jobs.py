@@ -221,6 +221,16 @@ class JobRegistry:
             self._cancel(job)
             return True
 
+    def cancel_where(self, stale: Callable[[Hashable], bool]) -> list[Job]:
+        """Cancel every queued or running job whose key ``stale(key)`` says is out of date (a new data
+        version: nobody can use a result of the old one), whoever owns it."""
+        with self._lock:
+            out = [j for k, j in self._jobs.items() if not j.finished_state and not j.cancel_event.is_set()
+                   and stale(k)]
+            for job in out:
+                self._cancel(job)
+            return out
+
     def _release(self, owner, keep) -> list[Job]:
         out = []
         for k, job in list(self._jobs.items()):

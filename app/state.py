@@ -183,6 +183,14 @@ def job_owner(purpose: str):
     return (ctx.session_id, purpose) if ctx is not None else None
 
 
+def supersede_old_versions(path: str, version: str) -> int:
+    """Cancel this database's background jobs of another data version (keys are ``(kind, path, version, ...)``):
+    once a new version is published their results can no longer be shown. Returns how many were cancelled."""
+    def stale(key) -> bool:
+        return isinstance(key, tuple) and len(key) > 2 and key[1] == path and key[2] != version
+    return len(jobs().cancel_where(stale))
+
+
 def job_lane(n_boot: int) -> str:
     """The overview's resample count (or fewer) runs in the interactive lane; a researcher's larger one in the
     long lane, so it cannot hold up anybody's overview."""

@@ -89,6 +89,20 @@ def test_a_new_selection_cancels_the_stale_running_job(reg):
     assert queued_stale.state == "cancelled" or queued_stale.result == "B"
 
 
+def test_a_new_data_version_cancels_every_job_of_the_old_one(reg):
+    started, release = threading.Event(), threading.Event()
+    old_running = reg.submit(("groups", "db", "v1", "a"), _blocker(started, release), owner=("s1", "overview"))
+    assert started.wait(WAIT)
+    old_queued = reg.submit(("fit", "db", "v1", "b"), lambda p: "x", lane="interactive", owner=("s2", "fit"))
+    other_db = reg.submit(("fit", "other.db", "v1", "c"), lambda p: "kept", lane="long")
+    current = reg.submit(("groups", "db", "v2", "a"), lambda p: "new", lane="long")
+    stale = reg.cancel_where(lambda k: k[1] == "db" and k[2] != "v2")
+    assert sorted(j.key for j in stale) == sorted([old_running.key, old_queued.key])
+    assert old_queued.state == "cancelled"  # it waited behind the running one in the same lane
+    assert reg.wait(old_running.key, WAIT).state == "cancelled"
+    assert reg.wait(current.key, WAIT).state == "done" and reg.wait(other_db.key, WAIT).state == "done"
+
+
 def test_a_queued_job_is_cancelled_without_running(reg):
     started, release = threading.Event(), threading.Event()
     reg.submit("blocker", _blocker(started, release))
