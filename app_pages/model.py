@@ -83,7 +83,12 @@ def _research_section(sel, wave, result, boot, seed: int, lang_: str) -> None:
         if st.button(t("rs_fit_test", lang_, n=n_bs), key="rs_fit_boot"):
             with st.spinner(t("computing", lang_)):
                 cache[key + ("fit", n_bs)] = model_fit(rows, spec, n_boot=n_bs, seed=int(seed), **settings)
-        mf = cache.get(key + ("fit", n_bs)) or model_fit(rows, spec, **settings)
+        if len(cache) > 40:                      # a session's research results: keep the latest few
+            for k in list(cache)[:-20]:
+                cache.pop(k, None)
+        if key + ("fit", 0) not in cache:
+            cache[key + ("fit", 0)] = model_fit(rows, spec, **settings)
+        mf = cache.get(key + ("fit", n_bs)) or cache[key + ("fit", 0)]
         tab = mf.table.copy()
         tab["model"] = tab["model"].map(lambda m: t(f"rs_model_{m}", lang_))
         show_table(tab, lang_)
