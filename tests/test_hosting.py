@@ -167,6 +167,15 @@ def test_a_resubmitted_cancelled_job_runs_afresh(reg):
     assert job.ended.wait(WAIT) and job.state == "cancelled"
 
 
+def test_the_app_puts_a_researchers_own_resample_count_in_the_long_lane(monkeypatch):
+    from app import state
+
+    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "200")
+    b = state.overview_bootstrap()
+    assert b == 200 and state.job_lane(b) == "interactive" and state.job_lane(20) == "interactive"
+    assert state.job_lane(b + 1) == "long" and state.job_lane(5000) == "long"
+
+
 def test_failures_are_kept_with_their_exception(reg):
     def boom(progress):
         raise ValueError("bad")
