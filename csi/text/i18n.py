@@ -926,6 +926,41 @@ TEXT: dict[str, tuple[str, str]] = {
     "invariance_full": ("full", "完全"),
     "invariance_partial": ("partial", "部分"),
     "invariance_none": ("none", "无"),
+    # ------------------------------------------ national programmes: industry page (issue 10, DASK; app_pages/industry.py)
+    "page_industry": ("Industry", "行业对标"),
+    "ind_title": ("Against the industry", "与行业对标"),
+    "ind_none": ("These data have no industry segment. A national programme stores each company's industry "
+                 "(try: python -m csi demo --national --db data/national.duckdb).",
+                 "当前数据没有“行业”细分。全国性项目会记录每家企业所属行业（可运行：python -m csi demo --national "
+                 "--db data/national.duckdb）。"),
+    "ind_caption": ("Wave {wave}: one model per company ({n} companies in {k} industries); intervals are 95% "
+                    "bootstrap intervals.", "{wave} 期：每家企业单独建模（{k} 个行业共 {n} 家企业）；区间为 95% 自助法区间。"),
+    "ind_own_title": ("{company} against {industry}", "{company} 与{industry}行业对比"),
+    "ind_league_title": ("League table: {industry}", "{industry}行业排名"),
+    "ind_all_title": ("Satisfaction by industry and nationally", "各行业及全国满意度"),
+    "ind_construct": ("Index", "指数"),
+    "ind_col_construct": ("Index", "指数"),
+    "ind_col_own": ("Own company [95% interval]", "本企业 [95% 区间]"),
+    "ind_col_industry": ("Industry", "行业"),
+    "ind_col_gap": ("Gap to industry [95% interval]", "与行业差距 [95% 区间]"),
+    "ind_col_verdict": ("Gap", "差距"),
+    "ind_col_rank": ("Rank (95% range)", "排名（95% 范围）"),
+    "ind_col_company": ("Company", "企业"),
+    "ind_col_index": ("Index [95% interval]", "指数 [95% 区间]"),
+    "ind_col_next": ("Lead over the next", "领先下一名"),
+    "ind_col_companies": ("Companies", "企业数"),
+    "ind_col_n": ("Respondents", "受访者"),
+    "ind_sig": ("significant", "显著"),
+    "ind_not_sig": ("not significant", "不显著"),
+    "ind_national": ("National", "全国"),
+    "ind_league_caption": ("A lead is significant when its 95% bootstrap interval excludes zero; the rank range "
+                           "is the 95% interval of the company's rank across resamples.",
+                           "当 95% 自助法区间不含零时领先显著；排名范围为各次重抽样中该企业排名的 95% 区间。"),
+    "ind_scoped": ("Your access covers your own company: other companies' results are not shown, only the "
+                   "industry aggregate.", "您的权限仅限本企业：不显示其他企业的结果，仅显示行业汇总。"),
+    "ind_weighting": ("Industry index: companies weighted by market share when every company has one, otherwise "
+                      "by respondents; national index: industries weighted by respondents.",
+                      "行业指数：各企业均有市场份额时按份额加权，否则按受访者人数加权；全国指数：各行业按受访者人数加权。"),
 }
 
 

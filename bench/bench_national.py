@@ -1,0 +1,196 @@
+"""National programme on Dask: models per second, the whole programme, scaling, bytes per task.
+
+    python bench/bench_national.py [--boot 1000] [--repeat 3] [--quick] [--db PATH]
+
+Builds the national demo (10 industries x 12 companies x 4 waves = 480 company-waves, 250-1,000
+respondents each; ``python -m csi demo --national``) in a temporary folder unless ``--db`` names one,
+publishes it as a Parquet dataset, then fits one model per company-wave with ``--boot`` resamples, tasks
+returning the reduction (index + index draws), workers reading their own partitions:
+
+1. models/s on the first 60 company-waves: the local 2-process pool (frames shipped), a LocalCluster of
+   1 worker and of 2 workers (partitions read by the workers); median of ``--repeat`` runs;
+2. time and worker memory (RSS now and peak) for 60 / 120 / 240 / 480 company-waves on 2 workers; the
+   last line is the whole programme;
+3. bytes pickled per task, in and out: a frame shipped vs a partition reference; a full fit vs the reduction.
+
+Targets (issue 10): 480 models x 1,000 resamples <= 60 s on 2 cores; 2 workers >= 1.7x one; memory per
+worker flat in the number of companies. ``--quick``: 200 resamples, 60/120 company-waves, one run.
+No cache or result store: every run fits everything. Figures are printed as measured.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _cpu() -> float:
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+def _pool_cpu(pool) -> float:
+    import psutil
+
+    return sum(_safe_cpu(psutil, pid) for pid in list(getattr(pool, "_processes", {}) or {}))
+
+
+def _safe_cpu(psutil, pid) -> float:
+    try:
+        t = psutil.Process(pid).cpu_times()
+        return t.user + t.system
+    except psutil.Error:
+        return 0.0
+
+
+def _rss() -> tuple[int, int]:
+    import resource
+
+    import psutil
+
+    return psutil.Process().memory_info().rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", type=Path, default=None)
+    ap.add_argument("--boot", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    boot = 200 if args.quick else args.boot
+    repeat = 1 if args.quick else args.repeat
+    sizes = (60, 120) if args.quick else (60, 120, 240, 480)
+
+    from distributed import Client, LocalCluster
+
+    from csi.compare.groups import estimate_groups, estimate_partitions
+    from csi.data.national import build_national_database
+    from csi.data.publish import manifest, publish
+    from csi.report.build import Selection, Settings, prepare
+    from csi.runtime.execution import OneBlasThread, executor_for
+
+    tmp = tempfile.TemporaryDirectory()
+    db = args.db
+    t0 = time.perf_counter()
+    if db is None:
+        db = Path(tmp.name) / "national.duckdb"
+        build_national_database(db, seed=20240601)
+    ds = Path(tmp.name) / "dataset"
+    publish(db, ds)
+    prep = prepare(db, Selection(own_brand_by_default=False), Settings(bootstrap=boot))
+    settings = prep.estimator_settings
+    parts = manifest(ds)["partitions"]
+    print(f"national demo: {len(parts)} company-waves, {sum(p['rows'] for p in parts):,} respondents "
+          f"(built and published in {time.perf_counter() - t0:.1f} s); {boot} resamples per model")
+
+    def subset(n):
+        keep = parts[:n]
+        return {"wave": sorted({p["filter"]["wave"] for p in keep}),
+                "brand": sorted({p["filter"]["brand"] for p in keep})}, keep
+
+    def frame_of(keep):
+        pairs = {(p["filter"]["wave"], p["filter"]["brand"]) for p in keep}
+        f = prep.brand_frame
+        m = [(str(w), str(b)) in pairs for w, b in zip(f["wave"], f["brand"])]
+        return f[m]
+
+    def run_parts(ex, n):
+        match, keep = subset(n)
+        out = estimate_partitions(ds, prep.spec, prep.scales, boot, 1, match=match, executor=ex, **settings)
+        return len([k for k in out if (k[0], k[1]) in {(p["filter"]["wave"], p["filter"]["brand"]) for p in keep}])
+
+    # 1. models per second
+    n0 = sizes[0]
+    _, keep0 = subset(n0)
+    rows0 = frame_of(keep0)
+    from csi.runtime.execution import local_pool
+
+    pool = local_pool(2)
+    estimate_groups(frame_of(keep0[:4]), prep.spec, ["wave", "brand"], prep.scales, n_boot=boot, seed=1,
+                    workers=2, keep="index", **settings)  # warm the pool
+    times, cpus = [], []
+    for _ in range(repeat):
+        c = _pool_cpu(pool)
+        t = time.perf_counter()
+        estimate_groups(rows0, prep.spec, ["wave", "brand"], prep.scales, n_boot=boot, seed=1, workers=2,
+                        keep="index", **settings)
+        times.append(time.perf_counter() - t)
+        cpus.append(_pool_cpu(pool) - c)
+    local = statistics.median(times)
+    print(f"local pool, 2 processes: {n0} models in {local:.2f} s = {n0 / local:.2f} models/s; "
+          f"{statistics.median(cpus) / n0:.3f} CPU-s per model (median of {repeat})")
+    per_workers = {}
+    for nw in (1, 2):
+        with executor_for(f"dask-local:{nw}") as ex:
+            run_parts(ex, 2 * nw)  # warm the workers (imports)
+            times, cpus = [], []
+            client = ex._csi_client  # noqa: SLF001
+            for _ in range(repeat):
+                c = sum(client.run(_cpu).values())
+                t = time.perf_counter()
+                run_parts(ex, n0)
+                times.append(time.perf_counter() - t)
+                cpus.append(sum(client.run(_cpu).values()) - c)
+        per_workers[nw] = statistics.median(times)
+        print(f"LocalCluster, {nw} worker{'s' if nw > 1 else ''}: {n0} models in {per_workers[nw]:.2f} s = "
+              f"{n0 / per_workers[nw]:.2f} models/s; {statistics.median(cpus) / n0:.3f} CPU-s per model "
+              f"(median of {repeat})")
+    import os
+
+    print(f"machine load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"speed-up 2 workers vs 1: {per_workers[1] / per_workers[2]:.2f}x (target >= 1.7x)")
+
+    # 2. scaling and the whole programme on 2 workers; worker memory after each size
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=40)
+    client = Client(cluster)
+    try:
+        client.register_plugin(OneBlasThread())
+        ex = client.get_executor()
+        run_parts(ex, 4)
+        for n in sizes:
+            c = sum(client.run(_cpu).values())
+            t = time.perf_counter()
+            done = run_parts(ex, n)
+            dt = time.perf_counter() - t
+            cpu = sum(client.run(_cpu).values()) - c
+            mem = client.run(_rss)
+            now = max(v[0] for v in mem.values()) / 2**20
+            peak = max(v[1] for v in mem.values()) / 2**20
+            print(f"{done:4d} company-waves x {boot} resamples: {dt:6.1f} s ({done / dt:.2f} models/s; worker CPU "
+                  f"{cpu:.1f} s = {cpu / 2:.1f} s on 2 idle cores); worker RSS now {now:.0f} MiB, peak {peak:.0f} MiB")
+        if sizes[-1] == 480 and boot == 1000:
+            print(f"whole programme (480 x 1,000) on 2 workers: {dt:.1f} s (target <= 60 s)")
+    finally:
+        client.close()
+        cluster.close()
+
+    # 3. bytes per task
+    p = keep0[0]
+    stats_frame: dict = {}
+    stats_full: dict = {}
+    one = frame_of([p])
+    estimate_groups(one, prep.spec, ["wave", "brand"], prep.scales, n_boot=boot, seed=1, workers=1,
+                    stats=stats_full, **settings)
+    estimate_groups(one, prep.spec, ["wave", "brand"], prep.scales, n_boot=boot, seed=1, workers=1,
+                    keep="index", stats=stats_frame, **settings)
+    stats_part: dict = {}
+    estimate_partitions(ds, prep.spec, prep.scales, boot, 1, match={"wave": p["filter"]["wave"],
+                        "brand": p["filter"]["brand"]}, stats=stats_part, **settings)
+    print(f"bytes per task ({p['rows']} respondents, {boot} resamples): in {stats_frame['bytes_in'][0]:,} with the "
+          f"frame shipped, {stats_part['bytes_in'][0]:,} with a partition reference; out "
+          f"{stats_full['bytes_out'][0]:,} for a full fit, {stats_part['bytes_out'][0]:,} for the reduction")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
