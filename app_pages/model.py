@@ -69,7 +69,7 @@ def _research_section(sel, wave, result, boot, seed: int, lang_: str) -> None:
     from csi.evaluate.predict import plspredict, predictive_power
     from csi.report.analyze import result_settings
 
-    if sel.method == "cbsem":
+    if sel.method == "cbsem" or result.info.get("extended"):   # higher-order / interaction: not (yet)
         return
     try:
         rows = state.prepared(sel).rows_of(wave)

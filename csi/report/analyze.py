@@ -221,6 +221,9 @@ def research_tables(fit: FitResult, data: pd.DataFrame, *, predict=None, nca: bo
         raise SpecError("PLSpredict, cIPMA and the PLS model fit are PLS methods (use --method pls)")
     res = fit.result
     spec = res.spec
+    if (getattr(res, "info", None) or {}).get("extended") and (predict or nca or fit_bootstrap):
+        raise SpecError("PLSpredict, cIPMA and the model-fit bootstrap are not available for higher-order or "
+                        "interaction models (yet)")
     settings = {k: v for k, v in fit.manifest.get("settings", {}).items() if k in _PLS_SETTINGS}
     if settings.get("weights") == "array":
         raise SpecError("research tables need the survey weights as a column name, not an array")
