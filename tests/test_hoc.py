@@ -151,3 +151,44 @@ def test_analyze_front_door_and_cbsem():
     # ... while interaction terms are refused with the reason
     with pytest.raises(SpecError, match="LMS/QML"):
         analyze(MOBI, parse_model(HOC_2SI), method="cbsem")
+
+
+def test_indices_of_extended_models():
+    from csi.analytics.index import index_scores, item_weights
+    from csi.engine.hoc import extended_index, extended_scales
+
+    scales = {c: (1.0, 10.0) for c in MOBI.columns}
+    res = estimate_pls(MOBI, parse_model(HOC))
+    ext = extended_scales(res, scales)
+    idx = index_scores(res, ext).set_index("construct")["index"]
+    first = index_scores(res.stages["hoc_first"], scales).set_index("construct")["index"]
+    tab = item_weights(res, ext).set_index("indicator")
+    # a dimension's 0-100 value on the HOC's block is its own index; the HOC's index is their weighted mean
+    np.testing.assert_allclose(tab.loc[["Image", "Value"], "mean_0_100"], first[["Image", "Value"]], atol=1e-9)
+    w = tab.loc[["Image", "Value"], "weight_norm"]
+    assert idx["Satisfaction"] == pytest.approx(float(w @ first[["Image", "Value"]]), abs=1e-9)
+    assert idx["Loyalty"] == pytest.approx(first["Loyalty"], abs=0.5)
+    # repeated indicators: the copies take their items' bounds
+    rep = estimate_pls(MOBI, parse_model(HOC).with_methods(hoc="repeated"))
+    assert extended_scales(rep, scales)["Satisfaction.IMAG1"] == (1.0, 10.0)
+    # an interaction term has no 0-100 index
+    ix = estimate_pls(MOBI, parse_model(HOC_2SI))
+    out, _ = extended_index(ix, index_scores(ix, extended_scales(ix, scales)), None)
+    out = out.set_index("construct")
+    assert np.isnan(out.loc["Image:Expectation", "index"]) and np.isfinite(out.loc["Nick", "index"])
+
+
+def test_report_engine_runs_an_interaction_model(tmp_path):
+    from conftest import build_small_demo
+    from csi.report import build
+
+    db = build_small_demo(tmp_path / "csi.duckdb", per_wave=300, waves=1)
+    syntax = build.prepare(db, build.Selection.of(), build.Settings(bootstrap=0)).spec.to_syntax()
+    syntax = syntax.replace("SAT ~ ", "SAT ~ VAL:QUAL + ")
+    rep = build.build_report(db, build.Selection.of(), build.Settings(model=syntax, bootstrap=20), segments=())
+    ss = rep.tables["simple_slopes"]
+    assert list(ss["term"].unique()) == ["VAL:QUAL"] and ss["ci_low"].notna().all()
+    ind = rep.tables["indices"].set_index("construct")
+    assert np.isnan(ind.loc["VAL:QUAL", "index"]) and np.isfinite(ind.loc["SAT", "index"])
+    g = rep.tables["groups"]
+    assert len(g) and g["p_permutation"].isna().all() and g["p_bootstrap"].notna().all()

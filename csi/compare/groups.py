@@ -145,8 +145,14 @@ def _fit_one(payload: dict) -> GroupFit:
         if n_boot > 0:
             from csi.engine.bootstrap import bootstrap_pls
             boot = bootstrap_pls(data, spec, n_boot=n_boot, seed=seed, **settings, **payload["boot_options"])
-        idx = index_scores(result, payload["scales"], boot)
-        draws = index_draws(result, payload["scales"], boot) if boot is not None else None
+        scales = payload["scales"]
+        if getattr(spec, "is_extended", False):  # higher-order / interaction model (csi.engine.hoc)
+            from csi.engine.hoc import extended_index, extended_scales
+            scales = extended_scales(result, scales)
+        idx = index_scores(result, scales, boot)
+        draws = index_draws(result, scales, boot) if boot is not None else None
+        if getattr(spec, "is_extended", False):
+            idx, draws = extended_index(result, idx, draws)
         fit = GroupFit(key=key, labels=labels, n=len(data), result=result, boot=boot, index=idx,
                        index_draws=draws, seed=seed)
     except CSIError as e:

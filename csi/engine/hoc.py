@@ -36,6 +36,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from csi.engine.kernel_math import weighted_moments
 from csi.errors import DataError, EstimationError, SpecError
 from csi.model.syntax import ModelSpec
 
@@ -282,7 +283,8 @@ def bootstrap_extended(data: pd.DataFrame, spec: ModelSpec, *, n_boot: int = 500
     pidx = {(a, b): k for k, (a, b) in enumerate(zip(full.paths["from"], full.paths["to"]))}
     tot = full.effects[["from", "to"]].apply(tuple, axis=1).tolist()
     endo = [c for c in cons if c in set(full.paths["to"])]
-    keys = {"paths": list(pidx), "weights": items, "loadings": items, "total_effects": tot, "r2": endo}
+    keys = {"paths": list(pidx), "weights": items, "loadings": items, "total_effects": tot, "r2": endo,
+            "item_mean": items, "item_sd": items}
     names = {k: _keys(k, v) for k, v in keys.items()}
     rng = np.random.default_rng(seed)
     n = len(frame)
@@ -313,6 +315,8 @@ def bootstrap_extended(data: pd.DataFrame, spec: ModelSpec, *, n_boot: int = 500
         out["paths"][b] = [r.beta[i, k] * sign[i] * sign[k] for i, k in pi]
         out["total_effects"][b] = [r.total[i, k] * sign[i] * sign[k] for i, k in ti]
         out["r2"][b] = r.r2[ei]
+        m, cov = weighted_moments(ex.data[items].to_numpy(float), np.ones(n) if fb is None else fb * (n / fb.sum()))
+        out["item_mean"][b], out["item_sd"][b] = m, np.sqrt(np.diag(cov))
         ok[b] = True
         if progress is not None and (b + 1) % 50 == 0:
             progress(b + 1, n_boot)
@@ -329,6 +333,8 @@ def bootstrap_extended(data: pd.DataFrame, spec: ModelSpec, *, n_boot: int = 500
         "loadings": pd.Series(full.outer["loading"].to_numpy(), index=names["loadings"]),
         "total_effects": pd.Series([te_full[k] for k in tot], index=names["total_effects"]),
         "r2": pd.Series(full.constructs.set_index("construct")["r2"].reindex(endo).to_numpy(), index=names["r2"]),
+        "item_mean": pd.Series(full.item_mean.reindex(items).to_numpy(), index=names["item_mean"]),
+        "item_sd": pd.Series(full.item_sd.reindex(items).to_numpy(), index=names["item_sd"]),
     }
     info = {**kw, "missing": missing, "n_used": n, "_blocks": {i: cons[b] for i, b in zip(items, d.block)},
             "weights": weights if isinstance(weights, str) else ("array" if weights is not None else None),
@@ -339,3 +345,52 @@ def bootstrap_extended(data: pd.DataFrame, spec: ModelSpec, *, n_boot: int = 500
     return BootstrapResult(draws=draws, estimates=estimates, n_boot=int(n_boot), n_kept=int(ok.sum()),
                            dropped=dropped, seed=int(seed), alpha=float(alpha), settings=info,
                            n_kept_by_kind={k: int(ok.sum()) for k in draws}, notes=(note,))
+
+
+# =============================================================================== 0-100 indices
+def extended_scales(result, scales) -> dict[str, tuple[float, float]]:
+    """Theoretical bounds for the indicators an extended model adds, so the 0–100 indices of
+    :mod:`csi.analytics.index` work on its plain model: a repeated copy ``HOC.item`` has its item's bounds; a
+    two-stage dimension (its stage-1 score ``s = Σ w_k (x_k − m_k) / sd_k``) has the bounds of ``s`` over its
+    items' bounds, so the dimension's 0–100 value is its own index and the HOC's index is the weighted mean of its
+    dimensions' indices (SmartPLS's two-stage IPMA). An interaction item gets its observed range as a placeholder:
+    :func:`extended_index` removes the term's index."""
+    out = {k: (float(v[0]), float(v[1])) for k, v in dict(scales).items()}
+    first = result.stages.get("hoc_first")
+    hocs = set(result.info.get("extended", {}).get("higher_order", {}).get("constructs", {}))
+    for ind in result.spec.indicators:
+        if ind in out:
+            continue
+        head, _, item = ind.partition(".")
+        if head in hocs and item in out:
+            out[ind] = out[item]
+        elif first is not None and ind in first.spec.constructs:
+            o = first.outer[first.outer["construct"] == ind]
+            items = list(o["indicator"])
+            wu = o["weight"].to_numpy(float)
+            if first.info.get("standardize", True):
+                wu = wu / first.item_sd[items].to_numpy(float)
+            lo = np.array([out[i][0] for i in items])
+            hi = np.array([out[i][1] for i in items])
+            shift = float(wu @ first.item_mean[items].to_numpy(float))
+            out[ind] = (float(np.where(wu > 0, wu * lo, wu * hi).sum()) - shift,
+                        float(np.where(wu > 0, wu * hi, wu * lo).sum()) - shift)
+        else:
+            mean, sd = float(result.item_mean.get(ind, 0.0)), float(result.item_sd.get(ind, 1.0))
+            out[ind] = (mean - 10 * sd, mean + 10 * sd)     # placeholder: the term's index is removed
+    return out
+
+
+def extended_index(result, idx: pd.DataFrame, draws: pd.DataFrame | None):
+    """No 0–100 index (nor its draws) for an interaction term: it has no scale of its own."""
+    terms = [t["term"] for t in result.info.get("extended", {}).get("interactions", {}).get("terms", [])]
+    if not terms:
+        return idx, draws
+    idx = idx.copy()
+    hit = idx["construct"].isin(terms)
+    idx.loc[hit, ["index", "ci_low", "ci_high"]] = np.nan
+    idx.loc[hit, "note"] = "no 0-100 index for an interaction term"
+    if draws is not None:
+        draws = draws.copy()
+        draws[[c for c in terms if c in draws.columns]] = np.nan
+    return idx, draws

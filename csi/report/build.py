@@ -621,7 +621,9 @@ def mga_table(prep: Prepared, fits: Mapping, n_perm: int | None = None) -> pd.Da
     settings = prep.estimator_settings
     B = prep.settings.bootstrap
     n_perm = max(B, 100) if n_perm is None else int(n_perm)
-    if B >= 2 and own.boot is not None and comp.boot is not None:
+    if prep.spec.is_extended:  # HOC / interaction: the permutation test would re-run both stages; Henseler's only
+        g = _mga_extended(own.boot, comp.boot)
+    elif B >= 2 and own.boot is not None and comp.boot is not None:
         g = mga(a, b, prep.spec, n_perm=n_perm, seed=prep.settings.seed, boot_a=own.boot, boot_b=comp.boot,
                 **settings)
     else:
@@ -674,8 +676,27 @@ def group_test(prep: Prepared, segment: str, a: str, b: str, *, n_perm: int = 10
     settings = prep.estimator_settings
     m = (pd.DataFrame(columns=COLUMNS) if prep.spec.is_extended else
          micom(da, db, prep.spec, n_perm=n_perm, seed=seed, alpha=prep.settings.alpha, **settings))
-    g = mga(da, db, prep.spec, n_perm=n_perm, n_boot=n_perm, seed=seed, **settings)
+    if prep.spec.is_extended:
+        from csi.engine.bootstrap import bootstrap_pls
+
+        boots = [bootstrap_pls(d, prep.spec, n_boot=n_perm, seed=seed + k, jackknife=False, **settings)
+                 for k, d in enumerate((da, db))]
+        g = _mga_extended(*boots)
+    else:
+        g = mga(da, db, prep.spec, n_perm=n_perm, n_boot=n_perm, seed=seed, **settings)
     return {"n": {str(a): int(len(da)), str(b): int(len(db))}, "micom": m, "mga": g}
+
+
+def _mga_extended(boot_a, boot_b) -> pd.DataFrame:
+    """MGA of a higher-order / interaction model: Henseler's bootstrap test on the two groups' bootstraps (each
+    re-estimates both stages); no permutation test (``p_permutation`` NaN; ``significant`` from p_bootstrap)."""
+    from csi.compare.groups import mga_bootstrap
+
+    cols = ["from", "to", "estimate_a", "estimate_b", "diff", "p_permutation", "p_bootstrap", "p_henseler",
+            "significant"]
+    if boot_a is None or boot_b is None:
+        return pd.DataFrame(columns=cols)
+    return mga_bootstrap(boot_a, boot_b).assign(p_permutation=np.nan)[cols]
 
 
 def simple_slopes_table(fit) -> pd.DataFrame | None:
