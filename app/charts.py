@@ -150,7 +150,9 @@ def brand_chart(df: pd.DataFrame, lang: str, own: str | None, title: str | None 
     if {"ci_low", "ci_high"} <= set(d.columns) and np.isfinite(d["ci_low"].to_numpy(float)).any():
         err = dict(type="data", symmetric=False, array=(d["ci_high"] - d["index"]).tolist(),
                    arrayminus=(d["index"] - d["ci_low"]).tolist(), color="#444")
-    names = [f"{b} ({t('own_brand', lang)})" if own is not None and str(b) == str(own) else str(b) for b in d["brand"]]
+    # the own brand's note on a second line: a long brand name plus the note was clipped in a narrow column
+    names = [f"{html.escape(str(b), quote=False)}<br>({t('own_brand', lang)})" if own is not None and str(b) == str(own)
+             else html.escape(str(b), quote=False) for b in d["brand"]]
     fig = go.Figure(go.Bar(y=names, x=d["index"], orientation="h", marker_color=colors, error_x=err,
                            text=[f"{v:.1f}" for v in d["index"]], textposition="inside", insidetextanchor="middle",
                            hovertemplate="%{y}: %{x:.1f}<extra></extra>"))
@@ -159,7 +161,8 @@ def brand_chart(df: pd.DataFrame, lang: str, own: str | None, title: str | None 
     top = 100.0
     if err is not None:
         top = max(top, float(np.nanmax(d["ci_high"].to_numpy(float))) + 2)
-    fig.update_xaxes(title=t("axis_index", lang), range=[0, top], tick0=0, dtick=20)
+    fig.update_xaxes(title=t("axis_index", lang), range=[0, top], tick0=0, dtick=25, tickangle=0)
+    fig.update_yaxes(automargin=True)
     fig.update_traces(cliponaxis=False)
     fig = _layout(fig, title or t("ov_brands", lang), height=max(240, 60 + 45 * len(d)))
     fig.update_layout(margin=dict(r=30))  # room for the "100" tick label at the right end of the axis

@@ -134,10 +134,55 @@ def friendly_text(err: Exception, lang_: str | None = None) -> str:
         head = plain(public_message(problem_text(problems[0], lang_)))
         more = len(problems) - 1
         return head + (t("err_more", lang_, n=more) if more else "") + suffix
+    zh_text = spec_error_zh(text)
+    if zh_text is not None:  # a model-syntax message we know: wholly in Chinese (names and code as typed)
+        return plain(zh_text) + suffix
     key = f"err_{type(err).__name__}"
     from .i18n import TEXT
 
     return t(key if key in TEXT else "err_CSIError", lang_, msg=plain(text))
+
+
+# The model-syntax messages of csi.model.syntax (English sentences naming the line, construct or item) in Chinese,
+# so a custom model's error has no English tail. Group references: {1}, {2} ... (the names and code as typed).
+_SPEC_ZH: tuple[tuple[str, str], ...] = (
+    (r"line (\d+): no operator \(=~, <~ or ~\) in (.+)", "第 {1} 行：{2} 中没有运算符（=~、<~ 或 ~）"),
+    (r"line (\d+): covariances \('~~'\) are not supported: (.+)", "第 {1} 行：不支持协方差（'~~'）：{2}"),
+    (r"line (\d+): more than one operator in (.+)", "第 {1} 行：{2} 中有多个运算符"),
+    (r"line (\d+): nothing on the left of (.+?) in (.+)", "第 {1} 行：{3} 中 {2} 左侧没有内容"),
+    (r"line (\d+): coefficient labels or fixed values \('\*'\) are not supported: (.+)",
+     "第 {1} 行：不支持系数标签或固定值（'*'）：{2}"),
+    (r"line (\d+): dangling '\+' in (.+)", "第 {1} 行：{2} 中的 '+' 后面缺少内容"),
+    (r"line (\d+): (.+?) (=~|<~|~) has no (.+)", "第 {1} 行：{2} {3} 右侧没有内容"),
+    (r"line (\d+): only two-way interactions are supported, not (.+)", "第 {1} 行：只支持两因素交互项，不支持 {2}"),
+    (r"line (\d+): (.+?) is not a valid name in (.+)", "第 {1} 行：{2} 不是有效的名称（{3}）"),
+    (r"the model syntax is empty", "模型语法为空"),
+    (r"the model syntax has no statements.*", "模型语法中没有语句（只有注释或空行）"),
+    (r"the model is empty", "模型为空"),
+    (r"construct (.+?) has no indicators", "潜变量 {1} 没有题项"),
+    (r"unknown indicators? (.+?): not found in (.+)", "未知题项 {1}：数据中没有这些列"),
+    (r"structural path (\S+) -> (\S+): (.+?) is not a declared construct \(it is an indicator of (.+?)\); .*",
+     "结构路径 {1} → {2}：{3} 不是已声明的潜变量（它是 {4} 的题项）"),
+    (r"structural path (\S+) -> (\S+): (.+?) is not a declared construct; declare it with (.+)",
+     "结构路径 {1} → {2}：{3} 不是已声明的潜变量；请用 {4} 声明"),
+    (r"construct (.+?) cannot predict itself", "潜变量 {1} 不能预测自身"),
+    (r"structural path (\S+) -> (\S+) is listed twice", "结构路径 {1} → {2} 重复列出"),
+    (r"construct (.+?) is declared both reflective \(=~\) and formative \(<~\)",
+     "潜变量 {1} 同时被声明为反映型（=~）和构成型（<~）"),
+    (r"indicator (.+?) is in two blocks: (.+?) and (.+)", "题项 {1} 同时属于两个潜变量：{2} 和 {3}"),
+    (r"indicator (.+?) is listed twice in block (.+)", "题项 {1} 在潜变量 {2} 中重复列出"),
+    (r"constructs? (.+?) not connected to the structural model.*", "潜变量 {1} 与结构模型没有连接（没有进出路径）"),
+)
+
+
+def spec_error_zh(text: str) -> str | None:
+    """The Chinese sentence of a known model-syntax message (None when the message is not one of them)."""
+    msg = str(text).strip().rstrip(".")
+    for pattern, zh in _SPEC_ZH:
+        m = _re.fullmatch(pattern, msg, flags=_re.S)
+        if m:
+            return "模型设定有误：" + zh.format(None, *m.groups()) + "。"
+    return None
 
 
 def internal_error_text(exc: BaseException, lang_: str | None = None, where: str = "",
@@ -407,7 +452,8 @@ def wait_for(job, lang_: str, what: str = "bootstrap_running") -> bool:
 
     import hashlib
 
-    fkey = "job_" + hashlib.sha1(repr(job.key).encode("utf-8")).hexdigest()[:12]
+    # the language is part of the key: a poller started in English would keep its English text after a switch
+    fkey = "job_" + hashlib.sha1(repr((job.key, lang_)).encode("utf-8")).hexdigest()[:12]
 
     @st.fragment(run_every=1.0, key=fkey)
     def _poll():

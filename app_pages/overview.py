@@ -158,9 +158,9 @@ else:
         left.warning(friendly_text(e, L))
 
 # -------------------------------------------------------------- trend + brands
-left, right = st.columns([3, 2])
-tr = build.trends_table(fits)
-left.plotly_chart(charts.trend_chart(tr, L, constructs=tuple(prep.spec.constructs)), key="ov_trend")
+tr = build.trends_table(fits)  # full width: six or more waves' labels need the room (rotated and cramped at 1024 px)
+st.plotly_chart(charts.trend_chart(tr, L, constructs=tuple(prep.spec.constructs)), key="ov_trend")
+right, bands_col = st.columns(2)
 
 if prep.brand_column is not None and prep.brand_frame is not None and len(prep.brand_frame):
     try:
@@ -190,9 +190,9 @@ if prep.brand_column is not None and prep.brand_frame is not None and len(prep.b
 try:
     bands = build.bands_table(prep, latest, target)
     if bands is not None:
-        st.plotly_chart(charts.bands_chart(bands, L, title=t("ov_bands_title", L, wave=wave_l)), key="ov_bands")
+        bands_col.plotly_chart(charts.bands_chart(bands, L, title=t("ov_bands_title", L, wave=wave_l)), key="ov_bands")
 except CSIError as e:
-    st.warning(friendly_text(e, L))
+    bands_col.warning(friendly_text(e, L))
 
 for n in prep.notes:  # the engine's notes: items a wave lacks, weights not used, ...
     st.caption(plain(public_message(n["message_zh"] if L == "zh" else n["message"])))

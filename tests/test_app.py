@@ -91,7 +91,7 @@ def _set_lang(at: AppTest, lang: str) -> None:
 
 
 def _no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
+    assert not at.exception, [(e.message, e.stack_trace) for e in at.exception]
     # the pages' catch-all turns an unexpected error into a message with an incident id: that is a failure too
     internal = [t("err_internal", lang, incident="")[:40] for lang in ("en", "zh")]
     shown = [e.value for e in at.error]
