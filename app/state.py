@@ -81,7 +81,9 @@ class _Versions:
     def __init__(self, path: str):
         self.path, self.lock, self.current = path, threading.Lock(), None
 
-    def acquire(self) -> _Pin:
+    def acquire(self):
+        """(pin, cursor) of the current version; the cursor is made under the lock (DuckDB's cursor() is not
+        documented as thread-safe), the read itself runs outside it."""
         from csi.data import store
 
         target = str(store.version_file(self.path))  # one readlink: notices a newly published version
@@ -93,8 +95,9 @@ class _Versions:
                 self.current = pin
                 if old is not None:
                     self._retire(old)
+            cur = pin.con.cursor()
             pin.users += 1
-            return pin
+            return pin, cur
 
     def release(self, pin: _Pin) -> None:
         with self.lock:
@@ -124,14 +127,11 @@ def reading(path: str):
     """A cursor on the current version's shared read-only connection, for one short read. A cursor is a
     connection of its own, so concurrent reads of several sessions run side by side."""
     versions = _connection(path)
-    pin = versions.acquire()
+    pin, cur = versions.acquire()
     try:
-        cur = pin.con.cursor()
-        try:
-            yield cur
-        finally:
-            _close(cur)
+        yield cur
     finally:
+        _close(cur)
         versions.release(pin)
 
 

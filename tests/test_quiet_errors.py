@@ -180,29 +180,34 @@ def test_cli_exit_2_messages_are_quiet(tmp_path):
 
 
 # ------------------------------------------------------------------ safe demo rebuilds
-def test_demo_force_refuses_while_a_dashboard_has_the_database_open(tmp_path):
+_STORE_FILES = ["csi.duckdb", "csi.duckdb.lock", "csi.duckdb.versions"]  # the pointer, writers' lock, versions
+
+
+def test_demo_force_replaces_while_a_dashboard_reads_and_waits_boundedly_for_a_writer(tmp_path, monkeypatch):
+    # issue 9: the store is versioned; a rebuild is published as a new version while dashboards keep reading
+    # the old one, and a busy writer makes it wait a bounded time, then refuse quietly
     path = tmp_path / "csi.duckdb"
     r = _cli("demo", "--db", path, "--seed", "3")
     assert r.returncode == 0, r.stderr
-    before = _sha(path)
-    for read_only in (True, False):  # a dashboard reads; an ingest writes
-        with Holder(path, read_only=read_only) as h:
-            r = _cli("demo", "--db", path, "--force", "--seed", "4")
-            pid = str(h.proc.pid)
-        assert r.returncode == 2, r.stderr
-        assert "csi.duckdb is in use by another program" in r.stderr, r.stderr
-        _assert_quiet(r.stderr, str(tmp_path), pid)
-        assert _sha(path) == before
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["csi.duckdb"]
-    # the library call refuses the same way
+    first = store.version_file(path)
+    before = _sha(first)
+    with Holder(path, read_only=True) as h:  # a dashboard reads (DuckDB follows the symlink)
+        r = _cli("demo", "--db", path, "--force", "--seed", "4")
+        pid = str(h.proc.pid)
+    assert r.returncode == 0, r.stderr
+    _assert_quiet(r.stderr, str(tmp_path), pid)
+    assert _sha(first) == before and store.version_file(path) != first  # the old version was not touched
+    assert sorted(p.name for p in tmp_path.iterdir()) == _STORE_FILES
     from csi.data import demo
 
-    with Holder(path, read_only=True):
-        with pytest.raises(StoreError, match="in use by another program"):
-            demo.build_demo_database(path, seed=4, force=True)
-    assert _sha(path) == before
-    r = _cli("demo", "--db", path, "--force", "--seed", "4")  # nobody has it open now: replaced
-    assert r.returncode == 0, r.stderr
+    monkeypatch.setenv("CSI_WRITE_TIMEOUT", "0.3")  # the CLI (it inherits it) and the library call
+    with store.write_lock(path, "nightly-job", "ingest"):  # another writer is at work
+        r = _cli("demo", "--db", path, "--force", "--seed", "5")
+        with pytest.raises(StoreError, match="is busy: nightly-job is writing"):
+            demo.build_demo_database(path, seed=5, force=True)
+    assert r.returncode == 2, r.stderr
+    assert "csi.duckdb is busy: nightly-job is writing (ingest)" in r.stderr, r.stderr
+    _assert_quiet(r.stderr, str(tmp_path), str(os.getpid()))
     con = store.connect(path, read_only=True)
     try:
         assert store.get_setting(con, "demo_seed") == "4"
@@ -214,15 +219,19 @@ def test_a_killed_demo_build_leaves_the_old_store_intact_and_no_debris(tmp_path)
     path = tmp_path / "csi.duckdb"
     r = _cli("demo", "--db", path, "--seed", "10")
     assert r.returncode == 0, r.stderr
-    old = _sha(path)
+    old = _sha(store.version_file(path))
     debris_seen = 0
-    for k, delay in enumerate((0.6, 1.2, 1.8, 2.4, 3.0)):
+    for k, delay in enumerate((0.0, 0.3, 0.8, 1.5, 3.0)):
         proc = subprocess.Popen([sys.executable, "-m", "csi", "demo", "--db", str(path), "--force", "--seed", "11"],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # the delays count from the moment the build's private copy exists (start-up time varies with load)
+        while proc.poll() is None and not any(p.name.startswith(f".csi.duckdb.tmp-{proc.pid}-")
+                                              for p in tmp_path.iterdir()):
+            time.sleep(0.01)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-        others = sorted(p.name for p in tmp_path.iterdir() if p.name != "csi.duckdb")
+        others = sorted(p.name for p in tmp_path.iterdir() if p.name not in _STORE_FILES)
         # only the temporary files of this build can be there (the previous ones were swept by it)
         assert all(re.fullmatch(rf"\.csi\.duckdb\.tmp-{proc.pid}-[0-9a-f]+(\.wal)?", n) for n in others), others
         debris_seen += bool(others)
@@ -232,14 +241,14 @@ def test_a_killed_demo_build_leaves_the_old_store_intact_and_no_debris(tmp_path)
             assert len(store.list_waves(con)) == 6
         finally:
             con.close()
-        assert (seed == "10" and _sha(path) == old) or seed == "11", (seed, k)
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["csi.duckdb"]  # connect swept the debris
+        assert (seed == "10" and _sha(store.version_file(path)) == old) or seed == "11", (seed, k)
+        assert sorted(p.name for p in tmp_path.iterdir()) == _STORE_FILES  # connect swept the debris
         if seed == "11":
             break
     assert debris_seen, "no kill landed mid-build: the delays no longer match the build time"
     r = _cli("demo", "--db", path, "--force", "--seed", "12")
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["csi.duckdb"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == _STORE_FILES
 
 
 def test_sweep_keeps_the_files_of_a_live_build(tmp_path):

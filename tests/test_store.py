@@ -126,3 +126,28 @@ def test_a_damaged_weight_in_the_store_is_an_error_not_nan(con):
     con.execute("UPDATE segments SET value = 'x' WHERE name = 'weight' AND resp_key = 2")  # bypasses ingest
     with pytest.raises(StoreError, match="survey weight 'x' is not a number"):
         store.load_responses(con)
+
+
+def test_delete_wave_keeps_the_rows_in_the_trash_until_purged(con):
+    ingest_frame(con, _wave(12, "A", None, 4), "W1", "a.csv")
+    ingest_frame(con, _wave(8, "B", None, 5), "W2", "b.csv")
+    v0 = store.data_version(con)
+    assert store.delete_wave(con, "W1", by="tester") == 12
+    assert store.wave_labels(con) == ["W2"] and store.data_version(con) == v0 + 1
+    assert len(store.load_responses(con)) == 8
+    assert con.execute("SELECT count(*) FROM trash_answers").fetchone()[0] == 12
+    assert con.execute("SELECT count(*) FROM trash_segments").fetchone()[0] == 24  # brand and region
+    t = store.list_trash(con)
+    assert list(t["label"]) == ["W1"] and list(t["deleted_by"]) == ["tester"]
+    with pytest.raises(StoreError, match="no wave labelled 'W9' in the trash"):
+        store.restore_wave(con, "W9")
+    assert store.purge_trash(con, older_than_days=1) == []
+    assert store.purge_trash(con) == ["W1"]
+    assert store.list_trash(con).empty and con.execute("SELECT count(*) FROM trash_answers").fetchone()[0] == 0
+
+
+def test_current_version_of_a_legacy_file_and_of_no_store(tmp_path):
+    assert store.current_version(tmp_path / "none.duckdb") is None
+    store.connect(tmp_path / "old.duckdb").close()
+    assert store.current_version(tmp_path / "old.duckdb") == 0
+    assert store.version_file(tmp_path / "old.duckdb") == tmp_path / "old.duckdb"

@@ -380,3 +380,31 @@ def test_old_versions_are_pruned_but_an_open_reader_keeps_reading(db, monkeypatc
         assert store.wave_labels(oldest) == ["W1"]  # the pruned file is still readable through the open handle
     finally:
         oldest.close()
+
+
+def test_the_apps_reader_switches_to_a_new_version_and_closes_the_old_one_after_its_last_read(db, tmp_path):
+    from app import state
+
+    p = str(db)
+    v0 = state.data_version(p)
+    versions = state._connection(p)
+    pin, cur = versions.acquire()  # a read of another session, still running when the new version appears
+    try:
+        r = _cli("ingest", _csv(tmp_path, "w2.csv", 25, 16), "--wave", "W2", "--db", db)
+        assert r.returncode == 0, r.stderr
+        assert state.data_version(p) != v0  # the next run of any session sees the new version ...
+        with state.reading(p) as con:
+            assert store.wave_labels(con) == ["W1", "W2"]
+        assert store.wave_labels(cur) == ["W1"]  # ... while the running read finishes on its own version
+        assert pin.retired and versions.current is not pin
+    finally:
+        cur.close()
+        versions.release(pin)
+    with pytest.raises(Exception, match="closed"):
+        pin.con.execute("SELECT 1")  # the superseded version's connection is closed after its last read
+    with state.writer(p, action="rename") as con:  # the app's own write: audited as the app's actor
+        store.rename_wave(con, "W2", "W2b")
+    with state.reading(p) as con:
+        assert store.wave_labels(con) == ["W1", "W2b"]
+        assert store.audit_log(con, limit=1)["action"].iloc[0] == "rename"
+    versions.close()

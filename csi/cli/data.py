@@ -18,6 +18,15 @@ def _db(args):
     return args.db or default_db()
 
 
+def _read(args, fn):
+    """``fn(con)`` on a read-only connection to the current version of the store (never waits for a writer)."""
+    con = store.connect(_db(args), read_only=True)
+    try:
+        return fn(con)
+    finally:
+        con.close()
+
+
 def run_demo(args) -> int:
     from csi.data.demo import build_demo_database
 
@@ -46,11 +55,7 @@ def run_ingest(args) -> int:
 
 
 def run_waves(args) -> int:
-    con = store.connect(_db(args), read_only=True)
-    try:
-        waves = store.list_waves(con)
-    finally:
-        con.close()
+    waves = _read(args, store.list_waves)
     if waves.empty:
         print("no waves yet")
         return 0
@@ -135,11 +140,7 @@ def run_items(args) -> int:
 
 
 def run_trash(args) -> int:
-    con = store.connect(_db(args), read_only=True)
-    try:
-        trash = store.list_trash(con)
-    finally:
-        con.close()
+    trash = _read(args, store.list_trash)
     if trash.empty:
         print("the trash is empty")
         return 0
@@ -171,11 +172,7 @@ def run_purge(args) -> int:
 def run_audit(args) -> int:
     import json
 
-    con = store.connect(_db(args), read_only=True)
-    try:
-        log = store.audit_log(con, limit=args.limit)
-    finally:
-        con.close()
+    log = _read(args, lambda con: store.audit_log(con, limit=args.limit))
     if args.json:
         rows = [{"entry_id": int(r.entry_id), "at_utc": pd.Timestamp(r.at_utc).isoformat(), "actor": r.actor,
                  "action": r.action, "wave": r.wave, "detail": json.loads(r.detail) if r.detail else {}}

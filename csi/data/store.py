@@ -515,6 +515,9 @@ def writing(path: str | os.PathLike, *, actor: str | None = None, action: str, d
     detail = {} if detail is None else detail
     path.parent.mkdir(parents=True, exist_ok=True)
     with write_lock(path, actor, action, timeout):
+        if path.is_symlink() and not path.exists() and base is None and not fresh:
+            raise StoreError(f"database {path.name}: its current version file is missing; restore a backup "
+                             "(python -m csi restore-backup) or point it at a file of its versions folder")
         sweep_debris(path)
         prune_versions(path)
         src = Path(base) if base is not None else (None if fresh or not path.exists() else version_file(path))
@@ -1091,13 +1094,21 @@ def item_scales(con, waves: Sequence[str] | None = None) -> dict[str, tuple[floa
 
 
 # --------------------------------------------------------------------------- backup
+def file_sha256(path: str | os.PathLike) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def backup(path: str | os.PathLike, folder: str | os.PathLike) -> dict:
     """Copy the current version of the store ``path`` into ``folder`` (consistent while dashboards and
     writers run: a published version never changes) with a manifest ``<copy>.json`` (version, sha256,
     schema, waves, data_version, time). A legacy single-file store is copied under the writers' lock.
     Returns the manifest, with ``file`` and ``manifest`` naming the two files written."""
-    import hashlib
-
     path, folder = Path(path), Path(folder)
     if not path.exists():
         raise StoreError(f"database {path.name} does not exist")
@@ -1126,11 +1137,7 @@ def backup(path: str | os.PathLike, folder: str | os.PathLike) -> dict:
                         "created_utc": stamp}
         finally:
             con.close()
-        h = hashlib.sha256()
-        with open(tmp, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        manifest["sha256"] = h.hexdigest()
+        manifest["sha256"] = file_sha256(tmp)
         manifest["file"] = out.name
         _fsync(tmp)
         os.replace(tmp, out)
@@ -1147,16 +1154,10 @@ def restore_backup(file: str | os.PathLike, path: str | os.PathLike, *, actor: s
     """Make the backup ``file`` the current version of the store ``path`` (an ordinary audited write: the
     version it replaces stays in ``NAME.versions/`` until pruned). The manifest beside it, when present,
     must match the file's SHA-256. Returns the manifest (or what is known of the file)."""
-    import hashlib
-
     file, path = Path(file), Path(path)
     if not file.is_file():
         raise StoreError(f"backup {file.name} does not exist")
-    h = hashlib.sha256()
-    with open(file, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    sha = h.hexdigest()
+    sha = file_sha256(file)
     man = file.with_name(file.name + ".json")
     manifest = {}
     if man.exists():
