@@ -120,6 +120,10 @@ def test_refusals_are_clear():
     with pytest.raises(SpecError, match="repeated-indicators"):
         estimate_pls(MOBI, busy)
     assert estimate_pls(MOBI, busy.with_methods(hoc="repeated")).paths.shape[0] == 7
+    with pytest.raises(SpecError, match="van Riel"):
+        estimate_pls(MOBI, parse_model(HOC), plsc=True)
+    with pytest.raises(SpecError, match="share their items"):
+        estimate_pls(MOBI, parse_model(HOC).with_methods(hoc="repeated"), plsc=True)
     with pytest.raises(SpecError, match="unknown higher-order approach"):
         parse_model(HOC).with_methods(hoc="embedded")
 

@@ -19,6 +19,10 @@ Higher-order approaches (``spec.hoc_method``; Sarstedt et al. 2019, Australasian
 
 Interaction terms: :mod:`csi.engine.interaction`, applied after the HOC step (a HOC can moderate).
 
+PLSc is refused for HOC models: with ``two_stage`` the HOC composite's reliability needs van Riel, Henseler,
+Kemény & Sasovova (2017)'s correction from the dimensions' stage-1 reliabilities (not implemented); with
+``repeated`` the HOC and its dimensions share items, so disattenuating their correlation is inadmissible.
+
 Bootstrap (:func:`bootstrap_extended`): a repeated-indicators model without interactions is a plain model
 and uses the batched bootstrap; every other extended model re-runs the whole procedure (both stages) on
 each resample, so the intervals carry the first stage's uncertainty (as seminr's bootstrap does). Draws
@@ -154,9 +158,17 @@ def expand(data: pd.DataFrame, spec: ModelSpec, *, weights=None, missing: str = 
         info["higher_order"] = {"approach": spec.hoc_method,
                                 "constructs": {h: list(d) for h, d in spec.higher_order.items()}}
         if spec.hoc_method == "repeated":
+            if settings.get("plsc"):
+                raise SpecError("consistent PLS (PLSc) with repeated indicators would disattenuate the correlation "
+                                "between a higher-order construct and its own dimensions, which share their items "
+                                "(inadmissible); estimate higher-order models with plain PLS")
             plain, copies = repeated_indicators(spec)
             frame = frame.assign(**{c: frame[i].to_numpy() for c, (i, _) in copies.items()})
         else:
+            if settings.get("plsc"):
+                raise SpecError("consistent PLS (PLSc) with two-stage higher-order constructs needs the van Riel et "
+                                "al. (2017) correction of the HOC composite's reliability, which is not implemented; "
+                                "use the repeated-indicators approach (hoc='repeated') or plain PLS")
             stage1, plain = two_stage_specs(spec)
             first = estimate_pls(frame, stage1, weights=f, **stage_kw)
             stages["hoc_first"] = first
