@@ -50,6 +50,13 @@ def _group_test_view(res: dict, a: str, b: str):
         if bad:
             st.warning(tp("cp_micom_none", L, constructs=("、" if L == "zh" else ", ").join(bad)))
     st.markdown(f"**{t('cp_mga_title', L)}**")
+    from app.downloads import csv_bytes
+
+    c1, c2 = st.columns(2)
+    if len(m):
+        c1.download_button(t("cp_dl_micom", L), csv_bytes(m), file_name="micom.csv", mime="text/csv", key="cp_dl_micom")
+    c2.download_button(t("cp_dl_mga", L), csv_bytes(res["mga"]), file_name="groups.csv", mime="text/csv",
+                       key="cp_dl_mga")
     return res["mga"]
 
 SEG_LABELS = segment_labels_of(sel)  # names and values as the dictionary labels them (Data page)

@@ -59,6 +59,10 @@ def _extended_section(result, boot, lang_: str) -> None:
                           xaxis_title=t("md_slopes_x", lang_, iv=iv), yaxis_title=t("md_slopes_y", lang_, target=tgt))
         st.plotly_chart(fig, key=f"md_slopes_{term}_{target}")
     st.caption(t("md_slopes_caption", lang_))
+    from app.downloads import csv_bytes
+
+    st.download_button(t("md_dl_slopes", lang_), csv_bytes(ss), file_name="simple_slopes.csv", mime="text/csv",
+                       key="md_dl_slopes")
 
 
 def _research_section(sel, wave, result, boot, seed: int, lang_: str) -> None:

@@ -926,6 +926,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "invariance_full": ("full", "完全"),
     "invariance_partial": ("partial", "部分"),
     "invariance_none": ("none", "无"),
+    "cp_dl_micom": ("MICOM (CSV)", "MICOM（CSV）"),
+    "cp_dl_mga": ("Group test of the paths (CSV)", "路径群组检验（CSV）"),
+    "md_dl_slopes": ("Simple slopes (CSV)", "简单斜率（CSV）"),
     # ------------------------------------------ national programmes: industry page (issue 10, DASK; app_pages/industry.py)
     "page_industry": ("Industry", "行业对标"),
     "ind_title": ("Against the industry", "与行业对标"),
