@@ -408,3 +408,46 @@ def test_the_apps_reader_switches_to_a_new_version_and_closes_the_old_one_after_
         assert store.wave_labels(con) == ["W1", "W2b"]
         assert store.audit_log(con, limit=1)["action"].iloc[0] == "rename"
     versions.close()
+
+
+def test_the_data_page_deletes_to_the_trash_restores_and_shows_the_audit_log(tmp_path, monkeypatch):
+    pytest.importorskip("streamlit")
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from app.i18n import t
+    from conftest import build_small_demo
+
+    path = build_small_demo(tmp_path / "csi.duckdb", 60, waves=2)  # a legacy file: converted by the first write
+    monkeypatch.setenv("CSI_DB", str(path))
+    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "0")
+    monkeypatch.chdir(ROOT)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.run()
+    at.switch_page("app_pages/data.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    victim = _labels(path)[0]
+    at.selectbox(key="da_delete_label").set_value(victim)
+    at.text_input(key="da_delete_typed").input(victim)
+    [b for b in at.button if b.label == t("da_delete_btn", "en")][0].click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert victim not in _labels(path) and path.is_symlink()
+    assert at.selectbox(key="da_restore_label").value == victim  # the trash tab offers it
+    [b for b in at.button if b.label == t("da_restore_btn", "en")][0].click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert victim in _labels(path)
+    con = store.connect(path, read_only=True)
+    try:
+        log = store.audit_log(con)
+    finally:
+        con.close()
+    assert list(log["action"]) == ["restore", "delete"] and set(log["actor"]) == {"demo"}  # the open mode's user
+    shown = [df.value for df in at.dataframe]
+    assert any("restore" in set(map(str, d.iloc[:, 2])) for d in shown if d.shape[1] == 5)  # the audit tab
+    st.cache_resource.clear()
