@@ -7,11 +7,13 @@ Everything runs on loopback and stops by itself:
 1. a temporary demo store (``python -m csi demo --db TMP``) and two new survey files;
 2. ``streamlit run streamlit_app.py`` on 127.0.0.1 (a free port) on that store, open mode (a temporary
    HOME and no ``CSI_*`` variables from the caller, so no secrets are read), ``CSI_APP_TIMING=1``;
-3. one warm-up visit (its time is printed as "cold"), then ``--viewers`` browser contexts of Debian's
-   chromium (playwright, headless), arriving ``--stagger`` s apart (0.5), pausing
-   ``--think`` s (2) between steps. Each loops until ``--duration`` is over: open
-   the overview (page time), add a Region filter (filter time, "new"), open Drivers, back to Overview
-   (page times), remove the filter again (filter time, "cached": the selection was computed before);
+3. one warm-up visit in chromium (its time is printed as "cold"), then ``--viewers`` viewers arriving
+   ``--stagger`` s apart (0.5) and pausing ``--think`` s (2) between steps: real Streamlit websocket
+   sessions (``--clients ws``, the default: the frontend's protocol, BackMsg/ForwardMsg, no rendering)
+   or chromium contexts (``--clients browser``; on 2 cores 20 renderers starve the server). Each opens
+   the overview (first page time), then loops until ``--duration`` is over: add a Region filter (filter
+   time, "new"), open Drivers, back to Overview (page times), remove the filter, add and remove it
+   again (filter times, "cached": selections this session computed before);
 4. meanwhile an analyst context commits an upload (wave BENCH_UP) on the Data page, and
    ``python -m csi ingest`` stores another file (wave BENCH_CLI) into the same store;
 5. afterwards every viewer reruns its page until its sidebar lists both new waves (at most
@@ -265,6 +267,144 @@ async def sees_waves(page, waves: tuple[str, ...], timeout: float) -> float | No
     return None
 
 
+# ---------------------------------------------------------------------------- websocket viewers
+class WsViewer:
+    """A real Streamlit session without a browser: the websocket protocol the frontend speaks
+    (``BackMsg.rerun_script`` with the widget states; ``ForwardMsg`` deltas until ``script_finished``).
+    Page and filter times are from the request until the run finished (the server's work and the
+    transfer, no rendering), so 20 of them do not compete with the server for the CPU as 20 browsers do."""
+
+    def __init__(self, url: str, who: str, res: Results):
+        self.url, self.who, self.res = url, who, res
+        self.ws = None
+        self.pages: dict[str, str] = {}      # url path -> page_script_hash
+        self.page_hash = ""
+        self.widgets: dict[str, object] = {}  # label -> multiselect element of the last run
+        self.states: dict[str, object] = {}   # widget id -> WidgetState to send
+        self.metrics: list[str] = []
+
+    async def connect(self) -> None:
+        import websockets
+
+        ws_url = self.url.replace("http://", "ws://") + "/_stcore/stream"
+        self.ws = await websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None,
+                                           origin=self.url, open_timeout=STEP_TIMEOUT, ping_interval=None)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+    async def run(self, page: str | None = None, region: list[str] | None = None) -> tuple[float, list[str]]:
+        """One script run (optionally on ``page``, with the Region filter set to ``region``); returns its
+        time and the problems it showed (exceptions, error boxes)."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if page is not None:
+            self.page_hash = self.pages.get(page, self.page_hash)
+        if region is not None and REGION_LABEL in self.widgets:
+            from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+            wid = self.widgets[REGION_LABEL].id
+            st_ = WidgetState(id=wid)
+            st_.string_array_value.data.extend(region)
+            self.states[wid] = st_
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string = ""
+        cs.page_script_hash = self.page_hash
+        cs.widget_states.widgets.extend(self.states.values())
+        t0 = time.perf_counter()
+        await self.ws.send(msg.SerializeToString())
+        problems: list[str] = []
+        widgets: dict[str, object] = {}
+        metrics: list[str] = []
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while True:
+            raw = await asyncio.wait_for(self.ws.recv(), timeout=max(0.1, deadline - time.monotonic()))
+            fm = ForwardMsg()
+            fm.ParseFromString(raw)
+            kind = fm.WhichOneof("type")
+            if kind == "navigation":
+                self.pages = {p.url_pathname or "overview": p.page_script_hash for p in fm.navigation.app_pages}
+                self.page_hash = fm.navigation.page_script_hash or self.page_hash
+            elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
+                el = fm.delta.new_element
+                et = el.WhichOneof("type")
+                if et == "multiselect":
+                    widgets[el.multiselect.label] = el.multiselect
+                elif et == "metric":
+                    metrics.append(el.metric.body)
+                elif et == "exception":
+                    problems.append(f"exception: {el.exception.type}: {el.exception.message[:150]}")
+                elif et == "alert" and el.alert.format == 1:  # ERROR
+                    problems.append(el.alert.body.splitlines()[0][:200] if el.alert.body else "error box")
+            elif kind == "script_finished":
+                status = fm.script_finished
+                if status == ForwardMsg.FINISHED_SUCCESSFULLY:
+                    break
+                if status == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
+                    problems.append("script compile error")
+                    break
+                # FINISHED_EARLY_FOR_RERUN (st.rerun, switch_page) and fragment runs: keep reading
+            elif kind == "page_not_found":
+                problems.append("page not found")
+        if widgets:
+            self.widgets = widgets
+        self.metrics = metrics  # the headline figures of this run (a filter changes them)
+        return time.perf_counter() - t0, problems
+
+    def options(self, label: str) -> list[str]:
+        el = self.widgets.get(label)
+        return list(el.options) if el is not None else []
+
+
+async def ws_viewer(i: int, url: str, stop_at: float, regions: list[str], res: Results, sessions: list,
+                    args) -> None:
+    who = f"viewer {i}"
+    await asyncio.sleep(args.stagger * i)
+    v = WsViewer(url, who, res)
+    step = "connect"
+    try:
+        await v.connect()
+        sessions.append(v)
+        step = "overview"
+        t, probs = await v.run()
+        res.first_page.append(t)
+        for p in probs:
+            res.error(who, f"{step}: {p}")
+        region = regions[i % len(regions)]
+        while time.monotonic() < stop_at:
+            plan = [("filter (new)", res.filter_new, None, [region]),
+                    ("drivers", res.page, "drivers", None),
+                    ("overview (nav)", res.page, "overview", None),
+                    ("filter (cached)", res.filter_cached, None, []),
+                    ("filter (cached, again)", res.filter_cached, None, [region]),
+                    ("filter (cached, again)", res.filter_cached, None, [])]
+            for step, bucket, page, reg in plan:
+                await asyncio.sleep(args.think)
+                t, probs = await v.run(page=page, region=reg)
+                bucket.append(t)
+                for p in probs:
+                    res.error(who, f"{step}: {p}")
+            res.loops += 1
+    except Exception as e:  # noqa: BLE001 - a time-out or a dropped connection is an error of the run
+        res.error(who, f"{step}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+
+
+async def ws_sees_waves(v: WsViewer, waves: tuple[str, ...], timeout: float) -> float | None:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        try:
+            await v.run(page="overview")
+            if all(w in v.options("Waves") for w in waves):
+                return time.perf_counter() - t0
+        except Exception:  # noqa: BLE001
+            pass
+        await asyncio.sleep(2.0)
+    return None
+
+
 # ---------------------------------------------------------------------------- actors
 async def new_page(browser, who: str, contexts: list, height: int = 900):
     ctx = await browser.new_context(viewport={"width": 1280, "height": height}, locale="en-US")
@@ -394,8 +534,13 @@ async def run_load(args, url: str, db: Path, files: dict, env: dict, res: Result
                 raise RuntimeError("no Region options on the overview")
             t_start = time.monotonic()
             stop_at = t_start + args.duration
-            tasks = [asyncio.create_task(viewer(i, browser, url, stop_at, regions, res, contexts, args))
-                     for i in range(args.viewers)]
+            sessions: list[WsViewer] = []
+            if args.clients == "ws":
+                tasks = [asyncio.create_task(ws_viewer(i, url, stop_at, regions, res, sessions, args))
+                         for i in range(args.viewers)]
+            else:
+                tasks = [asyncio.create_task(viewer(i, browser, url, stop_at, regions, res, contexts, args))
+                         for i in range(args.viewers)]
             tasks.append(asyncio.create_task(analyst(browser, url, t_start + args.upload_at, files[UP_WAVE][0],
                                                      files[UP_WAVE][1], res, contexts)))
             tasks.append(asyncio.create_task(cli_ingest(db, files[CLI_WAVE][0], t_start + args.cli_at, env, res)))
@@ -410,6 +555,12 @@ async def run_load(args, url: str, db: Path, files: dict, env: dict, res: Result
                 res.saw_new_waves[who] = (await sees_waves(pages[0], (UP_WAVE, CLI_WAVE), args.see_timeout)
                                           if pages else None)
             await asyncio.gather(*(check(w, c) for w, c in viewers))
+
+            async def ws_check(v):
+                res.saw_new_waves[v.who] = await ws_sees_waves(v, (UP_WAVE, CLI_WAVE), args.see_timeout)
+            await asyncio.gather(*(ws_check(v) for v in sessions))
+            for v in sessions:
+                await v.close()
         finally:
             for _, c in dict(contexts).items():
                 try:
@@ -420,7 +571,7 @@ async def run_load(args, url: str, db: Path, files: dict, env: dict, res: Result
 
 
 def report(res: Results, args, before: dict, files: dict) -> int:
-    print(f"\nload test: {args.viewers} viewers for {args.duration:g} s (arriving {args.stagger:g} s apart, "
+    print(f"\nload test: {args.viewers} {'websocket' if args.clients == 'ws' else 'browser'} viewers for {args.duration:g} s (arriving {args.stagger:g} s apart, "
           f"{args.think:g} s pauses), 1 in-app upload, 1 CLI ingest ({os.cpu_count()} cores)")
     print(f"  cold first overview (warm-up visit): {res.cold:.2f} s" if res.cold is not None else "  no warm-up")
     print(f"  viewer loops completed: {res.loops}; load average before/after: {res.load[0]} / {res.load[1]}")
@@ -475,12 +626,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=75.0, help="seconds of load (viewers loop until then)")
     ap.add_argument("--upload-at", type=float, default=15.0, help="seconds into the load when the analyst uploads")
     ap.add_argument("--cli-at", type=float, default=18.0, help="seconds into the load when the CLI ingest starts")
+    ap.add_argument("--clients", choices=["ws", "browser"], default="ws",
+                    help="viewers as Streamlit websocket sessions (default; no rendering) or chromium contexts")
     ap.add_argument("--stagger", type=float, default=0.5, help="seconds between two viewers' arrivals")
     ap.add_argument("--think", type=float, default=2.0, help="seconds a viewer pauses between two steps")
     ap.add_argument("--see-timeout", type=float, default=30.0, help="seconds each viewer may take to see the new waves")
     ap.add_argument("--deadline", type=float, default=420.0, help="hard limit of the whole bench (seconds)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--root", type=Path, default=None,
+                    help="serve and ingest with the code of this folder (e.g. a `git archive HEAD` copy, so "
+                         "colleagues' half-done edits of the work tree do not count); default this repository")
     args = ap.parse_args(argv)
+    global ROOT
+    if args.root is not None:
+        ROOT = args.root.resolve()
+        if not (ROOT / "streamlit_app.py").is_file():
+            print(f"--root {ROOT} holds no streamlit_app.py", file=sys.stderr)
+            return 2
+        sys.path.insert(0, str(ROOT))  # csi (demo files, the store check) from the same code
     try:
         import playwright.async_api  # noqa: F401
     except ImportError:
