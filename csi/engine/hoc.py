@@ -135,6 +135,22 @@ def _stage_settings(settings: dict) -> dict:
     return {k: settings[k] for k in _STAGE_KEYS if k in settings}
 
 
+def _composite_weights(first, construct: str, standardize: bool = True) -> np.ndarray:
+    """Normalised unstandardised weights of ``construct``'s items in a stage-1 fit (PLSResult or QuickFit):
+    ``w̃ = (w / sd) / Σ (w / sd)``. A two-stage dimension's column is ``Σ w̃ x``, its composite on the items' own
+    scale (a linear function of its stage-1 score, so the standardised stage 2 is unchanged, and its 0–100 value
+    is the dimension's index)."""
+    if hasattr(first, "outer"):
+        o = first.outer[first.outer["construct"] == construct]
+        w, sd = o["weight"].to_numpy(float), first.item_sd[list(o["indicator"])].to_numpy(float)
+    else:
+        k = first.constructs.index(construct)
+        w, sd = first.weight[first.block == k], first.sd[first.block == k]
+    wu = w / sd if standardize else w
+    total = wu.sum()
+    return wu / total if total > 0 else wu
+
+
 def expand(data: pd.DataFrame, spec: ModelSpec, *, weights=None, missing: str = "listwise", fit=None,
            prepared: bool = False, **settings) -> Expanded:
     """Turn an extended ``spec`` into a plain model on augmented data (module docstring).
@@ -176,7 +192,9 @@ def expand(data: pd.DataFrame, spec: ModelSpec, *, weights=None, missing: str = 
             clash = [d for d in dims if d in frame.columns]
             if clash:
                 raise DataError(f"the data has a column named like the dimension {clash[0]!r}; rename it")
-            frame = frame.assign(**{d: first.scores[d].to_numpy() for d in dims})
+            std = settings.get("standardize", True)
+            frame = frame.assign(**{d: frame[list(spec.blocks[d])].to_numpy(float) @ _composite_weights(first, d, std)
+                                    for d in dims})
     if plain.interactions:
         if settings.get("plsc"):
             raise SpecError("consistent PLS (PLSc) with interaction terms needs the Dijkstra & Schermelleh-Engel "
@@ -234,6 +252,9 @@ class QuickFit:
     beta: np.ndarray
     total: np.ndarray
     r2: np.ndarray
+    constructs: list
+    block: np.ndarray
+    sd: np.ndarray
 
 
 def quick_fit(frame: pd.DataFrame, spec: ModelSpec, *, weights=None, scheme: str = "path", standardize: bool = True,
@@ -259,7 +280,7 @@ def quick_fit(frame: pd.DataFrame, spec: ModelSpec, *, weights=None, scheme: str
     Z = (X - mean) / sd if standardize else X - mean
     scores = pd.DataFrame(Z @ (w[0][:, None] * d.member), columns=list(d.constructs))
     return QuickFit(scores=scores, weight=w[0], loading=out["loading"][0], beta=out["beta"][0],
-                    total=out["total"][0], r2=out["r2"][0])
+                    total=out["total"][0], r2=out["r2"][0], constructs=list(d.constructs), block=d.block, sd=sd)
 
 
 def _align(w: np.ndarray, w_ref: np.ndarray, block: np.ndarray, J: int) -> np.ndarray:
@@ -363,9 +384,9 @@ def bootstrap_extended(data: pd.DataFrame, spec: ModelSpec, *, n_boot: int = 500
 def extended_scales(result, scales) -> dict[str, tuple[float, float]]:
     """Theoretical bounds for the indicators an extended model adds, so the 0–100 indices of
     :mod:`csi.analytics.index` work on its plain model: a repeated copy ``HOC.item`` has its item's bounds; a
-    two-stage dimension (its stage-1 score ``s = Σ w_k (x_k − m_k) / sd_k``) has the bounds of ``s`` over its
-    items' bounds, so the dimension's 0–100 value is its own index and the HOC's index is the weighted mean of its
-    dimensions' indices (SmartPLS's two-stage IPMA). An interaction item gets its observed range as a placeholder:
+    two-stage dimension (its column ``Σ w̃_k x_k``, :func:`_composite_weights`) has ``(Σ w̃ lo, Σ w̃ hi)``, i.e. its
+    items' common scale, so its 0–100 value is its own index and the HOC's index is the weighted mean of its
+    dimensions' indices (SmartPLS's two-stage IPMA; exact when a dimension's items share one scale). An interaction item gets its observed range as a placeholder:
     :func:`extended_index` removes the term's index."""
     out = {k: (float(v[0]), float(v[1])) for k, v in dict(scales).items()}
     first = result.stages.get("hoc_first")
@@ -377,16 +398,11 @@ def extended_scales(result, scales) -> dict[str, tuple[float, float]]:
         if head in hocs and item in out:
             out[ind] = out[item]
         elif first is not None and ind in first.spec.constructs:
-            o = first.outer[first.outer["construct"] == ind]
-            items = list(o["indicator"])
-            wu = o["weight"].to_numpy(float)
-            if first.info.get("standardize", True):
-                wu = wu / first.item_sd[items].to_numpy(float)
+            items = list(first.spec.blocks[ind])
+            wt = _composite_weights(first, ind, first.info.get("standardize", True))
             lo = np.array([out[i][0] for i in items])
             hi = np.array([out[i][1] for i in items])
-            shift = float(wu @ first.item_mean[items].to_numpy(float))
-            out[ind] = (float(np.where(wu > 0, wu * lo, wu * hi).sum()) - shift,
-                        float(np.where(wu > 0, wu * hi, wu * lo).sum()) - shift)
+            out[ind] = (float(np.where(wt > 0, wt * lo, wt * hi).sum()), float(np.where(wt > 0, wt * hi, wt * lo).sum()))
         else:
             mean, sd = float(result.item_mean.get(ind, 0.0)), float(result.item_sd.get(ind, 1.0))
             out[ind] = (mean - 10 * sd, mean + 10 * sd)     # placeholder: the term's index is removed

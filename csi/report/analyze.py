@@ -300,9 +300,10 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
                             + ", ".join(f"{k} ({v})" for k, v in boot.dropped.items()))
         warnings.extend(n["message"] for n in getattr(boot, "notes", ()) or ())  # e.g. small-n coverage
     extended = spec.is_extended
+    items = list(spec.indicators)
     if extended:  # higher-order / interaction model (csi.engine.hoc): the tables follow the estimated plain model
         spec = res.spec
-        warnings.append("higher-order or interaction model: 0-100 indices and IPMA priorities are not computed")
+        warnings.append("higher-order or interaction model: IPMA priorities are not computed")
     cons = list(spec.constructs)
 
     params = pls_params(res, boot, ci=ci)
@@ -327,16 +328,20 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
         constructs[col] = rel[col].reindex(cons).to_numpy() if col in rel else np.nan
     tables["htmt"] = a["htmt"]
 
-    scales = None if extended else _scales(scale, list(spec.indicators), data, res.scores.index, warnings)
+    scales = _scales(scale, items, data, res.scores.index, warnings)
+    if scales is not None and extended:  # bounds of the added indicators; no index for an interaction term
+        from csi.engine.hoc import extended_index, extended_scales
+        scales = extended_scales(res, scales)
     if scales is not None:
-        idx = index_scores(res, scales, boot, alpha=alpha).set_index("construct")
+        idx = index_scores(res, scales, boot, alpha=alpha)
+        idx = (extended_index(res, idx, None)[0] if extended else idx).set_index("construct")
         constructs["index"] = idx["index"].reindex(cons).to_numpy()
         constructs["index_ci_low"] = idx["ci_low"].reindex(cons).to_numpy()
         constructs["index_ci_high"] = idx["ci_high"].reindex(cons).to_numpy()
         for note in idx["note"].dropna():
             if note:
                 warnings.append(note)
-    if scales is not None and spec.endogenous:
+    if scales is not None and spec.endogenous and not extended:
         tgt = target or ("SAT" if "SAT" in cons else spec.endogenous[-1])
         if tgt not in cons:
             raise SpecError(f"IPMA target {tgt!r} is not a construct of the model ({', '.join(cons)})")
