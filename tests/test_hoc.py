@@ -172,6 +172,11 @@ def test_indices_of_extended_models():
     w = tab.loc[["Image", "Value"], "weight_norm"]
     assert idx["Satisfaction"] == pytest.approx(float(w @ first[["Image", "Value"]]), abs=1e-9)
     assert idx["Loyalty"] == pytest.approx(first["Loyalty"], abs=0.5)
+    # the HOC's index interval carries the dimensions' bootstrap variation (not only the HOC weights')
+    from csi.analytics.index import index_draws
+    boot = bootstrap_pls(MOBI, parse_model(HOC), n_boot=30, seed=3)
+    d = index_draws(res, ext, boot)
+    assert d["Satisfaction"].std() > 0.5 * d["Image"].std() > 0
     # repeated indicators: the copies take their items' bounds
     rep = estimate_pls(MOBI, parse_model(HOC).with_methods(hoc="repeated"))
     assert extended_scales(rep, scales)["Satisfaction.IMAG1"] == (1.0, 10.0)
