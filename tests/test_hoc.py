@@ -176,7 +176,7 @@ def test_indices_of_extended_models():
     from csi.analytics.index import index_draws
     boot = bootstrap_pls(MOBI, parse_model(HOC), n_boot=30, seed=3)
     d = index_draws(res, ext, boot)
-    assert d["Satisfaction"].std() > 0.5 * d["Image"].std() > 0
+    assert d["Satisfaction"].std() > 0.5 * d["Expectation"].std() > 0   # (it was ~0.06 with fixed z-score bounds)
     # repeated indicators: the copies take their items' bounds
     rep = estimate_pls(MOBI, parse_model(HOC).with_methods(hoc="repeated"))
     assert extended_scales(rep, scales)["Satisfaction.IMAG1"] == (1.0, 10.0)
