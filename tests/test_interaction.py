@@ -122,3 +122,15 @@ def test_cli_fit_writes_simple_slopes(tmp_path):
     assert ss["b_term_product"].iloc[0] == pytest.approx(ref["estimate"].iloc[-1], abs=1e-5)
     paths = pd.read_csv(out / "paths.csv")
     assert "Image:Expectation" in set(paths["from"])
+
+
+def test_survey_weights_equal_repeated_rows():
+    # integer frequency weights give the estimates of the data with each row repeated that many times
+    data = _simulate(200, seed=8)
+    w = np.random.default_rng(1).integers(1, 4, size=len(data)).astype(float)
+    spec = parse_model(SIM).with_methods(interaction="product")
+    a = estimate_pls(data.assign(w=w), spec, weights="w").paths["estimate"].to_numpy()
+    b = estimate_pls(data.loc[data.index.repeat(w.astype(int))].reset_index(drop=True), spec).paths["estimate"]
+    np.testing.assert_allclose(a, b.to_numpy(), atol=1e-8)
+    boot = bootstrap_pls(data.assign(w=w), spec, n_boot=10, seed=1, weights="w")
+    assert boot.n_kept == 10 and np.isfinite(boot.draws["paths"].to_numpy()).all()

@@ -163,7 +163,8 @@ def expand(data: pd.DataFrame, spec: ModelSpec, *, weights=None, missing: str = 
 
     estimate_pls = fit or estimate_pls
     if prepared:
-        frame, f, labels = data, weights, pd.RangeIndex(len(data))
+        f = None if weights is None else np.asarray(weights, float) * (len(data) / np.sum(weights))  # sum n
+        frame, labels = data, pd.RangeIndex(len(data))
     else:
         frame, f, labels = _rows(data, spec, weights, missing)
     stage_kw = _stage_settings(settings)
