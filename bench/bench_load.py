@@ -14,8 +14,8 @@ Everything runs on loopback and stops by itself:
    the overview (first page time), then loops until ``--duration`` is over: add a Region filter (filter
    time, "new"), open Drivers, back to Overview (page times), remove the filter, add and remove it
    again (filter times, "cached": selections this session computed before);
-4. meanwhile an analyst context commits an upload (wave BENCH_UP) on the Data page, and
-   ``python -m csi ingest`` stores another file (wave BENCH_CLI) into the same store;
+4. meanwhile an analyst context commits an upload (wave 2026Q1) on the Data page, and
+   ``python -m csi ingest`` stores another file (wave 2026Q2) into the same store;
 5. afterwards every viewer reruns its page until its sidebar lists both new waves (at most
    ``--see-timeout`` s), and the store is checked: both new waves whole, the demo waves unchanged.
 
