@@ -18,7 +18,7 @@ import pytest
 from csi.data import demo
 from csi.data.demo import (BLOCKS, BRANDS, COMPETITOR, ITEMS, LOADINGS, OWN_BRAND, PATHS, POINTS_PER_SD, SCALES, TRUTH,
                       WAVES, generate, implied_paths, truth_paths)
-from csi.model.dictionary import CONSTRUCTS, DEFAULT_ITEMS, ECSI_ONLY_ITEMS, ITEM_COLUMNS
+from csi.model.dictionary import CONSTRUCTS, DEFAULT_ITEMS, ECSI_ONLY_ITEMS, ITEM_COLUMNS, RATER_ITEMS
 
 ROOT = Path(__file__).resolve().parents[1]
 RATING_CONSTRUCTS = ("IMAG", "EXPE", "QUAL", "VAL", "SAT", "LOY")
@@ -65,7 +65,7 @@ def test_waves_brands_segments_and_sizes(survey):
     assert survey.own_brand == OWN_BRAND == "Skyline Mobile" and survey.competitor == COMPETITOR == "Horizon Telecom"
     for k, (w, df) in enumerate(survey.waves.items(), start=1):
         assert list(df.columns) == ["respondent_id", "brand", "region", "channel", "gender", "age_group", "weight",
-                                    *ITEMS]
+                                    *ITEMS, *RATER_ITEMS]
         assert df["respondent_id"].is_unique
         assert df["respondent_id"].str.fullmatch(rf"W{k}-\d{{6}}").all()
         assert set(df["brand"]) == set(BRANDS)
@@ -353,12 +353,14 @@ def test_every_demo_and_ecsi_item_has_english_and_chinese_text():
         assert (by.loc[item, "scale_min"], by.loc[item, "scale_max"]) == SCALES[item], item
         assert by.loc[item, "construct"] == next(c for c, v in BLOCKS.items() if item in v)
     assert set(ECSI_ONLY_ITEMS) == set(ECSI_ITEMS) - set(ITEMS)
-    assert set(DEFAULT_ITEMS["item"]) == set(ITEMS) | set(ECSI_ITEMS)
+    assert set(DEFAULT_ITEMS["item"]) == set(ITEMS) | set(ECSI_ITEMS) | set(RATER_ITEMS)
 
 
 def test_construct_labels():
     labels = CONSTRUCTS.set_index("construct")
-    assert list(CONSTRUCTS.sort_values("order")["construct"]) == ["IMAG", "EXPE", "QUAL", "VAL", "SAT", "COMP", "LOY"]
+    assert list(CONSTRUCTS.sort_values("order")["construct"]) == ["IMAG", "EXPE", "QUAL", "VAL", "SAT", "COMP", "LOY",
+                                                                  "REL", "ASS", "TAN", "EMP", "RES", "SQE"]
+    labels = labels.loc[["IMAG", "EXPE", "QUAL", "VAL", "SAT", "COMP", "LOY"]]  # the RATER block: test_servqual
     assert labels["label_zh"].to_dict() == {"IMAG": "企业形象", "EXPE": "顾客预期", "QUAL": "感知质量", "VAL": "感知价值",
                                             "SAT": "顾客满意度", "COMP": "顾客抱怨", "LOY": "顾客忠诚"}
 

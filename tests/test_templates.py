@@ -11,7 +11,8 @@ from csi.model.templates import CONSTRUCT_LABELS, TEMPLATE_NAMES, load_model, te
 def test_names_and_labels():
     assert TEMPLATE_NAMES == ("ccsi", "ecsi", "acsi")
     assert CONSTRUCT_LABELS["SAT"] == ("Satisfaction", "顾客满意度")
-    assert set(CONSTRUCT_LABELS) == {"IMAG", "EXPE", "QUAL", "VAL", "SAT", "COMP", "LOY"}
+    assert set(CONSTRUCT_LABELS) == {"IMAG", "EXPE", "QUAL", "VAL", "SAT", "COMP", "LOY",
+                                     "REL", "ASS", "TAN", "EMP", "RES", "SQE"}  # + the RATER/SERVQUAL block
 
 
 def test_ecsi_structure_and_defaults():

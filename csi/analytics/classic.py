@@ -385,6 +385,7 @@ def expectation_gap(
     scales,
     weights: np.ndarray | None = None,
     alpha: float = 0.05,
+    ratio_ci: bool = False,
 ) -> pd.DataFrame:
     """Expectation–perception gap per attribute with a paired t test.
 
@@ -402,9 +403,15 @@ def expectation_gap(
       When every d_i is equal, SE = 0: the interval is [gap, gap] and p is 1
       if gap = 0 else 0.
 
+    * ``ratio_ci=True`` adds ``ratio_ci_low, ratio_ci_high``: the delta-method
+      interval of R = P̄/Ē for paired data, SE(R) = s(P − R·E)/(√n · Ē)
+      (the linearisation Var(P̄ − R·Ē)/Ē²; s weighted, n Kish under weights),
+      R ± t_{1−α/2,n−1}·SE; NaN when Ē = 0.
+
     Fewer than 2 complete pairs raises :class:`~csi.errors.DataError`.
     Columns: ``attribute, expectation_item, perception_item, expectation,
-    perception, gap, ratio, n, gap_ci_low, gap_ci_high, p_value``.
+    perception, gap, ratio, n, gap_ci_low, gap_ci_high, p_value``
+    [, ``ratio_ci_low, ratio_ci_high``].
     """
     if not 0 < alpha < 1:
         raise SpecError(f"alpha must be in (0, 1), got {alpha!r}")
@@ -440,10 +447,18 @@ def expectation_gap(
         else:
             lo = hi = gap
             pval = 1.0 if abs(gap) < 1e-12 else 0.0
-        rows.append({"attribute": attr, "expectation_item": e_item, "perception_item": p_item,
-                     "expectation": m_e, "perception": m_p, "gap": gap,
-                     "ratio": m_p / m_e if m_e != 0 else float("nan"), "n": n,
-                     "gap_ci_low": lo, "gap_ci_high": hi, "p_value": pval})
+        ratio = m_p / m_e if m_e != 0 else float("nan")
+        row = {"attribute": attr, "expectation_item": e_item, "perception_item": p_item,
+               "expectation": m_e, "perception": m_p, "gap": gap, "ratio": ratio, "n": n,
+               "gap_ci_low": lo, "gap_ci_high": hi, "p_value": pval}
+        if ratio_ci:
+            if m_e != 0:
+                se_r = weighted_sd(p[ok] - ratio * e[ok], wi) / (math.sqrt(n_eff) * abs(m_e))
+                tq = stdtrit(df, 1 - alpha / 2)
+                row.update(ratio_ci_low=ratio - tq * se_r, ratio_ci_high=ratio + tq * se_r)
+            else:
+                row.update(ratio_ci_low=float("nan"), ratio_ci_high=float("nan"))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

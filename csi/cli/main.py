@@ -231,6 +231,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--results", type=Path, default=None, help="result-store folder shared with the workers")
     sp.set_defaults(handler="csi.cli_report:run")
 
+    # classic service-quality tools (csi.cli.classic): AHP / expert weights, the management importance survey
+    sp = sub.add_parser("ahp", help="AHP weights of a pairwise comparison matrix (CSV): weights, lambda_max, CI, "
+                                    "CR as JSON")
+    sp.add_argument("matrix", type=Path, help="CSV: first row and first column the same names; 1/3 allowed")
+    sp.add_argument("--allow-inconsistent", action="store_true", help="accept CR >= 0.10")
+    sp.set_defaults(handler="csi.cli.classic:run_ahp")
+    sp = sub.add_parser("expert-weights", help="validate expert weights (direct or AHP, JSON) and store them for "
+                                               "the weighted hierarchy and fuzzy evaluation")
+    sp.add_argument("file", type=Path, help='JSON {"first_level": {...}, "items": {attribute: {...}}}')
+    sp.add_argument("--allow-inconsistent", action="store_true", help="accept AHP matrices with CR >= 0.10")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli.classic:run_expert_weights")
+    sp = sub.add_parser("ingest-management", help="validate a management importance survey (one row per manager, "
+                                                  "one column per dimension) and store it (all or nothing)")
+    sp.add_argument("file", type=Path, help="CSV or XLSX: manager, REL, ASS, TAN, EMP, RES (or drivers)")
+    sp.add_argument("--kind", choices=("rating", "rank"), default="rating", help="ratings (default) or ranks 1..k")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli.classic:run_ingest_management")
+
     sp = sub.add_parser("brief", help="board brief of a wave and brand as PPTX or PDF (2-4 slides/pages)")
     db_arg(sp)
     sp.add_argument("--wave", default=None, help="focus wave (default the latest; earlier waves give the trend)")

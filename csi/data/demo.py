@@ -306,6 +306,58 @@ def implied_paths(brand: str, wave: str, paths, truth: dict | None = None) -> di
     return out
 
 
+# ----------------------------------------------------------------------------- RATER / SERVQUAL block
+# Added after the core survey from a SEPARATE generator (seed sequence [seed, RATER_STREAM]), so every core
+# column above is bit-identical with or without it. Story, true by construction: reliability has the largest
+# negative gap (expected most, delivered least) and the highest importance for satisfaction; tangibles the
+# smallest gap and the lowest importance. Each perception dimension D_d = c_d * s + sqrt(1 - c_d^2) * noise,
+# s = the respondent's standardised mean of sat1-sat3, so the regression of satisfaction on the dimensions
+# orders them as c_d does (beta_d is increasing in c_d). Expectations do not depend on satisfaction.
+RATER_STREAM = 7_013
+RATER_DIMENSIONS: tuple[str, ...] = ("REL", "ASS", "TAN", "EMP", "RES")
+_RATER_STEM = {"REL": "rel", "ASS": "ass", "TAN": "tan", "EMP": "emp", "RES": "res"}
+RATER_SAT_LOADING = {"REL": 0.60, "RES": 0.48, "ASS": 0.38, "EMP": 0.30, "TAN": 0.15}
+RATER_EXPECTATION_TAU = {"REL": 8.8, "RES": 8.5, "ASS": 8.4, "EMP": 8.2, "TAN": 7.6}
+RATER_PERCEPTION_TAU = {"REL": 7.0, "RES": 7.3, "ASS": 7.8, "EMP": 7.3, "TAN": 7.4}
+RATER_ITEMS: tuple[str, ...] = tuple(f"{_RATER_STEM[d]}{kind}{k}" for d in RATER_DIMENSIONS for k in (1, 2)
+                                     for kind in ("exp", "per"))
+_RATER_POINTS_PER_SD = {"exp": 1.2, "per": 1.6}
+_RATER_LOADING = 0.8
+
+
+def add_rater_block(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """``frame`` with the RATER expectation/perception columns appended (1-10 ratings, nullable integers)."""
+    sat = frame[["sat1", "sat2", "sat3"]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    sat[sat == 99] = np.nan
+    m = np.nanmean(np.where(np.isnan(sat), np.nan, sat), axis=1) if len(sat) else np.zeros(0)
+    m = np.where(np.isnan(m), np.nanmean(m) if np.isfinite(m).any() else 0.0, m)
+    s = (m - m.mean()) / (m.std() or 1.0)
+    n = len(frame)
+    out = frame.copy()
+    for d in RATER_DIMENSIONS:
+        c = RATER_SAT_LOADING[d]
+        latent = {"exp": rng.standard_normal(n), "per": c * s + np.sqrt(1 - c * c) * rng.standard_normal(n)}
+        for k in (1, 2):
+            for kind in ("exp", "per"):
+                tau = (RATER_EXPECTATION_TAU if kind == "exp" else RATER_PERCEPTION_TAU)[d]
+                x = _RATER_LOADING * latent[kind] + np.sqrt(1 - _RATER_LOADING**2) * rng.standard_normal(n)
+                score = np.clip(np.floor(tau + _RATER_POINTS_PER_SD[kind] * x + 0.5), 1, 10)
+                out[f"{_RATER_STEM[d]}{kind}{k}"] = pd.array(score, dtype="Int64")
+    return out
+
+
+def management_survey(seed: int = 20240601) -> pd.DataFrame:
+    """A demo management importance survey (text cells, as a file would give them): 8 managers rate the five
+    RATER dimensions 1-10. By construction managers rate tangibles highest and reliability below
+    customers' view: the first gap of the gap model ("management overrates tangibles")."""
+    rng = np.random.default_rng([int(seed), RATER_STREAM, 1])
+    centre = {"REL": 6.5, "ASS": 7.0, "TAN": 9.0, "EMP": 6.0, "RES": 7.5}
+    rows = {"manager": [f"M{i:02d}" for i in range(1, 9)]}
+    for d in RATER_DIMENSIONS:
+        rows[d] = [str(int(v)) for v in np.clip(np.floor(centre[d] + 0.8 * rng.standard_normal(8) + 0.5), 1, 10)]
+    return pd.DataFrame(rows, dtype=object)
+
+
 # ----------------------------------------------------------------------------- generation
 @dataclass(frozen=True)
 class DemoSurvey:
@@ -423,9 +475,10 @@ def generate(seed: int = 20240601) -> DemoSurvey:
     """Draw the demo survey. Same seed → identical frames.
 
     Returns a :class:`DemoSurvey` whose ``waves`` maps each label of :data:`WAVES` (chronological)
-    to a DataFrame (n_w x 31): ``respondent_id`` (``W3-000123``, unique within the wave), the
+    to a DataFrame (n_w x 51): ``respondent_id`` (``W3-000123``, unique within the wave), the
     segment columns ``brand, region, channel, gender, age_group, weight``, then the item columns
-    (nullable integers; 99 = "don't know", <NA> = blank) in questionnaire order. Both brands are
+    (nullable integers; 99 = "don't know", <NA> = blank) in questionnaire order, then the RATER block
+    (:data:`RATER_ITEMS`, from its own generator, see :func:`add_rater_block`). Both brands are
     interleaved within a wave, as a fieldwork agency delivers them.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -442,6 +495,8 @@ def generate(seed: int = 20240601) -> DemoSurvey:
         frame = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
         frame.insert(0, "respondent_id", [f"W{k}-{i:06d}" for i in range(1, len(frame) + 1)])
         waves[wave] = frame
+    rater_rng = np.random.default_rng([int(seed), RATER_STREAM])  # separate stream: core columns unchanged
+    waves = {wave: add_rater_block(frame, rater_rng) for wave, frame in waves.items()}
     truth = copy.deepcopy(TRUTH)
     truth["seed"] = int(seed)
     return DemoSurvey(waves=waves, truth=truth, own_brand=OWN_BRAND, competitor=COMPETITOR, seed=int(seed))

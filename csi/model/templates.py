@@ -121,6 +121,43 @@ def template(name: TemplateName, items: Iterable[str] | None = None) -> ModelSpe
     return ModelSpec.from_parts(blocks, paths, name=name)
 
 
+# ---------------------------------------------------------------- RATER / SERVQUAL (Parasuraman et al. 1988)
+RATER_TEMPLATE = "rater"
+# dimension code -> item-code stem: expectation items <stem>exp<k>, perception items <stem>per<k>
+RATER_DIMENSIONS: dict[str, str] = {"REL": "rel", "ASS": "ass", "TAN": "tan", "EMP": "emp", "RES": "res"}
+
+
+def rater_template(items: Iterable[str] | None = None) -> ModelSpec:
+    """The RATER / SERVQUAL model: satisfaction on the five perceived service-quality dimensions.
+
+    ``SAT ~ REL + ASS + TAN + EMP + RES`` (reliability, assurance, tangibles, empathy, responsiveness;
+    Parasuraman, Zeithaml & Berry 1988, J. Retailing 64(1)). Each dimension is measured by its perception
+    items ``relper1``, ``relper2``, … (the expectation items ``relexp<k>`` enter the gap scores of
+    :mod:`csi.analytics.servqual`, not the model); SAT by ``sat1``, ``sat2``, …. Without ``items`` two
+    perception items per dimension and ``sat1``–``sat3`` are used. A dimension with no perception item
+    in ``items`` is left out; fewer than two dimensions or no SAT item raises :class:`SpecError`.
+    """
+    if items is None:
+        blocks = {d: (f"{s}per1", f"{s}per2") for d, s in RATER_DIMENSIONS.items()}
+        blocks["SAT"] = ("sat1", "sat2", "sat3")
+    else:
+        have = [str(i) for i in items]
+        blocks = {}
+        for d, s in RATER_DIMENSIONS.items():
+            pat = re.compile(rf"^{s}per\d+$")
+            found = tuple(sorted((i for i in have if pat.match(i)), key=_item_number))
+            if found:
+                blocks[d] = found
+        pat = re.compile(r"^sat\d+$")
+        blocks["SAT"] = tuple(sorted((i for i in have if pat.match(i)), key=_item_number))
+        dims = [d for d in RATER_DIMENSIONS if d in blocks]
+        if len(dims) < 2 or not blocks["SAT"]:
+            raise SpecError("the RATER model needs perception items of at least two service-quality dimensions "
+                            "(relper1, assper1, tanper1, empper1, resper1, …) and satisfaction items (sat1, …)")
+    paths = [(d, "SAT") for d in RATER_DIMENSIONS if d in blocks]
+    return ModelSpec.from_parts(blocks, paths, name=RATER_TEMPLATE)
+
+
 def load_model(model: str | Path, items: Iterable[str] | None = None) -> ModelSpec:
     """A model from a template name, a ``.lavaan`` file path, or lavaan syntax text.
 
@@ -142,6 +179,8 @@ def load_model(model: str | Path, items: Iterable[str] | None = None) -> ModelSp
     key = model.strip().lower()
     if key in TEMPLATE_NAMES:
         return template(key, items)  # type: ignore[arg-type]
+    if key == RATER_TEMPLATE:
+        return rater_template(items)
     if not any(op in model for op in ("=~", "<~", "~")):
         raise SpecError(f"unknown model {model!r}: not a template ({', '.join(TEMPLATE_NAMES)}), "
                         "not a .lavaan file and not model syntax")

@@ -129,6 +129,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "all_missing": ("the item column has no valid answers (all missing)", "该题项列没有有效回答（全部缺失）"),
     "bad_weight": ("survey weight must be a non-negative number", "抽样权重必须是非负数"),
     "more_rows": ("... and {count:,} more rows: {reason}", "……另有 {count:,} 行：{reason}"),
+    # management importance survey (csi.analytics.servqual.read_management_survey)
+    "mgmt_no_id": ("the first column must name the manager (header 'manager', 'id', '经理' or empty)",
+                   "第一列应为管理者（表头为 manager、id、“经理”或留空）"),
+    "mgmt_unknown_column": ("column is neither a service-quality dimension nor a driver (known codes: {known})",
+                            "该列既不是服务质量维度，也不是驱动因素（可用代码：{known}）"),
+    "mgmt_duplicate_column": ("a second column for {code}", "{code} 出现了第二列"),
+    "mgmt_too_few": ("the survey rates {count} dimension(s); at least 2 are needed",
+                     "问卷只评价了 {count} 个维度，至少需要 2 个"),
+    "mgmt_duplicate": ("the manager appears twice (first in row {first})", "该管理者重复出现（首次在第 {first} 行）"),
+    "mgmt_not_number": ("not a number", "不是数字"),
+    "mgmt_negative": ("an importance rating must not be negative", "重要性评分不能为负数"),
+    "mgmt_bad_rank": ("a manager's ranks must be 1 to {k}, each used once", "每位管理者的排序必须是 1 到 {k}，且每个名次只用一次"),
+    "mgmt_all_zero": ("every rating of this manager is 0", "该管理者的所有评分均为 0"),
 }
 
 
