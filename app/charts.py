@@ -239,8 +239,9 @@ def path_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict[str, float] | No
     xrange_ = (min(xs_all) - 0.5, max(xs_all) + 0.5)
     yrange_ = (min(ys_all) - 0.8, max(ys_all) + 0.8)
     height = 480
-    # pixels per data unit at a typical wide-layout width, to stop arrows at the node's rim
-    sx = 900.0 / (xrange_[1] - xrange_[0])
+    # pixels per data unit at the narrowest layout the app supports (a 1024 px window: ~600 px of chart), so arrows
+    # stop at or outside a node's rim at every width and never cross its label (at 1440 px they stop a little short)
+    sx = 600.0 / (xrange_[1] - xrange_[0])
     sy = (height - 60.0) / (yrange_[1] - yrange_[0])
     rim = 48.0
     for r in paths.to_dict("records"):
@@ -264,7 +265,10 @@ def path_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict[str, float] | No
     ys = [pos[c][1] for c in constructs]
     text = []
     for c in constructs:
-        lines = [f"<b>{construct_label(c, lang)}</b>"]
+        name = html.escape(construct_label(c, lang), quote=False)
+        if len(name) > 10 and " " in name:  # "Perceived quality" is wider than its node: two lines
+            name = "<br>".join(name.split(" ", 1))
+        lines = [f"<b>{name}</b>"]
         if c in r2 and r2[c] is not None and np.isfinite(r2[c]):
             lines.append(f"{t('r2', lang)} = {r2[c]:.2f}")
         if c in index and index[c] is not None and np.isfinite(index[c]):

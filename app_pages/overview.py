@@ -145,9 +145,11 @@ else:
         left.caption(t("ex_model_index", L))
         # Item level makes the construct actions concrete ("the hotline", not "perceived quality").
         right.subheader(t("ov_actions", L))
-        fix_first = ip[ip["quadrant"] == "fix_first"]  # only genuine fix-first drivers are actions
-        if len(fix_first):
-            right.markdown(actions.numbered(actions.construct_actions(fix_first, ip_items, L, top=3)))
+        # only genuine fix-first drivers are actions; the wording's "above/below average" stays that of all drivers
+        lines = actions.construct_actions(ip, ip_items, L, top=len(ip))
+        fix_first = [ln for ln, q in zip(lines, ip.sort_values("rank")["quadrant"]) if q == "fix_first"][:3]
+        if fix_first:
+            right.markdown(actions.numbered(fix_first))
         else:
             right.caption(t("ov_no_fix", L))
         fixes = actions.item_fixes(ip_items, L, top=3)

@@ -324,6 +324,7 @@ def test_overview_numbers_and_chinese_actions(app_env):
     # only genuine fix-first drivers are actions: never "keep up" or "low priority" in the list
     lines = actions[0].split("\n")
     assert all(re.match(r"\d\. 优先改进", ln) for ln in lines), lines
+    assert all(re.search(r"表现[\d.]+分（低于平均）", ln) for ln in lines), lines  # fix first = below average
     # the demo's planted weak spot: the own brand's hotline (qual3), named in plain Chinese
     assert "客服热线服务" in _texts(at)
     _set_lang(at, "en")
