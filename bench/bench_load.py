@@ -125,14 +125,9 @@ def make_files(tmp: Path) -> dict[str, tuple[Path, int]]:
 
 
 def wave_counts(db: Path) -> dict[str, int]:
-    from csi.data import store
+    from csi.cli.inbox import wave_sizes
 
-    con = store.connect(db, read_only=True)
-    try:
-        w = store.list_waves(con)
-    finally:
-        con.close()
-    return {str(k): int(v) for k, v in zip(w["label"], w["n_respondents"])}
+    return wave_sizes(db)
 
 
 def start_server(tmp: Path, db: Path, port: int, log_path: Path) -> subprocess.Popen:

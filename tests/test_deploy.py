@@ -202,6 +202,7 @@ def test_an_older_store_is_migrated_keeping_its_waves(home, tmp_path):
     try:
         assert store._schema_version(con) == store.SCHEMA_VERSION
         assert dict(zip(store.list_waves(con)["label"], store.list_waves(con)["n_respondents"])) == {"2025Q4": 80}
+        assert _waves(db) == {"2025Q4": 80}
     finally:
         con.close()
 
@@ -337,14 +338,9 @@ def _inbox(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 
 
 def _waves(db: Path) -> dict[str, int]:
-    from csi.data import store
+    from csi.cli.inbox import wave_sizes
 
-    con = store.connect(db, read_only=True)
-    try:
-        w = store.list_waves(con)
-    finally:
-        con.close()
-    return dict(zip(w["label"], (int(n) for n in w["n_respondents"])))
+    return wave_sizes(db)
 
 
 @pytest.fixture

@@ -165,17 +165,28 @@ def _reasons(e: BaseException) -> list[str]:
     return [f"error: {public_message(e)}"]
 
 
-def _stored_sha(db: Path) -> dict[str, str]:
-    """SHA-256 of every stored wave's source file -> the wave's label."""
+def stored_waves(db: str | os.PathLike):
+    """``store.list_waves`` of the current version of ``db`` (a short read-only connection)."""
     from csi.data import store
 
-    if not db.exists():
-        return {}
     con = store.connect(db, read_only=True)
     try:
-        waves = store.list_waves(con)
+        return store.list_waves(con)
     finally:
         con.close()
+
+
+def wave_sizes(db: str | os.PathLike) -> dict[str, int]:
+    """Respondents per stored wave: label -> count."""
+    waves = stored_waves(db)
+    return {str(k): int(v) for k, v in zip(waves["label"], waves["n_respondents"])}
+
+
+def _stored_sha(db: Path) -> dict[str, str]:
+    """SHA-256 of every stored wave's source file -> the wave's label."""
+    if not db.exists():
+        return {}
+    waves = stored_waves(db)
     return {str(s): str(w) for s, w in zip(waves["sha256"], waves["label"]) if isinstance(s, str)}
 
 
