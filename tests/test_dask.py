@@ -169,7 +169,7 @@ def test_result_keys_follow_the_partition_content(national, tmp_path):
     import json
 
     from csi.data.publish import _sha256
-    man = manifest(ds2)
+    man = json.loads((ds2 / "dataset.json").read_text())
     for q in man["partitions"]:
         if q["path"] == p["path"]:
             q["sha256"] = _sha256(ds2 / p["path"])

@@ -14,6 +14,7 @@ Files are written under a temporary folder and the manifest last, so a reader ne
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -98,12 +99,20 @@ def publish(db, out: str | os.PathLike, by: str = "company") -> dict:
 
 
 def manifest(dataset: str | os.PathLike) -> dict:
+    """The dataset's manifest (parsed once per process and file version: a worker reads many partitions;
+    shared, never mutate it)."""
     path = Path(dataset) / MANIFEST
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        st = path.stat()
     except FileNotFoundError:
         raise DataError(f"{Path(dataset).name} is not a published dataset (no {MANIFEST}; "
                         "create one with: python -m csi publish DIR --db PATH)") from None
+    return _manifest(str(path.resolve()), st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+@functools.lru_cache(maxsize=8)
+def _manifest(path: str, mtime_ns: int, size: int, inode: int) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def partitions(dataset: str | os.PathLike, **match: str | Sequence[str]) -> list[dict]:
