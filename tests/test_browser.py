@@ -208,7 +208,84 @@ def test_end_to_end_in_a_real_browser(server, browser):
     page.wait_for_timeout(1500)
     page.screenshot(path=str(SHOTS / "model_zh.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
+    # ---- every page in both languages, at 1024 px (Chinese) and 1440 px (English): no raw codes, no English in
+    # the Chinese UI, no chart label outside its chart or on top of another
+    t0 = time.perf_counter()
+    problems = _every_page_checked(page, server["url"])
+    print(f"\nevery page in both languages checked in {time.perf_counter() - t0:.1f} s")
+    assert not problems, problems
     print(f"\noverview on a fresh database (demo built on first start): {first:.1f} s; "
           f"on a warm server, new session: {warm:.1f} s")
     assert not errors, errors
     ctx.close()
+
+
+# ------------------------------------------------------------------ every page, both languages (issue 12)
+# The rendered page's text without icon ligatures (a material icon is the text "keyboard_arrow_right") and
+# without the file uploader's built-in instructions (Streamlit's own English, not the app's).
+_MAIN_TEXT = """() => {
+  const m = document.querySelector("[data-testid='stMain']").cloneNode(true);
+  m.querySelectorAll("[data-testid='stIconMaterial'], [data-testid='stFileUploaderDropzoneInstructions'], "
+                     + "[data-testid='stFileUploaderDropzone'] button").forEach(e => e.remove());
+  document.body.appendChild(m); const s = m.innerText; m.remove(); return s;
+}"""
+# Chart labels that leave their chart (clipped) or sit on another label (point labels, annotations, axis ticks,
+# legend entries; rotated tick labels are plotly's own answer to crowding and are left out).
+_CHART_GEOMETRY = """() => {
+  const out = [];
+  const inside = (r, b) => r.left >= b.left - 2 && r.right <= b.right + 2 && r.top >= b.top - 2 && r.bottom <= b.bottom + 2;
+  const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  document.querySelectorAll('.js-plotly-plot').forEach((plot, k) => {
+    const svg = plot.querySelector('svg.main-svg');
+    if (!svg) return;
+    const box = svg.getBoundingClientRect();
+    const texts = [...plot.querySelectorAll('text')].filter(t => t.textContent.trim() && t.getBBox().width > 0);
+    texts.forEach(t => { if (!inside(t.getBoundingClientRect(), box)) out.push(`chart ${k}: "${t.textContent}" clipped`); });
+    const labels = [...plot.querySelectorAll('.textpoint text, .annotation-text, .xtick text, .ytick text, .legendtext')]
+      .filter(t => t.textContent.trim() && !/rotate/.test(t.getAttribute('transform') || ''));
+    for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++) {
+      const a = labels[i].getBoundingClientRect(), b = labels[j].getBoundingClientRect();
+      if (a.width && b.width && hit(a, b)) out.push(`chart ${k}: "${labels[i].textContent}" on "${labels[j].textContent}"`);
+    }
+  });
+  return out;
+}"""
+
+
+def _page_keys() -> list[str]:
+    import ast
+
+    tree = ast.parse((ROOT / "streamlit_app.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PAGE_FILES":
+            return [k.value for k in node.value.keys]
+    return ["overview", "model", "drivers", "compare", "classic", "data", "downloads"]
+
+
+def _every_page_checked(page, url: str) -> dict:
+    """Open every page by its deep link (page and language in the URL: no navigation menu to fold away at 1024 px)
+    and collect raw codes, stray English (Chinese UI) and misplaced chart labels. Returns {(lang, page): [...]}.
+    Result tables are canvases here; tests/test_app.py reads their cells."""
+    from test_i18n import leaks
+
+    found = {}
+    for lang, width in (("zh", 1024), ("en", 1440)):
+        page.set_viewport_size({"width": width, "height": 1600})
+        for key in _page_keys():
+            page.goto(f"{url}/?page={key}&lang={lang}", wait_until="domcontentloaded")
+            page.locator("h1").first.wait_for(timeout=120_000)
+            _wait_idle(page)
+            try:  # every chart drawn (plotly draws after the script run ends)
+                page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+                                       ".every(e => e.querySelector('svg.main-svg'))", timeout=30_000)
+            except playwright_api.TimeoutError:
+                found.setdefault((lang, key), []).append("a chart was not drawn within 30 s")
+            page.wait_for_timeout(600)
+            bad = sorted(set(leaks(page.evaluate(_MAIN_TEXT), lang, ("Skyline Mobile", "Horizon Telecom"))))
+            bad += page.evaluate(_CHART_GEOMETRY)
+            if page.locator('[data-testid="stException"]').count():
+                bad.append("exception")
+            if bad:
+                found.setdefault((lang, key), []).extend(bad)
+            page.screenshot(path=str(SHOTS / f"page_{key}_{lang}_{width}.png"), full_page=True)
+    return found
