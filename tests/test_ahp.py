@@ -99,3 +99,27 @@ def test_cli_ahp_prints_json_and_exits_2_on_bad_matrix(tmp_path, capsys):
     text = tmp_path / "text.csv"
     text.write_text(",a,b\na,1,x\nb,1,1\n")
     assert main(["ahp", str(text)]) == 2
+
+
+def test_cli_expert_weights_stores_valid_weights_only(tmp_path, capsys):
+    from csi.data import store
+
+    db = tmp_path / "s.duckdb"
+    store.connect(db).close()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"first_level": {"weights": {"network": 0.5, "hotline": 0.4}},
+                               "items": {"network": {"weights": {"qual2": 1}}, "hotline": {"weights": {"qual3": 1}}}}))
+    assert main(["expert-weights", str(bad), "--db", str(db)]) == 2
+    assert "sum to 1" in capsys.readouterr().err
+    con = store.connect(db, read_only=True)
+    assert store.get_setting(con, "expert_weights") is None
+    con.close()
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"first_level": {"matrix": [[1, 2], [0.5, 1]], "names": ["network", "hotline"]},
+                                "items": {"network": {"weights": {"qual2": 1}}, "hotline": {"weights": {"qual3": 1}}}}))
+    assert main(["expert-weights", str(good), "--db", str(db)]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["first_level"]["weights"] == pytest.approx({"network": 2 / 3, "hotline": 1 / 3})
+    con = store.connect(db, read_only=True)
+    assert json.loads(store.get_setting(con, "expert_weights"))["first_level"]["names"] == ["network", "hotline"]
+    con.close()

@@ -155,3 +155,23 @@ def test_cli_ingest_management(tmp_path, capsys):
     stored = json.loads(store.get_setting(con, "management_importance"))
     con.close()
     assert stored["columns"] == ["REL", "ASS", "TAN", "EMP", "RES"] and len(stored["managers"]) == 8
+
+
+def test_report_writes_servqual_importance_gap_and_iceberg(tmp_path, capsys):
+    from csi.cli.main import main
+    from csi.data.demo import build_demo_database
+
+    db = build_demo_database(tmp_path / "demo.duckdb")
+    out = tmp_path / "rep"
+    assert main(["report", "--db", str(db), "--wave", "2025Q4", "--bootstrap", "0", "--out", str(out)]) == 0
+    sq = pd.read_csv(out / "classic" / "servqual.csv")
+    dims = sq[sq["level"] == "dimension"].set_index("dimension")
+    assert len(sq) == 15 and dims["gap"].idxmin() == "REL" and dims["importance_rank"].idxmin() == "REL"
+    assert {"expectation", "perception", "gap", "ratio", "gap_ci_low", "ratio_ci_high", "n"} <= set(sq.columns)
+    gap = pd.read_csv(out / "classic" / "importance_gap.csv")
+    assert "management overrates Tangibles" in set(gap["finding"])
+    ice = pd.read_csv(out / "classic" / "complaints_iceberg.csv")
+    assert list(ice["wave"]) == ["2025Q4"] and (ice["silent_per_complainer"] == 24).all()
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["classic"]["importance_gap"]["source"].startswith("demo management survey")
+    assert manifest["classic"]["servqual"]["ratio_interval"] == "delta method"

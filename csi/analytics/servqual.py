@@ -338,3 +338,102 @@ def load_survey(text: str | None) -> pd.DataFrame | None:
         raise DataError("the stored management survey is not valid; import it again") from None
     out.attrs.update({"kind": d.get("kind", "rating"), "file": d.get("file")})
     return out
+
+
+# ======================================================== report hooks
+def _wave_scales(prep, wave: str) -> dict[str, tuple[float, float]]:
+    tab = prep.scales[prep.scales["wave"].astype(str) == str(wave)]
+    return {str(r.item): (float(r.scale_min), float(r.scale_max)) for r in tab.itertuples(index=False)}
+
+
+def classic_views(prep, fit, summary: dict) -> dict[str, pd.DataFrame]:
+    """The report's service-quality views of the focus group (hook of :func:`csi.report.build.classic_tables`):
+    ``servqual`` (when the data hold RATER pairs) and ``complaints_iceberg`` (when they hold a complaint item,
+    per wave of the selection). Each is skipped silently when its items are absent."""
+    from csi.analytics.iceberg import DEFAULT_RATIO, RATIO_SOURCE, complaints_iceberg
+    from csi.report.build import complaints_table
+
+    out: dict[str, pd.DataFrame] = {}
+    rows = prep.rows_of(fit.key[0])
+    pairs = [p for p in servqual_pairs(rows.columns) if rows[p[2]].notna().any() and rows[p[3]].notna().any()]
+    if pairs:
+        w = prep.weights_of(rows)
+        t = servqual_table(rows, _wave_scales(prep, fit.key[0]), weights=w)
+        out["servqual"] = t
+        dims = t[t["level"] == "dimension"].set_index("dimension")
+        summary["servqual"] = {"r2_sat": t.attrs.get("r2"), "n_used": t.attrs.get("n_used"),
+                               "ratio_interval": "delta method", "gap_interval": "paired t",
+                               "largest_negative_gap": str(dims["gap"].idxmin()),
+                               "most_important": str(dims["importance"].idxmax())}
+    comp = complaints_table(prep)
+    if comp is not None and len(comp):
+        out["complaints_iceberg"] = complaints_iceberg(comp, DEFAULT_RATIO)
+        summary["complaints_iceberg"] = {"ratio": DEFAULT_RATIO, "source": RATIO_SOURCE,
+                                         "interval": "Wilson score interval of the complaint rate"}
+    return out
+
+
+def customer_importance(tables: Mapping[str, pd.DataFrame], codes: Sequence[str]) -> pd.Series | None:
+    """Customers' derived importance for ``codes``: the SERVQUAL dimensions' PLS paths when the codes are
+    RATER dimensions, else the PLS total effects on SAT of the key-driver table (``classic/key_drivers``)."""
+    sq = tables.get("classic/servqual")
+    if sq is not None and set(codes) <= set(RATER_DIMENSIONS):
+        return sq[sq["level"] == "dimension"].set_index("dimension")["importance"].astype(float)
+    kd = tables.get("classic/key_drivers")
+    if kd is not None and "pls_total_effect" in kd.columns:
+        return kd.set_index("driver")["pls_total_effect"].astype(float)
+    return None
+
+
+def store_views(db, report) -> tuple[dict[str, pd.DataFrame], dict, list[str]]:
+    """Views that need the store's settings (used by ``python -m csi report``): ``importance_gap`` from the
+    setting ``management_importance`` (the demo database, which has none, uses the demo management survey
+    and says so) and ``expert_hierarchy`` from ``expert_weights``. Returns ``(tables, manifest, notes)``."""
+    from csi.analytics import ahp
+    from csi.analytics.classic import weighted_hierarchy
+    from csi.data import store
+
+    con = store.connect(db, read_only=True)
+    try:
+        mgmt_text = store.get_setting(con, SETTING_KEY)
+        expert_text = store.get_setting(con, ahp.SETTING_KEY)
+        demo_seed = store.get_setting(con, "demo_seed")
+    finally:
+        con.close()
+    tables: dict[str, pd.DataFrame] = {}
+    manifest: dict = {}
+    notes: list[str] = []
+    survey = load_survey(mgmt_text)
+    source = "setting management_importance"
+    if survey is None and demo_seed is not None:
+        from csi.data.demo import management_survey
+
+        survey = read_management_survey(management_survey(int(demo_seed)), file="demo management survey")
+        source = "demo management survey (csi.data.demo.management_survey)"
+    if survey is not None:
+        cust = customer_importance(report.tables, list(survey.columns))
+        if cust is None:
+            notes.append("importance gap skipped: no customer importance for the management survey's dimensions")
+        else:
+            try:
+                gap = importance_gap(management_importance(survey), cust)
+            except DataError as e:
+                notes.append(f"importance gap skipped: {e}")
+            else:
+                tables["classic/importance_gap"] = gap
+                manifest["importance_gap"] = {"source": source, "managers": int(len(survey)),
+                                              "kind": survey.attrs.get("kind"), **{k: gap.attrs[k] for k in (
+                                                  "spearman_rho", "spearman_p", "spearman_method", "k")}}
+    if expert_text:
+        prep = report.prepared
+        try:
+            hierarchy, top, record = ahp.load_setting(expert_text)
+            rows = prep.rows_of(prep.focus_wave)
+            it, lvl, total = weighted_hierarchy(rows, hierarchy, top, _wave_scales(prep, prep.focus_wave),
+                                                weights=prep.weights_of(rows))
+        except (SpecError, DataError) as e:
+            notes.append(f"expert-weighted hierarchy skipped: {e}")
+        else:
+            tables["classic/expert_hierarchy_items"], tables["classic/expert_hierarchy"] = it, lvl
+            manifest["expert_weights"] = {**record, "total": total}
+    return tables, manifest, notes

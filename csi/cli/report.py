@@ -9,7 +9,8 @@ brands); survey weights whenever the selection has a complete ``weight`` column 
 
 Files (UTF-8 CSV, formula-like text escaped): ``indices.csv``, ``priorities.csv``, ``trends.csv``,
 ``changes.csv``, ``brands.csv``, ``competitor_gap.csv``, ``groups.csv`` (MGA), ``segments.csv``, ``nps.csv``,
-``complaints.csv``, ``bands.csv``, ``classic/*.csv``, for a national programme (an ``industry`` segment)
+``complaints.csv``, ``bands.csv``, ``classic/*.csv`` (with ``classic/servqual.csv``, ``classic/importance_gap.csv``,
+``classic/complaints_iceberg.csv`` and, when expert weights are stored, ``classic/expert_hierarchy*.csv``), for a national programme (an ``industry`` segment)
 ``industry.csv`` and ``league.csv`` (``--dask`` runs the group fits on Dask, ``--dataset`` lets workers read a
 published Parquet dataset, ``--results`` is their shared result store), and ``manifest.json`` (selection, focus, settings, seeds,
 versions, data version, files, notes); and always the readable report, ``report.html`` (English) and
@@ -67,6 +68,11 @@ def run(args) -> int:
     with (executor_for(spec) if spec else contextlib.nullcontext()) as executor:  # None: 2 local processes
         rep = build_report(db, sel, settings, cache=FitCache(), workers=2, executor=executor,
                            dataset=getattr(args, "dataset", None), results=getattr(args, "results", None))
+    from csi.analytics.servqual import store_views  # management importance gap, expert-weighted hierarchy
+
+    extra, extra_manifest, extra_notes = store_views(db, rep)
+    rep.tables.update(extra)
+    rep.manifest.setdefault("classic", {}).update(extra_manifest)
     out.mkdir(parents=True, exist_ok=True)
     written = write_report(rep, out)
     written.update(write_html(rep, out))  # report.html (English) and report.zh.html: the dashboard's HTML report
@@ -80,4 +86,6 @@ def run(args) -> int:
     print(f"wrote {len(written) + 1} files to {out} in {rep.manifest['elapsed_seconds']} s")
     for n in rep.notes:
         print(f"  note: {n['message']}", file=sys.stderr)
+    for n in extra_notes:
+        print(f"  note: {n}", file=sys.stderr)
     return 0

@@ -927,8 +927,12 @@ def classic_tables(prep: Prepared, fit, notes: list) -> tuple[dict[str, pd.DataF
     def weights():
         tables["index_weights"] = item_weights(fit.result, scales)
 
+    def service():  # RATER/SERVQUAL gaps and the complaints iceberg (csi.analytics.servqual)
+        from csi.analytics.servqual import classic_views
+        tables.update(classic_views(prep, fit, summary))
+
     for name, fn in (("hierarchy/fuzzy", hierarchy), ("gaps", gaps), ("item ranking", ranking),
-                     ("key drivers", drivers), ("index weights", weights)):
+                     ("key drivers", drivers), ("index weights", weights), ("service quality", service)):
         try:
             fn()
         except CSIError as e:
