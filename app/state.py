@@ -147,11 +147,11 @@ def actor() -> str:
 
 
 @contextlib.contextmanager
-def writer(path: str, action: str = "app-write", detail: dict | None = None):
+def writer(path: str, action: str | None = None, detail: dict | None = None):
     """One audited write (:func:`csi.data.store.writing`) by the signed-in user: the change runs on a
     private copy and is published as a new version; readers (this process's and other dashboards') keep
     reading the previous one meanwhile and switch at their next read. Settings changed by the block are
-    recorded in the audit detail by the store."""
+    recorded in the audit detail by the store (and name the action "settings" when none is given)."""
     from csi.data import store
 
     with _WRITE_LOCK:

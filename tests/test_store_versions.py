@@ -404,9 +404,13 @@ def test_the_apps_reader_switches_to_a_new_version_and_closes_the_old_one_after_
         pin.con.execute("SELECT 1")  # the superseded version's connection is closed after its last read
     with state.writer(p, action="rename") as con:  # the app's own write: audited as the app's actor
         store.rename_wave(con, "W2", "W2b")
+    with state.writer(p) as con:  # a settings editor (app/editors.py) names no action
+        store.set_setting(con, "own_brand", "A")
     with state.reading(p) as con:
         assert store.wave_labels(con) == ["W1", "W2b"]
-        assert store.audit_log(con, limit=1)["action"].iloc[0] == "rename"
+        log = store.audit_log(con, limit=2)
+    assert list(log["action"]) == ["settings", "rename"] and set(log["actor"]) == {state.actor()}
+    assert json.loads(log["detail"].iloc[0]) == {"settings": {"own_brand": "A"}}
     versions.close()
 
 

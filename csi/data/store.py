@@ -495,7 +495,7 @@ def _write_fault(point: str) -> None:
 
 
 @contextmanager
-def writing(path: str | os.PathLike, *, actor: str | None = None, action: str, detail: dict | None = None,
+def writing(path: str | os.PathLike, *, actor: str | None = None, action: str | None, detail: dict | None = None,
             timeout: float | None = None, base: str | os.PathLike | None = None,
             fresh: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """THE write path: ``with store.writing(path, actor=..., action="ingest", detail={...}) as con: ...``.
@@ -506,7 +506,8 @@ def writing(path: str | os.PathLike, *, actor: str | None = None, action: str, d
     ``action``, ``detail`` - a dict the block may still fill in) is added, the file is checkpointed, closed,
     fsynced, moved into ``NAME.versions/`` and published by replacing the pointer atomically; on any
     exception (or a kill) nothing is published and the previous version stays current. A legacy
-    single-file store is converted by its first write. ``actor`` defaults to :func:`default_actor`.
+    single-file store is converted by its first write. ``actor`` defaults to :func:`default_actor`; an
+    ``action`` of None is recorded as "settings" when the block changed settings, else as "write".
     """
     path = Path(path)
     if path.is_dir():
@@ -514,7 +515,7 @@ def writing(path: str | os.PathLike, *, actor: str | None = None, action: str, d
     actor = str(actor or default_actor())
     detail = {} if detail is None else detail
     path.parent.mkdir(parents=True, exist_ok=True)
-    with write_lock(path, actor, action, timeout):
+    with write_lock(path, actor, action or "write", timeout):
         if path.is_symlink() and not path.exists() and base is None and not fresh:
             raise StoreError(f"database {path.name}: its current version file is missing; restore a backup "
                              "(python -m csi restore-backup) or point it at a file of its versions folder")
@@ -546,7 +547,7 @@ def writing(path: str | os.PathLike, *, actor: str | None = None, action: str, d
                     detail["settings"] = changed
                 if floor is not None and data_version(con) <= floor:
                     con.execute("UPDATE meta SET value = ? WHERE key = 'data_version'", [str(floor + 1)])
-                record_audit(con, actor, action, detail)
+                record_audit(con, actor, action or ("settings" if "settings" in detail else "write"), detail)
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
