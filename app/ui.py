@@ -518,6 +518,8 @@ def table_view(df, lang_: str, one_decimal=()):
     for c in list(out.columns):
         if isinstance(c, str) and _is_bool_column(out[c]):
             out[c] = out[c].map(lambda v, c=c: _bool_word(v, c, lang_))
+        elif pd.api.types.is_integer_dtype(out[c]) and out[c].isna().any():  # nullable counts: blank, not <NA>
+            out[c] = out[c].map(lambda v: "" if pd.isna(v) else str(int(v)))
         elif out[c].dtype == object:  # numbers with None (e.g. intervals before a bootstrap)
             num = pd.to_numeric(out[c], errors="coerce")
             if num.notna().sum() == out[c].notna().sum():  # all-missing columns too: blank, not "None"

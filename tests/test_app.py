@@ -44,18 +44,23 @@ def demo_db(tmp_path_factory):
     return build_small_demo(tmp_path_factory.mktemp("appdb") / "csi.duckdb", PER_WAVE)
 
 
-@pytest.fixture()
-def app_env(demo_db, tmp_path, monkeypatch):
-    """A private copy of the small database per test (tests that write must not leak into others)."""
+def _use_copy(source, tmp_path, monkeypatch):
+    """The app's environment on a private copy of the database ``source``: its path."""
     import shutil
 
     db = tmp_path / "csi.duckdb"
-    shutil.copy(demo_db, db)
+    shutil.copy(source, db)
     monkeypatch.setenv("CSI_DB", str(db))
     monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("CSI_APP_BOOTSTRAP", BOOT)
     monkeypatch.chdir(ROOT)
-    yield db
+    return db
+
+
+@pytest.fixture()
+def app_env(demo_db, tmp_path, monkeypatch):
+    """A private copy of the small database per test (tests that write must not leak into others)."""
+    yield _use_copy(demo_db, tmp_path, monkeypatch)
 
 
 def _app(secrets: dict | None = None) -> AppTest:
@@ -720,14 +725,7 @@ def db_44(tmp_path_factory):
 
 
 def _app_44(db_44, tmp_path, monkeypatch, lang):
-    import shutil
-
-    db = tmp_path / "csi.duckdb"
-    shutil.copy(db_44, db)
-    monkeypatch.setenv("CSI_DB", str(db))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", BOOT)
-    monkeypatch.chdir(ROOT)
+    _use_copy(db_44, tmp_path, monkeypatch)
     at = _app()
     at.session_state["f_region"] = ["South"]
     at.session_state["lang"] = lang
