@@ -36,7 +36,9 @@ text_col = "text_zh" if L == "zh" else "text_en"
 rating = dictionary[dictionary["kind"].isin(["rating", "recommend"]) & dictionary["item"].isin(items)]
 
 counted = tp("n_all_caption", L, total=len(frame), wave=wave)  # classic views use every respondent of the wave
-tab_h, tab_f, tab_g, tab_r = st.tabs([t("cl_hierarchy", L), t("cl_fuzzy", L), t("cl_gaps", L), t("cl_ranking", L)])
+tab_h, tab_f, tab_g, tab_r, tab_sq, tab_ig, tab_ic, tab_ahp = st.tabs(
+    [t("cl_hierarchy", L), t("cl_fuzzy", L), t("cl_gaps", L), t("cl_ranking", L),
+     t("cl_servqual", L), t("cl_importance_gap", L), t("cl_iceberg", L), t("cl_ahp", L)])
 try:
     hierarchy = classic.hierarchy_from_attributes(dictionary, items=items)
 except CSIError as e:
@@ -110,3 +112,14 @@ with tab_r:
         show_table(rk, L)
     except CSIError as e:
         friendly_error(e, L)
+
+from app_pages import classic_service  # RATER/SERVQUAL, managers vs customers, complaints iceberg, AHP
+
+with tab_sq:
+    sq_table = classic_service.servqual_tab(prep, wave, frame, weights, L, counted)
+with tab_ig:
+    classic_service.importance_gap_tab(sq_table, L)
+with tab_ic:
+    classic_service.iceberg_tab(prep, L)
+with tab_ahp:
+    classic_service.ahp_tab(L)

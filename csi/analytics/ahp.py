@@ -120,15 +120,19 @@ def ahp_weights(matrix, names: Sequence[str] | None = None, allow_inconsistent: 
     return AHPResult({nm: float(x) for nm, x in zip(names, w)}, lam, ci, cr, ri, n, consistent)
 
 
-def read_matrix_csv(path) -> pd.DataFrame:
-    """A pairwise matrix from CSV: first row = names, first column = the same names (or blank header)."""
+def read_matrix_csv(path, text: str | None = None) -> pd.DataFrame:
+    """A pairwise matrix from CSV: first row = names, first column = the same names (or blank header).
+
+    ``path``: the file (or, with ``text``, only its name in messages); ``text``: the CSV itself (the dashboard)."""
+    import io
     from pathlib import Path
 
     p = Path(path)
-    if not p.is_file():
+    if text is None and not p.is_file():
         raise SpecError(f"AHP matrix file {p.name!r} not found")
     try:
-        df = pd.read_csv(p, index_col=0, encoding="utf-8-sig", dtype=str)
+        src = io.StringIO(text) if text is not None else p
+        df = pd.read_csv(src, index_col=0, encoding="utf-8-sig", dtype=str)
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         raise SpecError(f"AHP matrix file {p.name!r} cannot be read: {e}") from None
     df.index = [str(i).strip() for i in df.index]

@@ -164,7 +164,7 @@ def read_management_survey(source, kind: Kind = "rating", file: str | None = Non
 
         from csi.data.ingest import read_survey
 
-        name = file or Path(source).name
+        name = file or (Path(source).name if isinstance(source, (str, Path)) else "management survey")
         raw = read_survey(source, name=name)
     probs = []
     if raw.shape[1] == 0 or len(raw) == 0:

@@ -964,6 +964,106 @@ TEXT: dict[str, tuple[str, str]] = {
     "ind_weighting": ("Industry index: companies weighted by market share when every company has one, otherwise "
                       "by respondents; national index: industries weighted by respondents.",
                       "行业指数：各企业均有市场份额时按份额加权，否则按受访者人数加权；全国指数：各行业按受访者人数加权。"),
+    # -------------------------------------------------------------- service quality (SERVQUAL, importance gap,
+    # complaints iceberg, AHP): app_pages/classic_service.py
+    "cl_servqual": ("RATER / SERVQUAL gaps", "RATER / SERVQUAL 服务质量差距"),
+    "cl_importance_gap": ("Managers vs customers", "管理者与顾客的重要性认知"),
+    "cl_iceberg": ("Complaints iceberg", "投诉冰山"),
+    "cl_ahp": ("AHP weights", "AHP 权重"),
+    "sq_no_items": ("This wave has no RATER expectation/perception items (relexp1 and relper1, …).",
+                    "本期数据没有 RATER 期望/感知题项（relexp1 与 relper1 等）。"),
+    "ex_servqual": ("Gap = perception − expectation on 0–100 points, with the paired t interval; ratio = perception / "
+                    "expectation, with its delta-method interval. A dimension's score is the mean of its items. "
+                    "Importance: the PLS path of satisfaction on the five perceived dimensions.",
+                    "差距＝感知－期望（0–100 分），配对 t 区间；比值＝感知÷期望，delta 法区间。维度得分为其题项的平均。"
+                    "重要性：满意度对五个感知维度的 PLS 路径系数。"),
+    "sq_gap_chart": ("Gap by dimension (perception − expectation)", "各维度差距（感知－期望）"),
+    "sq_importance_chart": ("Importance for satisfaction (PLS path)", "对满意度的重要性（PLS 路径系数）"),
+    "sq_story": ("Largest shortfall: {gap}. Most important for satisfaction: {imp}.",
+                 "差距最大：{gap}。对满意度最重要：{imp}。"),
+    "ig_upload": ("Management survey (CSV or XLSX: manager, then one column per dimension)",
+                  "管理者问卷（CSV 或 XLSX：管理者一列，其后每个维度一列）"),
+    "ig_kind": ("The managers gave", "管理者给出的是"),
+    "ig_kind_rating": ("importance ratings", "重要性评分"),
+    "ig_kind_rank": ("ranks (1 = most important)", "排序（1＝最重要）"),
+    "ig_stored": ("Management survey stored in the database: {n} managers.", "使用数据库中保存的管理者问卷：{n} 位管理者。"),
+    "ig_demo": ("Demo management survey: {n} managers.", "演示用管理者问卷：{n} 位管理者。"),
+    "ig_uploaded": ("Uploaded management survey: {n} managers (kept for this session; store it with "
+                    "python -m csi ingest-management).", "已上传的管理者问卷：{n} 位管理者（仅本次会话有效；可用 "
+                    "python -m csi ingest-management 保存）。"),
+    "ig_none": ("Upload a management survey, or store one with: python -m csi ingest-management FILE.",
+                "请上传管理者问卷，或用 python -m csi ingest-management FILE 保存。"),
+    "ig_rho": ("Spearman rank correlation between managers' and customers' importance: ρ = {rho} (p = {p}, "
+               "{k} dimensions).", "管理者与顾客重要性的斯皮尔曼等级相关：ρ = {rho}（p = {p}，{k} 个维度）。"),
+    "ig_overrates": ("management overrates {dim}", "管理者高估了{dim}"),
+    "ig_underrates": ("management underrates {dim}", "管理者低估了{dim}"),
+    "ig_agrees": ("management and customers agree on {dim}", "管理者与顾客对{dim}的看法一致"),
+    "ex_importance_gap": ("Managers' importance: each manager's ratings as shares (ranks as Borda points), averaged. "
+                          "Customers' importance: the PLS paths of the SERVQUAL model, as shares. A gap above 2 "
+                          "share points is a disagreement (the gap model's first gap).",
+                          "管理者的重要性：每位管理者的评分换算为占比（排序按 Borda 计分）后取平均。顾客的重要性："
+                          "SERVQUAL 模型的 PLS 路径系数占比。占比相差超过 2 个百分点即视为认知差距（差距模型的第一差距）。"),
+    "ic_ratio": ("Dissatisfied customers per complainer (1:N)", "每位投诉者对应的不满意顾客数（1:N）"),
+    "ic_base": ("Customer base (optional, for counts)", "顾客总数（可选，用于换算人数）"),
+    "ic_source": ("Default 1:25 (24 silent dissatisfied customers per complainer): TARP (1979, 1986) and Goodman "
+                  "(1999). A rule of thumb: set your own industry's ratio.",
+                  "默认 1:25（每位投诉者背后有 24 位沉默的不满意顾客）：TARP（1979、1986）与 Goodman（1999）。"
+                  "这是经验比例，请按本行业的情况设定。"),
+    "ic_capped": ("At this complaint rate the ratio cannot hold (it would need more dissatisfied customers than there "
+                  "are): the silent share is capped. The ratio is meant for complaints the firm receives, which are "
+                  "far fewer than survey-reported complaints.",
+                  "在此投诉率下该比例不成立（所需的不满意顾客多于顾客总数），沉默顾客占比已封顶。该比例适用于企业实际收到的投诉，"
+                  "其数量远低于问卷自报的投诉。"),
+    "ic_none": ("No yes/no complaint item in the data.", "数据中没有“是否投诉”题项。"),
+    "ic_silent": ("Silent dissatisfied (share of customers)", "沉默的不满意顾客（占顾客比例）"),
+    "ic_rate": ("Complaint rate", "投诉率"),
+    "ic_handling": ("Complaint-handling index (0–100)", "投诉处理满意度指数（0–100）"),
+    "ex_iceberg": ("Silent share = (N − 1) × complaint rate (at most everyone who did not complain); the interval "
+                   "follows the Wilson interval of the complaint rate.",
+                   "沉默顾客占比＝（N－1）×投诉率（不超过未投诉的顾客）；区间由投诉率的 Wilson 区间换算。"),
+    "ahp_matrix": ("Pairwise comparison matrix (CSV: first row and first column the same names; 1/3 allowed)",
+                   "两两比较判断矩阵（CSV：首行与首列为相同的名称；可写 1/3）"),
+    "ahp_allow": ("Accept CR ≥ 0.10", "接受 CR ≥ 0.10"),
+    "ahp_result": ("λmax = {lam}, CI = {ci}, CR = {cr} (random index {ri}, Saaty 1980).",
+                   "λmax = {lam}，CI = {ci}，CR = {cr}（随机一致性指标 {ri}，Saaty 1980）。"),
+    "ahp_consistent": ("Consistent enough (CR < 0.10).", "一致性可以接受（CR < 0.10）。"),
+    "ahp_inconsistent": ("Inconsistent (CR ≥ 0.10): accepted because you chose to.", "一致性不足（CR ≥ 0.10）：按您的选择仍予接受。"),
+    "ex_ahp": ("Weights: the principal eigenvector of the matrix; CI = (λmax − n)/(n − 1), CR = CI / RI. Store a "
+               "study's expert weights with: python -m csi expert-weights FILE.json.",
+               "权重为判断矩阵的主特征向量；CI＝(λmax－n)/(n－1)，CR＝CI/RI。可用 python -m csi expert-weights FILE.json "
+               "保存研究的专家权重。"),
+    "ahp_weight": ("Weight", "权重"),
+    "ahp_criterion": ("Criterion", "准则"),
+    "col_dimension": ("Dimension", "维度"),
+    "col_ratio_ci_low": ("Ratio CI low", "比值置信下限"),
+    "col_ratio_ci_high": ("Ratio CI high", "比值置信上限"),
+    "col_importance_share": ("Importance share", "重要性占比"),
+    "col_importance_rank": ("Importance rank", "重要性排名"),
+    "col_management_share": ("Managers' share", "管理者占比"),
+    "col_management_rank": ("Managers' rank", "管理者排名"),
+    "col_customer_share": ("Customers' share", "顾客占比"),
+    "col_customer_rank": ("Customers' rank", "顾客排名"),
+    "col_share_gap": ("Share gap (managers − customers)", "占比差（管理者－顾客）"),
+    "col_rank_gap": ("Rank gap", "排名差"),
+    "col_verdict": ("Finding", "结论"),
+    "col_complainants": ("Complainants", "投诉人数"),
+    "col_complaint_rate": ("Complaint rate", "投诉率"),
+    "col_rate_ci_low": ("Rate CI low", "投诉率置信下限"),
+    "col_rate_ci_high": ("Rate CI high", "投诉率置信上限"),
+    "col_silent_per_complainer": ("Silent per complainer", "每位投诉者对应的沉默者"),
+    "col_dissatisfied_share": ("Dissatisfied share", "不满意顾客占比"),
+    "col_dissatisfied_ci_low": ("Dissatisfied CI low", "不满意占比置信下限"),
+    "col_dissatisfied_ci_high": ("Dissatisfied CI high", "不满意占比置信上限"),
+    "col_silent_share": ("Silent dissatisfied share", "沉默不满意顾客占比"),
+    "col_silent_ci_low": ("Silent CI low", "沉默占比置信下限"),
+    "col_silent_ci_high": ("Silent CI high", "沉默占比置信上限"),
+    "col_capped": ("Capped", "已封顶"),
+    "col_customer_base": ("Customer base", "顾客总数"),
+    "col_silent_customers": ("Silent dissatisfied customers", "沉默的不满意顾客数"),
+    "col_silent_customers_low": ("Silent customers low", "沉默顾客数下限"),
+    "col_silent_customers_high": ("Silent customers high", "沉默顾客数上限"),
+    "col_handling_index": ("Handling index", "投诉处理指数"),
+    "col_handling_n": ("Handling answers", "投诉处理回答数"),
 }
 
 
