@@ -156,17 +156,9 @@ def _parse_cell(v) -> float:
 
 def check_direct_weights(weights: Mapping, what: str = "weights") -> dict[str, float]:
     """Weights entered directly: finite, non-negative, summing to 1 (± 1e-6). Returns them as floats."""
-    if not isinstance(weights, Mapping) or not weights:
-        raise SpecError(f"{what} must be a non-empty mapping name -> weight")
-    out = {}
-    for k, v in weights.items():
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise SpecError(f"{what}: weight of {k!r} is not a number ({v!r})") from None
-        if not math.isfinite(f) or f < 0:
-            raise SpecError(f"{what}: weight of {k!r} must be finite and non-negative, got {v!r}")
-        out[str(k)] = f
+    from csi.analytics.classic import weight_values
+
+    out = {str(k): v for k, v in weight_values(weights, what).items()}
     total = sum(out.values())
     if abs(total - 1.0) > _SUM_TOL:
         raise SpecError(f"{what} must sum to 1, they sum to {total:.6g}")

@@ -64,8 +64,9 @@ def _rescaled(data: pd.DataFrame, items: Sequence[str], scales) -> pd.DataFrame:
     return rescale_0_100(data[list(items)], {i: sc[i] for i in items})
 
 
-def _normalise(weights: Mapping, what: str) -> dict:
-    """Weights divided by their sum; refuse negative, non-finite or all-zero weights."""
+def weight_values(weights: Mapping, what: str) -> dict:
+    """``{name: float}``; refuse an empty mapping and negative, non-finite or non-numeric weights
+    (shared with the expert weights of :mod:`csi.analytics.ahp`)."""
     if not isinstance(weights, Mapping) or not weights:
         raise SpecError(f"{what} must be a non-empty dict name -> weight")
     vals = {}
@@ -77,6 +78,12 @@ def _normalise(weights: Mapping, what: str) -> dict:
         if not math.isfinite(f) or f < 0:
             raise SpecError(f"{what}: weight of {k!r} must be finite and non-negative, got {v!r}")
         vals[k] = f
+    return vals
+
+
+def _normalise(weights: Mapping, what: str) -> dict:
+    """Weights divided by their sum; refuse negative, non-finite or all-zero weights."""
+    vals = weight_values(weights, what)
     total = sum(vals.values())
     if total <= 0:
         raise SpecError(f"{what}: weights are all zero")
