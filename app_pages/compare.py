@@ -68,6 +68,10 @@ def _group_name(key) -> str:
     return ", ".join(str(k) for k in key)
 
 
+class _NoGroups(Exception):
+    """No group of the chosen segment could be fitted (the notice is shown)."""
+
+
 def _failed_caption(key, err) -> str:
     """Why a group has no model, in the page language (the engine's 'only n respondents' in words)."""
     import re
@@ -145,6 +149,11 @@ with tab_s:
         latest = prep.focus_wave
         try:
             fits, booted = _fits(("segment", seg))
+            if not any(f.ok for f in fits.values()):  # every group too small: a notice, not an error
+                st.info(t("ss_no_group_fitted", L, need=prep.settings.min_n), icon=":material/groups:")
+                for k, f in fits.items():
+                    st.caption(_failed_caption((k[0], seg_value(seg, k[-1], L, SEG_LABELS)), f.error))
+                raise _NoGroups
             tr = _trend(fits)
             cons = tuple(dict.fromkeys(tr["construct"]))
             shown = tr.assign(**{seg: tr[seg].map(lambda v: seg_value(seg, v, L, SEG_LABELS))})
@@ -161,6 +170,8 @@ with tab_s:
             failed = {k: f.error for k, f in fits.items() if not f.ok}
             for k, err in failed.items():
                 st.caption(_failed_caption((k[0], seg_value(seg, k[-1], L, SEG_LABELS)), err))
+        except _NoGroups:
+            pass
         except CSIError as e:
             friendly_error(e, L)
 

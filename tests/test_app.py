@@ -766,6 +766,13 @@ def test_a_44_respondent_segment_shows_a_notice_instead_of_verdicts(db_44, tmp_p
     _no_exception(at)
     assert t("ss_no_actions", lang, n=n_used, need=need) in [i.value for i in at.info]
     assert t("dr_actions", lang) not in [s.value for s in at.subheader]
+    # the Compare page: segments under the minimum are marked, no group test on them
+    at.switch_page("app_pages/compare.py")
+    at.run()
+    _no_exception(at)
+    heads = (t("ss_groups_small_verdict", lang, need=need, groups="")[:12], t("ss_no_group_fitted", lang, need=30))
+    assert any(i.value.startswith(heads) for i in at.info), [i.value for i in at.info]
+    assert not at.error, [e.value for e in at.error]  # too small is a notice, never an error
 
 
 def test_targets_editor_saves_and_the_overview_badges_a_miss(app_env):

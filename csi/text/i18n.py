@@ -511,6 +511,9 @@ TEXT: dict[str, tuple[str, str]] = {
                        "不作显著性判断：最小的组仅使用 {n} 位受访者，至少需要 {need} 位。"),
     "ss_group_small": ("{group}: only {n} respondents, at least {need} are needed for a model; not shown.",
                        "{group}：仅 {n} 位受访者，建模至少需要 {need} 位；未显示。"),
+    "ss_no_group_fitted": ("No group of this segment has the {need} respondents a model needs; choose another segment "
+                           "or widen the selection.",
+                           "该细分维度下没有任何组达到建模所需的 {need} 位受访者；请选择其他细分维度或放宽筛选条件。"),
     "ss_groups_small_verdict": ("Groups below {need} respondents (indices shown, no verdicts): {groups}.",
                                 "少于 {need} 位受访者的组（显示指数，不作判断）：{groups}。"),
     "ss_nps_small": ("NPS on only {n} respondents (at least {need} are advised): read it as indicative.",
