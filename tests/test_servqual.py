@@ -162,6 +162,11 @@ def test_report_writes_servqual_importance_gap_and_iceberg(tmp_path, capsys):
     from csi.data.demo import build_demo_database
 
     db = build_demo_database(tmp_path / "demo.duckdb")
+    expert = tmp_path / "expert.json"
+    expert.write_text(json.dumps({"first_level": {"matrix": [[1, 3], [1 / 3, 1]], "names": ["network", "hotline"]},
+                                  "items": {"network": {"weights": {"qual2": 1.0}},
+                                            "hotline": {"weights": {"qual3": 1.0}}}}))
+    assert main(["expert-weights", str(expert), "--db", str(db)]) == 0
     out = tmp_path / "rep"
     assert main(["report", "--db", str(db), "--wave", "2025Q4", "--bootstrap", "0", "--out", str(out)]) == 0
     sq = pd.read_csv(out / "classic" / "servqual.csv")
@@ -175,3 +180,41 @@ def test_report_writes_servqual_importance_gap_and_iceberg(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["classic"]["importance_gap"]["source"].startswith("demo management survey")
     assert manifest["classic"]["servqual"]["ratio_interval"] == "delta method"
+    # expert weights: network 3x as important as the hotline -> 0.75 / 0.25, recorded with CR in the manifest
+    ew = manifest["classic"]["expert_weights"]
+    assert ew["first_level"]["weights"] == pytest.approx({"network": 0.75, "hotline": 0.25})
+    assert ew["first_level"]["ahp"]["cr"] == 0 and 0 < ew["fuzzy_score"] < 100
+    lvl = pd.read_csv(out / "classic" / "expert_hierarchy.csv").set_index("first_level")
+    assert ew["hierarchy_total"] == pytest.approx(0.75 * lvl.loc["network", "score"] + 0.25 * lvl.loc["hotline", "score"])
+
+
+def test_classic_page_shows_the_service_tabs_in_both_languages(tmp_path, monkeypatch):
+    pytest.importorskip("streamlit")
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from csi.data.demo import build_demo_database
+
+    root = Path(__file__).resolve().parents[1]
+    db = build_demo_database(tmp_path / "csi.duckdb")
+    monkeypatch.setenv("CSI_DB", str(db))
+    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "0")
+    monkeypatch.chdir(root)
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    expected = {"en": ("Largest shortfall: Reliability.", "- management overrates Tangibles"),
+                "zh": ("差距最大：可靠性。", "- 管理者高估了有形性")}
+    for lang, (story, finding) in expected.items():
+        at = AppTest.from_file(str(root / "streamlit_app.py"), default_timeout=300)
+        at.session_state["lang"] = lang
+        at.run()
+        at.switch_page("app_pages/classic.py").run()
+        assert not at.exception, [e.message for e in at.exception]
+        md = [m.value for m in at.markdown]
+        assert any(m.startswith(story) for m in md) and finding in md, md
+        assert any(m.startswith("λmax = 3.004") for m in md), md
+        assert not at.error, [e.value for e in at.error]

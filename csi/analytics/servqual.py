@@ -390,7 +390,7 @@ def store_views(db, report) -> tuple[dict[str, pd.DataFrame], dict, list[str]]:
     setting ``management_importance`` (the demo database, which has none, uses the demo management survey
     and says so) and ``expert_hierarchy`` from ``expert_weights``. Returns ``(tables, manifest, notes)``."""
     from csi.analytics import ahp
-    from csi.analytics.classic import weighted_hierarchy
+    from csi.analytics.classic import fuzzy_evaluation, weighted_hierarchy
     from csi.data import store
 
     con = store.connect(db, read_only=True)
@@ -429,11 +429,16 @@ def store_views(db, report) -> tuple[dict[str, pd.DataFrame], dict, list[str]]:
         try:
             hierarchy, top, record = ahp.load_setting(expert_text)
             rows = prep.rows_of(prep.focus_wave)
-            it, lvl, total = weighted_hierarchy(rows, hierarchy, top, _wave_scales(prep, prep.focus_wave),
-                                                weights=prep.weights_of(rows))
+            sc = _wave_scales(prep, prep.focus_wave)
+            it, lvl, total = weighted_hierarchy(rows, hierarchy, top, sc, weights=prep.weights_of(rows))
+            fz = fuzzy_evaluation(rows, hierarchy, sc, weights=prep.weights_of(rows), first_level_weights=top)
         except (SpecError, DataError) as e:
             notes.append(f"expert-weighted hierarchy skipped: {e}")
         else:
             tables["classic/expert_hierarchy_items"], tables["classic/expert_hierarchy"] = it, lvl
-            manifest["expert_weights"] = {**record, "total": total}
+            total_row = pd.DataFrame([{"first_level": "TOTAL", "weight": 1.0, **fz.grade_vector.to_dict(),
+                                       "score": fz.score, "grade": fz.grade}])
+            tables["classic/expert_fuzzy"] = pd.concat([fz.level1, total_row], ignore_index=True)
+            manifest["expert_weights"] = {**record, "hierarchy_total": total, "fuzzy_score": fz.score,
+                                          "fuzzy_grade": fz.grade}
     return tables, manifest, notes
