@@ -221,12 +221,13 @@ def test_end_to_end_in_a_real_browser(server, browser):
 
 
 # ------------------------------------------------------------------ every page, both languages (issue 12)
-# The rendered page's text without icon ligatures (a material icon is the text "keyboard_arrow_right") and
-# without the file uploader's built-in instructions (Streamlit's own English, not the app's).
+# The rendered page's text without icon ligatures (a material icon is the text "keyboard_arrow_right"), without
+# the file uploader's built-in instructions (Streamlit's own English, not the app's) and without code spans (a
+# command or a column name shown as code is meant as typed).
 _MAIN_TEXT = """() => {
   const m = document.querySelector("[data-testid='stMain']").cloneNode(true);
   m.querySelectorAll("[data-testid='stIconMaterial'], [data-testid='stFileUploaderDropzoneInstructions'], "
-                     + "[data-testid='stFileUploaderDropzone'] button").forEach(e => e.remove());
+                     + "[data-testid='stFileUploaderDropzone'] button, code").forEach(e => e.remove());
   document.body.appendChild(m); const s = m.innerText; m.remove(); return s;
 }"""
 # Chart labels that leave their chart (clipped) or sit on another label (point labels, annotations, axis ticks,

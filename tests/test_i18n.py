@@ -23,19 +23,21 @@ ALLOWED_LATIN = {
     "Henseler", "Fornell", "Larcker", "ML", "OLS", "CI", "ID", "UTC", "ACSI", "streamlit", "secrets", "toml",
     "Skyline", "Mobile", "Horizon", "Telecom", "GB", "MB", "KB", "UTF", "GBK", "GB18030", "BOM", "cp",
     "ULS", "NFI", "PLSpredict", "Bollen", "Stine", "LM", "RMSE", "MAE", "NN", "NCA", "cIPMA", "CE-FDH", "HI95", "HI99",
+    "AHP", "CI", "CR", "RI", "TARP", "RATER", "SERVQUAL", "Saaty", "Goodman", "Spearman", "Wilson",
     "MICOM", "MGA", "IPMA", "PLSc", "FIML", "Hauff", "Zhao", "Lynch", "Chen", "Sarstedt", "Ringle", "Hair",
 }
 _WAVE = re.compile(r"\b\d{4}\s*[QqHh]\d\b|\b\d{4}[-/]\d{1,2}\b")
 _RAW = re.compile(r"\b(?:%s)\b|\b(?:imag|expe|qual|val|sat|comp|loy)\d+\b|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b|->"
                   % "|".join(CONSTRUCT_CODES))
+_CODE = re.compile(r"`[^`]*`")  # a command or column name shown as code (Markdown backticks) is meant as typed
 _LATIN = re.compile(r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]")
 
 
 def leaks(text: str, lang: str, allowed=()) -> list[str]:
     """Raw codes in ``text`` (construct codes, item codes such as qual3, snake_case tokens, ``A->B``) and, when
     ``lang`` is Chinese, Latin words outside :data:`ALLOWED_LATIN` and ``allowed`` (e.g. the store's brand and
-    wave names). Wave labels such as 2025Q4 are ignored."""
-    text = _WAVE.sub(" ", str(text)).replace("Q²predict", " ")
+    wave names). Wave labels such as 2025Q4 and text shown as code (`python -m csi ...`, a column name) are ignored."""
+    text = _CODE.sub(" ", _WAVE.sub(" ", str(text))).replace("Q²predict", " ").replace("λmax", " ")
     for a in allowed:
         text = text.replace(str(a), " ")
     found = _RAW.findall(text)
