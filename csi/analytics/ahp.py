@@ -193,12 +193,10 @@ def expert_weights(config: Mapping, allow_inconsistent: bool = False
     items_cfg = config["items"]
     if not isinstance(items_cfg, Mapping):
         raise SpecError("expert weights: 'items' must map each first-level attribute to its item weights")
-    extra = [k for k in items_cfg if k not in top]
-    absent = [k for k in top if k not in items_cfg]
-    if extra or absent:
-        raise SpecError("expert weights: first level and items disagree: "
-                        + "; ".join(filter(None, [extra and f"item weights for unknown attribute(s) {extra}",
-                                                  absent and f"no item weights for attribute(s) {absent}"])))
+    from csi.analytics.classic import check_same_levels
+
+    check_same_levels(items_cfg, top, "expert weights: first level and items disagree",
+                      "item weights for unknown attribute(s)", "no item weights for attribute(s)")
     hierarchy, record = {}, {"first_level": {"weights": top, "ahp": top_ahp}, "items": {}}
     for attr, spec in items_cfg.items():
         w, info = _level(spec, f"item weights of {attr!r}", allow_inconsistent)

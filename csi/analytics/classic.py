@@ -81,6 +81,15 @@ def weight_values(weights: Mapping, what: str) -> dict:
     return vals
 
 
+def check_same_levels(weights: Mapping, levels: Mapping, what: str, extra_text: str, absent_text: str) -> None:
+    """Refuse ``weights`` whose keys differ from ``levels``' (SpecError naming both differences)."""
+    extra = [k for k in weights if k not in levels]
+    absent = [k for k in levels if k not in weights]
+    if extra or absent:
+        raise SpecError(f"{what}: " + "; ".join(filter(None, [extra and f"{extra_text} {extra}",
+                                                             absent and f"{absent_text} {absent}"])))
+
+
 def _normalise(weights: Mapping, what: str) -> dict:
     """Weights divided by their sum; refuse negative, non-finite or all-zero weights."""
     vals = weight_values(weights, what)
@@ -179,12 +188,8 @@ def weighted_hierarchy(
     if first_level_weights is None:
         first_level_weights = {lvl: 1.0 for lvl in hierarchy}
     lvl_w = _normalise(first_level_weights, "first-level weights")
-    extra = [k for k in lvl_w if k not in hierarchy]
-    absent = [k for k in hierarchy if k not in lvl_w]
-    if extra or absent:
-        raise SpecError("first-level weights and hierarchy disagree: "
-                        + "; ".join(filter(None, [extra and f"weights for unknown level(s) {extra}",
-                                                  absent and f"no weight for level(s) {absent}"])))
+    check_same_levels(lvl_w, hierarchy, "first-level weights and hierarchy disagree",
+                      "weights for unknown level(s)", "no weight for level(s)")
     item_w = {lvl: _normalise(items, f"item weights of {lvl!r}") for lvl, items in hierarchy.items()}
     items = list(dict.fromkeys(i for lvl in item_w.values() for i in lvl))
     x = _rescaled(data, items, scales)
