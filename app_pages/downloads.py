@@ -6,9 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app import auth, state
+from app.board import board_downloads
 from app.downloads import csv_bytes, draws_long, json_bytes, jsonable, workbook_bytes
 from app.i18n import t
-from app.report_html import report_html
 from app.ui import friendly_error, lang, plain, selection, table_title, wait_for, wave_picker
 from csi.errors import CSIError, public_message
 
@@ -68,58 +68,7 @@ else:
 c3.download_button(t("dl_syntax", L), fit.manifest.get("model_syntax", ""), file_name=f"model_{sel.model}.lavaan",
                    mime="text/plain", key="dl_syntax", on_click="ignore")
 
-# ------------------------------------------------- board brief and HTML report (the engine's report)
-# The same engine report as `python -m csi report` / `python -m csi brief`, for the sidebar's selection: the
-# headline numbers equal the Overview's (same prepared selection, same fits). Built on click, once per
-# selection and bootstrap state (the brand comparison and classic views take a few seconds).
-st.subheader(t("dl_brief", L))
-st.caption(t("dl_brief_note", L))
-
-
-def _engine_report():
-    from csi.report.build import build_report as engine_report
-
-    prep = state.prepared(sel)
-    B = state.overview_bootstrap()
-    wjob = state.boot_job(sel, ("waves",), B, start=False) if B >= 2 else None
-    bjob = state.boot_job(sel, ("brands",), B, start=False) if B >= 2 else None
-    fits = wjob.result if wjob is not None and wjob.state == "done" else state.point_fits(sel, ("waves",))
-    bfits = (bjob.result if bjob is not None and bjob.state == "done" else
-             state.point_fits(sel, ("brands",)) if prep.brand_column is not None else {})
-    key = ("csi_engine_report", sel.path, sel.version, tuple(sel.waves), tuple(sel.filters), sel.model, sel.syntax,
-           sel.method, bool(sel.weighted), id(fits), id(bfits))
-    memo = st.session_state.get("_dl_engine_report")
-    if memo is None or memo[0] != key:
-        rep = engine_report(None, prepared=prep, fits=fits, brand_fit_map=bfits, segments=(),
-                            cache=state.fit_cache(sel.path))
-        memo = (key, rep)
-        st.session_state["_dl_engine_report"] = memo
-    return memo[1]
-
-
-def _brief(fmt: str) -> bytes:
-    from csi.report.brief import brief_content
-
-    b = brief_content(_engine_report(), L)
-    if fmt == "pptx":
-        from csi.report.brief_pptx import render_pptx
-        return render_pptx(b)
-    from csi.report.brief_pdf import render_pdf
-    return render_pdf(b)
-
-
-def _report() -> bytes:
-    return report_html(_engine_report(), L).encode("utf-8")
-
-
-c1, c2, c3 = st.columns(3)
-c1.download_button(t("dl_brief_pptx", L), lambda: _brief("pptx"), file_name=f"csi_brief_{stamp}_{L}.pptx",
-                   mime="application/vnd.openxmlformats-officedocument.presentationml.presentation",
-                   key="dl_brief_pptx", on_click="ignore")
-c2.download_button(t("dl_brief_pdf", L), lambda: _brief("pdf"), file_name=f"csi_brief_{stamp}_{L}.pdf",
-                   mime="application/pdf", key="dl_brief_pdf", on_click="ignore")
-c3.download_button(t("dl_report", L), _report, file_name=f"csi_report_{stamp}_{L}.html", mime="text/html",
-                   key="dl_report", on_click="ignore")
+board_downloads(sel, L, stamp)
 
 st.subheader(t("dl_tables", L))
 for name, df in tables.items():

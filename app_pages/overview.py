@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import actions, auth, charts, state
+from app.board import board_downloads
 from app.i18n import construct_label, t
 from app.ui import friendly_error, friendly_text, lang, plain, selection, show_table, tp, wait_for
 from csi.analytics import priorities
@@ -200,6 +201,8 @@ for n in prep.notes:  # the engine's notes: items a wave lacks, weights not used
     st.caption(plain(public_message(n["message_zh"] if L == "zh" else n["message"])))
 used = dict(n=head["n"], total=head["n_respondents"], wave=wave_l)  # the count the model used, and of how many
 st.caption(tp("ov_footer", L, B=B, **used) if booted else tp("ov_footer_point", L, **used))
+with st.expander(t("dl_brief", L), icon=":material/slideshow:"):  # executives take the brief from here
+    board_downloads(sel, L, f"{wave_l}_{sel.model}_{sel.method}", key="ov")
 
 pending = None
 if B >= 2 and not booted:

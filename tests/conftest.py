@@ -23,18 +23,21 @@ def pytest_configure(config) -> None:
         return
     have_font = os.path.exists("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
     have_nginx = bool(shutil.which("nginx") or os.path.exists("/usr/sbin/nginx"))
-    if (shutil.which("chromium") or shutil.which("chromium-browser")) and have_font and have_nginx:
+    have_poppler = bool(shutil.which("pdffonts") and shutil.which("pdftotext"))  # the brief's PDF checks
+    if (shutil.which("chromium") or shutil.which("chromium-browser")) and have_font and have_nginx and have_poppler:
         return
     if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("apt-get"):
         return
-    print("\ninstalling Debian's chromium, fonts-noto-cjk and nginx-light for the browser and proxy tests ...",
+    print("\ninstalling Debian's chromium, fonts-noto-cjk, nginx-light and poppler-utils for the browser, proxy and "
+          "PDF tests ...",
           file=sys.stderr)
     # RUNLEVEL=1: the package's init script must not start an nginx service (the test runs its own, on loopback)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "RUNLEVEL": "1"}
     try:
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=900,
                        stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "fonts-noto-cjk", "nginx-light"],
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "fonts-noto-cjk", "nginx-light",
+                        "poppler-utils"],
                        check=True, env=env, timeout=1800, stdout=subprocess.DEVNULL)
     except (subprocess.SubprocessError, OSError) as e:  # the browser test then skips and says why
         print(f"could not install chromium: {e}", file=sys.stderr)

@@ -695,3 +695,17 @@ def _label(code: str) -> str:
     from app.ui import plain
 
     return plain(construct_label(str(code), "en"))
+
+
+
+# ------------------------------------------------------------------ the board brief for executives
+def test_a_viewer_takes_the_brief_from_the_overview(app_env):
+    """Viewers (executives) have no Downloads page, yet the brief is theirs: the Overview offers PPTX, PDF and the
+    HTML report of the engine (whose headline equals the Overview's: tests/test_brief.py)."""
+    at = _app(_secrets(vera={"role": "viewer"}))
+    at.run()
+    _sign_in(at, "vera")
+    _ok(at)
+    keys = {b.key for b in at.get("download_button")}
+    assert {"ov_brief_pptx", "ov_brief_pdf", "ov_report"} <= keys, keys
+    assert not auth.can("viewer", "downloads")  # the researcher's tables stay with researchers
