@@ -19,8 +19,12 @@ from app import auth, state
 from app.i18n import LANG_NAMES, LANGS, t
 from app.ui import (METHODS, MODELS, SCOPE_FILTER, Selection, friendly_text, internal_error_text, plain,
                     refuse_out_of_scope, session_to_url, sticky, url_to_session, wanted_page)
+from csi.data import store
 from csi.errors import CSIError
+from csi.model.dictionary import SEGMENT_LABELS_KEY, segment_labels, segment_value
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
+
+STORE_POLL_SECONDS = 5  # how often an open dashboard looks for a newly published store version
 
 def _industry_sidebar(sel, lang: str) -> None:
     """A scoped user's anonymised "Industry" means (app.state.industry_table) for the latest selected wave."""
@@ -87,6 +91,17 @@ except Exception as e:  # a bug: the log gets the detail, the visitor an inciden
     st.stop()
 all_waves = tuple(str(w) for w in wave_table["label"])
 
+
+@st.fragment(run_every=STORE_POLL_SECONDS)
+def _watch_store(path: str, seen: int | None) -> None:
+    """A wave published meanwhile (a CLI or scheduled ingest, another replica's upload) shows within a few
+    seconds without a reload: the store's current version is one readlink; a new one reruns the whole app."""
+    if store.current_version(path) != seen:
+        st.rerun(scope="app")
+
+
+_watch_store(path, store.current_version(path))
+
 sb = st.sidebar
 sb.subheader(t("filters", lang))
 # Keep the selection valid after a wave was added, renamed or deleted; a new wave joins the selection.
@@ -114,6 +129,7 @@ if user.brands is not None:  # a brand-scoped user: only their brands anywhere (
 if "f_brand" not in st.session_state and brands.get("own_brand") in seg_values.get("brand", []):
     st.session_state["f_brand"] = [brands["own_brand"]]  # executives look at their own brand first
 filters = []
+seg_labels = segment_labels(state.settings(path, version, (SEGMENT_LABELS_KEY,)).get(SEGMENT_LABELS_KEY))
 for seg in state.SEGMENTS:
     options = seg_values.get(seg, [])
     if not options:
@@ -121,7 +137,8 @@ for seg in state.SEGMENTS:
     key = f"f_{seg}"
     if key in st.session_state:
         st.session_state[key] = [v for v in st.session_state[key] if v in options]
-    chosen = sb.multiselect(t(seg, lang), options, key=key, placeholder=t("all", lang))
+    chosen = sb.multiselect(t(seg, lang), options, key=key, placeholder=t("all", lang),
+                            format_func=lambda v, s=seg: segment_value(s, v, lang, seg_labels))
     filters.append((seg, tuple(chosen)))
 
 sb.subheader(t("model", lang))

@@ -33,8 +33,11 @@ _WRITE_LOCK = threading.Lock()  # this process's writers queue here before the s
 
 
 def db_path() -> str:
-    """The database file: ``$CSI_DB`` or ``data/csi.duckdb``, as an absolute path string."""
-    return str(Path(os.environ.get("CSI_DB") or Path("data") / "csi.duckdb").resolve())
+    """The database file: ``$CSI_DB`` or ``data/csi.duckdb``, as an absolute path string.
+
+    Made absolute WITHOUT resolving symlinks: the store's public name is a symlink to its current version
+    file, and a resolved path would pin the app to one version forever (and aim its writes at a version file)."""
+    return os.path.abspath(os.environ.get("CSI_DB") or Path("data") / "csi.duckdb")
 
 
 def bootstrap_default() -> int:

@@ -253,6 +253,36 @@ _CHART_GEOMETRY = """() => {
 }"""
 
 
+def test_an_open_dashboard_shows_a_wave_ingested_by_the_cli(server, browser):
+    """Issue 9's "done when": with a dashboard open on the store, `python -m csi ingest` of a new wave exits 0
+    and the open page shows the wave by itself (no reload, no click) within a few seconds."""
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1400}, locale="en-US")
+    page = ctx.new_page()
+    try:
+        page.goto(server["url"], wait_until="domcontentloaded")
+        page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=180_000)
+        # the overview's bootstrap ends first: its poller's rerun must not be what shows the wave
+        page.get_by_text("bootstrap resamples", exact=False).last.wait_for(timeout=240_000)
+        _wait_idle(page)
+        page.wait_for_timeout(1000)
+        assert page.get_by_text("2026Q3").count() == 0
+        from csi.data import demo
+
+        df = demo.generate(23).waves["2025Q4"].head(400).copy()
+        df["respondent_id"] = [f"C-{i:05d}" for i in range(len(df))]
+        csv = server["tmp"] / "wave_2026Q3.csv"
+        df.astype(object).where(df.notna(), "").astype(str).to_csv(csv, index=False)
+        run = subprocess.run([sys.executable, "-m", "csi", "ingest", str(csv), "--wave", "2026Q3",
+                              "--db", str(server["db"])], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert run.returncode == 0, run.stderr
+        t0 = time.perf_counter()
+        page.get_by_text("2026Q3").first.wait_for(timeout=30_000)  # the store watcher reruns the page
+        print(f"\nnew wave on the open page {time.perf_counter() - t0:.1f} s after the ingest exited")
+    finally:
+        ctx.close()
+
+
 def _page_keys() -> list[str]:
     import ast
 

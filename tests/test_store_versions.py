@@ -455,3 +455,17 @@ def test_the_data_page_deletes_to_the_trash_restores_and_shows_the_audit_log(tmp
     shown = [df.value for df in at.dataframe]
     assert any("restore" in set(map(str, d.iloc[:, 2])) for d in shown if d.shape[1] == 5)  # the audit tab
     st.cache_resource.clear()
+
+
+def test_the_app_keeps_the_stores_name_and_never_writes_a_version_file(db, monkeypatch):
+    """The app once resolved $CSI_DB, which follows the symlink: it stayed on version 1 for good and aimed
+    its writes at a version file. The path is absolute but unresolved, and a version file refuses writers."""
+    from app import state
+
+    monkeypatch.chdir(db.parent)
+    monkeypatch.setenv("CSI_DB", db.name)
+    assert state.db_path() == str(db) and Path(state.db_path()).is_symlink()
+    with pytest.raises(StoreError, match="one published version"):
+        with store.writing(store.version_file(db), actor="t", action="rename") as con:
+            store.rename_wave(con, "W1", "X")
+    assert _labels(db) == ["W1"] and store.current_version(db) == 1

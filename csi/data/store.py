@@ -512,6 +512,10 @@ def writing(path: str | os.PathLike, *, actor: str | None = None, action: str | 
     path = Path(path)
     if path.is_dir():
         raise StoreError(f"{path.name} is a folder; give the path of a database file")
+    if _VERSION_FILE.match(path.name) and path.parent.name.endswith(".versions"):
+        # a resolved symlink: writing here would turn one immutable version into a second store
+        raise StoreError(f"{path.name} is one published version of the store {path.parent.name[:-9]}; "
+                         "write through the store's own name, not its versions folder")
     actor = str(actor or default_actor())
     detail = {} if detail is None else detail
     path.parent.mkdir(parents=True, exist_ok=True)
