@@ -174,7 +174,7 @@ if user.brands is not None and user.industry and st.session_state["csi_selection
 
 pages = {p: st.Page(PAGE_FILES[p][0], title=t(f"page_{p}", lang), icon=PAGE_FILES[p][1], url_path=p,
                     default=(p == "overview"))
-         for p in auth.pages_for(user.role)}
+         for p in auth.user_pages(user)}
 pages.update({"industry": st.Page("app_pages/industry.py", title=t("page_industry", lang), icon=":material/leaderboard:", url_path="industry")} if "compare" in pages else {})  # noqa: E501 - national programmes (DASK)
 page = st.navigation(list(pages.values()), position="top")
 wanted = wanted_page()  # a bookmark's page, kept through the sign-in form

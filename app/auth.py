@@ -125,6 +125,19 @@ def can(role: str | None, page: str) -> bool:
     return page in pages_for(role)
 
 
+# Pages that manage the whole programme's store (every brand's waves, uploads, dictionary, trash, audit):
+# a brand-scoped user never opens them, whatever the role.
+PROGRAMME_PAGES = ("data",)
+
+
+def user_pages(user: "User | None") -> tuple[str, ...]:
+    """The pages ``user`` may open: the role's, less the programme-wide ones for a brand-scoped user."""
+    if user is None:
+        return ()
+    pages = pages_for(user.role)
+    return pages if user.brands is None else tuple(p for p in pages if p not in PROGRAMME_PAGES)
+
+
 def best_role(roles) -> Role | None:
     """The most powerful known role in ``roles`` (a list, a string or None)."""
     if roles is None:
@@ -835,7 +848,7 @@ def require(page: str, lang: str = "en") -> User:
     from .i18n import t
 
     user = current_user()
-    if user is None or not can(user.role, page):
+    if user is None or page not in user_pages(user):
         role = t(f"role_{user.role}", lang) if user else "-"
         st.error(t("not_allowed", lang, role=role))
         st.stop()

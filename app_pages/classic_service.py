@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, show_table
+from app.ui import friendly_error, item_names_of, show_table
 from csi.errors import CSIError
 
 
@@ -49,8 +49,10 @@ def servqual_tab(prep, wave: str, frame: pd.DataFrame, weights, L: str, counted:
                                      ytitle=t("axis_gap", L)), key="cl_sq_gap")
     c2.plotly_chart(charts.bar_chart(dims, "dimension_label", "importance", L, t("sq_importance_chart", L)),
                     key="cl_sq_imp")
+    names = item_names_of()  # the item's short question text, never its code (relper1)
     shown = tab.assign(dimension=[construct_label(d, L) for d in tab["dimension"]],
-                       item=[p if lvl == "item" else None for lvl, p in zip(tab["level"], tab["perception_item"])])
+                       item=[(names.get(p, (p, p))[1 if L == "zh" else 0] if lvl == "item" else None)
+                             for lvl, p in zip(tab["level"], tab["perception_item"])])
     keep = [c for c in shown.columns if c not in ("level", "expectation_item", "perception_item")]
     show_table(shown[shown["level"] == "dimension"][[c for c in keep if c != "item"]], L)
     show_table(shown[shown["level"] == "item"][[c for c in keep if not c.startswith("importance")]], L)

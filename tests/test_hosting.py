@@ -709,3 +709,17 @@ def test_a_viewer_takes_the_brief_from_the_overview(app_env):
     keys = {b.key for b in at.get("download_button")}
     assert {"ov_brief_pptx", "ov_brief_pdf", "ov_report"} <= keys, keys
     assert not auth.can("viewer", "downloads")  # the researcher's tables stay with researchers
+
+
+def test_a_brand_scoped_analyst_cannot_open_the_programmes_data_page(app_env):
+    """The Data page manages every brand's waves, uploads, trash and audit log: not for a scoped user, whatever
+    the role (neither in the navigation nor by URL); an unscoped analyst keeps it."""
+    at = _app(_secrets(sam={"role": "analyst", "brands": [OTHER]}, anna={"role": "analyst"}))
+    at.run()
+    _sign_in(at, "sam")
+    _ok(at)
+    assert auth.user_pages(auth.User("sam", "analyst", "password", brands=(OTHER,))) == auth.pages_for("viewer")
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("app_pages/data.py")  # not registered for this user: no URL reaches it
+    assert not at.get("file_uploader")
+    assert "data" in auth.user_pages(auth.User("anna", "analyst", "password"))

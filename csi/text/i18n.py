@@ -978,7 +978,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "ex_servqual": ("Gap = perception − expectation on 0–100 points, with the paired t interval; ratio = perception / "
                     "expectation, with its delta-method interval. A dimension's score is the mean of its items. "
                     "Importance: the PLS path of satisfaction on the five perceived dimensions.",
-                    "差距＝感知－期望（0–100 分），配对 t 区间；比值＝感知÷期望，delta 法区间。维度得分为其题项的平均。"
+                    "差距＝感知－期望（0–100 分），配对 t 区间；比值＝感知÷期望，德尔塔法区间。维度得分为其题项的平均。"
                     "重要性：满意度对五个感知维度的 PLS 路径系数。"),
     "sq_gap_chart": ("Gap by dimension (perception − expectation)", "各维度差距（感知－期望）"),
     "sq_importance_chart": ("Importance for satisfaction (PLS path)", "对满意度的重要性（PLS 路径系数）"),
@@ -992,10 +992,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "ig_stored": ("Management survey stored in the database: {n} managers.", "使用数据库中保存的管理者问卷：{n} 位管理者。"),
     "ig_demo": ("Demo management survey: {n} managers.", "演示用管理者问卷：{n} 位管理者。"),
     "ig_uploaded": ("Uploaded management survey: {n} managers (kept for this session; store it with "
-                    "python -m csi ingest-management).", "已上传的管理者问卷：{n} 位管理者（仅本次会话有效；可用 "
-                    "python -m csi ingest-management 保存）。"),
-    "ig_none": ("Upload a management survey, or store one with: python -m csi ingest-management FILE.",
-                "请上传管理者问卷，或用 python -m csi ingest-management FILE 保存。"),
+                    "`python -m csi ingest-management`).", "已上传的管理者问卷：{n} 位管理者（仅本次会话有效；可用 "
+                    "`python -m csi ingest-management` 保存）。"),
+    "ig_none": ("Upload a management survey, or store one with: `python -m csi ingest-management FILE`.",
+                "请上传管理者问卷，或用 `python -m csi ingest-management FILE` 保存。"),
     "ig_rho": ("Spearman rank correlation between managers' and customers' importance: ρ = {rho} (p = {p}, "
                "{k} dimensions).", "管理者与顾客重要性的斯皮尔曼等级相关：ρ = {rho}（p = {p}，{k} 个维度）。"),
     "ig_overrates": ("management overrates {dim}", "管理者高估了{dim}"),
@@ -1032,8 +1032,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "ahp_consistent": ("Consistent enough (CR < 0.10).", "一致性可以接受（CR < 0.10）。"),
     "ahp_inconsistent": ("Inconsistent (CR ≥ 0.10): accepted because you chose to.", "一致性不足（CR ≥ 0.10）：按您的选择仍予接受。"),
     "ex_ahp": ("Weights: the principal eigenvector of the matrix; CI = (λmax − n)/(n − 1), CR = CI / RI. Store a "
-               "study's expert weights with: python -m csi expert-weights FILE.json.",
-               "权重为判断矩阵的主特征向量；CI＝(λmax－n)/(n－1)，CR＝CI/RI。可用 python -m csi expert-weights FILE.json "
+               "study's expert weights with: `python -m csi expert-weights FILE.json`.",
+               "权重为判断矩阵的主特征向量；CI＝(λmax－n)/(n－1)，CR＝CI/RI。可用 `python -m csi expert-weights FILE.json` "
                "保存研究的专家权重。"),
     "ahp_weight": ("Weight", "权重"),
     "ahp_criterion": ("Criterion", "准则"),
