@@ -409,6 +409,31 @@ def _point_fits(path: str, version: str, wave_labels, filters, model, syntax, me
     return _estimate(prep, scope, 0, fit_cache(path))
 
 
+# Engine tables of a run (alerts, priorities, bands, brand and gap tables, trends) cost about 40% of a cached
+# overview run; every session showing the same selection shares the same Prepared and fits objects (cached
+# resources), so their tables are computed once per process and copied out (a page may add columns).
+# Keys are the objects' ids; the entry holds the objects themselves, so an id cannot be reused while cached.
+_TABLES: "dict[tuple, tuple]" = {}
+_TABLES_LOCK = threading.Lock()
+_TABLES_MAX = 256
+
+
+def engine_table(fn, *objs, **kw):
+    """``fn(*objs, **kw)`` (a csi.report.build table builder), memoised per process on the identity of its
+    inputs; DataFrames come back as copies. Errors are not memoised (they are raised again each time)."""
+    key = (fn.__module__, fn.__qualname__, tuple(id(o) for o in objs), repr(sorted(kw.items())))
+    with _TABLES_LOCK:
+        hit = _TABLES.get(key)
+    if hit is None:
+        value = fn(*objs, **kw)
+        with _TABLES_LOCK:
+            if len(_TABLES) >= _TABLES_MAX:
+                _TABLES.pop(next(iter(_TABLES)))  # the oldest entry
+            _TABLES[key] = hit = (objs, value)
+    value = hit[1]
+    return value.copy() if isinstance(value, pd.DataFrame) else value
+
+
 def point_fits(sel, scope: tuple = ("waves",)) -> dict:
     """Point estimates (no bootstrap) of a scope: dict key -> csi.compare.GroupFit (keys as the engine's)."""
     return _point_fits(sel.path, sel.version, tuple(sel.waves), tuple(sel.filters), sel.model, sel.syntax,

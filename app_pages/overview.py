@@ -114,7 +114,7 @@ if loy is not None:
 
 # --------------------------------------------------------------- alerts
 try:  # targets missed and significant drops of the latest wave (targets: python -m csi target SAT 75)
-    alerts = build.alerts_table(prep, fits)
+    alerts = state.engine_table(build.alerts_table, prep, fits)
     now = alerts[alerts["wave"] == wave_l]
     if len(now):
         st.warning(f"**{t('ov_alerts', L, wave=plain(wave_l))}**\n\n"
@@ -136,7 +136,7 @@ if small is not None:  # no action list on a handful of answers: say why and wha
     left.info(t("ss_no_actions", L, n=small, need=prep.settings.min_n_verdict), icon=":material/groups:")
 else:
     try:
-        pri = build.priorities_table(prep, latest, targets=[target])
+        pri = state.engine_table(build.priorities_table, prep, latest, targets=[target])
         ip = pri[pri["level"] == "construct"].reset_index(drop=True)
         ip_items = pri[pri["level"] == "indicator"].reset_index(drop=True)
         for col in ("label_en", "label_zh"):  # an executive reads the short name of a question
@@ -161,7 +161,7 @@ else:
         left.warning(friendly_text(e, L))
 
 # -------------------------------------------------------------- trend + brands
-tr = build.trends_table(fits)  # full width: six or more waves' labels need the room (rotated and cramped at 1024 px)
+tr = state.engine_table(build.trends_table, fits)  # full width: six or more waves' labels need the room (rotated and cramped at 1024 px)
 st.plotly_chart(charts.trend_chart(tr, L, constructs=tuple(prep.spec.constructs)), key="ov_trend")
 right, bands_col = st.columns(2)
 
@@ -171,13 +171,13 @@ if prep.brand_column is not None and prep.brand_frame is not None and len(prep.b
         bjob = state.boot_job(sel, ("brands",), B) if booted else None
         if bjob is not None and bjob.state == "done":
             bfits = bjob.result
-        bt = build.brand_table(prep, bfits)
+        bt = state.engine_table(build.brand_table, prep, bfits)
         rows = bt[bt["construct"] == target][["brand", "index", "ci_low", "ci_high"]]
         if len(rows):
             right.plotly_chart(charts.brand_chart(rows.reset_index(drop=True), L, prep.focus_brand or sel.own_brand,
                                                   title=t("ov_brands_title", L, construct=construct_label(target, L),
                                                           wave=wave_l)), key="ov_brands")
-            gap = build.gap_table(prep, bfits)
+            gap = state.engine_table(build.gap_table, prep, bfits)
             if len(gap):
                 g = gap.set_index("construct").loc[target]
                 sig = g["significant"]
@@ -191,7 +191,7 @@ if prep.brand_column is not None and prep.brand_frame is not None and len(prep.b
 
 # ----------------------------------------------------------------- bands
 try:
-    bands = build.bands_table(prep, latest, target)
+    bands = state.engine_table(build.bands_table, prep, latest, construct=target)
     if bands is not None:
         bands_col.plotly_chart(charts.bands_chart(bands, L, title=t("ov_bands_title", L, wave=wave_l)), key="ov_bands")
 except CSIError as e:

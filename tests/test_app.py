@@ -27,7 +27,7 @@ BOOT = "30"
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from app import auth  # noqa: E402
+from app import auth, state  # noqa: E402
 from app.i18n import TEXT, placeholders, t  # noqa: E402
 
 
@@ -837,3 +837,30 @@ def test_chinese_ui_has_no_raw_codes_or_english(app_env):
         if bad:
             found[page] = bad
     assert not found, found
+
+
+def test_engine_tables_are_shared_by_identity_and_copied_out():
+    """The overview's engine tables are computed once per (Prepared, fits) objects and handed out as copies:
+    a page adding a column cannot change what the next session sees; errors are raised again, not memoised."""
+    from csi.errors import DataError
+
+    calls = []
+
+    def table(prep, fits, construct="SAT"):
+        calls.append(construct)
+        if construct == "bad":
+            raise DataError("too few")
+        return pd.DataFrame({"x": [1.0, 2.0]})
+
+    prep, fits = object(), {"w": 1}
+    a = state.engine_table(table, prep, fits, construct="SAT")
+    a["y"] = 0  # a page's own column
+    b = state.engine_table(table, prep, fits, construct="SAT")
+    assert calls == ["SAT"] and list(b.columns) == ["x"]
+    state.engine_table(table, prep, {"w": 1}, construct="SAT")  # equal but another object: computed again
+    state.engine_table(table, prep, fits, construct="LOY")
+    assert calls == ["SAT", "SAT", "LOY"]
+    for _ in range(2):
+        with pytest.raises(DataError):
+            state.engine_table(table, prep, fits, construct="bad")
+    assert calls.count("bad") == 2
