@@ -710,3 +710,40 @@ def test_concurrent_fits_leave_the_process_state_alone(ecsi_data):
     alone = cbsem.estimate_cbsem(ecsi_data, spec)  # the same request alone: overlapping did not change it
     pd.testing.assert_frame_equal(out[0].params, alone.params, check_exact=True)
     assert out[1].info["missing"] == "fiml" and out[0].info["missing"] == "listwise"
+
+
+def test_worker_start_ups_refuse_to_run_in_a_serving_process():
+    """The only code that sets process-wide state (the CB-SEM worker's silencing, the pools' one BLAS thread, the
+    Dask plugin) runs in worker processes of its own. Called in this (a non-worker) process, the start-ups refuse
+    before changing anything, and the Dask plugin leaves the process that registered it alone; in a real spawn
+    worker the limit is in force."""
+    import sys
+    import warnings
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
+    from threadpoolctl import threadpool_info
+
+    from csi.runtime import execution
+
+    def state():
+        root = logging.getLogger()
+        return (sys.stdout, list(warnings.filters), list(root.handlers), list(root.filters),
+                [(i["internal_api"], i["num_threads"]) for i in threadpool_info()])
+
+    before = state()
+    for start in (cbsem._worker_init, execution.one_blas_thread):
+        with pytest.raises(RuntimeError, match="worker process of its own"):
+            start()
+    pytest.importorskip("distributed")
+    execution.OneBlasThread().setup(worker=None)  # registered here, set up here: nothing changes
+    assert state() == before
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=execution.one_blas_thread) as pool:
+        limits = pool.submit(_blas_threads).result(timeout=120)
+    assert limits and set(limits) == {1}, limits
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]

@@ -166,13 +166,6 @@ def _fit_one(payload: dict) -> GroupFit:
     return fit
 
 
-def _one_blas_thread() -> None:
-    """Worker start-up of the local pool (kept for callers of the old name): see csi.runtime.execution."""
-    from csi.runtime.execution import one_blas_thread
-
-    one_blas_thread()
-
-
 def _boot_accepts(name: str) -> bool:
     import inspect
 

@@ -238,6 +238,9 @@ def _worker_init() -> None:
 
     from threadpoolctl import threadpool_limits
 
+    from csi.runtime.execution import worker_only
+
+    worker_only("the CB-SEM worker's start-up")  # never in a serving process (tests/test_cbsem.py)
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.NullHandler())

@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import multiprocessing as mp
+import os
 import re
 import threading
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -32,22 +33,37 @@ from typing import Iterator
 from csi.errors import DataError
 
 __all__ = ["executor_for", "parse_spec", "local_pool", "drop_local_pool", "one_blas_thread", "OneBlasThread",
-           "executor_workers"]
+           "executor_workers", "worker_only"]
 
 DEFAULT_LOCAL_WORKERS = 2
 
 
-def one_blas_thread() -> None:
-    """Worker start-up: one BLAS thread in THIS (worker) process.
+def worker_only(what: str) -> None:
+    """Refuse unless this is a child process started by :mod:`multiprocessing` (a pool's or a Dask nanny's
+    worker). Process-wide settings (BLAS limits, warnings filters, stdout, logging) are made only in such
+    processes of their own: the dashboard's and the command line's processes are never children, so a
+    call that would change a serving process fails instead of leaking into every session's thread."""
+    if mp.parent_process() is None:
+        raise RuntimeError(f"{what} changes process-wide state; it runs only in a worker process of its own, "
+                           "never in the process that serves or calls the analysis")
 
-    numpy and scipy.linalg are imported first: threadpoolctl limits only the BLAS libraries already loaded,
-    and a spawn child started by ``python -m csi`` has imported nothing yet (its ``__main__`` is skipped), so
-    without the imports the limit silently did nothing and the workers ran multi-threaded BLAS."""
+
+def _limit_blas() -> None:
+    # numpy and scipy.linalg are imported first: threadpoolctl limits only the BLAS libraries already loaded,
+    # and a spawn child started by ``python -m csi`` has imported nothing yet (its ``__main__`` is skipped), so
+    # without the imports the limit silently did nothing and the workers ran multi-threaded BLAS.
     import numpy  # noqa: F401 - loads numpy's BLAS
     import scipy.linalg  # noqa: F401 - loads scipy's BLAS
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
+
+
+def one_blas_thread() -> None:
+    """Start-up of a local pool's worker: one BLAS thread in THIS worker process (refused elsewhere:
+    :func:`worker_only`)."""
+    worker_only("one_blas_thread")
+    _limit_blas()
 
 
 def _dask_plugin_base():
@@ -72,8 +88,15 @@ class _LazyPlugin:
 
                 name = "csi-one-blas-thread"
 
+                def __init__(self):
+                    self.client_pid = os.getpid()  # the process that registers the plugin
+
                 def setup(self, worker):  # noqa: D401 - Dask's hook
-                    one_blas_thread()
+                    # A worker inside the registering process (an inproc:// cluster, processes=False) shares
+                    # that process with the dashboard's or CLI's threads: its BLAS is left alone. Any other
+                    # worker process (nanny child, or a `dask worker --no-nanny` process) serves only Dask.
+                    if os.getpid() != self.client_pid:
+                        _limit_blas()
 
             cls._cls = OneBlasThreadPlugin
         return cls._cls
