@@ -11,18 +11,17 @@ import re
 
 import pandas as pd
 
-from .i18n import t
+from csi.report.present import short_text
 
-_HEAD = re.compile(r"^\s*([^:：]{3,40})[:：]")
+from .i18n import t
 
 
 def short_item_text(text: str) -> str:
     """The short name of an item for an executive: the head before a colon when the question has
     one (``"Customer-service hotline: getting through …"`` → ``"Customer-service hotline"``),
-    otherwise the whole text without its final full stop."""
-    text = str(text or "").strip()
-    m = _HEAD.match(text)
-    return (m.group(1) if m else text).strip().rstrip(".。 ")
+    otherwise the whole text without its final full stop (the reports' one rule:
+    :func:`csi.report.present.short_text`)."""
+    return short_text(text)
 
 
 def item_labels(dictionary: pd.DataFrame) -> dict[str, tuple[str, str]]:
