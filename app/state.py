@@ -191,6 +191,10 @@ def supersede_old_versions(path: str, version: str) -> int:
     once a new version is published their results can no longer be shown. Returns how many were cancelled."""
     def stale(key) -> bool:
         return isinstance(key, tuple) and len(key) > 2 and key[1] == path and key[2] != version
+    with _TABLES_LOCK:  # the engine tables of the old version can no longer be shown either
+        if _TABLES_VERSION.get(path) != version:
+            _TABLES_VERSION[path] = version
+            _TABLES.clear()
     return len(jobs().cancel_where(stale))
 
 
@@ -413,9 +417,12 @@ def _point_fits(path: str, version: str, wave_labels, filters, model, syntax, me
 # overview run; every session showing the same selection shares the same Prepared and fits objects (cached
 # resources), so their tables are computed once per process and copied out (a page may add columns).
 # Keys are the objects' ids; the entry holds the objects themselves, so an id cannot be reused while cached.
+# That also keeps them alive: the bound (about eight selections' six tables) keeps the extra memory below what
+# the _prepared cache (16 selections) holds anyway, and a new data version empties the memo.
 _TABLES: "dict[tuple, tuple]" = {}
 _TABLES_LOCK = threading.Lock()
-_TABLES_MAX = 256
+_TABLES_MAX = 48
+_TABLES_VERSION: dict[str, str] = {}
 
 
 def engine_table(fn, *objs, **kw):

@@ -864,3 +864,9 @@ def test_engine_tables_are_shared_by_identity_and_copied_out():
         with pytest.raises(DataError):
             state.engine_table(table, prep, fits, construct="bad")
     assert calls.count("bad") == 2
+    state.supersede_old_versions("/nowhere/csi.duckdb", "v1")
+    state.engine_table(table, prep, fits, construct="SAT")  # a new data version empties the memo
+    assert calls.count("SAT") == 3
+    state.supersede_old_versions("/nowhere/csi.duckdb", "v1")  # the same version again: kept
+    state.engine_table(table, prep, fits, construct="SAT")
+    assert calls.count("SAT") == 3
