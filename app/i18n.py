@@ -8,6 +8,7 @@ from csi.text.i18n import (  # noqa: F401
     attr_label,
     construct_label,
     construct_labels,
+    drop_reasons,
     placeholders,
     t,
 )

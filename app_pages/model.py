@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import auth, charts, state
-from app.i18n import construct_label, t
+from app.i18n import construct_label, drop_reasons, t
 from app.ui import friendly_error, lang, plain, selection, show_table, tp, wait_for, wave_fit
 from csi.errors import CSIError, public_message
 
@@ -149,7 +149,7 @@ if job is not None and wait_for(job, L):
         st.success(t("bootstrap_done", L, n=boot.n_kept, seed=int(seed)))
         if boot.dropped:
             st.warning(tp("bootstrap_dropped", L, n=sum(boot.dropped.values()),
-                          reasons=public_message("; ".join(f"{k}: {v}" for k, v in boot.dropped.items()))))
+                          reasons=public_message(drop_reasons(boot.dropped, L))))
         for n in getattr(boot, "notes", ()) or ():  # e.g. percentile intervals under-cover at small n
             st.info(plain(public_message(n["message_zh"] if L == "zh" else n["message"])))
 elif job is None:
@@ -157,7 +157,8 @@ elif job is None:
 
 # The engine's own warnings first, where nobody can miss them.
 if fit.index is not None:
-    for note in fit.index["note"].dropna():
+    notes = fit.index["note_zh"] if L == "zh" and "note_zh" in fit.index else fit.index["note"]
+    for note in notes.dropna():
         if note:
             st.warning(tp("md_engine_note", L, note=public_message(note)))
 if result.info.get("n_dropped"):

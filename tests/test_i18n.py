@@ -134,3 +134,18 @@ def test_table_view_keeps_numbers_sortable_and_translates(result_like):
     frame = styled.data
     assert pd.api.types.is_float_dtype(frame["载荷"] if "载荷" in frame.columns else frame.iloc[:, -1])
     assert not leaks(" ".join(map(str, frame.columns)), "zh")
+
+
+def test_drop_reasons_are_translated():
+    """Every reason the bootstrap counts dropped resamples under has a Chinese text; unknown reasons pass through."""
+    import re
+    from csi.text.i18n import drop_reasons
+
+    src = "".join(open(f"csi/{m}.py", encoding="utf-8").read()
+                  for m in ("engine/bootstrap", "engine/hoc", "evaluate/modelfit"))
+    reasons = set(re.findall(r'tag\("([^"]+)"', src)) | set(re.findall(r'reason = "([^"]+)" if', src)) \
+        | set(re.findall(r'else "([^"]+)"\n', src))
+    assert {"zero-variance indicator", "not converged", "inadmissible PLSc correlation"} <= reasons
+    zh = drop_reasons({r: 2 for r in reasons}, "zh")
+    assert not re.findall(r"[A-Za-z]{3,}", zh.replace("PLSc", ""))
+    assert drop_reasons({"not converged": 3, "other": 1}, "en") == "not converged: 3; other: 1"

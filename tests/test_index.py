@@ -116,6 +116,12 @@ def test_negative_weight_is_flagged(ecsi):
     assert "imag3" in idx.loc["IMAG", "note"] and "negative" in idx.loc["IMAG", "note"]
     assert not idx.drop(index="IMAG")["negative_weights"].any()
     assert idx.drop(index="IMAG")["note"].eq("").all()
+    # the same warning in Chinese for the dashboard (no English words besides the codes)
+    zh = idx.loc["IMAG", "note_zh"]
+    assert "imag3" in zh and "权重为负" in zh
+    import re
+    assert not re.findall(r"[A-Za-z]{3,}", zh.replace("imag3", "").replace("IMAG", ""))
+    assert idx.drop(index="IMAG")["note_zh"].eq("").all()
 
 
 def test_scale_errors_name_the_item(ecsi, fit):

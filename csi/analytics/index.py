@@ -226,18 +226,21 @@ def index_scores(result, scales: Scales, boot=None, alpha: float = 0.05) -> pd.D
     for j, con in enumerate(spec.constructs):
         g = groups[j]
         neg_items = [tab["indicator"].iat[k] for k in g if not wn[k] > 0]
-        note = ""
+        note = note_zh = ""
         value = idx[j]
         if not c[j] > 0:
             value, lo[j], hi[j] = np.nan, np.nan, np.nan
             note = (f"no index for {con}: its item weights do not add up to a positive total, "
                     "so the items cannot be averaged; check item coding (reversed items?)")
+            note_zh = f"{con} 无法计算指数：其题项权重之和不为正，题项无法加权平均；请检查题项编码（是否有反向题？）"
         elif neg_items:
             note = (f"{con} has negative weight{'s' if len(neg_items) > 1 else ''} on "
                     f"{', '.join(neg_items)}: the index formula assumes positive weights, so this index "
                     "is not a true 0–100 average; check reversed or unrelated items before reporting it")
+            note_zh = (f"{con} 的题项 {'、'.join(neg_items)} 权重为负：指数公式假定权重为正，因此该指数并非真正的 "
+                       "0–100 加权平均；报告前请检查反向题或无关题项")
         rows.append({"construct": con, "index": value, "ci_low": lo[j], "ci_high": hi[j], "n": n,
-                     "negative_weights": bool(neg_items) or not c[j] > 0, "note": note})
+                     "negative_weights": bool(neg_items) or not c[j] > 0, "note": note, "note_zh": note_zh})
     return pd.DataFrame(rows)
 
 

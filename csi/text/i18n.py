@@ -1067,7 +1067,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "col_silent_customers_high": ("Silent customers high", "沉默顾客数上限"),
     "col_handling_index": ("Handling index", "投诉处理指数"),
     "col_handling_n": ("Handling answers", "投诉处理回答数"),
+    # bootstrap drop reasons (csi.engine.bootstrap / hoc / evaluate.modelfit count dropped resamples under these)
+    "drop_reason:zero-variance indicator": ("zero-variance indicator", "指标方差为零"),
+    "drop_reason:not converged": ("not converged", "未收敛"),
+    "drop_reason:inadmissible PLSc correlation": ("inadmissible PLSc correlation", "PLSc 相关系数不可接受"),
+    "drop_reason:singular construct correlations": ("singular construct correlations", "构念相关矩阵奇异"),
 }
+
+
+def drop_reasons(dropped, lang: str = "en") -> str:
+    """``{"not converged": 3, ...}`` as one line in ``lang`` (an unknown reason shows as given)."""
+    sep = "；" if lang == "zh" else "; "
+    return sep.join(f"{t('drop_reason:' + k, lang) if 'drop_reason:' + k in TEXT else k}: {v}"
+                    for k, v in dropped.items())
 
 
 def t(key: str, lang: str = "en", **fmt) -> str:
