@@ -45,11 +45,22 @@ def run_demo(args) -> int:
 
 
 def run_ingest(args) -> int:
-    from csi.data.ingest import ingest_into
+    from csi.data.ingest import MAX_PER_KIND, ingest_into
+    from csi.errors import InputError
 
-    report = ingest_into(_db(args), args.file, args.wave, actor=store.default_actor(), scale=args.scale,
-                         missing=args.missing, require_all_items=args.require_all_items,
-                         keep_columns=args.keep_column, field_start=args.field_start, field_end=args.field_end)
+    out = getattr(args, "problems_out", None)
+    try:
+        report = ingest_into(_db(args), args.file, args.wave, actor=store.default_actor(), scale=args.scale,
+                             missing=args.missing, require_all_items=args.require_all_items,
+                             keep_columns=args.keep_column, field_start=args.field_start, field_end=args.field_end,
+                             max_per_kind=None if out else MAX_PER_KIND)
+    except InputError as e:
+        if out:  # every problem to the file; main() prints the first 50
+            from csi.cli.analyst import write_problems
+
+            write_problems(e.problems, out)
+            print(f"all {len(e.problems)} problems written to {out}", file=sys.stderr)
+        raise
     print(report.summary())
     return 0
 

@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--keep-column", action="append", default=None, metavar="COL",
                     help="keep a column that is neither an item nor a known segment as a segment (repeatable; "
                          "default: such columns are dropped with a warning naming them)")
+    sp.add_argument("--problems-out", type=Path, default=None, metavar="FILE",
+                    help="on rejection, write every problem (not only the first 50 printed) to FILE as CSV")
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_ingest")
 
@@ -171,6 +173,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("file", type=Path)
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_restore_backup")
+
+    # analyst tools (csi/cli/analyst.py): wave template, raw export of a wave, merged segment values
+    sp = sub.add_parser("template", help="a blank file for a new wave: id, segments, weight and the dictionary's "
+                                         "items (XLSX adds a sheet with question texts, scales, missing codes)")
+    db_arg(sp)
+    sp.add_argument("--out", type=Path, required=True, help="FILE.csv (header only, UTF-8 with BOM) or FILE.xlsx")
+    sp.set_defaults(handler="csi.cli.analyst:run_template")
+    sp = sub.add_parser("export-wave", help="a wave's responses as stored (CSV or XLSX); ingest reads it back "
+                                            "unchanged")
+    db_arg(sp)
+    sp.add_argument("--wave", required=True, help="wave label")
+    sp.add_argument("--out", type=Path, required=True, help="FILE.csv or FILE.xlsx")
+    sp.set_defaults(handler="csi.cli.analyst:run_export_wave")
+    sp = sub.add_parser("recode", help="merge segment values (East = 华东) in every view; the stored rows are "
+                                       "unchanged (audited); without a change, print the mapping")
+    db_arg(sp)
+    sp.add_argument("--segment", default=None, help="segment name, e.g. region")
+    sp.add_argument("--map", action="append", default=None, metavar="FROM=TO", help="show FROM as TO (repeatable)")
+    sp.add_argument("--unmap", action="append", default=None, metavar="FROM", help="remove FROM's recode (repeatable)")
+    sp.add_argument("--clear", action="store_true", help="remove every recode of the segment (before --map)")
+    sp.set_defaults(handler="csi.cli.analyst:run_recode")
 
     sp = sub.add_parser("items", help="print the item dictionary")
     db_arg(sp)

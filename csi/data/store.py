@@ -935,13 +935,27 @@ def segment_columns(con, waves: Sequence[str] | None = None) -> list[str]:
     return sorted(r[0] for r in con.execute(sql, params).fetchall())
 
 
-def segment_values(con, name: str, waves: Sequence[str] | None = None) -> list[str]:
+def segment_values(con, name: str, waves: Sequence[str] | None = None, *, recode: bool = True) -> list[str]:
+    """Distinct values of segment ``name``; with ``recode`` (default) as the analyst merged them (the setting
+    ``segment_recodes``, :mod:`csi.data.recodes`), else as stored."""
     sql = "SELECT DISTINCT s.value FROM segments s JOIN waves w USING (wave_id) WHERE s.name = ? AND s.value IS NOT NULL"
     params: list = [name]
     if waves:
         sql += " AND w.label IN (SELECT unnest(?))"
         params.append(list(waves))
-    return sorted(r[0] for r in con.execute(sql, params).fetchall())
+    values = sorted(r[0] for r in con.execute(sql, params).fetchall())
+    if recode:
+        from csi.data import recodes
+
+        values = recodes.recode_values(name, values, segment_recodes(con))
+    return values
+
+
+def segment_recodes(con) -> dict[str, dict[str, str]]:
+    """The analyst's merged segment values ``{segment: {from: to}}`` (setting ``segment_recodes``; ``{}``)."""
+    from csi.data import recodes
+
+    return recodes.parse_recodes(get_setting(con, recodes.SETTING_KEY))
 
 
 def wave_scales(con, waves: Sequence[str] | None = None) -> pd.DataFrame:
@@ -959,6 +973,8 @@ def load_responses(
     waves: Sequence[str] | None = None,
     segments: Mapping[str, str | Sequence[str]] | Sequence[tuple[str, str]] | None = None,
     items: Sequence[str] | None = None,
+    *,
+    recode: bool = True,
 ) -> pd.DataFrame:
     """One row per respondent of the selected waves and segments.
 
@@ -967,14 +983,21 @@ def load_responses(
     every item (float, NaN = missing), items in dictionary order.
     ``segments`` maps a column to one value or several (OR within a column, AND across columns); a list of
     ``(column, value)`` pairs as the CLI's ``--segment`` gives is accepted too.
+    ``recode`` (default): segment values as the analyst merged them (setting ``segment_recodes``, applied here,
+    the one place analyses read responses; ``segments`` filters name merged values); False: as stored (raw export).
     """
     all_labels = wave_labels(con)
+    mapping = segment_recodes(con) if recode else {}
     if waves:
         unknown = [w for w in waves if w not in all_labels]
         if unknown:
             raise StoreError(f"unknown wave{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
                              f"(waves: {', '.join(all_labels) or 'none'})")
     filters = _segment_filters(segments)
+    if mapping:
+        from csi.data.recodes import stored_values_for
+
+        filters = {name: stored_values_for(name, values, mapping) for name, values in filters.items()}
     where = ["1=1"]
     params: list = []
     if waves:
@@ -1022,6 +1045,10 @@ def load_responses(
     out["wave"] = pd.Categorical(out["wave"], categories=[w for w in all_labels if w in present] or None, ordered=True)
     for c in seg_cols:
         out[c] = out[c].astype(object)
+    if mapping:
+        from csi.data.recodes import recode_frame
+
+        recode_frame(out, mapping)
     if WEIGHT_SEGMENT in seg_cols:
         out[WEIGHT_SEGMENT] = _weights(out[WEIGHT_SEGMENT], out["wave"])
     return out
