@@ -1,0 +1,245 @@
+"""Analyst tools (issue 13, item 7): wave template, raw export, merged segment values, the survey weight as a
+weight, one problem per ragged row with every problem downloadable; expert weights and the stored management
+survey reach the dashboard through the report's functions."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csi.cli.main import main
+from csi.data import demo, ingest, recodes, store, templates
+from csi.errors import InputError, SpecError
+
+
+def _demo_raw(wave: str = "2025Q4", n: int = 120) -> pd.DataFrame:
+    df = demo.generate(20240601).waves[wave].head(n)
+    return demo.as_text(df)
+
+
+@pytest.fixture()
+def db(tmp_path):
+    """A store of one demo wave (120 respondents) whose regions are partly Chinese ("华东" beside "East")."""
+    raw = _demo_raw()
+    raw.loc[raw.index[::3], "region"] = "华东"
+    raw.loc[raw.index[1], "brand"] = "=HYPERLINK(\"x\")"  # a formula-like text value
+    raw.loc[raw.index[5], "sat1"], raw.loc[raw.index[6], "sat1"] = "99", ""  # "don't know" and a blank
+    path = tmp_path / "s.duckdb"
+    con = store.connect(path)
+    try:
+        ingest.ingest_frame(con, raw, wave="W1", source_name="w1.csv")
+        store.set_setting(con, "brand_column", "brand")
+    finally:
+        con.close()
+    return path
+
+
+def _read(path, fn):
+    con = store.connect(path, read_only=True)
+    try:
+        return fn(con)
+    finally:
+        con.close()
+
+
+# ------------------------------------------------------------------ template
+def test_template_csv_is_header_only_utf8_bom_in_dictionary_order(db):
+    data = _read(db, lambda con: templates.wave_template(con, "csv"))
+    assert data.startswith(b"\xef\xbb\xbf")
+    text = data.decode("utf-8-sig")
+    assert text.count("\n") == 1  # one header row, no question-text row
+    header = text.strip().split(",")
+    assert header[:3] == ["respondent_id", "brand", "region"]
+    assert "weight" in header and header.index("weight") < header.index("imag1")
+    items = [h for h in header if h not in ("respondent_id", "brand", "region", "channel", "gender", "age_group",
+                                            "weight")]
+    dictionary = _read(db, store.item_dictionary)
+    assert sorted(items) == sorted(dictionary["item"])  # every dictionary item, once
+    assert items.index("imag1") < items.index("sat1") < items.index("loy1")  # questionnaire (chain) order
+
+
+def test_template_xlsx_second_sheet_has_texts_scales_missing_and_filled_template_ingests_cleanly(db, tmp_path):
+    data = _read(db, lambda con: templates.wave_template(con, "xlsx"))
+    sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype=str)
+    assert list(sheets) == ["data", "columns"]
+    assert len(sheets["data"]) == 0
+    cols = sheets["columns"].set_index("column")
+    assert cols.loc["sat1", "text_zh"] and cols.loc["sat1", "text_en"]
+    assert float(cols.loc["sat1", "scale_max"]) == 10.0 and "99" in cols.loc["sat1", "missing_codes"]
+    assert cols.loc["weight", "kind"] == "weight" and cols.loc["region", "kind"] == "segment"
+    # the analyst fills the template with a new wave's answers (the demo's next wave) and ingests it
+    header = list(sheets["data"].columns)
+    fresh = _demo_raw("2025Q3", 80)
+    filled = pd.DataFrame({c: fresh[c] if c in fresh.columns else "" for c in header})
+    assert [c for c in fresh.columns if c not in header] == []  # the template holds every column of the data
+    path = tmp_path / "filled.csv"
+    path.write_bytes(filled.to_csv(index=False).encode("utf-8-sig"))
+    with store.writing(db, action="ingest", detail={}) as con:
+        report = ingest.ingest_file(con, path, "W2")
+    assert all(p.severity == "warning" for p in report.warnings)
+    got = _read(db, lambda con: store.load_responses(con, ["W2"], recode=False))
+    assert len(got) == 80
+    want = pd.to_numeric(fresh["sat1"].replace("99", ""), errors="coerce").to_numpy(float)
+    np.testing.assert_array_equal(got["sat1"].to_numpy(float), want)
+
+
+# ------------------------------------------------------------------ raw export
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_reingests_to_identical_rows(db, tmp_path, fmt):
+    data = _read(db, lambda con: templates.export_wave(con, "W1", fmt))
+    path = tmp_path / f"w1.{fmt}"
+    path.write_bytes(data)
+    with store.writing(db, action="ingest", detail={}) as con:
+        ingest.ingest_file(con, path, "again")
+    a = _read(db, lambda con: store.load_responses(con, ["W1"], recode=False)).drop(columns="wave")
+    b = _read(db, lambda con: store.load_responses(con, ["again"], recode=False)).drop(columns="wave")
+    formula = a["brand"].str.startswith("=")
+    assert formula.sum() == 1  # escaped on the way out: the one formula-like value returns with its quote
+    assert (b.loc[formula, "brand"] == "'" + a.loc[formula, "brand"]).all()
+    pd.testing.assert_frame_equal(a.loc[~formula], b.loc[~formula])
+    assert (a["region"] == "华东").sum() == 40 and a["weight"].notna().all()
+    # the weight's stored text is exported as stored (not re-formatted)
+    raw_w = _read(db, lambda con: con.execute("SELECT value FROM segments WHERE name='weight' AND wave_id=1 "
+                                              "ORDER BY resp_key").fetchall())
+    again_w = _read(db, lambda con: con.execute("SELECT value FROM segments s JOIN waves w USING (wave_id) "
+                                                "WHERE name='weight' AND label='again' ORDER BY resp_key").fetchall())
+    assert raw_w == again_w
+
+
+def test_export_csv_escapes_formulas_missing_empty(db):
+    text = _read(db, lambda con: templates.export_wave(con, "W1", "csv")).decode("utf-8-sig")
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    assert "'=HYPERLINK(\"x\")" in set(frame["brand"])
+    assert not frame["brand"].str.startswith("=").any()
+    stored = _read(db, lambda con: store.load_responses(con, ["W1"], recode=False))
+    n_missing = int(stored["sat1"].isna().sum())
+    assert n_missing >= 2 and int((frame["sat1"] == "").sum()) == n_missing  # 99 and blanks → empty
+
+
+def test_export_unknown_wave_and_format_refused(db):
+    with pytest.raises(SpecError, match="unknown wave"):
+        _read(db, lambda con: templates.export_wave(con, "nope", "csv"))
+    with pytest.raises(SpecError, match="format"):
+        _read(db, lambda con: templates.export_wave(con, "W1", "pdf"))
+
+
+def test_cli_template_and_export(db, tmp_path, capsys):
+    assert main(["template", "--db", str(db), "--out", str(tmp_path / "t.xlsx")]) == 0
+    assert pd.read_excel(tmp_path / "t.xlsx", sheet_name="columns").shape[0] > 30
+    assert main(["export-wave", "--db", str(db), "--wave", "W1", "--out", str(tmp_path / "w.csv")]) == 0
+    assert (tmp_path / "w.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert main(["export-wave", "--db", str(db), "--wave", "W9", "--out", str(tmp_path / "w.csv")]) == 2
+
+
+# ------------------------------------------------------------------ recodes
+def test_recode_validation():
+    assert recodes.check_recodes({"region": {"East": "华东", "east": " 华东 ", "North": "North"}}) == \
+        {"region": {"East": "华东", "east": "华东"}}
+    assert recodes.resolved({"region": {"a": "b", "b": "c"}}) == {"region": {"a": "c", "b": "c"}}
+    with pytest.raises(SpecError, match="cycle"):
+        recodes.check_recodes({"region": {"a": "b", "b": "c", "c": "a"}})
+    with pytest.raises(SpecError, match="empty"):
+        recodes.check_recodes({"region": {"East": ""}})
+    with pytest.raises(SpecError, match="weight"):
+        recodes.check_recodes({"weight": {"1": "2"}})
+    assert recodes.stored_values_for("region", ["华东"], {"region": {"East": "华东", "east": "华东"}}) == \
+        ["East", "east", "华东"]
+    assert recodes.stored_values_for("region", ["East"], {"region": {"East": "华东"}}) == []
+
+
+def test_recoded_store_shows_one_region_everywhere_rows_unchanged(db):
+    from csi.report.build import Selection, prepare
+
+    before = _read(db, lambda con: con.execute("SELECT * FROM segments ORDER BY resp_key, name").df())
+    assert set(_read(db, lambda con: store.segment_values(con, "region"))) >= {"East", "华东"}
+    assert main(["recode", "--db", str(db), "--segment", "region", "--map", "East=华东"]) == 0
+    # the report engine (app, CLI report, brief, batch all prepare through it) sees one region
+    prep = prepare(db, Selection())
+    regions = set(prep.frame["region"])
+    assert "East" not in regions and "华东" in regions
+    n_east = int((_demo_raw()["region"] == "East").sum()) - int((_demo_raw()["region"].iloc[::3] == "East").sum())
+    assert int((prep.frame["region"] == "华东").sum()) == 40 + n_east
+    assert "East" not in _read(db, lambda con: store.segment_values(con, "region"))  # the sidebar's values
+    # a filter on the merged value takes both stored spellings; on the old spelling, nobody
+    both = _read(db, lambda con: store.load_responses(con, segments={"region": "华东"}))
+    assert len(both) == 40 + n_east
+    assert len(_read(db, lambda con: store.load_responses(con, segments={"region": "East"}))) == 0
+    # a view: the stored rows are unchanged, and the raw export keeps the stored spelling
+    after = _read(db, lambda con: con.execute("SELECT * FROM segments ORDER BY resp_key, name").df())
+    pd.testing.assert_frame_equal(before, after)
+    assert "East" in set(_read(db, lambda con: templates.wave_frame(con, "W1"))["region"])
+    # reversible
+    assert main(["recode", "--db", str(db), "--segment", "region", "--clear"]) == 0
+    assert "East" in set(prepare(db, Selection()).frame["region"])
+    log = _read(db, lambda con: store.audit_log(con, limit=5))
+    assert (log["action"] == "recode").sum() == 2
+
+
+def test_cli_recode_refuses_cycle_and_unknown_segment_database_unchanged(db, capsys):
+    assert main(["recode", "--db", str(db), "--segment", "region", "--map", "East=华东"]) == 0
+    v = _read(db, store.data_version)
+    assert main(["recode", "--db", str(db), "--segment", "region", "--map", "华东=East"]) == 2
+    assert "cycle" in capsys.readouterr().err
+    assert main(["recode", "--db", str(db), "--segment", "regio", "--map", "a=b"]) == 2
+    assert main(["recode", "--db", str(db), "--segment", "region", "--map", "North="]) == 2
+    assert _read(db, store.data_version) == v
+    assert _read(db, store.segment_recodes) == {"region": {"East": "华东"}}
+    assert main(["recode", "--db", str(db)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"region": {"East": "华东"}}
+
+
+# ------------------------------------------------------------------ the weight is the weight
+def test_weight_summary_kish_effective_n(tmp_path):
+    raw = _demo_raw(n=4)
+    raw["weight"] = ["1", "1", "2", "2"]
+    path = tmp_path / "w.duckdb"
+    con = store.connect(path)
+    try:
+        ingest.ingest_frame(con, raw, wave="W1", source_name="w.csv")
+        tab = templates.weight_summary(con)
+    finally:
+        con.close()
+    r = tab.iloc[0]
+    assert (r.n, r.n_weighted, r.weight_min, r.weight_mean, r.weight_max) == (4, 4, 1.0, 1.5, 2.0)
+    assert r.n_effective == pytest.approx(36 / 10)  # (Σw)² / Σw² = 6² / (1+1+4+4)
+
+
+# ------------------------------------------------------------------ one problem per ragged row
+def _ragged_gbk(n_bad: int) -> bytes:
+    lines = ["编号,地区,sat1,sat2,sat3", '1,"华东\n浦东",5,6,7']
+    for i in range(n_bad):
+        lines.append(f"{i + 2},华北,5" if i % 2 else f"{i + 2},华南,5,6,7,8,9")
+    lines.append(f"{n_bad + 2},华东,1,2,3")
+    return ("\n".join(lines) + "\n").encode("gbk")
+
+
+def test_ragged_gbk_rows_one_problem_each_with_counts():
+    with pytest.raises(InputError) as e:
+        ingest.read_survey(_ragged_gbk(4), "bad.csv")
+    probs = e.value.problems
+    assert [(p.row, p.code) for p in probs] == [(3, "ragged_many"), (4, "ragged_few"), (5, "ragged_many"),
+                                                (6, "ragged_few")]  # spreadsheet rows (a quoted line break)
+    assert all(p.file == "bad.csv" for p in probs)
+    assert "7 fields but the header has 5" in probs[0].reason and "3 fields, fewer than the 5" in probs[1].reason
+
+
+def test_every_ragged_row_listed_or_written(tmp_path, capsys):
+    with pytest.raises(InputError) as e:
+        ingest.read_survey(_ragged_gbk(70), "bad.csv", max_per_kind=None)
+    assert len(e.value.problems) == 70 and ingest.count_problems(e.value.problems) == 70
+    with pytest.raises(InputError) as e:  # the default cap lists 20 and counts the rest truly
+        ingest.read_survey(_ragged_gbk(70), "bad.csv")
+    assert ingest.count_problems(e.value.problems) == 70
+    src = tmp_path / "bad.csv"
+    src.write_bytes(_ragged_gbk(70))
+    out = tmp_path / "problems.csv"
+    db = tmp_path / "x.duckdb"
+    assert main(["ingest", str(src), "--wave", "W1", "--db", str(db), "--problems-out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "rejected: 70 problems" in err and "... and 20 more" in err and "all 70 problems written" in err
+    listed = pd.read_csv(out, encoding="utf-8-sig")
+    assert len(listed) == 70 and listed["row"].tolist() == list(range(3, 73))
+    assert set(listed["code"]) == {"ragged_many", "ragged_few"}
