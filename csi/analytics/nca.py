@@ -25,6 +25,12 @@ Definitions (the NCA R package's defaults, ``nca_analysis(..., ceilings = "ce_fd
   (the bubble of Hauff et al.'s cIPMA chart).
 * **cIPMA**: the IPMA importance (unstandardized total effect between 0–100 scores) and performance (0–100 mean)
   of :func:`csi.analytics.priorities.ipma`, next to d, p and the necessary flag of each driver.
+* **Extended models** (:func:`cipma_frame`): the analysis runs on the estimated plain model. A higher-order
+  construct is a driver of its outcomes at construct level with its 0–100 score; at item level a two-stage HOC's
+  "items" are its dimensions (their 0–100 scores: the stage-1 composites on the items' scale,
+  :func:`csi.engine.hoc.extended_scales`), a repeated-indicators HOC's are the copies of its dimensions' items.
+  An interaction term has no 0–100 score and is no necessary-condition candidate: it is excluded
+  (``attrs["excluded"]``), at item level with its product indicators.
 """
 from __future__ import annotations
 
@@ -140,6 +146,25 @@ def _driver_scores(result, data: pd.DataFrame, scales, target: str, level: str, 
     return pd.DataFrame(Y, index=rows, columns=list(tab["indicator"])), sc[target]
 
 
+def cipma_frame(result, data: pd.DataFrame, scales) -> tuple[pd.DataFrame, dict, tuple[str, ...]]:
+    """What cIPMA reads for an extended model's ``result``: the plain model's columns on the analysed rows (the
+    result's own fitted stages, :func:`csi.engine.hoc.plain_frame`, with the fit's missing-data treatment, survey
+    weights and standardisation), the bounds of the added columns (:func:`csi.engine.hoc.extended_scales`) and the
+    interaction terms to exclude. A plain model: ``(data, scales, ())``."""
+    from csi.engine.hoc import _rows, extended_scales, original_spec, plain_frame
+
+    spec = original_spec(result)
+    if spec is None:
+        return data, scales, ()
+    info = result.info
+    if info.get("weights") == "array":
+        raise SpecError("cIPMA of an extended model needs the survey weights as a column name, not an array")
+    frame, f, labels = _rows(data, spec, info.get("weights"), info.get("missing", "listwise"))
+    pf = plain_frame(frame, spec, result.stages, standardize=info.get("standardize", True), ref_weights=f)
+    pf.index = labels
+    return pf, extended_scales(result, scales), tuple(dict.fromkeys(t for t, *_ in spec.interactions))
+
+
 def cipma(result, data: pd.DataFrame, scales, target: str = "SAT",
           level: Literal["construct", "indicator"] = "construct", n_perm: int = 1000, seed: int = 1,
           levels: Sequence[float] = LEVELS, d_threshold: float = D_THRESHOLD, p_threshold: float = P_THRESHOLD,
@@ -150,13 +175,17 @@ def cipma(result, data: pd.DataFrame, scales, target: str = "SAT",
     necessary, n (one row per driver of the IPMA, in the IPMA's rank order). ``bottlenecks``: target, level,
     driver, target_level, required, status, pct_below (long). ``data``: the frame the model was fitted on
     (rows = ``result.scores.index``); ``scales``: the items' theoretical bounds; ``ipma_table``: an IPMA of the same
-    target and level (computed when None)."""
+    target and level (computed when None). An extended model's result (higher-order / interaction) is read through
+    :func:`cipma_frame`: ``data`` and ``scales`` are those of its manifest items, as for a plain model."""
     from csi.analytics.priorities import ipma
 
     if level not in ("construct", "indicator"):
         raise SpecError(f"level must be 'construct' or 'indicator', got {level!r}")
+    data, scales, excluded = cipma_frame(result, data, scales)
     ip = ipma_table if ipma_table is not None else ipma(result, scales, target=target, level=level)
     ip = ip[(ip["target"] == target) & (ip["level"] == level)] if "level" in ip else ip
+    if excluded:                                   # interaction terms (and their product items) are no candidates
+        ip = ip[~ip["driver"].isin(excluded) & ~ip.get("construct", ip["driver"]).isin(excluded)]
     drivers = list(ip["driver"])
     cons = list(dict.fromkeys(ip["construct"])) if level == "indicator" else drivers
     X, y = _driver_scores(result, data, scales, target, level, cons)
@@ -175,5 +204,6 @@ def cipma(result, data: pd.DataFrame, scales, target: str = "SAT",
         b.insert(0, "target", target)
         bn.append(b)
     nca = pd.DataFrame(rows)
-    nca.attrs.update(n_perm=int(n_perm), seed=int(seed), d_threshold=d_threshold, p_threshold=p_threshold)
+    nca.attrs.update(n_perm=int(n_perm), seed=int(seed), d_threshold=d_threshold, p_threshold=p_threshold,
+                     excluded=list(excluded))
     return nca, (pd.concat(bn, ignore_index=True) if bn else pd.DataFrame())

@@ -230,6 +230,85 @@ def estimate_extended(data: pd.DataFrame, spec: ModelSpec, *, weights=None, miss
     return res
 
 
+def original_spec(result) -> ModelSpec | None:
+    """The extended :class:`ModelSpec` a result was estimated from (its ``info["extended"]``: syntax, higher-order
+    approach and interaction method), or None for a plain model. A result's own ``spec`` is the plain model."""
+    ext = (getattr(result, "info", None) or {}).get("extended")
+    if not ext:
+        return None
+    from csi.model.syntax import parse_model
+
+    spec = parse_model(ext["syntax"], name=getattr(result.spec, "name", "custom"))
+    return spec.with_methods(hoc=(ext.get("higher_order") or {}).get("approach"),
+                             interaction=(ext.get("interactions") or {}).get("method"))
+
+
+def post_hoc_spec(spec: ModelSpec) -> ModelSpec:
+    """The model after the higher-order step (repeated-indicators model, or the two-stage approach's stage 2), still
+    with its interaction terms; ``spec`` itself without HOCs."""
+    if not spec.higher_order:
+        return spec
+    return repeated_indicators(spec)[0] if spec.hoc_method == "repeated" else two_stage_specs(spec)[1]
+
+
+def stage_scores(first, frame: pd.DataFrame, standardize: bool = True) -> pd.DataFrame:
+    """Scores of new rows ``frame`` from a fitted stage (PLSResult or QuickFit): its indicators standardised with
+    the stage's own (training) means and SDs, times its outer weights (``Z W``)."""
+    if hasattr(first, "outer"):
+        o = first.outer
+        inds, cons = list(o["indicator"]), list(first.spec.constructs)
+        block = np.array([cons.index(c) for c in o["construct"]])
+        w = o["weight"].to_numpy(float)
+        mean, sd = first.item_mean[inds].to_numpy(float), first.item_sd[inds].to_numpy(float)
+    else:
+        inds, cons, block, w, mean, sd = list(first.indicators), first.constructs, first.block, first.weight, \
+            first.mean, first.sd
+    W = np.zeros((len(inds), len(cons)))
+    W[np.arange(len(inds)), block] = w
+    X = frame[inds].to_numpy(float) - mean
+    return pd.DataFrame((X / sd if standardize else X) @ W, columns=cons, index=frame.index)
+
+
+def plain_frame(frame: pd.DataFrame, spec: ModelSpec, stages: dict, *, standardize: bool = True,
+                ref: pd.DataFrame | None = None, ref_weights: np.ndarray | None = None) -> pd.DataFrame:
+    """The plain model's columns for rows ``frame`` (``spec``'s manifest items, complete) from *fitted* stages
+    (``stages`` of :func:`expand` or of a result): repeated copies; a two-stage dimension's composite with the
+    stage-1 weights (:func:`_composite_weights`); an interaction term's product of the stage-1 scores of its IV and
+    moderator (:func:`stage_scores`: the stage's means, SDs and weights), or its product indicators z-scored (and
+    orthogonalised) with the moments of ``ref`` (the rows the stages were fitted on, ``ref_weights``; default
+    ``frame`` itself). PLSpredict scores a held-out fold with this: every parameter comes from the training rows."""
+    from csi.engine.interaction import product_items
+
+    out = frame
+    if spec.higher_order:
+        if spec.hoc_method == "repeated":
+            _, copies = repeated_indicators(spec)
+            out = out.assign(**{c: out[i].to_numpy() for c, (i, _) in copies.items()})
+        else:
+            first = stages["hoc_first"]
+            dims = [d for ds in spec.higher_order.values() for d in ds]
+            out = out.assign(**{d: out[list(spec.blocks[d])].to_numpy(float) @ _composite_weights(first, d, standardize)
+                                for d in dims})
+    if spec.interactions:
+        post = post_hoc_spec(spec)
+        method = spec.interaction_method
+        new: dict[str, np.ndarray] = {}
+        done = set()
+        for term, iv, mod, _ in spec.interactions:
+            if term in done:
+                continue
+            done.add(term)
+            if method == "two_stage":
+                sc = stage_scores(stages["interaction_first"], out, standardize)
+                new[f"{iv}*{mod}"] = sc[iv].to_numpy() * sc[mod].to_numpy()
+            else:
+                P = product_items(out, post.blocks[iv], post.blocks[mod], ref_weights,
+                                  orthogonal=(method == "orthogonal"), ref=ref)
+                new.update({c: P[c].to_numpy() for c in P.columns})
+        out = out.assign(**new)
+    return out
+
+
 def combined_outer(res) -> pd.DataFrame:
     """The outer table with the first-stage rows of the HOC dimensions' items appended (seminr's combined
     loadings/weights): for a two-stage HOC model, ``construct`` = dimension, from ``stages["hoc_first"]``."""
@@ -256,6 +335,9 @@ class QuickFit:
     constructs: list
     block: np.ndarray
     sd: np.ndarray
+    #: the training means of the indicators and their names (to score new rows: PLSpredict's held-out folds)
+    mean: np.ndarray | None = None
+    indicators: tuple = ()
 
 
 def quick_fit(frame: pd.DataFrame, spec: ModelSpec, *, weights=None, scheme: str = "path", standardize: bool = True,
@@ -281,7 +363,8 @@ def quick_fit(frame: pd.DataFrame, spec: ModelSpec, *, weights=None, scheme: str
     Z = (X - mean) / sd if standardize else X - mean
     scores = pd.DataFrame(Z @ (w[0][:, None] * d.member), columns=list(d.constructs))
     return QuickFit(scores=scores, weight=w[0], loading=out["loading"][0], beta=out["beta"][0],
-                    total=out["total"][0], r2=out["r2"][0], constructs=list(d.constructs), block=d.block, sd=sd)
+                    total=out["total"][0], r2=out["r2"][0], constructs=list(d.constructs), block=d.block, sd=sd,
+                    mean=mean, indicators=tuple(d.indicators))
 
 
 def _align(w: np.ndarray, w_ref: np.ndarray, block: np.ndarray, J: int) -> np.ndarray:

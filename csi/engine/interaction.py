@@ -41,25 +41,36 @@ def _main_effects(spec: ModelSpec) -> ModelSpec:
     return ModelSpec(tuple(r for r in spec.params if not (r[1] == "~" and r[2] in terms)), name=spec.name)
 
 
-def _zscore(X: np.ndarray, f: np.ndarray | None) -> np.ndarray:
-    w = np.ones(len(X)) if f is None else f
-    m, cov = weighted_moments(X, w)
+def _zscore(X: np.ndarray, f: np.ndarray | None, ref: np.ndarray | None = None) -> np.ndarray:
+    """``X`` z-scored with the (weighted) moments of ``ref`` (default ``X`` itself)."""
+    R = X if ref is None else ref
+    w = np.ones(len(R)) if f is None else f
+    m, cov = weighted_moments(R, w)
     return (X - m) / np.sqrt(np.diag(cov))
 
 
 def product_items(frame: pd.DataFrame, iv_items, mod_items, f: np.ndarray | None,
-                  orthogonal: bool = False) -> pd.DataFrame:
-    """Products of the z-scored IV and MOD items (IV item varies slowest); orthogonalised on request."""
-    A = _zscore(frame[list(iv_items)].to_numpy(float), f)
-    B = _zscore(frame[list(mod_items)].to_numpy(float), f)
-    cols = {f"{a}*{b}": A[:, i] * B[:, j] for i, a in enumerate(iv_items) for j, b in enumerate(mod_items)}
-    P = pd.DataFrame(cols, index=frame.index)
+                  orthogonal: bool = False, ref: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Products of the z-scored IV and MOD items (IV item varies slowest); orthogonalised on request.
+
+    ``ref``: the rows whose moments (and, orthogonalised, whose residualising regression) apply, with ``f`` its
+    survey weights — a held-out fold is scored with the training rows' (default: ``frame`` itself)."""
+    iv_items, mod_items = list(iv_items), list(mod_items)
+
+    def products(fr, base):
+        A = _zscore(fr[iv_items].to_numpy(float), f, None if base is None else base[iv_items].to_numpy(float))
+        B = _zscore(fr[mod_items].to_numpy(float), f, None if base is None else base[mod_items].to_numpy(float))
+        return {f"{a}*{b}": A[:, i] * B[:, j] for i, a in enumerate(iv_items) for j, b in enumerate(mod_items)}
+
+    P = pd.DataFrame(products(frame, ref), index=frame.index)
     if orthogonal:
-        X = np.column_stack([np.ones(len(frame)), frame[list(iv_items) + list(mod_items)].to_numpy(float)])
-        sw = np.ones(len(frame)) if f is None else f
-        Xw = X * np.sqrt(sw)[:, None]
-        beta, *_ = np.linalg.lstsq(Xw, P.to_numpy() * np.sqrt(sw)[:, None], rcond=None)
-        P = pd.DataFrame(P.to_numpy() - X @ beta, columns=P.columns, index=frame.index)
+        base = frame if ref is None else ref
+        Pb = P if ref is None else pd.DataFrame(products(ref, None), index=ref.index)
+        design = lambda fr: np.column_stack([np.ones(len(fr)), fr[iv_items + mod_items].to_numpy(float)])  # noqa: E731
+        Xb = design(base)
+        sw = np.ones(len(base)) if f is None else f
+        beta, *_ = np.linalg.lstsq(Xb * np.sqrt(sw)[:, None], Pb.to_numpy() * np.sqrt(sw)[:, None], rcond=None)
+        P = pd.DataFrame(P.to_numpy() - design(frame) @ beta, columns=P.columns, index=frame.index)
     return P
 
 

@@ -128,6 +128,92 @@ def implied_correlation(result, saturated: bool = False) -> pd.DataFrame:
     return pd.DataFrame(Sig, index=list(d.indicators), columns=list(d.indicators))
 
 
+# =============================================================================== higher-order models
+class _HigherOrder:
+    """A higher-order model's fit on its **manifest** items (module docstring, "Higher-order constructs").
+
+    The plain model's columns are linear in the items, ``x₂ = T' x``: a repeated copy repeats its item, a two-stage
+    dimension is its stage-1 composite ``Σ w̃ x`` (:func:`csi.engine.hoc._composite_weights`), so its covariance is
+    ``T' S T`` for any item covariance ``S`` (batched: observed data and every Bollen–Stine resample). The implied
+    item correlation is ``Σ = M Σ₂ M'`` with ``Σ₂`` the plain model's implied matrix and ``M`` (p x p₂) taking
+    each item to its plain column — its own (repeated copies are dropped: they are the same observed variables),
+    or, in the two-stage approach, its dimension's column times its stage-1 loading (cSEM
+    ``fit.cSEMResults_2ndorder``: ``Λ₁' Σ₂ Λ₁ + Θ``); the diagonal is 1 and a mode-B dimension keeps its observed
+    block."""
+
+    def __init__(self, spec, items: list[str]):
+        from csi.engine.hoc import repeated_indicators, two_stage_specs
+        from csi.engine.pls import _Design
+
+        pos = {c: k for k, c in enumerate(items)}
+        self.p = len(items)
+        if spec.hoc_method == "repeated":
+            plain, copies = repeated_indicators(spec)
+            self.first = None
+            src = {c: pos[copies[c][0]] if c in copies else pos[c] for c in plain.indicators}
+        else:
+            stage1, plain = two_stage_specs(spec)
+            self.first = _Design.from_spec(stage1)
+            self.idx1 = np.array([pos[i] for i in self.first.indicators])
+            src = {c: pos[c] for c in plain.indicators if c in pos}
+        self.d = _Design.from_spec(plain)
+        p2 = len(self.d.indicators)
+        self.T = np.zeros((self.p, p2))
+        self.M = np.zeros((self.p, p2))
+        for k, c in enumerate(self.d.indicators):
+            if c in src:
+                self.T[src[c], k] = 1.0
+                if items[src[c]] == c:
+                    self.M[src[c], k] = 1.0                    # the item's own column (not a repeated copy)
+        self.dims = [] if self.first is None else [
+            (k, j) for k, c in enumerate(self.d.indicators) if c in self.first.constructs
+            for j in [self.first.constructs.index(c)]]
+        d1 = self.first
+        self.mode_b_blocks = [self.idx1[d1.items[j]] for _, j in self.dims if d1.mode_b[j]] if d1 is not None else []
+
+    def transform(self, cov: np.ndarray, standardize: bool, scheme: str, tol: float, max_iter: int):
+        """``(T, M, conv)`` of a batch of item covariances ``(B x p x p)``: the stage-1 fit of a two-stage model
+        decides the dimensions' composite weights (T) and their items' loadings (M)."""
+        B = cov.shape[0]
+        T = np.broadcast_to(self.T, (B,) + self.T.shape).copy()
+        M = np.broadcast_to(self.M, (B,) + self.M.shape).copy()
+        conv = np.ones(B, dtype=bool)
+        if self.first is None:
+            return T, M, conv
+        from csi.engine.pls import _derive, _kernel
+
+        d1, i1 = self.first, self.idx1
+        C1 = cov[:, i1[:, None], i1]
+        R1, sd1 = cov_to_corr(C1)
+        S1 = R1 if standardize else C1
+        w, _, conv = _kernel(S1, d1, scheme, tol, max_iter)
+        w = np.where(conv[:, None], w, 1.0)
+        load = _derive(S1, w, d1, False)["loading"]
+        wu = w / sd1 if standardize else w
+        for k, j in self.dims:
+            it = d1.items[j]
+            tot = wu[:, it].sum(axis=1, keepdims=True)
+            T[:, i1[it], k] = wu[:, it] / np.where(tot > 0, tot, 1.0)
+            M[:, i1[it], k] = load[:, it]
+        return T, M, conv
+
+    def implied(self, Sig2: np.ndarray, M: np.ndarray, R: np.ndarray) -> np.ndarray:
+        Sig = M @ Sig2 @ np.swapaxes(M, 1, 2)
+        Sig[:, np.arange(self.p), np.arange(self.p)] = 1.0
+        for idx in self.mode_b_blocks:
+            Sig[:, idx[:, None], idx] = R[:, idx[:, None], idx]
+        return Sig
+
+
+def interaction_refusal() -> SpecError:
+    """The refusal of SRMR/d_ULS/d_G/NFI for a model with interaction terms (en + zh, csi.text.i18n)."""
+    from csi.text.i18n import t
+
+    err = SpecError(t("ext_fit_interaction", "en"))
+    err.message_zh = t("ext_fit_interaction", "zh")
+    return err
+
+
 # =============================================================================== front door
 def model_fit(data: pd.DataFrame, spec, *, n_boot: int = 0, seed: int = 1, scheme: str = "path",
               standardize: bool = True, plsc: bool = False, weights=None, missing: str = "listwise",
@@ -143,24 +229,43 @@ def model_fit(data: pd.DataFrame, spec, *, n_boot: int = 0, seed: int = 1, schem
         raise SpecError(f"n_boot must be 0 (no bootstrap) or an integer ≥ 2, got {n_boot!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise SpecError(f"seed must be an integer, got {seed!r}")
+    hoc = None
+    if getattr(spec, "is_extended", False):
+        if spec.interactions:
+            raise interaction_refusal()
+        if plsc:
+            raise SpecError("model fit of a higher-order model uses plain PLS (plsc=False), as its estimation does")
     prep = _prepare(data, spec, weights, missing)
-    d = _Design.from_spec(spec)
     X, f = prep.X, prep.f
+    if getattr(spec, "is_extended", False):
+        hoc = _HigherOrder(spec, list(spec.indicators))
+        d = hoc.d
+    else:
+        d = _Design.from_spec(spec)
     n = len(X)
     mean0, cov0 = _moments(X, f)
     R0, sd0 = cov_to_corr(cov0)
-    _check_variance(sd0, d.indicators)
+    _check_variance(sd0, list(spec.indicators))
     J = len(d.constructs)
 
     def fit_batch(cov: np.ndarray, models=MODELS):
         """Statistics of ``models`` for covariances ``(B x p x p)`` and the kept mask ``(B,)``."""
         R, sd = cov_to_corr(cov)
         var_ok = np.all(sd > 1e-12 * np.maximum(sd.max(axis=1, keepdims=True), 1.0), axis=1)
+        conv1 = np.ones(len(cov), dtype=bool)
+        if hoc is not None:                         # the plain model's columns: covariance T' S T
+            cov = np.where(var_ok[:, None, None], cov, np.eye(cov.shape[1])[None])
+            T, Mh, conv1 = hoc.transform(cov, standardize, scheme, tol, max_iter)
+            R_items = R
+            cov = np.swapaxes(T, 1, 2) @ cov @ T
+            R, sd = cov_to_corr(cov)
+            var_ok &= np.all(sd > 1e-12 * np.maximum(sd.max(axis=1, keepdims=True), 1.0), axis=1)
         S = R if standardize else cov
         S = np.where(var_ok[:, None, None], S, np.eye(S.shape[1])[None])
         w, _, conv = _kernel(S, d, scheme, tol, max_iter)
         w = np.where(conv[:, None], w, 1.0)
         out = _derive(S, w, d, plsc)
+        conv = conv & conv1
         ok = var_ok & conv
         why = {"zero-variance indicator": int((~var_ok).sum()), "not converged": int((var_ok & ~conv).sum())}
         if plsc:
@@ -171,7 +276,11 @@ def model_fit(data: pd.DataFrame, spec, *, n_boot: int = 0, seed: int = 1, schem
         for model in models:
             Sig = _implied(out["C"], out["loading"], out["beta"], np.nan_to_num(out["r2"]), R, d,
                            model == "saturated")
-            res[model] = (_stats(R, Sig), Sig)
+            if hoc is not None:                     # back to the manifest items
+                Sig = hoc.implied(Sig, Mh, R_items)
+                res[model] = (_stats(R_items, Sig), Sig)
+            else:
+                res[model] = (_stats(R, Sig), Sig)
         return res, ok, why
 
     full, ok0, _ = fit_batch(cov0[None])

@@ -66,7 +66,6 @@ def plspredict(data: pd.DataFrame, spec, *, folds: int = 10, reps: int = 10, see
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise SpecError(f"{name} must be an integer, got {v!r}")
     prep = _prepare(data, spec, weights, missing)
-    d = _Design.from_spec(spec)
     X, f = prep.X, prep.f
     n, p = X.shape
     if not 2 <= folds <= n:
@@ -76,6 +75,13 @@ def plspredict(data: pd.DataFrame, spec, *, folds: int = 10, reps: int = 10, see
     loo = folds == n
     if loo:
         reps = 1
+    if getattr(spec, "is_extended", False):
+        if plsc:
+            raise SpecError("PLSpredict of a higher-order or interaction model uses plain PLS (plsc=False), as its "
+                            "estimation does")
+        return _extended_predict(X, f if prep.weighted else None, spec, folds, reps, seed, approach, loo,
+                                 {"scheme": scheme, "standardize": standardize, "tol": tol, "max_iter": max_iter})
+    d = _Design.from_spec(spec)
     J = len(d.constructs)
     exo = [j for j in range(J) if d.preds[j].size == 0]
     endo = [j for j in range(J) if d.preds[j].size > 0]
@@ -127,19 +133,123 @@ def plspredict(data: pd.DataFrame, spec, *, folds: int = 10, reps: int = 10, see
             lm_sum[rows] += _lm_predict(mean[k], cov[k], Xt, xin, yout)
             naive_sum[rows] += mean[k][yout]
     Y = X[:, yout]
-    e_pls, e_lm, e_nv = Y - pls_sum / reps, Y - lm_sum / reps, Y - naive_sum / reps
+    tab = _table(Y, pls_sum / reps, lm_sum / reps, naive_sum / reps, [d.constructs[d.block[i]] for i in yout],
+                 [d.indicators[i] for i in yout])
+    tab.attrs.update(folds=int(folds), reps=int(reps), seed=None if loo else int(seed), approach=approach, n=int(n))
+    return tab
+
+
+def _table(Y, pls, lm, naive, constructs, indicators) -> pd.DataFrame:
+    """The PLSpredict table from the observed targets and the mean out-of-fold predictions."""
+    e_pls, e_lm, e_nv = Y - pls, Y - lm, Y - naive
     rmse = lambda e: np.sqrt(np.mean(e ** 2, axis=0))  # noqa: E731
     mae = lambda e: np.mean(np.abs(e), axis=0)  # noqa: E731
     sse_nv = np.sum(e_nv ** 2, axis=0)
-    inds = [d.indicators[i] for i in yout]
     tab = pd.DataFrame({
-        "construct": [d.constructs[d.block[i]] for i in yout], "indicator": inds,
+        "construct": list(constructs), "indicator": list(indicators),
         "pls_rmse": rmse(e_pls), "pls_mae": mae(e_pls), "q2_predict": 1 - np.sum(e_pls ** 2, axis=0) / sse_nv,
         "lm_rmse": rmse(e_lm), "lm_mae": mae(e_lm), "lm_q2_predict": 1 - np.sum(e_lm ** 2, axis=0) / sse_nv,
     })
     tab["pls_beats_lm_rmse"] = tab["pls_rmse"] < tab["lm_rmse"]
     tab["pls_beats_lm_mae"] = tab["pls_mae"] < tab["lm_mae"]
-    tab.attrs.update(folds=int(folds), reps=int(reps), seed=None if loo else int(seed), approach=approach, n=int(n))
+    return tab
+
+
+def _extended_roles(spec, plain) -> tuple[list[str], list[tuple[str, str, str, str | None]]]:
+    """PLSpredict roles in an extended model: (LM inputs, targets). Inputs: the manifest items of the plain model's
+    exogenous constructs (a repeated copy counts as its item, a two-stage dimension as its items, a product term
+    is no input). Targets ``(construct, item, plain column, dimension or None)``: the manifest items of the
+    endogenous constructs; a two-stage HOC's items are its dimensions' items (``dimension`` set: predicted through
+    the stage-2 and the stage-1 loadings); a repeated HOC's copies are no targets; an item that is also an input
+    (a repeated HOC's dimensions under an exogenous HOC) is no target."""
+    from csi.engine.hoc import repeated_indicators
+
+    manifest = set(spec.indicators)
+    copies = repeated_indicators(spec)[1] if spec.higher_order and spec.hoc_method == "repeated" else {}
+    dims = {d: spec.blocks[d] for ds in spec.higher_order.values() for d in ds} if spec.hoc_method == "two_stage" \
+        else {}
+    inputs: list[str] = []
+    targets = []
+    for c in plain.constructs:
+        exo = not plain.predecessors(c)
+        for col in plain.blocks[c]:
+            if exo:
+                items = [col] if col in manifest else [copies[col][0]] if col in copies else list(dims.get(col, ()))
+                inputs += [i for i in items if i not in inputs]
+            elif col in manifest:
+                targets.append((c, col, col, None))
+            elif col in dims:
+                targets += [(col, i, col, col) for i in dims[col]]
+    return inputs, [t for t in targets if t[1] not in inputs]
+
+
+def _extended_predict(X: np.ndarray, f, spec, folds: int, reps: int, seed: int, approach: str, loo: bool,
+                      kw: dict) -> pd.DataFrame:
+    """PLSpredict of a higher-order / interaction model: on every training fold the whole procedure is re-run
+    (both stages, :func:`csi.engine.hoc.expand` + the plain model); the held-out rows get the plain model's columns
+    from the training stages (:func:`csi.engine.hoc.plain_frame`) and are predicted as in the plain case."""
+    from csi.engine.hoc import expand, plain_frame, quick_fit
+    from csi.engine.kernel_math import weighted_moments
+
+    items = list(spec.indicators)
+    n = len(X)
+    frame = pd.DataFrame(X, columns=items)
+    plain = expand(frame, spec, weights=f, fit=quick_fit, prepared=True, **kw).spec
+    inputs, targets = _extended_roles(spec, plain)
+    if not targets:
+        raise SpecError("the model has no endogenous construct with indicators of its own to predict")
+    pos = {c: k for k, c in enumerate(items)}
+    xin = np.array([pos[i] for i in inputs])
+    yout = np.array([pos[t[1]] for t in targets])
+    if len(xin) + 2 > n - int(np.ceil(n / folds)):
+        raise DataError(f"too few training rows for the LM benchmark on {len(xin)} exogenous indicators")
+    cons = list(plain.constructs)
+    exo = [j for j, c in enumerate(cons) if not plain.predecessors(c)]
+    endo = [j for j, c in enumerate(cons) if plain.predecessors(c)]
+    std = kw.get("standardize", True)
+    rng = np.random.default_rng(seed)
+    pls_sum, lm_sum, naive_sum = (np.zeros((n, len(targets))) for _ in range(3))
+    for _ in range(reps):
+        order = np.arange(n) if loo else rng.permutation(n)
+        for rows in np.array_split(order, folds):
+            train = np.setdiff1d(np.arange(n), rows)
+            ft = None if f is None else f[train] * (len(train) / f[train].sum())
+            try:
+                ex = expand(frame.iloc[train].reset_index(drop=True), spec, weights=ft, fit=quick_fit, prepared=True,
+                            **kw)
+                r = quick_fit(ex.data, ex.spec, weights=ex.weights, **kw)
+            except (EstimationError, DataError) as exc:
+                raise type(exc)(f"PLSpredict: a training fold could not be estimated ({exc}); use fewer folds") \
+                    from exc
+            test = plain_frame(frame.iloc[rows].reset_index(drop=True), spec, ex.stages, standardize=std,
+                               ref=ex.data, ref_weights=ex.weights)
+            Zt = test[list(r.indicators)].to_numpy(float) - r.mean
+            scores = (Zt / r.sd if std else Zt) @ (r.weight[:, None] * (r.block[:, None] == np.arange(len(cons))))
+            eta = np.zeros_like(scores)
+            if approach == "earliest":
+                eta[:, endo] = scores[:, exo] @ r.total[np.ix_(exo, endo)]
+            else:
+                eta[:, endo] = scores @ r.beta[:, endo]
+            col = {c: k for k, c in enumerate(r.indicators)}
+            first = ex.stages.get("hoc_first")
+            fcol = {c: k for k, c in enumerate(first.indicators)} if first is not None else {}
+            for t, (con, item, pc, dim) in enumerate(targets):
+                k = col[pc]
+                z = r.loading[k] * eta[:, r.block[k]]
+                if dim is None:
+                    m_, s_ = r.mean[k], r.sd[k]
+                else:                                            # stage-1 loading of the item on its dimension
+                    a = fcol[item]
+                    z, m_, s_ = first.loading[a] * z, first.mean[a], first.sd[a]
+                pls_sum[rows, t] += m_ + s_ * z
+            w = np.ones(len(train)) if ft is None else ft
+            mean, cov = weighted_moments(X[train], w)
+            lm_sum[rows] += _lm_predict(mean, cov, X[rows], xin, yout)
+            naive_sum[rows] += mean[yout]
+    tab = _table(X[:, yout], pls_sum / reps, lm_sum / reps, naive_sum / reps, [t[0] for t in targets],
+                 [t[1] for t in targets])
+    tab.attrs.update(folds=int(folds), reps=int(reps), seed=None if loo else int(seed), approach=approach, n=int(n),
+                     extended=True)
     return tab
 
 

@@ -151,10 +151,7 @@ def analyze(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls"
     else:
         tables, result, boot, rows, info = _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha,
                                                     scale, target, warnings, ci, labels)
-        from csi.evaluate.modelfit import model_fit
-
-        fit = ({} if spec.is_extended  # higher-order / interaction model: no model-fit statistics (yet)
-               else model_fit(data, spec, n_boot=int(fit_bootstrap), seed=int(seed), **settings).as_dict())
+        fit = _model_fit(data, spec, int(fit_bootstrap), int(seed), settings, warnings)
     weights = settings.get("weights")
     manifest = {
         "method": method,
@@ -219,11 +216,10 @@ def research_tables(fit: FitResult, data: pd.DataFrame, *, predict=None, nca: bo
 
     if fit.manifest.get("method") != "pls":
         raise SpecError("PLSpredict, cIPMA and the PLS model fit are PLS methods (use --method pls)")
+    from csi.engine.hoc import original_spec
+
     res = fit.result
-    spec = res.spec
-    if (getattr(res, "info", None) or {}).get("extended") and (predict or nca or fit_bootstrap):
-        raise SpecError("PLSpredict, cIPMA and the model-fit bootstrap are not available for higher-order or "
-                        "interaction models (yet)")
+    spec = original_spec(res) or res.spec         # an extended model: its own spec (res.spec is the plain model)
     settings = {k: v for k, v in fit.manifest.get("settings", {}).items() if k in _PLS_SETTINGS}
     if settings.get("weights") == "array":
         raise SpecError("research tables need the survey weights as a column name, not an array")
@@ -251,8 +247,8 @@ def research_tables(fit: FitResult, data: pd.DataFrame, *, predict=None, nca: bo
         scales = _scales(scale, list(spec.indicators), data, res.scores.index, warnings)
         if scales is None:
             raise SpecError("cIPMA needs the items' theoretical scales (give --scale MIN-MAX)")
-        cons = list(spec.constructs)
-        tgt = target or ("SAT" if "SAT" in cons else spec.endogenous[-1])
+        cons = list(res.spec.constructs)
+        tgt = target or ("SAT" if "SAT" in cons else res.spec.endogenous[-1])
         if tgt not in cons:
             raise SpecError(f"cIPMA target {tgt!r} is not a construct of the model ({', '.join(cons)})")
         parts, bns = [], []
@@ -266,13 +262,33 @@ def research_tables(fit: FitResult, data: pd.DataFrame, *, predict=None, nca: bo
         tables["bottlenecks"] = pd.concat(bns, ignore_index=True)
         research["nca"] = {"target": tgt, "n_perm": int(n_perm), "seed": seed, "ceiling": "CE-FDH",
                            "scope": "empirical", "necessary_if": "d >= 0.1 and p < 0.05"}
-    if fit_bootstrap:
-        from csi.evaluate.modelfit import model_fit
+        excluded = parts[0].attrs.get("excluded", [])
+        if excluded:
+            from csi.text.i18n import t
 
-        fit_stats = model_fit(data, spec, n_boot=int(fit_bootstrap), seed=seed, **settings).as_dict()
+            research["nca"]["excluded"] = list(excluded)
+            warnings.append(t("ext_nca_term_excluded", "en", terms=", ".join(excluded)))
+    if fit_bootstrap:
+        fit_stats = _model_fit(data, spec, int(fit_bootstrap), seed, settings, warnings)
     manifest["research"] = research
     manifest["warnings"] = warnings
     return replace(fit, tables=tables, manifest=manifest, fit=fit_stats)
+
+
+def _model_fit(data, spec, n_boot: int, seed: int, settings, warnings: list) -> dict:
+    """``fit`` of a PLS analysis: :func:`csi.evaluate.modelfit.model_fit` (plain and higher-order models, the
+    latter on the manifest items); a model with interaction terms gets no statistics, the reason instead (en + zh)
+    and a warning."""
+    from csi.evaluate.modelfit import model_fit
+
+    if spec.interactions:
+        from csi.text.i18n import t
+
+        reason = t("ext_fit_interaction", "en")
+        if reason not in warnings:
+            warnings.append(reason)
+        return {"available": False, "reason": reason, "reason_zh": t("ext_fit_interaction", "zh")}
+    return model_fit(data, spec, n_boot=n_boot, seed=seed, **settings).as_dict()
 
 
 def _labels(cons) -> tuple[list[str], list[str]]:

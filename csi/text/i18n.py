@@ -932,6 +932,16 @@ TEXT: dict[str, tuple[str, str]] = {
     "cp_dl_micom": ("MICOM (CSV)", "MICOM（CSV）"),
     "cp_dl_mga": ("Group test of the paths (CSV)", "路径群组检验（CSV）"),
     "md_dl_slopes": ("Simple slopes (CSV)", "简单斜率（CSV）"),
+    # ------------------ research methods for extended models: PLSpredict, model fit, cIPMA (issue 11, RESEARCH-EXT)
+    "ext_fit_interaction": ("model fit (SRMR, d_ULS, d_G, NFI) is not defined for a model with interaction terms: the "
+                            "product term makes the model nonlinear, so the model-implied indicator correlation "
+                            "matrix of the linear model does not exist (cSEM's fit() refuses nonlinear models too); "
+                            "assess the main-effects model's fit instead",
+                            "含交互项的模型没有定义模型拟合（SRMR、d_ULS、d_G、NFI）：乘积项使模型成为非线性模型，线性模型的"
+                            "指标隐含相关矩阵不存在（cSEM 的 fit() 同样拒绝非线性模型）；请改为评估主效应模型的拟合"),
+    "ext_nca_term_excluded": ("interaction terms {terms} are not necessary-condition candidates (no 0-100 score of "
+                              "their own); they are left out of the cIPMA",
+                              "交互项 {terms} 不是必要条件的候选（没有自身的 0–100 分数），已从 cIPMA 中排除"),
     # ------------------------------------------ national programmes: industry page (issue 10, DASK; app_pages/industry.py)
     "page_industry": ("Industry", "行业对标"),
     "ind_title": ("Against the industry", "与行业对标"),
