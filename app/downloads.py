@@ -1,73 +1,74 @@
-"""Pure builders of the researcher's downloads (no streamlit): CSV, Excel workbook, JSON, bootstrap
-draws and the manifest, all from named tidy tables.
+"""Builders of the researcher's downloads: CSV, Excel workbook, JSON, bootstrap draws and the manifest, all from
+named tidy tables. The CSV/Excel/JSON writers are :mod:`csi.report.export`'s (the CLI ``report`` writes its
+``report.xlsx`` with the same :func:`workbook_bytes`); this module re-exports them for the pages, composes what the
+Downloads page offers (:func:`download_tables`) and holds the one per-table download helper of the pages
+(:func:`download_buttons`, the only function here that touches streamlit).
 
 Spreadsheet safety: every text cell (and column name) that a spreadsheet would run as a formula —
 starting with ``= + - @`` or a tab/CR — is escaped with a leading ``'`` by
 :func:`csi.export.escape_frame`, the product's one escaping rule, in CSV and Excel alike. Numbers are
-never touched, so a downloaded table re-imports to the same float64 values.
+never touched: a downloaded CSV re-imports to the same float64 values, the workbook to 16 significant digits
+(openpyxl writes numbers with ``%.16g``).
 """
 from __future__ import annotations
 
-import io
-import json
 import re
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from csi.report.export import escape_frame, jsonable  # noqa: F401 - jsonable re-exported for the pages
-
-_SHEET_BAD = re.compile(r"[\[\]\*\?/\\:]")
-
-
-def csv_bytes(df: pd.DataFrame) -> bytes:
-    """UTF-8 CSV of ``df`` (no index) with formula-like text escaped; floats written round-trip exact."""
-    return escape_frame(df).to_csv(index=False, lineterminator="\n").encode("utf-8")
+from csi.report.export import (csv_bytes, escape_frame, fit_table, json_bytes, jsonable, sheet_name,  # noqa: F401
+                               workbook_bytes)
 
 
-def sheet_name(name: str, taken: set[str]) -> str:
-    """An Excel-legal, unique sheet name (≤ 31 characters, none of ``[]*?/\\:``)."""
-    base = _SHEET_BAD.sub("_", str(name))[:31] or "sheet"
-    out, k = base, 2
-    while out.lower() in taken:
-        suffix = f"_{k}"
-        out, k = base[: 31 - len(suffix)] + suffix, k + 1
-    taken.add(out.lower())
+def download_tables(fit, extra: Mapping[str, pd.DataFrame] | None = None,
+                    research: Mapping[str, pd.DataFrame | None] | None = None) -> dict[str, pd.DataFrame]:
+    """Every table the Downloads page offers for one fit (a :class:`csi.report.analyze.FitResult`): the fit's
+    tables (what ``python -m csi fit`` writes as CSV), ``model_fit`` (its ``fit.json`` as a table), the simple
+    slopes of an interaction model (``simple_slopes.csv``), then ``research`` (e.g. the report's ``micom``; None
+    or empty tables left out) and ``extra`` (trend, changes, NPS, scales of the selection)."""
+    from csi.report.build import simple_slopes_table
+
+    out = dict(fit.tables)
+    ft = fit_table(fit.fit)
+    if len(ft):
+        out["model_fit"] = ft
+    slopes = simple_slopes_table(fit)
+    if slopes is not None:
+        out["simple_slopes"] = slopes
+    for name, df in (research or {}).items():
+        if df is not None and len(df):
+            out[name] = df
+    out.update(extra or {})
     return out
 
 
-def workbook_bytes(tables: Mapping[str, pd.DataFrame]) -> bytes:
-    """One .xlsx with a sheet per table (escaped like the CSVs), in the order given."""
-    buf = io.BytesIO()
-    taken: set[str] = set()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
-        for name, df in tables.items():
-            frame = escape_frame(_excel_safe(df))
-            frame.to_excel(xw, sheet_name=sheet_name(name, taken), index=False)
-    return buf.getvalue()
+def download_buttons(tables: Mapping[str, pd.DataFrame] | pd.DataFrame, name: str, lang: str,
+                     manifest: Mapping | None = None, *, where=None, key: str | None = None) -> None:
+    """A CSV and an Excel download of ``tables`` (one table, or several as one workbook with a sheet each; the CSV
+    is the first table) under file name ``name``, side by side in ``where`` (default the page). The workbook
+    carries the README sheet with ``manifest`` (the selection's, so the numbers can be redone); the bytes are
+    :func:`csv_bytes` / :func:`workbook_bytes`, the Downloads page's own. One call per result table."""
+    import streamlit as st
 
+    from csi.text.i18n import t
 
-def _excel_safe(df: pd.DataFrame) -> pd.DataFrame:
-    """Excel cannot store timezone-aware datetimes or pandas NA in some dtypes: make them plain."""
-    out = df.copy()
-    for c in out.columns:
-        s = out[c]
-        if isinstance(s.dtype, pd.DatetimeTZDtype):
-            out[c] = s.dt.tz_localize(None)
-        elif isinstance(s.dtype, pd.CategoricalDtype):
-            out[c] = s.astype(object)
-        elif str(s.dtype) in ("boolean", "Int64", "Float64", "string", "str"):
-            out[c] = s.astype(object).where(s.notna(), None)
-    return out
-
-
-def json_bytes(tables: Mapping[str, pd.DataFrame], manifest: Mapping) -> bytes:
-    """``{"manifest": ..., "tables": {name: [records]}}`` as UTF-8 JSON (non-finite → null)."""
-    doc = {"manifest": manifest,
-           "tables": {name: df.astype(object).where(df.notna(), None).to_dict(orient="records")
-                      for name, df in tables.items()}}
-    return json.dumps(jsonable(doc), ensure_ascii=False, indent=1).encode("utf-8")
+    if isinstance(tables, pd.DataFrame):
+        tables = {name: tables}
+    tables = {k: v for k, v in tables.items() if v is not None}
+    if not tables:
+        return
+    first = next(iter(tables.values()))
+    key = key or f"dlb_{re.sub(r'[^0-9A-Za-z_]', '_', name)}"
+    box = where if where is not None else st
+    c1, c2 = box.columns(2) if hasattr(box, "columns") else (box, box)
+    helptext = t("dl_table_help", lang, name=name)
+    c1.download_button(t("dl_table_csv", lang), lambda: csv_bytes(first), file_name=f"{name}.csv", mime="text/csv",
+                       key=f"{key}_csv", on_click="ignore", help=helptext)
+    c2.download_button(t("dl_table_xlsx", lang), lambda: workbook_bytes(tables, manifest or {}, lang),
+                       file_name=f"{name}.xlsx", key=f"{key}_xlsx", on_click="ignore", help=helptext,
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 #: bootstrap kind -> (lavaan operator, label column of lhs, label column of rhs or None = empty)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app import auth, state
 from app.board import board_downloads
-from app.downloads import csv_bytes, draws_long, json_bytes, jsonable, workbook_bytes
+from app.downloads import csv_bytes, download_tables, draws_long, json_bytes, jsonable, workbook_bytes
 from app.i18n import t
 from app.ui import friendly_error, lang, plain, selection, table_title, wait_for, wave_picker
 from csi.errors import CSIError, public_message
@@ -41,16 +41,22 @@ except CSIError as e:
     st.stop()
 
 extra = state.extra_tables(sel)
-tables = {**fit.tables, **extra}
+try:  # MICOM of the focus brand vs the competitor, as the CLI report's micom.csv (memoised per selection)
+    from csi.report.build import micom_table
+
+    research = {"micom": state.engine_table(micom_table, state.prepared(sel))}
+except CSIError:
+    research = {}
+tables = download_tables(fit, extra, research)  # everything the CLI writes: fit tables, model fit, slopes, MICOM
 manifest = {**fit.manifest, "app": state.app_manifest(sel, wave)}
 stamp = f"{wave}_{sel.model}_{sel.method}"
 
 st.subheader(t("dl_all", L))
 c1, c2, c3 = st.columns(3)
-c1.download_button(t("dl_workbook", L), lambda: workbook_bytes(tables), file_name=f"csi_{stamp}.xlsx",
+c1.download_button(t("dl_workbook", L), lambda: workbook_bytes(tables, manifest, L), file_name=f"csi_{stamp}.xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl_xlsx",
                    on_click="ignore", type="primary")
-c2.download_button(t("dl_json", L), lambda: json_bytes(tables, manifest), file_name=f"csi_{stamp}.json",
+c2.download_button(t("dl_json", L), lambda: json_bytes(tables, manifest, L), file_name=f"csi_{stamp}.json",
                    mime="application/json", key="dl_json", on_click="ignore")
 import json as _json
 

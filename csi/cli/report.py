@@ -13,7 +13,8 @@ Files (UTF-8 CSV, formula-like text escaped): ``indices.csv``, ``priorities.csv`
 ``classic/complaints_iceberg.csv`` and, when expert weights are stored, ``classic/expert_hierarchy*.csv``), for a national programme (an ``industry`` segment)
 ``industry.csv`` and ``league.csv`` (``--dask`` runs the group fits on Dask, ``--dataset`` lets workers read a
 published Parquet dataset, ``--results`` is their shared result store), and ``manifest.json`` (selection, focus, settings, seeds,
-versions, data version, files, notes); and always the readable report, ``report.html`` (English) and
+versions, data version, files, notes), ``report.xlsx`` (every table as a sheet after a README sheet with the
+manifest and the columns' meanings: :func:`csi.report.export.workbook_bytes`); and always the readable report, ``report.html`` (English) and
 ``report.zh.html`` (Chinese), the same HTML the dashboard's Downloads page gives (:mod:`csi.report.html`).
 """
 from __future__ import annotations
@@ -75,6 +76,10 @@ def run(args) -> int:
     rep.manifest.setdefault("classic", {}).update(extra_manifest)
     out.mkdir(parents=True, exist_ok=True)
     written = write_report(rep, out)
+    from csi.report.export import write_workbook  # report.xlsx: the Downloads page's workbook (README + manifest)
+
+    write_workbook(rep.tables, out / "report.xlsx", rep.manifest)
+    written["report.xlsx"] = len(rep.tables)
     written.update(write_html(rep, out))  # report.html (English) and report.zh.html: the dashboard's HTML report
     prep = rep.prepared
     idx = rep.tables["indices"].set_index("construct")["index"]

@@ -19,7 +19,8 @@ Tables (PLS):
 * ``constructs``: construct, r2, r2_adj, alpha, rho_a, rho_c, ave, label_en, label_zh, mode,
   n_indicators, + index, index_ci_low, index_ci_high when scales are known.
 * ``effects``: from, to, direct, indirect, total, + total_std_error, total_ci_low, total_ci_high.
-* ``htmt`` (from ``assess_pls``), ``f2``, ``scores`` (respondent row label + constructs),
+* ``htmt`` (from ``assess_pls``), ``f2``, ``scores`` (respondent row label, the data's ``wave`` and
+  ``respondent_id`` when present, + constructs; :func:`scores_table`),
   ``cross_loadings`` (indicator + constructs), ``priorities`` (IPMA, construct level, for ``target``).
 * ``indirect`` (with a bootstrap): every specific indirect effect and each pair's total indirect effect with
   bootstrap intervals and the Zhao-Lynch-Chen mediation type (:mod:`csi.analytics.mediation`).
@@ -176,6 +177,9 @@ def analyze(data: pd.DataFrame, spec: ModelSpec | str, *, method: Method = "pls"
                                  "ci": ci if method == "pls" else None}
     if method == "pls":
         manifest["estimation"] = {k: info[k] for k in ("iterations", "converged") if k in info}
+        manifest["scores"] = {"id_columns": ["row", *[c for c in ID_COLUMNS if c in tables["scores"].columns]],
+                              "rows": f"the {manifest['n']} respondents the model was estimated on; the "
+                                      f"{manifest['n_dropped']} dropped for missing answers are absent"}
     out = FitResult(tables=tables, fit=fit, manifest=manifest, result=result, boot=boot)
     if method == "pls" and (predict or nca):
         out = research_tables(out, data, predict=predict, nca=nca, seed=seed, scale=scale, target=target)
@@ -365,11 +369,9 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
 
     lead = ["construct", "r2", "r2_adj", "alpha", "rho_a", "rho_c", "ave"]
     constructs = constructs[lead + [c for c in constructs.columns if c not in lead]]
-    scores = res.scores.copy()
-    scores.index.name = "row"
     cross = res.cross_loadings.reset_index()
     tables.update(params=params, paths=paths, outer=outer, constructs=constructs, effects=effects, f2=res.f2.copy(),
-                  scores=scores.reset_index(), cross_loadings=cross)
+                  scores=scores_table(res.scores, data), cross_loadings=cross)
     if boot is not None:
         from csi.analytics.mediation import indirect_effects
 
@@ -377,6 +379,23 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
         if len(ind):
             tables["indirect"] = ind
     return tables, res, boot, res.scores.index, res.info
+
+
+#: respondent columns of the data carried into ``scores`` (the store's frame has ``wave`` and ``respondent_id``)
+ID_COLUMNS = ("wave", "respondent_id")
+
+
+def scores_table(scores: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
+    """The construct scores as a table a researcher can join back to the raw data: ``row`` (the data's row label),
+    then the data's :data:`ID_COLUMNS` present (the respondent's wave and id, as text), then the constructs. Rows the
+    estimator dropped (missing answers, listwise) are absent."""
+    out = scores.copy()
+    out.index.name = "row"
+    out = out.reset_index()
+    ids = [c for c in ID_COLUMNS if c in data.columns and c not in out.columns]
+    for k, c in enumerate(ids, start=1):
+        out.insert(k, c, data.loc[scores.index, c].astype(object).astype(str).to_numpy())
+    return out
 
 
 def _fit_cbsem(data, spec, settings, bootstrap, warnings):
