@@ -49,6 +49,7 @@ PAGE_FILES = {
     "drivers": ("app_pages/drivers.py", ":material/trending_up:"),
     "compare": ("app_pages/compare.py", ":material/compare_arrows:"),
     "classic": ("app_pages/classic.py", ":material/table_chart:"),
+    "verbatims": ("app_pages/verbatims.py", ":material/format_quote:"),
     "data": ("app_pages/data.py", ":material/upload_file:"),
     "downloads": ("app_pages/downloads.py", ":material/download:"),
 }

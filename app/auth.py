@@ -51,10 +51,10 @@ Role = Literal["viewer", "analyst", "researcher"]
 Mode = Literal["open", "password", "oidc"]
 ROLES: tuple[Role, ...] = ("viewer", "analyst", "researcher")
 
-PAGES: tuple[str, ...] = ("overview", "model", "drivers", "compare", "classic", "data", "downloads")
+PAGES: tuple[str, ...] = ("overview", "model", "drivers", "compare", "classic", "verbatims", "data", "downloads")
 _ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "viewer": ("overview", "model", "drivers", "compare", "classic"),
-    "analyst": ("overview", "model", "drivers", "compare", "classic", "data"),
+    "viewer": ("overview", "model", "drivers", "compare", "classic", "verbatims"),
+    "analyst": ("overview", "model", "drivers", "compare", "classic", "verbatims", "data"),
     "researcher": PAGES,
 }
 

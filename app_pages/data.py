@@ -143,6 +143,10 @@ with tab_up:
                 enc_key = _ENCODING_KEYS.get(report.summary.get("encoding") or raw.attrs.get("encoding"))
                 if enc_key:  # CSV only: XLSX and SAV carry their own text encoding
                     st.caption(t("da_encoding", L, enc=t(enc_key, L)))
+                if report.text_columns:  # open-text answers are stored as verbatims, not as segments
+                    from app.ui import plain
+
+                    st.info(t("vb_data_texts", L, columns=plain(", ".join(report.text_columns))))
                 if report.warnings:
                     st.warning(t("da_warnings", L, n=report.warning_count))
                 if report.problems:

@@ -184,7 +184,7 @@ def test_csi_never_imports_streamlit():
 
 # ------------------------------------------------------------------- roles
 def test_roles_are_cumulative():
-    assert auth.pages_for("viewer") == ("overview", "model", "drivers", "compare", "classic")
+    assert auth.pages_for("viewer") == ("overview", "model", "drivers", "compare", "classic", "verbatims")
     assert auth.pages_for("analyst") == auth.pages_for("viewer") + ("data",)
     assert auth.pages_for("researcher") == auth.pages_for("analyst") + ("downloads",)
     assert auth.pages_for(None) == () and auth.pages_for("admin") == ()

@@ -53,6 +53,7 @@ def run_ingest(args) -> int:
         report = ingest_into(_db(args), args.file, args.wave, actor=store.default_actor(), scale=args.scale,
                              missing=args.missing, require_all_items=args.require_all_items,
                              keep_columns=args.keep_column, field_start=args.field_start, field_end=args.field_end,
+                             text_columns=getattr(args, "text_columns", None),
                              max_per_kind=None if out else MAX_PER_KIND)
     except InputError as e:
         if out:  # every problem to the file; main() prints the first 50

@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--keep-column", action="append", default=None, metavar="COL",
                     help="keep a column that is neither an item nor a known segment as a segment (repeatable; "
                          "default: such columns are dropped with a warning naming them)")
+    sp.add_argument("--text-columns", type=lambda v: [c.strip() for c in v.split(",") if c.strip()], default=None,
+                    metavar="A,B", help="store these columns as open-text answers (verbatims); comment-like "
+                                        "columns are found by name and content anyway")
     sp.add_argument("--problems-out", type=Path, default=None, metavar="FILE",
                     help="on rejection, write every problem (not only the first 50 printed) to FILE as CSV")
     db_arg(sp)
@@ -253,6 +256,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="published Parquet dataset (python -m csi publish): workers read their company-wave there")
     sp.add_argument("--results", type=Path, default=None, help="result-store folder shared with the workers")
     sp.set_defaults(handler="csi.cli_report:run")
+
+    # verbatims: open-text answers next to the scores (handler csi/cli/verbatims.py)
+    sp = sub.add_parser("verbatims", help="open-text answers (verbatims) with wave, segments and satisfaction, and "
+                                          "their theme counts per driver")
+    db_arg(sp)
+    sp.add_argument("--wave", action="append", default=None, help="wave label (repeatable; default every wave)")
+    sp.add_argument("--segment", action="append", type=_segment, default=None, help="COLUMN=VALUE filter (repeatable)")
+    sp.add_argument("--search", default=None, metavar="TERM", help="only comments containing TERM (any case; "
+                                                                   "%% and _ are literal)")
+    sp.add_argument("--band", action="append", choices=["low", "mid", "high"], default=None,
+                    help="satisfaction band: low (up to 60), mid (60-80), high (above 80); repeatable")
+    sp.add_argument("--limit", type=int, default=50, metavar="N", help="comments printed (default 50; 0 = all)")
+    sp.add_argument("--json", action="store_true", help="JSON: themes and comments")
+    sp.set_defaults(handler="csi.cli.verbatims:run")
 
     # classic service-quality tools (csi.cli.classic): AHP / expert weights, the management importance survey
     sp = sub.add_parser("ahp", help="AHP weights of a pairwise comparison matrix (CSV): weights, lambda_max, CI, "

@@ -358,6 +358,64 @@ def management_survey(seed: int = 20240601) -> pd.DataFrame:
     return pd.DataFrame(rows, dtype=object)
 
 
+# ----------------------------------------------------------------------------- verbatims (open-text comments)
+# Drawn at build time from a SEPARATE generator (seed sequence [seed, COMMENT_STREAM, wave number]), so every
+# survey number is identical with or without them. Story, true by construction (s = the respondent's
+# standardised mean of sat1-sat3 within the wave): about 40% write a comment, half of them in Chinese; the less
+# satisfied mention waiting and price more, the more satisfied praise the staff; Horizon's customers mention
+# price more after its 2025Q2 price rise; the West mentions the network more. Each phrase holds keywords of its
+# own theme only (csi/analytics/verbatim_themes.json; tests/test_verbatims.py checks it).
+COMMENT_STREAM = 7_027
+COMMENT_RATE = 0.40
+COMMENT_ZH_SHARE = 0.5
+COMMENT_PHRASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # theme -> (English, Chinese)
+    "price": (("The price is too high for what I get.", "Fees keep going up.", "Too expensive compared with others."),
+              ("价格太贵了。", "资费又涨了，不划算。", "套餐费用太高。")),
+    "waiting": (("I had to wait far too long.", "The queue at the counter was very slow.", "On hold for ages again."),
+                ("排队等了很久。", "热线一直没人接。", "办理速度太慢。")),
+    "staff_attitude": (("The staff were friendly and helpful.", "Very polite people at the counter."),
+                       ("服务员态度很好。", "工作人员很热情，很有耐心。")),
+    "network": (("The signal is weak indoors.", "Network coverage is poor where I live."),
+                ("室内信号不好。", "网络经常掉线。")),
+}
+COMMENT_NEUTRAL = (("Nothing to add.", "All fine overall."), ("暂时没有。", "总体还行。"))
+# logit of mentioning a theme given a comment: intercept + slope * s (+ the story's shifts below)
+COMMENT_LOGIT = {"price": (-1.3, -0.9), "waiting": (-1.4, -0.9), "staff_attitude": (-1.6, 0.9),
+                 "network": (-1.8, -0.3)}
+COMMENT_PRICE_RISE = 0.9   # Horizon, from 2025Q2 on
+COMMENT_WEST_NETWORK = 0.8
+
+
+def add_comments(frame: pd.DataFrame, wave: str, seed: int = 20240601) -> pd.DataFrame:
+    """``frame`` (one wave of :func:`generate`) with a bilingual open-text ``comment`` column ('' = none)."""
+    rng = np.random.default_rng([int(seed), COMMENT_STREAM, WAVES.index(wave) + 1])
+    sat = frame[["sat1", "sat2", "sat3"]].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    sat[sat == 99] = np.nan
+    with np.errstate(all="ignore"):
+        m = np.nanmean(sat, axis=1) if len(sat) else np.zeros(0)
+    m = np.where(np.isnan(m), np.nanmean(m) if np.isfinite(m).any() else 0.0, m)
+    s = (m - m.mean()) / (m.std() or 1.0)
+    n = len(frame)
+    writes = rng.random(n) < COMMENT_RATE
+    zh = rng.random(n) < COMMENT_ZH_SHARE
+    shift = {"price": COMMENT_PRICE_RISE * ((frame["brand"] == COMPETITOR).to_numpy()
+                                            & (WAVES.index(wave) >= WAVES.index("2025Q2"))),
+             "network": COMMENT_WEST_NETWORK * (frame["region"] == "West").to_numpy()}
+    mention = {th: rng.random(n) < 1 / (1 + np.exp(-(a + b * s + shift.get(th, 0.0))))
+               for th, (a, b) in COMMENT_LOGIT.items()}
+    pick = {th: rng.integers(0, 1 << 30, n) for th in COMMENT_PHRASES}
+    neutral = rng.integers(0, 1 << 30, n)
+    out = np.full(n, "", dtype=object)
+    for i in np.flatnonzero(writes):
+        lang = 1 if zh[i] else 0
+        parts = [COMMENT_PHRASES[th][lang][pick[th][i] % len(COMMENT_PHRASES[th][lang])]
+                 for th in COMMENT_PHRASES if mention[th][i]]
+        if not parts:
+            parts = [COMMENT_NEUTRAL[lang][neutral[i] % len(COMMENT_NEUTRAL[lang])]]
+        out[i] = ("" if lang else " ").join(parts)
+    return frame.assign(comment=out)
+
+
 # ----------------------------------------------------------------------------- generation
 @dataclass(frozen=True)
 class DemoSurvey:
@@ -540,6 +598,7 @@ def build_demo_database(path: str | os.PathLike, seed: int = 20240601, force: bo
             raise StoreError(f"{path.name} already exists; use force=True (--force) to replace it")
         for label, df in survey.waves.items():
             start, end = WAVE_DATES[label]
+            df = add_comments(df, label, survey.seed)  # verbatims, from their own random stream
             ingest_frame(con, as_text(df), wave=label, source_name=f"demo_{label}.csv",
                          field_start=start, field_end=end)
         store.set_setting(con, "own_brand", survey.own_brand)

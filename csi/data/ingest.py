@@ -39,6 +39,19 @@ WEIGHT_NAMES = ("weight", "weights", "权重")
 # reported (warning ``extra_columns``) and dropped unless ``keep_columns`` or ``column_map={col: None}`` keeps it.
 KNOWN_SEGMENTS = ("brand", "region", "channel", "gender", "age_group", "age", "city", "province", "store", "segment",
                   "品牌", "地区", "区域", "城市", "省份", "渠道", "性别", "年龄", "年龄段")
+# Open-text (verbatim) columns: stored as text (store table ``texts``), never as segments. A column is text when
+# ``text_columns`` names it, when the dictionary gives its item kind ``text``, when its normalised name is one of
+# TEXT_NAMES (ASCII names also as a word of the name: ``q12_comment``; Chinese names also inside it: 改进建议),
+# when an earlier wave stored it as text, or - for a column that would otherwise be dropped - by its content
+# (:func:`looks_like_text`). A column kept explicitly as a segment (keep_columns, column_map={col: None}) stays one.
+TEXT_NAMES = ("comment", "comments", "verbatim", "verbatims", "remark", "remarks", "feedback", "open", "open_answer",
+              "open_text", "why", "reason", "reasons", "suggestion", "suggestions", "other_comments",
+              "意见", "建议", "评论", "备注", "原因", "开放题", "留言")
+_TEXT_WORDS = frozenset({"comment", "comments", "verbatim", "verbatims", "remark", "remarks", "feedback"})
+_TEXT_INSIDE = ("意见", "建议", "评论", "备注", "原因", "开放题", "留言")
+TEXT_MIN_DISTINCT = 0.5   # content rule: more than this share of the non-empty answers distinct ...
+TEXT_MIN_MEDIAN = 8       # ... a median length of at least this many characters ...
+TEXT_MIN_WORDY = 0.5      # ... and at least this share reading as words (>= 2 letters, with a space or non-ASCII)
 MAX_PER_KIND = 20  # problems listed per (column, reason) before summarising the rest
 MAX_LISTED = 100_000  # with max_per_kind=None ("list every problem"): the hard cap per kind, memory stays bounded
 _SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".sav", ".zsav"}
@@ -694,6 +707,8 @@ class ValidationReport:
     sha256: str | None = None
     summary: dict = field(default_factory=dict)
     extra_columns: list[str] = field(default_factory=list)  # not items, id or known segments: dropped
+    text_columns: list[str] = field(default_factory=list)  # open-text columns stored as verbatims (stored names)
+    texts: pd.DataFrame | None = None  # their answers, aligned with ``frame`` (NA = no answer), exact text
 
     @property
     def error_count(self) -> int:
@@ -732,11 +747,14 @@ class IngestReport:
     sha256: str
     seconds: float
     encoding: str | None = None  # the CSV text encoding read (a key of ENCODING_NAMES); None for XLSX/SAV
+    texts: tuple[str, ...] = ()  # open-text columns stored as verbatims
 
     def summary(self) -> str:
         enc = f", {ENCODING_NAMES.get(self.encoding, self.encoding)}" if self.encoding else ""
+        verb = f", verbatims: {', '.join(self.texts)}" if self.texts else ""
         lines = [f"wave {self.wave!r}: {self.n_respondents:,} respondents, {len(self.items)} items, "
-                 f"segments: {', '.join(self.segments) or 'none'} (from {self.source_name}{enc}, {self.seconds:.1f} s)"]
+                 f"segments: {', '.join(self.segments) or 'none'}{verb} (from {self.source_name}{enc}, "
+                 f"{self.seconds:.1f} s)"]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -777,6 +795,38 @@ def known_segments(con) -> set[str]:
     return names
 
 
+def text_name(name: str) -> bool:
+    """Whether a (normalised) column name says the column holds open-text answers (see :data:`TEXT_NAMES`)."""
+    n = _norm_header(name)
+    if n in TEXT_NAMES:
+        return True
+    if n.isascii():
+        return bool(_TEXT_WORDS & set(re.split(r"[_\-.\s]+", n.lower())))
+    return any(w in n for w in _TEXT_INSIDE)
+
+
+def looks_like_text(series: pd.Series) -> bool:
+    """The content rule for open text: among the non-empty cells, more than :data:`TEXT_MIN_DISTINCT` distinct,
+    a median length of at least :data:`TEXT_MIN_MEDIAN` characters, and at least :data:`TEXT_MIN_WORDY` reading
+    as words (two or more letters, and a space or a non-ASCII character: not codes, e-mails or time stamps)."""
+    s = series.astype("string[pyarrow]").fillna("").str.strip()
+    s = s[s != ""]
+    if len(s) == 0:
+        return False
+    if s.nunique() <= TEXT_MIN_DISTINCT * len(s) or float(s.str.len().median()) < TEXT_MIN_MEDIAN:
+        return False
+    letters = s.str.count(r"[^\W\d_]") >= 2
+    spaced = s.str.contains(r"\s", regex=True) | ~s.str.isascii()
+    return float((letters & spaced).mean()) >= TEXT_MIN_WORDY
+
+
+def _verbatim(series: pd.Series) -> pd.Series:
+    """An open-text answer as stored: the cell as read, outer whitespace trimmed (as every cell is), nothing
+    else changed (no NFKC: full-width Chinese punctuation stays); empty → NA."""
+    s = series.astype("string[pyarrow]").str.strip()
+    return s.mask(s == "").reset_index(drop=True)
+
+
 def parse_missing_codes(text: str | Sequence[str] | None) -> list[str]:
     if text is None:
         return []
@@ -797,6 +847,7 @@ def validate_frame(
     wave: str | None = None,
     keep_columns: Sequence[str] | None = None,
     max_per_kind: int | None = MAX_PER_KIND,
+    text_columns: Sequence[str] | None = None,
 ) -> ValidationReport:
     """Check a raw survey table against the item dictionary. Never writes.
 
@@ -804,7 +855,8 @@ def validate_frame(
     other columns are matched to item codes by name (case-insensitive). Columns that are neither items, the id
     nor known segments (:func:`known_segments`) are dropped with one warning naming them, unless listed in
     ``keep_columns``. ``scale`` (min, max) replaces the dictionary scale of every rating item in this file.
-    ``missing`` adds missing-value codes. ``max_per_kind`` problems are listed per (column, reason) before a
+    ``missing`` adds missing-value codes. ``text_columns`` are stored as open text (verbatims); other text columns
+    are found by name and content (see :data:`TEXT_NAMES`). ``max_per_kind`` problems are listed per (column, reason) before a
     summary line (None: every one); :attr:`ValidationReport.error_count` is the true total either way.
     """
     f = source_name
@@ -836,12 +888,15 @@ def validate_frame(
     columns = [str(c) for c in raw.columns]
     column_map = dict(column_map or {})
     keep = [str(c) for c in (keep_columns or ())]
-    unknown_map = [c for c in list(column_map) + keep if c not in columns]
+    text_set = {str(c) for c in (text_columns or ())}
+    unknown_map = [c for c in list(column_map) + keep + sorted(text_set) if c not in columns]
     if unknown_map:
         problems.append(problem(f, "map_unknown_columns", columns=", ".join(unknown_map)))
     keep_set = set(keep)
     known = known_segments(con)
+    stored_texts = {_norm_header(n) for n in store.text_columns(con)} if con is not None else set()
     extra_cols: list[str] = []
+    text_cols: list[str] = []
 
     # respondent id column
     id_col = None
@@ -863,6 +918,9 @@ def validate_frame(
     for c in columns:
         if c == id_col:
             continue
+        if c in text_set:
+            text_cols.append(c)
+            continue
         if c in column_map:
             target = column_map[c]
             if target is None or target == "":
@@ -881,11 +939,20 @@ def validate_frame(
                         continue
                     problems.append(problem(f, "unnamed_column", row=1, column=f"#{columns.index(c) + 1}"))
                     continue
-                if c in keep_set or code in known or code.lower() in known:
+                if c in keep_set:
                     segment_cols.append(c)
+                elif text_name(c) or code in stored_texts:
+                    text_cols.append(c)
+                elif code in known or code.lower() in known:
+                    segment_cols.append(c)
+                elif looks_like_text(raw[c]):
+                    text_cols.append(c)
                 else:
                     extra_cols.append(c)
                 continue
+        if str(dict_by_code[code].kind or "") == "text":  # a dictionary item of kind text: a verbatim
+            text_cols.append(c)
+            continue
         if code in item_cols:
             problems.append(problem(f, "two_columns_one_item", row=1, column=c, item=code, first=item_cols[code], second=c))
             continue
@@ -994,14 +1061,27 @@ def validate_frame(
         clean[name] = text.mask(text == "").reset_index(drop=True)
         seg_names.append(name)
 
+    # open-text answers (verbatims): exact text, stored apart from the segments
+    text_names: list[str] = []
+    texts = pd.DataFrame(index=range(n))
+    for col in text_cols:
+        name = _norm_header(col) or col
+        if name in text_names or name in seg_names or name in ("wave", "respondent_id") or name in clean.columns:
+            problems.append(problem(f, "segment_reserved", row=1, column=col, name=name))
+            continue
+        texts[name] = _verbatim(raw[col])
+        text_names.append(name)
+
     report.frame = clean
     report.items = list(clean.columns[1:1 + len(item_cols)])
     report.segments = seg_names
+    report.text_columns = text_names
+    report.texts = texts
     report.scales = scales
     report.source_columns = {dict_by_code[k].item: v for k, v in item_cols.items()}
     report.summary = {"rows": n, "items": len(item_cols), "segments": seg_names, "id_column": id_col,
                       "encoding": raw.attrs.get("encoding"), "extra_columns": extra_cols,
-                      "errors": report.error_count, "warnings": report.warning_count}
+                      "text_columns": text_names, "errors": report.error_count, "warnings": report.warning_count}
     return report
 
 
@@ -1132,6 +1212,7 @@ def ingest_frame(
     sha256: str | None = None,
     keep_columns: Sequence[str] | None = None,
     max_per_kind: int | None = MAX_PER_KIND,
+    text_columns: Sequence[str] | None = None,
 ) -> IngestReport:
     """Validate ``raw`` and store it as wave ``wave`` in one transaction; on any error nothing is written."""
     t0 = time.perf_counter()
@@ -1141,14 +1222,15 @@ def ingest_frame(
         raise InputError(problem(source_name, "field_dates", end=end, start=start))
     report = validate_frame(con, raw, source_name, scale=scale, missing=missing, column_map=column_map,
                             require_all_items=require_all_items, sha256=sha256, wave=wave,
-                            keep_columns=keep_columns, max_per_kind=max_per_kind)
+                            keep_columns=keep_columns, max_per_kind=max_per_kind, text_columns=text_columns)
     if not report.ok:
         raise InputError(report.problems)
     label = store.validate_label(wave)
     _write_wave(con, report, label, start, end)
     return IngestReport(wave=label, source_name=source_name, n_respondents=len(report.frame), items=tuple(report.items),
                         segments=tuple(report.segments), warnings=tuple(report.warnings), sha256=sha256,
-                        seconds=time.perf_counter() - t0, encoding=raw.attrs.get("encoding"))
+                        seconds=time.perf_counter() - t0, encoding=raw.attrs.get("encoding"),
+                        texts=tuple(report.text_columns))
 
 
 def ingest_file(con, path: str | os.PathLike, wave: str, *, limits: Mapping[str, int] | None = None,
@@ -1241,6 +1323,13 @@ def _write_wave(con, report: ValidationReport, label: str, start: date | None, e
                                                                   len(report.items))})
         _insert(con, "INSERT INTO answers SELECT ?, resp_key, vals::DOUBLE[] FROM _df", ans, wid)
         _fault("answers")
+        if report.text_columns:  # verbatims, one row per non-empty answer, in the same transaction
+            long = (report.texts[report.text_columns].assign(resp_key=keys)
+                    .melt(id_vars="resp_key", var_name="name", value_name="value").dropna(subset=["value"]))
+            long = pd.DataFrame({"resp_key": long["resp_key"].to_numpy(np.int32),
+                                 "name": long["name"].astype(object).to_numpy(),
+                                 "value": long["value"].astype(object).to_numpy()})
+            _insert(con, "INSERT INTO texts SELECT ?, resp_key, name, value FROM _df", long, wid)
         store.reorder_waves(con)
         store.bump_version(con)
 

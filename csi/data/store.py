@@ -12,6 +12,8 @@ Tables (schema version 1, see ``_MIGRATIONS``):
 * ``answers``      one row per respondent: ``vals DOUBLE[]`` aligned with ``wave_items.position`` (NULL = missing).
                    A million respondents × 30 items load in seconds this way; the view ``answers_long``
                    (wave_id, resp_key, item, value) gives the tidy long form for SQL users.
+* ``texts``        open-text answers (schema 5): (wave_id, resp_key, name, value) — verbatims kept exactly as
+                   answered (outer whitespace trimmed), one row per non-empty answer; ``trash_texts`` beside them.
 * ``meta``         key/value settings (``own_brand``, ``brand_column``) and ``data_version``.
 
 * ``trash_*``     deleted waves (schema 3): the rows of ``waves``, ``wave_items``, ``respondents``, ``segments``
@@ -45,7 +47,7 @@ import pandas as pd
 
 from csi.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5  # the highest entry of _MIGRATIONS
 MIN_READ_SCHEMA = 2  # readers need waves, items, answers; the trash and audit tables came with 3
 WEIGHT_SEGMENT = "weight"  # the segment holding the survey weight; load_responses returns it as float64
 
@@ -142,6 +144,12 @@ _MIGRATIONS: list[tuple[int, str, str]] = [
             wave     VARCHAR,
             detail   VARCHAR
         );
+    """),
+    (5, "open-text answers (verbatims)", """
+        CREATE TABLE texts (wave_id INTEGER NOT NULL, resp_key INTEGER NOT NULL, name VARCHAR NOT NULL,
+            value VARCHAR NOT NULL);
+        CREATE TABLE trash_texts (trash_id INTEGER NOT NULL, wave_id INTEGER NOT NULL, resp_key INTEGER NOT NULL,
+            name VARCHAR NOT NULL, value VARCHAR NOT NULL);
     """),
 ]
 
@@ -819,6 +827,7 @@ _WAVE_TABLES = {  # table -> its columns (explicit lists: a later migration addi
     "respondents": ["wave_id", "resp_key", "respondent_id", "source_row"],
     "segments": ["wave_id", "resp_key", "name", "value"],
     "answers": ["wave_id", "resp_key", "vals"],
+    "texts": ["wave_id", "resp_key", "name", "value"],  # schema 5: open-text answers
 }
 
 
@@ -836,7 +845,7 @@ def delete_wave(con, label: str, by: str | None = None) -> int:
             c = ", ".join(tcols)
             con.execute(f"INSERT INTO trash_{table} (trash_id, {c}) SELECT ?, {c} FROM {table} WHERE wave_id = ?",
                         [tid, wid])
-        for table in ("answers", "segments", "respondents", "wave_items", "waves"):
+        for table in ("texts", "answers", "segments", "respondents", "wave_items", "waves"):
             con.execute(f"DELETE FROM {table} WHERE wave_id = ?", [wid])
         bump_version(con)
     return int(n)
@@ -902,7 +911,8 @@ def purge_trash(con, older_than_days: float | None = None) -> list[str]:
         rows = con.execute(sql + " ORDER BY trash_id", params).fetchall()
         ids = [int(r[0]) for r in rows]
         if ids:
-            for table in ("trash_answers", "trash_segments", "trash_respondents", "trash_wave_items", "trash_waves"):
+            for table in ("trash_texts", "trash_answers", "trash_segments", "trash_respondents", "trash_wave_items",
+                          "trash_waves"):
                 con.execute(f"DELETE FROM {table} WHERE trash_id IN (SELECT unnest(?))", [ids])
     return [str(r[1]) for r in rows]
 
@@ -956,6 +966,54 @@ def segment_recodes(con) -> dict[str, dict[str, str]]:
     from csi.data import recodes
 
     return recodes.parse_recodes(get_setting(con, recodes.SETTING_KEY))
+
+
+def text_columns(con, waves: Sequence[str] | None = None) -> list[str]:
+    """Names of the open-text columns stored (verbatims), sorted; [] for a store older than schema 5."""
+    if not _has_table(con, "texts"):
+        return []
+    sql = "SELECT DISTINCT t.name FROM texts t JOIN waves w USING (wave_id)"
+    params: list = []
+    if waves:
+        sql += " WHERE w.label IN (SELECT unnest(?))"
+        params.append(list(waves))
+    return sorted(r[0] for r in con.execute(sql, params).fetchall())
+
+
+def like_pattern(term: str) -> str:
+    """``%term%`` for ``LIKE/ILIKE ... ESCAPE '\\'``: the user's ``%``, ``_`` and backslash match literally."""
+    esc = str(term).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{esc}%"
+
+
+TEXT_COLUMNS = ["wave", "respondent_id", "resp_key", "name", "value"]
+
+
+def load_texts(con, waves: Sequence[str] | None = None, names: Sequence[str] | None = None,
+               search: str | None = None) -> pd.DataFrame:
+    """Open-text answers: ``wave`` (label), ``respondent_id``, ``resp_key``, ``name`` (the column), ``value``
+    (the text as answered), in wave order, then respondent, then column. ``search``: case-insensitive substring
+    (ILIKE, bound parameter; ``%`` and ``_`` are literal); Chinese matches as a plain substring. A store older
+    than schema 5 has none (an empty frame)."""
+    if not _has_table(con, "texts"):
+        return pd.DataFrame({c: pd.Series(dtype="int32" if c == "resp_key" else object) for c in TEXT_COLUMNS})
+    where, params = ["1=1"], []
+    if waves is not None:
+        where.append("w.label IN (SELECT unnest(?))")
+        params.append([str(w) for w in waves])
+    if names is not None:
+        where.append("t.name IN (SELECT unnest(?))")
+        params.append([str(n) for n in names])
+    if search is not None and str(search).strip():
+        where.append("t.value ILIKE ? ESCAPE '\\'")
+        params.append(like_pattern(str(search).strip()))
+    df = con.execute(f"""SELECT w.label AS wave, r.respondent_id, t.resp_key, t.name, t.value
+                         FROM texts t JOIN waves w USING (wave_id)
+                         JOIN respondents r ON r.wave_id = t.wave_id AND r.resp_key = t.resp_key
+                         WHERE {' AND '.join(where)} ORDER BY w.ordinal, t.resp_key, t.name""", params).df()
+    for c in ("wave", "respondent_id", "name", "value"):
+        df[c] = df[c].astype(object)
+    return df[TEXT_COLUMNS]
 
 
 def wave_scales(con, waves: Sequence[str] | None = None) -> pd.DataFrame:

@@ -758,6 +758,61 @@ def bands_table(prep: Prepared, fit, construct: str = "SAT") -> pd.DataFrame | N
     return satisfaction_bands(s100.to_numpy(float), weights=w)
 
 
+# --- verbatims (open-text answers; csi.analytics.verbatims)
+def respondent_scores(prep: Prepared, fits: Mapping, construct: str = "SAT") -> pd.DataFrame:
+    """Each analysed respondent's 0-100 ``construct`` score from its wave's fit (the scores behind
+    :func:`bands_table`): ``wave, respondent_id, satisfaction`` (NaN when an item is missing); empty when the
+    model has no such construct."""
+    from csi.analytics.index import construct_scores_0_100
+
+    parts = []
+    if construct in prep.spec.constructs:
+        for key, f in fits.items():
+            if len(key) != 1 or not getattr(f, "ok", False):
+                continue
+            rows = prep.rows_of(key[0])
+            s100 = construct_scores_0_100(f.result, rows, prep.focus_scales(key[0]))[construct]
+            parts.append(pd.DataFrame({"wave": str(key[0]), "respondent_id": rows["respondent_id"].astype(str),
+                                       "satisfaction": s100.to_numpy(float)}))
+    return (pd.concat(parts, ignore_index=True) if parts else
+            pd.DataFrame({"wave": [], "respondent_id": [], "satisfaction": []}).astype({"satisfaction": float}))
+
+
+def read_texts(source, prep: Prepared, search: str | None = None) -> pd.DataFrame | None:
+    """The stored verbatims of the prepared waves (``store.load_texts``); None when ``source`` is no store."""
+    from csi.data import store
+
+    if source is None or isinstance(source, (pd.DataFrame, StoreSnapshot)):
+        return None
+    if hasattr(source, "execute"):
+        return store.load_texts(source, waves=list(prep.waves), search=search)
+    con = store.connect(Path(source), read_only=True)
+    try:
+        return store.load_texts(con, waves=list(prep.waves), search=search)
+    finally:
+        con.close()
+
+
+def verbatims_joined(prep: Prepared, fits: Mapping, texts: pd.DataFrame) -> pd.DataFrame:
+    """The verbatims of the selection's respondents (brand scope and filters applied by the join) with their
+    segments and satisfaction (csi.analytics.verbatims.join_verbatims)."""
+    from csi.analytics.verbatims import join_verbatims
+
+    segs = [c for c in prep.frame.columns if c not in ("wave", "respondent_id", prep.weight_col or "weight")
+            and c not in set(prep.dictionary["item"]) and prep.frame[c].dtype == object]
+    return join_verbatims(texts, prep.frame, respondent_scores(prep, fits), segments=segs)
+
+
+def verbatims_tables(prep: Prepared, fits: Mapping, texts: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """``{"verbatims_themes": theme counts per driver}`` when the selection has verbatims, else {}."""
+    from csi.analytics.verbatims import theme_counts
+
+    if texts is None or texts.empty:
+        return {}
+    joined = verbatims_joined(prep, fits, texts)
+    return {"verbatims_themes": theme_counts(joined)} if len(joined) else {}
+
+
 def parse_targets(text: str | None) -> dict[str, float]:
     """The store setting ``targets`` (JSON ``{"SAT": 75, "NPS": 20}``: construct codes or NPS) as numbers."""
     import json
@@ -1138,6 +1193,7 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
         notes.append(_note("alerts_failed", f"alerts not computed: {e}", f"未生成预警：{e}"))
     classic, classic_summary = classic_tables(prep, focus, notes)
     tables.update({f"classic/{k}": v for k, v in classic.items()})
+    tables.update(verbatims_tables(prep, fits, read_texts(source, prep)))  # verbatims_themes.csv
     manifest = report_manifest(prep, {**fits, **bfits}, focus, classic_summary, time.perf_counter() - t0)
     manifest["notes"] = notes
     return Report(tables=tables, notes=tuple(notes), manifest=manifest, prepared=prep, fits=fits, brand_fits=bfits)

@@ -1105,6 +1105,50 @@ TEXT: dict[str, tuple[str, str]] = {
     "drop_reason:not converged": ("not converged", "未收敛"),
     "drop_reason:inadmissible PLSc correlation": ("inadmissible PLSc correlation", "PLSc 相关系数不可接受"),
     "drop_reason:singular construct correlations": ("singular construct correlations", "构念相关矩阵奇异"),
+    # ------------------------------------------ verbatims: open-text answers next to the scores (issue 13 item 6;
+    # app_pages/verbatims.py, csi/analytics/verbatims.py; theme and driver names live in verbatim_themes.json)
+    "page_verbatims": ("Verbatims", "客户原话"),
+    "vb_title": ("Verbatims: what customers wrote", "客户原话：顾客怎么说"),
+    "vb_caption": ("Open-text answers of the selected respondents, in the language they were written in, next to "
+                   "their satisfaction (0–100, from the model of their wave). Theme counts use a built-in keyword "
+                   "list: a keyword counts as a mention, whatever is said about it.",
+                   "所选受访者的开放题回答（保留原文语言），并列其满意度（0–100，来自所在调查期的模型）。"
+                   "主题计数基于内置关键词表：出现关键词即计为提及，不判断褒贬。"),
+    "vb_none": ("No verbatims in this selection. A comment column of an uploaded wave is stored as text "
+                "automatically (or name it with `--text-columns` on the command line).",
+                "所选数据没有客户原话。上传的调查期数据中的意见列会自动保存为文本（命令行也可用 "
+                "`--text-columns` 指定）。"),
+    "vb_search": ("Search the comments", "搜索原话"),
+    "vb_search_help": ("Any part of a word or sentence, in any case; Chinese matches as typed.",
+                       "输入词语或句子的任意部分，不区分大小写；中文按原样匹配。"),
+    "vb_waves": ("Waves", "调查期"),
+    "vb_band": ("Satisfaction", "满意度"),
+    "vb_band_low": ("Low (up to 60)", "低（60 分及以下）"),
+    "vb_band_mid": ("Middle (60–80)", "中（60–80 分）"),
+    "vb_band_high": ("High (above 80)", "高（80 分以上）"),
+    "vb_question": ("Open question", "开放题"),
+    "vb_themes": ("Themes per driver", "各驱动因素的主题"),
+    "vb_chart_title": ("Share of the {n} comments mentioning each driver", "提及各驱动因素的原话占比（共 {n} 条）"),
+    "vb_share": ("Share of comments (%)", "原话占比（%）"),
+    "vb_col_driver": ("Driver", "驱动因素"),
+    "vb_col_theme": ("Theme", "主题"),
+    "vb_col_mentions": ("Comments mentioning it", "提及条数"),
+    "vb_col_share": ("Share (%)", "占比（%）"),
+    "vb_col_sat_yes": ("Satisfaction, mentioning", "提及者满意度"),
+    "vb_col_sat_no": ("Satisfaction, others", "其他人满意度"),
+    "vb_col_diff": ("Difference", "差值"),
+    "vb_col_wave": ("Wave", "调查期"),
+    "vb_col_respondent": ("Respondent", "受访者"),
+    "vb_col_text": ("Comment", "原话"),
+    "vb_col_sat": ("Satisfaction (0–100)", "满意度（0–100）"),
+    "vb_col_band": ("Band", "满意度区间"),
+    "vb_matches": ("{n} comments match", "共 {n} 条原话符合条件"),
+    "vb_page": ("Page", "页码"),
+    "vb_page_of": ("Page {page} of {pages}, {per} per page", "第 {page} / {pages} 页，每页 {per} 条"),
+    "vb_download": ("Download the {n} matching comments (CSV)", "下载符合条件的 {n} 条原话（CSV）"),
+    "vb_no_match": ("No comment matches these filters.", "没有符合这些条件的原话。"),
+    "vb_data_texts": ("Stored as verbatims (open text, not segments): {columns}",
+                      "将作为客户原话保存（开放文本，不作为细分）：{columns}"),
 }
 
 
