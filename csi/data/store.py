@@ -936,13 +936,18 @@ def reorder_waves(con) -> None:
 
 
 # --------------------------------------------------------------------------- reading data
-def segment_columns(con, waves: Sequence[str] | None = None) -> list[str]:
-    sql = "SELECT DISTINCT s.name FROM segments s JOIN waves w USING (wave_id)"
+def _names(con, table: str, waves: Sequence[str] | None) -> list[str]:
+    """The distinct ``name`` values of a long table (``segments``, ``texts``) in the waves, sorted."""
+    sql = f"SELECT DISTINCT x.name FROM {table} x JOIN waves w USING (wave_id)"
     params: list = []
     if waves:
         sql += " WHERE w.label IN (SELECT unnest(?))"
         params.append(list(waves))
     return sorted(r[0] for r in con.execute(sql, params).fetchall())
+
+
+def segment_columns(con, waves: Sequence[str] | None = None) -> list[str]:
+    return _names(con, "segments", waves)
 
 
 def segment_values(con, name: str, waves: Sequence[str] | None = None, *, recode: bool = True) -> list[str]:
@@ -970,14 +975,7 @@ def segment_recodes(con) -> dict[str, dict[str, str]]:
 
 def text_columns(con, waves: Sequence[str] | None = None) -> list[str]:
     """Names of the open-text columns stored (verbatims), sorted; [] for a store older than schema 5."""
-    if not _has_table(con, "texts"):
-        return []
-    sql = "SELECT DISTINCT t.name FROM texts t JOIN waves w USING (wave_id)"
-    params: list = []
-    if waves:
-        sql += " WHERE w.label IN (SELECT unnest(?))"
-        params.append(list(waves))
-    return sorted(r[0] for r in con.execute(sql, params).fetchall())
+    return _names(con, "texts", waves) if _has_table(con, "texts") else []
 
 
 def like_pattern(term: str) -> str:
