@@ -1,5 +1,8 @@
 """Analysts' editors of the store's settings that the dictionary and the report read: targets per construct (and
-NPS) and the display labels of segment names and values. The Data page calls :func:`settings_editors`.
+NPS), the display labels of segment names and values, and merged segment values (``segment_recodes``,
+csi.data.recodes: East = 华东, applied in every view by csi.data.store). The Data page calls
+:func:`settings_editors`, and :func:`wave_tools` on its waves tab (the survey weight's summary, the template of
+a new wave and each wave's raw responses, csi.data.templates).
 
 Both are kept with the existing settings API (``csi.data.store.get_setting`` / ``set_setting``): ``targets`` as
 JSON ``{"SAT": 75, "NPS": 20}`` (the same setting ``python -m csi target`` writes) and ``segment_labels`` as JSON
@@ -16,7 +19,7 @@ from csi.errors import CSIError
 
 from . import auth, state
 from .i18n import TEXT, construct_label, t
-from .ui import friendly_error
+from .ui import friendly_error, show_table
 
 _NPS = "NPS"
 
@@ -155,8 +158,65 @@ def segment_labels_editor(sel, lang: str) -> None:
             friendly_error(e, lang)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def stored_segment_values(path: str, version: str) -> dict[str, list[str]]:
+    """Every stored segment (the survey weight excluded) and its distinct values as stored (not merged)."""
+    from csi.data import store
+
+    with state.reading(path) as con:
+        cols = [c for c in store.segment_columns(con) if c != store.WEIGHT_SEGMENT]
+        return {c: store.segment_values(con, c, recode=False) for c in cols}
+
+
+def segment_recodes_editor(sel, lang: str) -> None:
+    """Merged segment values: each stored value and what it is shown and analysed as (blank = itself)."""
+    from csi.data import recodes, store
+
+    st.markdown(f"**{t('ed_recodes', lang)}**")
+    st.caption(t("ed_recodes_help", lang))
+    catalogue = stored_segment_values(sel.path, sel.version)
+    if not catalogue:
+        st.info(t("ed_labels_none", lang))
+        return
+    try:
+        stored = recodes.parse_recodes(state.settings(sel.path, sel.version, (recodes.SETTING_KEY,))
+                                       .get(recodes.SETTING_KEY))
+    except CSIError as e:  # a damaged setting: say so, offer a clean editor
+        st.warning(t("ed_recodes_bad", lang, msg=str(e)))
+        stored = {}
+    final = recodes.resolved(stored)
+    rows = [{"segment": seg, "value": v, "shown_as": final.get(seg, {}).get(v, "")}
+            for seg, values in catalogue.items() for v in values]
+    frame = pd.DataFrame(rows, columns=["segment", "value", "shown_as"])
+    edited = st.data_editor(frame, hide_index=True, key="ed_recodes", disabled=["segment", "value"],
+                            column_config={"segment": t("ed_col_segment", lang), "value": t("ed_col_stored", lang),
+                                           "shown_as": st.column_config.TextColumn(t("ed_col_shown_as", lang))})
+    if st.button(t("ed_recodes_save", lang), key="ed_recodes_save"):
+        auth.require("data", lang)
+        # pairs for values no longer stored (a deleted wave) are kept; the table decides the others
+        new = {seg: {v: to for v, to in pairs.items() if v not in set(catalogue.get(seg, ()))}
+               for seg, pairs in stored.items()}
+        for r in edited.itertuples(index=False):
+            to = "" if r.shown_as is None or pd.isna(r.shown_as) else str(r.shown_as).strip()
+            if to and to != r.value:
+                new.setdefault(r.segment, {})[r.value] = to
+        try:
+            text = recodes.dump_recodes(new)  # validated: no cycle, no empty value, never the weight
+            if (text or None) == (recodes.dump_recodes(stored) or None):
+                st.info(t("da_dict_nochange", lang))
+                return
+            n = sum(len(p) for p in recodes.check_recodes(new).values())
+            with state.writer(sel.path, action="recode", detail={"setting": recodes.SETTING_KEY}) as con:
+                store.set_setting(con, recodes.SETTING_KEY, text)
+            state.clear_caches()
+            st.session_state["ed_flash"] = t("ed_recodes_saved", lang, n=n)
+            st.rerun()
+        except CSIError as e:
+            friendly_error(e, lang)
+
+
 def settings_editors(sel, lang: str) -> None:
-    """The Data page's editors of targets and segment labels (analysts)."""
+    """The Data page's editors of targets, segment labels and merged segment values (analysts)."""
     st.divider()
     st.subheader(t("ed_title", lang))
     left, right = st.columns([2, 3])
@@ -164,5 +224,54 @@ def settings_editors(sel, lang: str) -> None:
         targets_editor(sel, lang)
     with right:
         segment_labels_editor(sel, lang)
+    segment_recodes_editor(sel, lang)
     if "ed_flash" in st.session_state:
         st.success(st.session_state.pop("ed_flash"))
+
+
+# ------------------------------------------------------------------ waves tab: weight, template, raw export
+@st.cache_data(max_entries=8, show_spinner=False)
+def weight_summary(path: str, version: str) -> pd.DataFrame:
+    from csi.data import templates
+
+    with state.reading(path) as con:
+        return templates.weight_summary(con)
+
+
+def _file(path: str, version: str, what: str, fmt: str, wave: str | None = None):
+    """A download's bytes, made when the button is pressed (Streamlit calls this on its own thread)."""
+    def make() -> bytes:
+        from csi.data import templates
+
+        with state.reading(path) as con:
+            return templates.wave_template(con, fmt) if what == "template" else templates.export_wave(con, wave, fmt)
+    return make
+
+
+_MIME = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def wave_tools(sel, lang: str, labels: list[str]) -> None:
+    """The Data page's waves tab: the survey weight (not a segment) with min/mean/max and the effective n, the
+    template of a new wave and each wave's raw responses (CSV/XLSX, the inverse of ingest)."""
+    st.markdown(f"**{t('wt_title', lang)}**")
+    summary = weight_summary(sel.path, sel.version)
+    if summary.empty:
+        st.caption(t("wt_none", lang))
+    else:
+        st.caption(t("wt_help", lang))
+        show_table(summary, lang)
+    st.markdown(f"**{t('wv_files', lang)}**")
+    st.caption(t("wv_template_help", lang))
+    c1, c2 = st.columns(2)
+    for col, fmt in ((c1, "csv"), (c2, "xlsx")):
+        col.download_button(t(f"wv_template_{fmt}", lang), _file(sel.path, sel.version, "template", fmt),
+                            file_name=f"wave_template.{fmt}", mime=_MIME[fmt], key=f"wv_template_{fmt}")
+    if labels:
+        st.caption(t("wv_export_help", lang))
+        wave = st.selectbox(t("wave", lang), labels, index=len(labels) - 1, key="wv_export_wave")
+        c1, c2 = st.columns(2)
+        for col, fmt in ((c1, "csv"), (c2, "xlsx")):
+            col.download_button(t(f"wv_export_{fmt}", lang, wave=wave), _file(sel.path, sel.version, "export", fmt,
+                                                                              wave),
+                                file_name=f"{wave}_responses.{fmt}", mime=_MIME[fmt], key=f"wv_export_{fmt}")

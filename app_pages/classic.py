@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import attr_label, t
-from app.ui import friendly_error, lang, selection, show_table, sticky, tp, wave_picker
+from app.ui import friendly_error, friendly_text, lang, selection, show_table, sticky, tp, wave_picker
 from csi.errors import CSIError
 
 L = lang()
@@ -46,12 +46,33 @@ except CSIError as e:
     with tab_h:
         friendly_error(e, L)
 
-with tab_h:
-    if hierarchy:
+from app_pages import classic_service  # RATER/SERVQUAL, managers vs customers, complaints iceberg, AHP
+
+try:  # the stored expert weights (AHP or direct), read as the report reads them; else equal weights
+    expert = classic_service.expert_weights(L)
+except CSIError as e:
+    expert = None
+    st.warning(t("cl_weights_unusable", L, msg=friendly_text(e, L)))
+
+
+def _with_weights(fn):
+    """``fn(hierarchy, first_level_weights)`` with the expert weights, falling back to equal weights when they do
+    not fit these data; returns (result, caption, expert weights used)."""
+    if expert is not None:
         try:
-            items_t, level1, total = classic.weighted_hierarchy(frame, hierarchy, None, scales, weights)
+            return fn(expert[0], expert[1]), expert[2], True
+        except CSIError as e:
+            st.warning(t("cl_weights_unusable", L, msg=friendly_text(e, L)))
+    return fn(hierarchy, None), t("cl_weights_equal", L), False
+
+
+with tab_h:
+    if hierarchy or expert:
+        try:
+            (items_t, level1, total), wcap, by_experts = _with_weights(
+                lambda h, top: classic.weighted_hierarchy(frame, h, top, scales, weights))
             st.metric(t("cl_total", L), f"{total:.1f}")
-            st.caption(t("ex_hierarchy", L) + " " + counted)
+            st.caption(t("ex_hierarchy_expert" if by_experts else "ex_hierarchy", L) + " " + counted + " " + wcap)
             level1 = level1.assign(first_level=level1["first_level"].map(lambda a: attr_label(a, L)))
             st.plotly_chart(charts.bar_chart(level1, "first_level", "score", L, t("cl_level_scores", L),
                                              ytitle=t("axis_score", L), yrange=(0, 100)), key="cl_h_chart")
@@ -66,8 +87,12 @@ with tab_f:
     op = st.radio(t("cl_operator", L), ("weighted_average", "max_min"), horizontal=True,
                   format_func=lambda o: t(f"cl_op_{o}", L), key="cl_op")
     try:
-        fz = classic.fuzzy_evaluation(frame, hierarchy or {i: 1.0 for i in rating["item"]}, scales, operator=op,
-                                      weights=weights)
+        if hierarchy or expert:
+            fz, wcap, _ = _with_weights(lambda h, top: classic.fuzzy_evaluation(
+                frame, h, scales, operator=op, weights=weights, first_level_weights=top))
+        else:
+            fz, wcap = classic.fuzzy_evaluation(frame, {i: 1.0 for i in rating["item"]}, scales, operator=op,
+                                                weights=weights), ""
         from csi.analytics.scales import BANDS
 
         gv = fz.grade_vector
@@ -75,7 +100,7 @@ with tab_f:
         c1, c2 = st.columns(2)
         c1.metric(t("cl_fuzzy_score", L), f"{fz.score:.1f}")
         c2.metric(t("cl_fuzzy_grade", L), band_lab.get(fz.grade, fz.grade))
-        st.caption(t("ex_fuzzy", L) + " " + counted)
+        st.caption(t("ex_fuzzy", L) + " " + counted + (" " + wcap if wcap else ""))
         import pandas as pd
 
         shares = pd.DataFrame({"label_en": [b.label_en for b in BANDS], "label_zh": [b.label_zh for b in BANDS],
@@ -113,8 +138,6 @@ with tab_r:
     except CSIError as e:
         friendly_error(e, L)
 
-from app_pages import classic_service  # RATER/SERVQUAL, managers vs customers, complaints iceberg, AHP
-
 with tab_sq:
     sq_table = classic_service.servqual_tab(prep, wave, frame, weights, L, counted)
 with tab_ig:
@@ -122,4 +145,5 @@ with tab_ig:
 with tab_ic:
     classic_service.iceberg_tab(prep, L)
 with tab_ahp:
-    classic_service.ahp_tab(L)
+    classic_service.ahp_tab(L, hierarchy)
+classic_service.flash()

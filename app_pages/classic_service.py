@@ -3,11 +3,14 @@ complaints iceberg and AHP weights. Functions only (called from app_pages/classi
 csi.analytics.servqual / iceberg / ahp, the strings from csi.text.i18n."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import streamlit as st
 
 from app import charts, state
 from app.i18n import construct_label, t
+from app.downloads import download_buttons
 from app.ui import friendly_error, item_names_of, show_table
 from csi.errors import CSIError
 
@@ -49,6 +52,7 @@ def servqual_tab(prep, wave: str, frame: pd.DataFrame, weights, L: str, counted:
                                      ytitle=t("axis_gap", L)), key="cl_sq_gap")
     c2.plotly_chart(charts.bar_chart(dims, "dimension_label", "importance", L, t("sq_importance_chart", L)),
                     key="cl_sq_imp")
+    download_buttons(tab, "classic_servqual", L, prep=prep)
     names = item_names_of()  # the item's short question text, never its code (relper1)
     shown = tab.assign(dimension=[construct_label(d, L) for d in tab["dimension"]],
                        item=[(names.get(p, (p, p))[1 if L == "zh" else 0] if lvl == "item" else None)
@@ -59,15 +63,47 @@ def servqual_tab(prep, wave: str, frame: pd.DataFrame, weights, L: str, counted:
     return tab
 
 
+def may_write() -> bool:
+    """Whether the signed-in user may change the store's settings (the Data page's role: analysts)."""
+    from app import auth
+
+    return "data" in auth.user_pages(auth.current_user())
+
+
+def _save_setting(L: str, key: str, text: str | None, detail: dict, flash: str) -> None:
+    """Store setting ``key`` (None removes it) in one audited write, role checked again; rerun with ``flash``."""
+    from app import auth
+    from csi.data import store
+
+    auth.require("data", L)
+    try:
+        with state.writer(state.db_path(), action="settings", detail={"setting": key, **detail}) as con:
+            store.set_setting(con, key, text)
+    except CSIError as e:
+        friendly_error(e, L)
+        return
+    st.session_state["cl_flash"] = flash
+    st.rerun()
+
+
+def flash() -> None:
+    if "cl_flash" in st.session_state:
+        st.success(st.session_state.pop("cl_flash"))
+
+
 def _management_survey(L: str):
-    """(survey, caption): an upload of this session, else the stored survey, else the demo's; (None, None)."""
+    """(survey, caption): an upload of this session (which an analyst may save to the store), else the stored
+    survey, else the demo's; (None, None)."""
     from csi.analytics import servqual
 
     kind = st.radio(t("ig_kind", L), ("rating", "rank"), horizontal=True, key="cl_ig_kind",
                     format_func=lambda k: t(f"ig_kind_{k}", L))
     up = st.file_uploader(t("ig_upload", L), type=["csv", "xlsx"], key="cl_ig_file")
     if up is not None:
-        survey = servqual.read_management_survey(up.getvalue(), kind=kind, file=up.name)
+        survey = servqual.read_management_survey(up.getvalue(), kind=kind, file=up.name)  # validated like the CLI's
+        if may_write() and st.button(t("ig_save", L), key="cl_ig_save"):
+            _save_setting(L, servqual.SETTING_KEY, servqual.dump_survey(survey),
+                          {"file": up.name, "managers": int(len(survey))}, t("ig_saved", L, n=len(survey)))
         return survey, t("ig_uploaded", L, n=len(survey))
     path = state.db_path()
     conf = state.settings(path, state.data_version(path), (servqual.SETTING_KEY, "demo_seed"))
@@ -109,6 +145,7 @@ def importance_gap_tab(servqual_table: pd.DataFrame | None, L: str) -> None:
                                                                                             gap["dimension"])],
                        dimension=[construct_label(d, L) for d in gap["dimension"]])
     show_table(shown.drop(columns=["label", "finding"]), L)
+    download_buttons(gap, "classic_importance_gap", L)
 
 
 def iceberg_tab(prep, L: str) -> None:
@@ -143,25 +180,102 @@ def iceberg_tab(prep, L: str) -> None:
         st.warning(t("ic_capped", L))
     st.caption(t("ex_iceberg", L) + " " + t("ic_source", L))
     show_table(ice.drop(columns=[c for c in ("customer_base",) if base <= 0]), L)
+    download_buttons(ice, "classic_complaints_iceberg", L, {"ratio": ratio, "customer_base": base}, prep=prep)
 
 
 _AHP_EXAMPLE = ",A,B,C\nA,1,3,5\nB,1/3,1,2\nC,1/5,1/2,1\n"
 
 
-def ahp_tab(L: str) -> None:
-    """Weights, λmax, CI and CR of a pairwise matrix typed or pasted as CSV."""
+def _stored_expert_text() -> str | None:
+    from csi.analytics import ahp
+
+    path = state.db_path()
+    return state.settings(path, state.data_version(path), (ahp.SETTING_KEY,)).get(ahp.SETTING_KEY)
+
+
+def expert_weights(L: str):
+    """The stored expert weights as ``(hierarchy, first_level_weights, caption)`` (csi.analytics.ahp.load_setting,
+    the report's reader), or None when none are stored. A damaged setting raises :class:`CSIError`."""
+    from csi.analytics import ahp
+
+    text = _stored_expert_text()
+    if not text:
+        return None
+    hierarchy, top, record = ahp.load_setting(text)
+    crs = [lvl["ahp"]["cr"] for lvl in (record["first_level"], *record["items"].values())
+           if lvl.get("ahp") and lvl["ahp"].get("cr") == lvl["ahp"].get("cr")]
+    how = t("cl_weights_ahp", L, cr=_fmt(max(crs), 2)) if crs else t("cl_weights_direct", L)
+    return hierarchy, top, t("cl_weights_expert", L, how=how)
+
+
+def _default_config(hierarchy) -> dict:
+    """Equal expert weights over the dictionary's hierarchy: a starting point to edit."""
+    h = hierarchy or {}
+    return {"first_level": {"weights": {a: 1.0 / len(h) for a in h}},
+            "items": {a: {"weights": {i: 1.0 / len(w) for i in w}} for a, w in h.items()}}
+
+
+def _expert_editor(L: str, matrix, allow: bool, hierarchy) -> None:
+    """Enter or upload a study's expert weights (JSON, each level direct or an AHP matrix) and save them,
+    validated by csi.analytics.ahp (CR ≥ 0.10 refused unless the override is ticked)."""
+    from csi.analytics import ahp
+
+    st.markdown(f"**{t('ahp_expert_title', L)}**")
+    st.caption(t("ahp_expert_help", L))
+    stored = _stored_expert_text()
+    start = json.loads(stored) if stored else _default_config(hierarchy)
+    text = st.text_area(t("ahp_expert_json", L), value=json.dumps(start, ensure_ascii=False, indent=1),
+                        height=220, key="cl_ahp_expert_text")
+    up = st.file_uploader(t("ahp_expert_upload", L), type=["json"], key="cl_ahp_expert_file")
+    use_matrix = matrix is not None and st.checkbox(t("ahp_use_matrix", L), key="cl_ahp_use_matrix")
+    c1, c2 = st.columns(2)
+    if c1.button(t("ahp_expert_save", L), key="cl_ahp_expert_save"):
+        try:
+            config = json.loads(up.getvalue().decode("utf-8-sig") if up is not None else text)
+        except (ValueError, UnicodeDecodeError) as e:
+            st.error(t("ahp_expert_bad_json", L, msg=str(e)))
+            return
+        if not isinstance(config, dict):
+            st.error(t("ahp_expert_bad_json", L, msg="{...}"))
+            return
+        if use_matrix:
+            config["first_level"] = {"matrix": matrix.to_numpy(float).tolist(), "names": list(matrix.columns)}
+        if allow:
+            config["allow_inconsistent"] = True
+        else:
+            config.pop("allow_inconsistent", None)
+        try:
+            setting = ahp.dump_setting(config)  # validates: sums to 1 per level, AHP CR < 0.10 unless allowed
+        except CSIError as e:
+            friendly_error(e, L)
+            return
+        _save_setting(L, ahp.SETTING_KEY, setting, {"source": "dashboard"}, t("ahp_expert_saved", L))
+    if stored and c2.button(t("ahp_expert_clear", L), key="cl_ahp_expert_clear"):
+        _save_setting(L, ahp.SETTING_KEY, None, {"source": "dashboard"}, t("ahp_expert_cleared", L))
+
+
+def ahp_tab(L: str, hierarchy=None) -> None:
+    """Weights, λmax, CI and CR of a pairwise matrix typed or pasted as CSV; analysts store expert weights."""
     from csi.analytics.ahp import ahp_weights, read_matrix_csv
 
     text = st.text_area(t("ahp_matrix", L), value=_AHP_EXAMPLE, height=140, key="cl_ahp_text")
     allow = st.checkbox(t("ahp_allow", L), key="cl_ahp_allow")
+    matrix = None
     try:
-        res = ahp_weights(read_matrix_csv("matrix.csv", text=text), allow_inconsistent=allow)
+        matrix = read_matrix_csv("matrix.csv", text=text)
+        res = ahp_weights(matrix, allow_inconsistent=allow)
     except CSIError as e:
         friendly_error(e, L)
+        if may_write():
+            _expert_editor(L, None, allow, hierarchy)
         return
     st.markdown(t("ahp_result", L, lam=_fmt(res.lambda_max, 3), ci=_fmt(res.ci, 3), cr=_fmt(res.cr, 3),
                   ri=_fmt(res.ri, 2)))
     st.caption(t("ahp_consistent", L) if res.consistent else t("ahp_inconsistent", L))
     w = pd.DataFrame({t("ahp_criterion", L): list(res.weights), t("ahp_weight", L): list(res.weights.values())})
     st.dataframe(w.style.format({t("ahp_weight", L): "{:.3f}"}), hide_index=True)
+    download_buttons(w, "classic_ahp", L, {"matrix": text, "lambda_max": res.lambda_max, "cr": res.cr})
     st.caption(t("ex_ahp", L))
+    if may_write():
+        st.divider()
+        _expert_editor(L, matrix, allow, hierarchy)

@@ -217,6 +217,7 @@ with tab_waves:
                         friendly_error(e, L)
     if "da_flash_w" in st.session_state:
         st.success(st.session_state.pop("da_flash_w"))
+    editors.wave_tools(sel, L, labels_)  # the survey weight, a new wave's template, each wave's raw responses
 
 # -------------------------------------------------------------- dictionary
 with tab_dict:

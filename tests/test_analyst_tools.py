@@ -243,3 +243,147 @@ def test_every_ragged_row_listed_or_written(tmp_path, capsys):
     listed = pd.read_csv(out, encoding="utf-8-sig")
     assert len(listed) == 70 and listed["row"].tolist() == list(range(3, 73))
     assert set(listed["code"]) == {"ragged_many", "ragged_few"}
+
+
+# ------------------------------------------------------------------ the dashboard (AppTest)
+@pytest.fixture()
+def app_db(tmp_path, monkeypatch):
+    """The small demo store (two waves, 150 respondents each) for the dashboard, with a Chinese region spelling."""
+    from conftest import build_small_demo
+
+    path = build_small_demo(tmp_path / "csi.duckdb", 150, waves=2)
+    monkeypatch.setenv("CSI_DB", str(path))
+    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "0")
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield path
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _page(page: str, lang: str = "en"):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=180)
+    at.session_state["lang"] = lang
+    at.run()
+    at.switch_page(f"app_pages/{page}.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _texts(at) -> str:
+    return "\n".join(str(e.value) for kind in ("caption", "markdown", "info", "warning", "error", "success")
+                     for e in getattr(at, kind))
+
+
+def test_sidebar_and_data_page_merged_values_and_the_weight(app_db):
+    from csi.text.i18n import t
+
+    assert main(["recode", "--db", str(app_db), "--segment", "region", "--map", "East=South"]) == 0
+    at = _page("data")
+    region = at.multiselect(key="f_region")
+    assert "South" in region.options and "East" not in region.options  # the sidebar filter sees merged values
+    assert all(ms.label != "weight" for ms in at.multiselect)
+    assert t("wt_help", "en") in _texts(at)  # the weight shown as the weight, with its summary
+    labels = [d.label for d in at.get("download_button")]
+    assert t("wv_template_xlsx", "en") in labels and t("wv_export_csv", "en", wave="2025Q4") in labels
+    at = _page("data", "zh")
+    assert t("wt_help", "zh") in _texts(at)
+
+
+def test_classic_page_uses_stored_expert_weights_like_the_report(app_db, tmp_path):
+    from csi.analytics import ahp, classic
+    from csi.report.build import Selection, prepare
+
+    names = ["overall", "network", "hotline", "shop", "new_services", "billing"]
+    m = np.ones((6, 6))
+    m[0, 1:] = [3, 5, 3, 5, 3]
+    m[1:, 0] = 1 / m[0, 1:]
+    config = {"first_level": {"matrix": m.tolist(), "names": names},
+              "items": {a: {"weights": {f"qual{i + 1}": 1.0}} for i, a in enumerate(names)}}
+    path = tmp_path / "ew.json"
+    path.write_text(json.dumps(config))
+    assert main(["expert-weights", str(path), "--db", str(app_db)]) == 0
+    # the report's computation (csi.analytics.servqual.store_views reads the setting the same way)
+    hierarchy, top, record = ahp.load_setting(_read(app_db, lambda con: store.get_setting(con, ahp.SETTING_KEY)))
+    prep = prepare(app_db, Selection(), None)
+    assert top["overall"] > 0.3  # not equal weights
+    at = _page("classic")
+    rows = prep.rows_of(at.session_state["cl_wave"])
+    sc = {r.item: (r.scale_min, r.scale_max) for r in prep.scales[prep.scales["wave"].astype(str)
+                                                                   == at.session_state["cl_wave"]].itertuples()}
+    _, _, total = classic.weighted_hierarchy(rows, hierarchy, top, sc, weights=prep.weights_of(rows))
+    _, _, equal = classic.weighted_hierarchy(rows, classic.hierarchy_from_attributes(prep.dictionary,
+                                                                                    items=list(rows.columns)),
+                                             None, sc, weights=prep.weights_of(rows))
+    assert abs(total - equal) > 0.05
+    assert at.metric[0].value == f"{total:.1f}"
+    cr = record["first_level"]["ahp"]["cr"]
+    assert f"expert weights (AHP, CR {cr:.2f})" in _texts(at)
+    fz = classic.fuzzy_evaluation(rows, hierarchy, sc, weights=prep.weights_of(rows), first_level_weights=top)
+    assert at.metric[1].value == f"{fz.score:.1f}"
+    assert "专家权重（AHP，CR" in _texts(_page("classic", "zh"))
+
+
+def test_classic_page_saves_expert_weights_and_refuses_inconsistent_ahp(app_db):
+    from csi.analytics import ahp
+
+    at = _page("classic")
+    bad = ",A,B,C\nA,1,9,1/9\nB,1/9,1,9\nC,9,1/9,1\n"  # wildly inconsistent
+    cfg = {"first_level": {"weights": {"overall": 0.5, "network": 0.1, "hotline": 0.1, "shop": 0.1,
+                                       "new_services": 0.1, "billing": 0.1}},
+           "items": {a: {"weights": {f"qual{i + 1}": 1.0}} for i, a in
+                     enumerate(["overall", "network", "hotline", "shop", "new_services", "billing"])}}
+    at.text_area(key="cl_ahp_expert_text").input(json.dumps(cfg))
+    at.button(key="cl_ahp_expert_save").click()
+    at.run()
+    assert not at.exception
+    stored = _read(app_db, lambda con: store.get_setting(con, ahp.SETTING_KEY))
+    assert json.loads(stored)["first_level"]["weights"]["overall"] == 0.5
+    log = _read(app_db, lambda con: store.audit_log(con, limit=1))
+    assert json.loads(log["detail"].iloc[0])["setting"] == ahp.SETTING_KEY
+    # an inconsistent AHP matrix (CR >= 0.10) as the first level is refused without the override: nothing written
+    names = ["overall", "network", "hotline", "shop", "new_services", "billing"]
+    m = np.ones((6, 6))
+    for i, j, v in ((0, 1, 9.0), (1, 2, 9.0), (0, 2, 1 / 9)):  # overall >> network >> hotline, yet hotline >> overall
+        m[i, j], m[j, i] = v, 1 / v
+    assert ahp.ahp_weights(m, names, allow_inconsistent=True).cr >= 0.10
+    cfg["first_level"] = {"matrix": m.tolist(), "names": names}
+    v = _read(app_db, store.data_version)
+    at.text_area(key="cl_ahp_expert_text").input(json.dumps(cfg))
+    at.button(key="cl_ahp_expert_save").click()
+    at.run()
+    assert any("inconsistent" in e.value for e in at.error)
+    assert _read(app_db, store.data_version) == v
+    at.checkbox(key="cl_ahp_allow").check()
+    at.button(key="cl_ahp_expert_save").click()
+    at.run()
+    stored = json.loads(_read(app_db, lambda con: store.get_setting(con, ahp.SETTING_KEY)))
+    assert stored["allow_inconsistent"] is True and "matrix" in stored["first_level"]
+
+
+def test_importance_tab_saves_an_uploaded_management_survey(app_db):
+    from csi.analytics import servqual
+    from csi.data.demo import management_survey
+
+    csv = management_survey(7).to_csv(index=False).encode("utf-8")
+    at = _page("classic")
+    at.file_uploader(key="cl_ig_file").upload("managers.csv", csv, "text/csv")
+    at.run()
+    assert not at.exception
+    at.button(key="cl_ig_save").click()
+    at.run()
+    assert not at.exception
+    saved = servqual.load_survey(_read(app_db, lambda con: store.get_setting(con, servqual.SETTING_KEY)))
+    assert saved is not None and len(saved) == len(management_survey(7))
+    at = _page("classic")  # a new session: the stored survey, not the demo's
+    from csi.text.i18n import t
+
+    assert t("ig_stored", "en", n=len(saved)) in _texts(at)

@@ -446,6 +446,75 @@ TEXT: dict[str, tuple[str, str]] = {
     "ed_col_label_zh": ("Chinese label", "中文标签"),
     "ed_labels_save": ("Save labels", "保存标签"),
     "ed_labels_saved": ("Segment labels saved.", "细分变量标签已保存。"),
+    # ------------------------------------------ analyst tools: wave template, raw export, merged segment values, the
+    # survey weight, expert weights and the management survey saved from the dashboard (issue 13 items 4 and 7;
+    # app/editors.py, app_pages/classic.py, app_pages/classic_service.py, csi/data/templates.py, csi/data/recodes.py)
+    "ed_recodes": ("Merged segment values", "合并细分变量取值"),
+    "ed_recodes_help": ("Type the value a stored value should be shown and analysed as (e.g. East and east as 华东): "
+                        "every page, report and brief then counts them as one. The stored data keep their values; "
+                        "clear the cell to undo.",
+                        "填写某个存储取值应显示并参与分析的取值（例如将 `East` 与 `east` 合并为“华东”）：所有页面、报告和"
+                        "简报都将其视为同一取值。存储的数据保持原值；清空单元格即可撤销。"),
+    "ed_col_stored": ("Stored value", "存储取值"),
+    "ed_col_shown_as": ("Shown and analysed as", "显示并分析为"),
+    "ed_recodes_save": ("Save merged values", "保存合并取值"),
+    "ed_recodes_saved": ("Merged values saved: {n} value(s) recoded.", "合并取值已保存：共重新编码 {n} 个取值。"),
+    "ed_recodes_bad": ("The stored merged values cannot be read ({msg}); saving replaces them.",
+                       "无法读取已存储的合并取值（{msg}）；保存后将替换它们。"),
+    "wt_title": ("Survey weight", "调查权重"),
+    "wt_help": ("The weight column is used as the survey weight, not as a segment. Effective n = (Σw)²/Σw² "
+                "(Kish): the sample size the weighted estimates are as precise as.",
+                "权重列作为调查权重使用，而不是细分变量。有效样本量 = (Σw)²/Σw²：加权估计的精度相当于"
+                "该样本量的简单随机样本。"),
+    "wt_none": ("No wave holds a survey weight.", "没有任何调查期包含调查权重。"),
+    "col_n_weighted": ("With a weight", "有权重的受访者"),
+    "col_weight_min": ("Smallest weight", "最小权重"),
+    "col_weight_mean": ("Mean weight", "平均权重"),
+    "col_weight_max": ("Largest weight", "最大权重"),
+    "col_n_effective": ("Effective n", "有效样本量"),
+    "wv_files": ("Files for the next wave and raw responses", "下一期模板与原始回答"),
+    "wv_template_help": ("A blank file for a new wave: the id, the segments, the weight and the dictionary's items "
+                         "as columns. The Excel file lists the question texts, scales and missing-value codes on a "
+                         "second sheet.",
+                         "新一期数据的空白文件：编号、细分变量、权重和字典题项各占一列。Excel 文件在第二个工作表中"
+                         "列出题目文字、量表与缺失值代码。"),
+    "wv_template_csv": ("Template (CSV)", "模板（CSV）"),
+    "wv_template_xlsx": ("Template (Excel)", "模板（Excel）"),
+    "wv_export_help": ("A wave's responses as stored (values as imported, missing answers empty): importing the file "
+                       "again gives the same data.",
+                       "某一期按存储原样导出的回答（取值与导入时相同，缺失回答为空）：再次导入该文件得到相同的数据。"),
+    "wv_export_csv": ("Raw responses of {wave} (CSV)", "{wave} 的原始回答（CSV）"),
+    "wv_export_xlsx": ("Raw responses of {wave} (Excel)", "{wave} 的原始回答（Excel）"),
+    "cl_weights_expert": ("Weights: expert weights ({how}) stored in the database.",
+                          "权重：数据库中保存的专家权重（{how}）。"),
+    "ex_hierarchy_expert": ("Classic hierarchy score: perception items' 0–100 means weighted by the experts' weights "
+                            "within and across attributes; not model-weighted, so it differs from the index.",
+                            "传统指标体系得分：感知题项的 0–100 均值，按专家权重在属性内和各属性之间加权；未采用模型权重，"
+                            "因此与指数不同。"),
+    "cl_weights_ahp": ("AHP, CR {cr}", "AHP，CR {cr}"),
+    "cl_weights_direct": ("entered directly", "直接输入"),
+    "cl_weights_equal": ("Weights: equal within each attribute (no expert weights stored; set them on the AHP tab).",
+                         "权重：各属性内等权（未保存专家权重；可在 AHP 选项卡中设置）。"),
+    "cl_weights_unusable": ("The stored expert weights do not fit these data ({msg}); equal weights are used.",
+                            "保存的专家权重与这些数据不匹配（{msg}）；改用等权。"),
+    "ig_save": ("Save this survey to the database", "将此问卷保存到数据库"),
+    "ig_saved": ("Management survey saved: {n} managers.", "管理者问卷已保存：{n} 位管理者。"),
+    "ahp_expert_title": ("Expert weights for the hierarchy and the fuzzy evaluation",
+                         "指标体系与模糊综合评价的专家权重"),
+    "ahp_expert_help": ("`first_level` gives the weights of the first-level attributes and `items` the item weights "
+                        "within each attribute; each level as `weights` (summing to 1) or as an AHP `matrix` with its "
+                        "`names`. Saved weights are used by the hierarchy and fuzzy tabs and by the report.",
+                        "`first_level` 给出一级属性的权重，`items` 给出各属性内的题项权重；每一层可写作 `weights`"
+                        "（合计为 1）或带 `names` 的 AHP `matrix`。保存后的权重用于指标体系与模糊评价选项卡以及报告。"),
+    "ahp_expert_json": ("Expert weights (JSON)", "专家权重（JSON）"),
+    "ahp_expert_upload": ("Or upload the JSON file", "或上传 JSON 文件"),
+    "ahp_use_matrix": ("Use the matrix above for the first level", "将上方矩阵用作一级权重"),
+    "ahp_expert_save": ("Save expert weights", "保存专家权重"),
+    "ahp_expert_saved": ("Expert weights saved.", "专家权重已保存。"),
+    "ahp_expert_clear": ("Remove the stored expert weights", "删除已保存的专家权重"),
+    "ahp_expert_cleared": ("Expert weights removed: the hierarchy uses equal weights again.",
+                           "专家权重已删除：指标体系重新使用等权。"),
+    "ahp_expert_bad_json": ("The expert weights are not valid JSON: {msg}", "专家权重不是有效的 JSON：{msg}"),
     "val_action_keep": ("keep", "保留"),
     "val_action_review": ("review: remove only if that raises AVE or ρ_C above threshold",
                           "复核：仅当删除后 AVE 或 ρ_C 达到阈值时才删除"),
