@@ -36,9 +36,9 @@ text_col = "text_zh" if L == "zh" else "text_en"
 rating = dictionary[dictionary["kind"].isin(["rating", "recommend"]) & dictionary["item"].isin(items)]
 
 counted = tp("n_all_caption", L, total=len(frame), wave=wave)  # classic views use every respondent of the wave
-tab_h, tab_f, tab_g, tab_r, tab_sq, tab_ig, tab_ic, tab_ahp = st.tabs(
+tab_h, tab_f, tab_g, tab_r, tab_sq, tab_ig, tab_ic, tab_ahp, tab_au = st.tabs(
     [t("cl_hierarchy", L), t("cl_fuzzy", L), t("cl_gaps", L), t("cl_ranking", L),
-     t("cl_servqual", L), t("cl_importance_gap", L), t("cl_iceberg", L), t("cl_ahp", L)])
+     t("cl_servqual", L), t("cl_importance_gap", L), t("cl_iceberg", L), t("cl_ahp", L), t("cl_audit", L)])
 try:
     hierarchy = classic.hierarchy_from_attributes(dictionary, items=items)
 except CSIError as e:
@@ -147,3 +147,7 @@ with tab_ic:
 with tab_ahp:
     classic_service.ahp_tab(L, hierarchy)
 classic_service.flash()
+with tab_au:  # mystery-shopping audits (app_pages/classic_audit.py)
+    from app_pages import classic_audit
+
+    classic_audit.audit_tab(prep, sel, wave, L)

@@ -293,3 +293,10 @@ with tab_audit:
             "at_utc": t("da_audit_when", L), "actor": t("da_audit_who", L), "action": t("da_audit_what", L),
             "wave": t("wave", L), "detail": t("da_audit_detail", L)}), hide_index=True)
 editors.settings_editors(sel, L)  # targets and segment labels, kept with the dictionary (app/editors.py)
+
+# ------------------------------------------------------------------- mystery-shopping audit import (classic_audit.py)
+with tab_up:
+    with st.expander(t("au_upload", L)):
+        from app_pages import classic_audit
+
+        classic_audit.audit_upload(sel, L)

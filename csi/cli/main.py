@@ -290,6 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(sp)
     sp.set_defaults(handler="csi.cli.classic:run_ingest_management")
 
+    # mystery-shopping audits (csi.cli.audit): one audit period per file, all or nothing
+    sp = sub.add_parser("ingest-audit", help="validate a mystery-shopping audit file (outlet, category, points "
+                                             "possible, points obtained) and store it as one audit period")
+    sp.add_argument("file", type=Path, help="CSV or XLSX: outlet, category, possible, obtained [, note, total, region]")
+    sp.add_argument("--period", required=True, help="label of the audit period, e.g. 2025H2")
+    sp.add_argument("--replace", action="store_true", help="replace an audit period of that label (audited)")
+    sp.add_argument("--strict-outlets", action="store_true",
+                    help="refuse outlets not audited in earlier periods (default: a warning)")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli.audit:run_ingest_audit")
+    sp = sub.add_parser("audits", help="list the stored mystery-shopping audit scores per period and outlet")
+    sp.add_argument("--json", action="store_true", help="every period x outlet x category row as JSON")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli.audit:run_audits")
+
     sp = sub.add_parser("brief", help="board brief of a wave and brand as PPTX or PDF (2-4 slides/pages)")
     db_arg(sp)
     sp.add_argument("--wave", default=None, help="focus wave (default the latest; earlier waves give the trend)")

@@ -560,6 +560,54 @@ def generate(seed: int = 20240601) -> DemoSurvey:
     return DemoSurvey(waves=waves, truth=truth, own_brand=OWN_BRAND, competitor=COMPETITOR, seed=int(seed))
 
 
+# ----------------------------------------------------------------------------- mystery-shopping audits
+AUDIT_STREAM = 7_027  # own random stream: the survey's draws are unchanged
+AUDIT_PERIODS: tuple[str, ...] = ("2025H1", "2025H2")
+AUDIT_CATEGORIES: dict[str, int] = {  # category -> points possible (100 in all)
+    "environment": 15, "signage": 10, "facilities": 15, "VIP area": 10, "staff appearance": 10,
+    "staff competence": 20, "business handling": 20}
+AUDIT_OUTLETS: tuple[tuple[str, str], ...] = tuple((f"{r}-{k:02d}", r) for r in REGIONS for k in (1, 2))
+AUDIT_WEAK = ("West-01", "staff competence")  # loses most points there in both periods (by construction)
+
+
+def audit_files(seed: int = 20240601) -> dict[str, pd.DataFrame]:
+    """Two demo audit periods of Skyline Mobile's eight outlets (two per survey region; text cells as an audit
+    agency's file: outlet, region, category, possible, obtained, total, note). By construction every outlet
+    obtains 85-100% of each category's points in 2025H1 and moves by at most 1.5 points per category in 2025H2,
+    except West-01, which keeps 45% (2025H1) and 55% (2025H2) of staff competence: it is the outlet losing most
+    points, and staff competence the category losing most, in both periods, and the West region (whose survey
+    respondents rate the network ``qual2`` lower by construction) has the lowest audit percent. The survey's
+    satisfaction does not depend on the region by construction: the link shows the survey as drawn."""
+    rng = np.random.default_rng([int(seed), AUDIT_STREAM])
+    base = {(o, c): 0.85 + 0.15 * rng.random() for o, _ in AUDIT_OUTLETS for c in AUDIT_CATEGORIES}
+    out = {}
+    for k, period in enumerate(AUDIT_PERIODS):
+        rows = []
+        for outlet, region in AUDIT_OUTLETS:
+            got = {}
+            for c, possible in AUDIT_CATEGORIES.items():
+                if (outlet, c) == AUDIT_WEAK:
+                    share = (0.45, 0.55)[k]
+                else:
+                    share = min(1.0, base[(outlet, c)] + (rng.uniform(-1.5, 1.5) / possible if k else 0.0))
+                got[c] = min(possible, max(0.0, np.floor(2 * share * possible + 0.5) / 2))  # half points
+            total = sum(got.values())
+            for c, possible in AUDIT_CATEGORIES.items():
+                note = "could not explain the tariff options" if (outlet, c) == AUDIT_WEAK else ""
+                rows.append({"outlet": outlet, "region": region, "category": c, "possible": str(possible),
+                             "obtained": f"{got[c]:g}", "total": f"{total:g}", "note": note})
+        out[period] = pd.DataFrame(rows, dtype=object)
+    return out
+
+
+def add_demo_audits(con, seed: int, by: str | None = None) -> None:
+    """Store :func:`audit_files` through the ordinary audit validation (csi.data.audit.store_audit)."""
+    from csi.data.audit import store_audit
+
+    for period, raw in audit_files(seed).items():
+        store_audit(con, raw, period, f"demo_audit_{period}.csv", by=by)
+
+
 # ----------------------------------------------------------------------------- database
 def as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame as the cells of the CSV an agency would deliver (text, blank = missing).
@@ -605,6 +653,7 @@ def build_demo_database(path: str | os.PathLike, seed: int = 20240601, force: bo
         store.set_setting(con, "competitor", survey.competitor)
         store.set_setting(con, "brand_column", "brand")
         store.set_setting(con, "demo_seed", str(survey.seed))
+        add_demo_audits(con, survey.seed, by=actor)  # mystery-shopping audits of the own brand's outlets
     return path
 
 

@@ -19,6 +19,9 @@ Tables (schema version 1, see ``_MIGRATIONS``):
 * ``trash_*``     deleted waves (schema 3): the rows of ``waves``, ``wave_items``, ``respondents``, ``segments``
                    and ``answers`` moved aside with a ``trash_id``, who deleted them and when.
 * ``audit``        one row per write through :func:`writing`: when (UTC), who, what, and a JSON detail.
+* ``audit_periods`` mystery-shopping audit periods (schema 4): label, source file, sha256, when, by whom, order.
+* ``audits``       one row per outlet x category of a period: points possible and obtained, note, region
+                   (:mod:`csi.data.audit` validates the files; :func:`load_audits` reads them back).
 
 Every write bumps ``data_version`` so caches keyed by it stay honest.
 
@@ -143,6 +146,28 @@ _MIGRATIONS: list[tuple[int, str, str]] = [
             action   VARCHAR NOT NULL,
             wave     VARCHAR,
             detail   VARCHAR
+        );
+    """),
+    (4, "mystery-shopping audits", """
+        CREATE TABLE audit_periods (
+            period_id   INTEGER PRIMARY KEY,
+            label       VARCHAR NOT NULL UNIQUE,
+            source_file VARCHAR,
+            sha256      VARCHAR,
+            imported_at TIMESTAMP NOT NULL,
+            imported_by VARCHAR,
+            ordinal     INTEGER NOT NULL
+        );
+        CREATE TABLE audits (
+            period_id INTEGER NOT NULL,
+            outlet    VARCHAR NOT NULL,
+            category  VARCHAR NOT NULL,
+            possible  DOUBLE NOT NULL,
+            obtained  DOUBLE NOT NULL,
+            note      VARCHAR,
+            region    VARCHAR,
+            PRIMARY KEY (period_id, outlet, category),
+            CHECK (possible > 0 AND obtained >= 0 AND obtained <= possible)
         );
     """),
     (5, "open-text answers (verbatims)", """
@@ -677,9 +702,9 @@ def _schema_version(con) -> int:
 def migrate(con) -> int:
     """Apply pending numbered migrations, each in its own transaction. Returns the schema version."""
     con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
-    current = _schema_version(con)
+    applied = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
     for version, name, sql in _MIGRATIONS:
-        if version <= current:
+        if version in applied:  # by number, not "up to the highest": a store may have 5 before 4 existed
             continue
         with transaction(con):
             for stmt in [s for s in sql.split(";") if s.strip()]:
@@ -933,6 +958,101 @@ def reorder_waves(con) -> None:
             SELECT wave_id, row_number() OVER (ORDER BY field_start NULLS LAST, imported_at, wave_id) AS rn FROM waves
         ) o WHERE waves.wave_id = o.wave_id
     """)
+
+
+# --------------------------------------------------------------------------- mystery-shopping audits
+AUDIT_COLUMNS = ["period", "outlet", "category", "possible", "obtained", "note", "region"]
+
+
+def load_audits(con) -> pd.DataFrame:
+    """Every stored audit row: period (ordered categorical in import order), outlet, category, possible, obtained,
+    note, region; empty (same columns) when the store has no audits or predates schema 4."""
+    order = audit_period_labels(con)
+    if not order:
+        df = pd.DataFrame({c: pd.Series(dtype=float if c in ("possible", "obtained") else object)
+                           for c in AUDIT_COLUMNS})
+    else:
+        df = con.execute("""SELECT p.label AS period, a.outlet, a.category, a.possible, a.obtained, a.note, a.region
+                            FROM audits a JOIN audit_periods p USING (period_id)
+                            ORDER BY p.ordinal, a.outlet, a.category""").df()
+        for c in ("outlet", "category", "note", "region"):
+            df[c] = df[c].astype(object).where(df[c].notna(), None)
+    df["period"] = pd.Categorical(df["period"].astype(object), categories=order, ordered=True)
+    return df
+
+
+def list_audit_periods(con) -> pd.DataFrame:
+    """Audit periods in import order: label, source_file, sha256, imported_at, imported_by, rows, outlets."""
+    cols = ["label", "source_file", "sha256", "imported_at", "imported_by", "rows", "outlets"]
+    if not _has_table(con, "audit_periods"):
+        return pd.DataFrame(columns=cols)
+    return con.execute("""SELECT p.label, p.source_file, p.sha256, p.imported_at, p.imported_by,
+                                 count(a.outlet) AS rows, count(DISTINCT a.outlet) AS outlets
+                          FROM audit_periods p LEFT JOIN audits a USING (period_id)
+                          GROUP BY p.label, p.source_file, p.sha256, p.imported_at, p.imported_by, p.ordinal
+                          ORDER BY p.ordinal""").df()[cols]
+
+
+def audit_period_labels(con) -> list[str]:
+    if not _has_table(con, "audit_periods"):
+        return []
+    return [r[0] for r in con.execute("SELECT label FROM audit_periods ORDER BY ordinal").fetchall()]
+
+
+def audit_outlets(con) -> list[str]:
+    """Outlets of every stored audit period (the "known outlets" a new file is checked against)."""
+    if not _has_table(con, "audits"):
+        return []
+    return sorted(r[0] for r in con.execute("SELECT DISTINCT outlet FROM audits").fetchall())
+
+
+def write_audit_period(con, label: str, rows: pd.DataFrame, *, source_file: str | None = None,
+                       sha256: str | None = None, by: str | None = None, replace: bool = False) -> bool:
+    """Store one audit period (call inside :func:`writing`; ``rows``: outlet, category, possible, obtained, note,
+    region, already validated by :mod:`csi.data.audit`). An existing label is refused unless ``replace``, which
+    swaps that period's rows and keeps its place in the order. Returns True when a period was replaced."""
+    label = validate_label(label)
+    with transaction(con):
+        row = con.execute("SELECT period_id, ordinal FROM audit_periods WHERE label = ?", [label]).fetchone()
+        if row and not replace:
+            raise StoreError(f"an audit period labelled {label!r} already exists; use --replace to replace it")
+        if row:
+            pid, ordinal = int(row[0]), int(row[1])
+            con.execute("DELETE FROM audits WHERE period_id = ?", [pid])
+            con.execute("DELETE FROM audit_periods WHERE period_id = ?", [pid])
+        else:
+            pid, ordinal = (int(v) for v in con.execute(
+                "SELECT coalesce(max(period_id), 0) + 1, coalesce(max(ordinal), 0) + 1 FROM audit_periods").fetchone())
+        con.execute("INSERT INTO audit_periods VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [pid, label, source_file, sha256, _now(), by, ordinal])
+        df = pd.DataFrame({"outlet": rows["outlet"].astype(str).to_numpy(),
+                           "category": rows["category"].astype(str).to_numpy(),
+                           "possible": rows["possible"].to_numpy(float), "obtained": rows["obtained"].to_numpy(float),
+                           **{c: [None if v is None or v != v or v == "" else str(v)
+                                  for v in (rows[c] if c in rows.columns else [None] * len(rows))]
+                              for c in ("note", "region")}})
+        con.register("_audit_rows", df)
+        try:
+            con.execute("INSERT INTO audits SELECT ?, outlet, category, possible, obtained, note, region "
+                        "FROM _audit_rows", [pid])
+        finally:
+            con.unregister("_audit_rows")
+        bump_version(con)
+    return bool(row)
+
+
+def delete_audit_period(con, label: str) -> int:
+    """Delete an audit period and its rows (call inside :func:`writing`, which audits it); returns the rows deleted."""
+    known = audit_period_labels(con)
+    if label not in known:
+        raise StoreError(f"no audit period labelled {label!r} (periods: {', '.join(known) or 'none'})")
+    with transaction(con):
+        pid = int(con.execute("SELECT period_id FROM audit_periods WHERE label = ?", [label]).fetchone()[0])
+        n = int(con.execute("SELECT count(*) FROM audits WHERE period_id = ?", [pid]).fetchone()[0])
+        con.execute("DELETE FROM audits WHERE period_id = ?", [pid])
+        con.execute("DELETE FROM audit_periods WHERE period_id = ?", [pid])
+        bump_version(con)
+    return n
 
 
 # --------------------------------------------------------------------------- reading data

@@ -995,6 +995,68 @@ def classic_tables(prep: Prepared, fit, notes: list) -> tuple[dict[str, pd.DataF
     return tables, summary
 
 
+# ------------------------------------------------------------ mystery-shopping audits (csi.analytics.audit)
+def read_audits(source) -> pd.DataFrame | None:
+    """The store's audit rows (:func:`csi.data.store.load_audits`) when ``source`` is a database path or
+    connection holding audits; None otherwise (a DataFrame or snapshot source, a store without audits)."""
+    from csi.data import store
+
+    if hasattr(source, "execute"):
+        df = store.load_audits(source)
+    elif isinstance(source, (str, Path)) and Path(source).is_file():
+        con = store.connect(source, read_only=True)
+        try:
+            df = store.load_audits(con)
+        finally:
+            con.close()
+    else:
+        return None
+    return df if len(df) else None
+
+
+def audit_link_table(prep: Prepared, fit, audits: pd.DataFrame, construct: str = "SAT",
+                     period: str | None = None) -> pd.DataFrame | None:
+    """An audit period's (default the last) percent per outlet (or region) beside the survey's ``construct``
+    index of the same outlets (regions) in the wave of ``fit``, under that fit; None when no segment matches."""
+    from csi.analytics import audit as aud
+
+    wave = fit.key[0]
+    rows = prep.rows_of(wave)
+    skip = {"wave", "respondent_id", prep.weight_col, *prep.items}
+    segs = {c: pd.unique(rows[c].dropna()) for c in rows.columns if c not in skip and rows[c].dtype == object}
+    match = aud.match_segment(audits, segs)
+    if match is None:
+        return None
+    level, seg = match
+    survey = aud.segment_index(fit.result, rows, prep.focus_scales(wave), seg, construct, prep.weights_of(rows))
+    out = aud.link_survey(audits, survey, level, period)
+    out.insert(1, "wave", wave)
+    out.insert(2, "segment", seg)
+    return out
+
+
+def audit_tables(source, prep: Prepared | None = None, fit=None, notes: list | None = None) -> dict[str, pd.DataFrame]:
+    """``audit`` (period, outlet, category, possible, obtained, lost, percent: the report's ``audit.csv``) and,
+    given the focus fit, ``audit_link`` (:func:`audit_link_table`); {} when the store has no audits."""
+    from csi.analytics.audit import audit_scores
+
+    audits = read_audits(source)
+    if audits is None:
+        return {}
+    out = {"audit": audit_scores(audits)}
+    if prep is not None and fit is not None:
+        try:
+            link = audit_link_table(prep, fit, audits)
+        except CSIError as e:
+            if notes is not None:
+                notes.append(_note("audit_link_skipped", f"audit scores not linked to the survey: {e}",
+                                   f"神秘顾客检查得分未能与调查满意度关联：{e}"))
+        else:
+            if link is not None:
+                out["audit_link"] = link
+    return out
+
+
 def segment_table(prep: Prepared, seg: str, *, cache=None, workers: int = 1, n_boot: int | None = None,
                   executor=None) -> tuple[pd.DataFrame, dict]:
     """Indices per value of segment ``seg`` in the focus wave of the selection: (table, fits)."""
@@ -1194,8 +1256,14 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
     classic, classic_summary = classic_tables(prep, focus, notes)
     tables.update({f"classic/{k}": v for k, v in classic.items()})
     tables.update(verbatims_tables(prep, fits, read_texts(source, prep)))  # verbatims_themes.csv
+    tables.update(audit_tables(source, prep, focus, notes))  # audit.csv, audit_link.csv
     manifest = report_manifest(prep, {**fits, **bfits}, focus, classic_summary, time.perf_counter() - t0)
     manifest["notes"] = notes
+    if "audit" in tables:
+        manifest["audit"] = {"periods": [str(p) for p in tables["audit"]["period"].cat.categories],
+                             "outlets": int(tables["audit"]["outlet"].nunique()),
+                             "linked_segment": (str(tables["audit_link"]["segment"].iloc[0])
+                                                if len(tables.get("audit_link", ())) else None)}
     return Report(tables=tables, notes=tuple(notes), manifest=manifest, prepared=prep, fits=fits, brand_fits=bfits)
 
 

@@ -142,6 +142,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "mgmt_negative": ("an importance rating must not be negative", "重要性评分不能为负数"),
     "mgmt_bad_rank": ("a manager's ranks must be 1 to {k}, each used once", "每位管理者的排序必须是 1 到 {k}，且每个名次只用一次"),
     "mgmt_all_zero": ("every rating of this manager is 0", "该管理者的所有评分均为 0"),
+    # mystery-shopping audits (csi.data.audit)
+    "audit_missing_column": ("no {name} column (headers accepted: {names})", "缺少 {name} 列（可用的列名：{names}）"),
+    "audit_empty_cell": ("the cell is empty", "该单元格为空"),
+    "audit_not_number": ("not a number", "不是数字"),
+    "audit_negative": ("points must not be negative", "分数不能为负数"),
+    "audit_possible_zero": ("points possible must be more than 0", "满分（应得分）必须大于 0"),
+    "audit_over_possible": ("points obtained ({obtained:g}) exceed the points possible ({possible:g})",
+                            "实得分（{obtained:g}）超过了满分（{possible:g}）"),
+    "audit_duplicate": ("outlet {outlet!r} has category {category!r} twice (first in row {first})",
+                        "网点 {outlet!r} 的类别 {category!r} 重复出现（首次在第 {first} 行）"),
+    "audit_total_mismatch": ("outlet {outlet!r}: the categories' points obtained add up to {sum:g}, but the stated "
+                             "total is {total:g}", "网点 {outlet!r}：各类别实得分合计为 {sum:g}，而填写的总分为 {total:g}"),
+    "audit_total_varies": ("outlet {outlet!r} states different totals ({totals})",
+                           "网点 {outlet!r} 填写的总分前后不一致（{totals}）"),
+    "audit_new_outlet": ("outlet {outlet!r} is not in earlier audit periods (known: {known})",
+                         "网点 {outlet!r} 不在以往的检查期中（已知网点：{known}）"),
+    "audit_period_exists": ("an audit period labelled {label!r} already exists; replace it with --replace",
+                            "检查期 {label!r} 已存在；如需替换请使用 --replace"),
 }
 
 

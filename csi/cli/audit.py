@@ -1,0 +1,45 @@
+"""Command-line handlers of the mystery-shopping audits: ``ingest-audit`` (validate and store one audit period,
+all or nothing; exit 2 with every problem on bad input) and ``audits`` (list the stored scores)."""
+from __future__ import annotations
+
+import json
+
+from csi.cli.main import default_db
+from csi.data import store
+
+
+def _db(args):
+    return args.db or default_db()
+
+
+def run_ingest_audit(args) -> int:
+    from csi.data.audit import ingest_audit_into
+
+    result = ingest_audit_into(_db(args), args.file, args.period, replace=bool(args.replace),
+                               strict_outlets=bool(args.strict_outlets), actor=store.default_actor())
+    print(result.summary())
+    return 0
+
+
+def run_audits(args) -> int:
+    from csi.analytics.audit import audit_scores, outlet_totals
+
+    con = store.connect(_db(args), read_only=True)
+    try:
+        audits = store.load_audits(con)
+    finally:
+        con.close()
+    if audits.empty:
+        print("[]" if args.json else "no audits yet (python -m csi ingest-audit FILE --period LABEL)")
+        return 0
+    scores = audit_scores(audits)
+    if args.json:
+        rows = scores.assign(period=scores["period"].astype(str)).to_dict(orient="records")
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    totals = outlet_totals(audits)
+    for period, g in totals.groupby("period", observed=True, sort=True):
+        print(f"audit period {period}: {len(g)} outlets")
+        view = g.sort_values("rank")[["rank", "outlet", "possible", "obtained", "lost", "percent"]]
+        print(view.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    return 0

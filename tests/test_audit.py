@@ -1,0 +1,372 @@
+"""Mystery-shopping audits (issue 13, deliverable 3): hand-worked scores, totals and lost-points ranking
+(csi.analytics.audit); validation and all-or-nothing import (csi.data.audit, ``python -m csi ingest-audit``);
+the store's migration 4; the report's audit.csv; the demo's story; the Classic-views tab in Chinese."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csi.analytics import audit as aud
+from csi.cli.main import main
+from csi.data import store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Hand-worked example: two outlets x two categories x two periods.
+#   P1  A: environment 8/10, staff 15/20 -> 23/30 = 76.667%, lost 7
+#       B: environment 10/10, staff 10/20 -> 20/30 = 66.667%, lost 10
+#   P2  A: environment 9/10, staff 18/20 -> 27/30 = 90%;  B: 10/10, 14/20 -> 24/30 = 80%
+HAND = pd.DataFrame({
+    "period": ["P1"] * 4 + ["P2"] * 4,
+    "outlet": ["A", "A", "B", "B"] * 2,
+    "category": ["environment", "staff", "environment", "staff"] * 2,
+    "possible": [10, 20, 10, 20] * 2,
+    "obtained": [8, 15, 10, 10, 9, 18, 10, 14]})
+
+
+def test_scores_totals_by_hand():
+    s = aud.audit_scores(HAND)
+    assert list(s.columns) == ["period", "outlet", "category", "possible", "obtained", "lost", "percent"]
+    row = s[(s.period == "P1") & (s.outlet == "A") & (s.category == "staff")].iloc[0]
+    assert (row.possible, row.obtained, row.lost, row.percent) == (20, 15, 5, 75.0)
+    tot = aud.outlet_totals(HAND).set_index(["period", "outlet"])
+    assert tot.loc[("P1", "A"), "percent"] == pytest.approx(100 * 23 / 30)
+    assert tot.loc[("P1", "B"), "percent"] == pytest.approx(100 * 20 / 30)
+    assert tot.loc[("P1", "B"), "lost"] == 10
+    assert tot.loc[("P1", "A"), "rank"] == 1 and tot.loc[("P1", "B"), "rank"] == 2
+    # percent of the sums, not the mean of the category percents (B in P1: mean of 100 and 50 would be 75)
+    assert tot.loc[("P1", "B"), "percent"] != pytest.approx(75.0)
+
+
+def test_lost_points_ranked_by_hand():
+    lr = aud.lost_ranking(HAND, period="P1")
+    assert list(lr["category"]) == ["staff", "environment"]
+    assert list(lr["lost"]) == [15, 2]            # staff 5 + 10, environment 2 + 0
+    assert lr["share_of_lost"].tolist() == pytest.approx([15 / 17, 2 / 17])
+    assert list(lr["rank"]) == [1, 2]
+    pooled = aud.lost_ranking(HAND)               # both periods: staff 5+10+2+6 = 23, environment 2+0+1+0 = 3
+    assert list(pooled["lost"]) == [23, 3]
+    per = aud.lost_ranking(HAND, by_outlet=True, period="P1")
+    a = per[per.outlet == "A"]
+    assert list(a["category"]) == ["staff", "environment"] and list(a["lost"]) == [5, 2]
+    assert a["share_of_lost"].tolist() == pytest.approx([5 / 7, 2 / 7])
+    b = per[per.outlet == "B"]
+    assert list(b["lost"]) == [10, 0] and b["share_of_lost"].tolist() == pytest.approx([1.0, 0.0])
+
+
+def test_trend_follows_the_period_order_as_imported():
+    df = HAND.assign(period=pd.Categorical(HAND["period"], categories=["P2", "P1"], ordered=True))  # P2 first
+    tr = aud.outlet_trend(df)
+    a = tr[tr.outlet == "A"]
+    assert [str(p) for p in a["period"]] == ["P2", "P1"]
+    assert a["change"].iloc[1] == pytest.approx(100 * 23 / 30 - 90.0)
+    tr = aud.outlet_trend(HAND)
+    assert tr[tr.outlet == "B"]["change"].iloc[1] == pytest.approx(80.0 - 100 * 20 / 30)
+    assert np.isnan(tr["change"].iloc[0])
+
+
+def test_match_segment_and_link_by_hand():
+    audits = HAND.assign(region=["N", "N", "S", "S"] * 2)
+    # outlets are values of "store" (2 overlap) and of "channel" (1): the larger overlap wins
+    assert aud.match_segment(audits, {"channel": ["A", "web"], "store": ["A", "B", "C"]}) == ("outlet", "store")
+    # equal overlap: store before region in LINK_SEGMENTS
+    assert aud.match_segment(audits, {"region": ["A"], "store": ["B"]}) == ("outlet", "store")
+    # no outlet overlap: the audit's region column matches the survey's region
+    assert aud.match_segment(audits, {"region": ["N", "S", "E"], "brand": ["x"]}) == ("region", "region")
+    assert aud.match_segment(audits, {"brand": ["x"]}) is None
+    survey = pd.DataFrame({"value": ["N", "S"], "index": [70.0, 60.0], "n": [40, 30]})
+    link = aud.link_survey(audits, survey, "region", period="P1")
+    n = link.set_index("region")
+    assert n.loc["N", "percent"] == pytest.approx(100 * 23 / 30) and n.loc["S", "survey_index"] == 60.0
+    assert n.loc["N", "n_outlets"] == 1 and n.loc["S", "n_respondents"] == 30
+    assert list(link["region"]) == ["N", "S"] and list(link["survey_rank"]) == [1, 2]
+    last = aud.link_survey(audits, survey, "region")  # default: the last period
+    assert set(last["period"]) == {"P2"}
+
+
+def test_segment_index_is_the_index_of_the_fit():
+    """One value for every respondent: the (weighted) mean of the 0-100 scores is the fit's own index."""
+    from csi.analytics.index import index_scores
+    from csi.data.demo import ITEMS, generate
+    from csi.engine.pls import estimate_pls
+    from csi.model.templates import load_model
+
+    df = generate(20240601).waves["2025Q4"].head(600)
+    items = [c for c in ITEMS if c != "comp2"]  # comp2 is blank for non-complainers
+    data = df.copy()
+    for c in items:
+        data[c] = pd.to_numeric(data[c], errors="coerce").astype(float).replace(99, np.nan)
+    data = data.dropna(subset=items).reset_index(drop=True)
+    spec = load_model("ccsi", items=items)
+    res = estimate_pls(data, spec)
+    scales = {i: (1.0, 10.0) for i in spec.indicators}
+    want = float(index_scores(res, scales).set_index("construct").loc["SAT", "index"])
+    one = aud.segment_index(res, data.assign(all="x"), scales, "all")
+    assert float(one["index"].iloc[0]) == pytest.approx(want, abs=1e-9)
+    # per region: the means of the respondents' scores, weighted by n, average back to the index
+    reg = aud.segment_index(res, data, scales, "region")
+    assert float((reg["index"] * reg["n"]).sum() / reg["n"].sum()) == pytest.approx(want, abs=1e-9)
+
+
+# ------------------------------------------------------------------ import through the CLI
+GOOD = ("outlet,category,possible,obtained,note,total,region\n"
+        "North-1,environment,10,8,,25,North\n"
+        "North-1,staff competence,20,17,slow,25,North\n"
+        "West-1,environment,10,9,,19,West\n"
+        "West-1,staff competence,20,10,did not know the tariff,19,West\n")
+
+
+@pytest.fixture()
+def db(tmp_path):
+    path = tmp_path / "csi.duckdb"
+    f = tmp_path / "good.csv"
+    f.write_text(GOOD, encoding="utf-8")
+    assert main(["ingest-audit", str(f), "--period", "2025H1", "--db", str(path)]) == 0
+    return path
+
+
+def _state(path):
+    con = store.connect(path, read_only=True)
+    try:
+        return store.current_version(path), store.load_audits(con), store.data_version(con)
+    finally:
+        con.close()
+
+
+def test_good_file_stored_and_listed(db, capsys):
+    version, audits, _ = _state(db)
+    assert len(audits) == 4 and set(audits["outlet"]) == {"North-1", "West-1"}
+    assert audits.loc[audits.category == "staff competence", "note"].tolist() == ["slow", "did not know the tariff"]
+    assert set(audits["region"]) == {"North", "West"}
+    capsys.readouterr()
+    assert main(["audits", "--db", str(db), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {(r["outlet"], r["category"], r["lost"], r["percent"]) for r in rows} >= {
+        ("West-1", "staff competence", 10.0, 50.0), ("North-1", "environment", 2.0, 80.0)}
+    con = store.connect(db, read_only=True)
+    log = store.audit_log(con)
+    con.close()
+    assert log.iloc[0]["action"] == "ingest-audit" and json.loads(log.iloc[0]["detail"])["rows"] == 4
+
+
+BAD = {  # file text -> (row, column, message code) that must be reported
+    "over": ("outlet,category,possible,obtained\nA,env,10,12\n", 2, "obtained", "audit_over_possible"),
+    "total": ("outlet,category,possible,obtained,total\nA,env,10,8,20\nA,staff,20,10,20\n", 2, "total",
+              "audit_total_mismatch"),
+    "negative": ("outlet,category,possible,obtained\nA,env,10,-1\n", 2, "obtained", "audit_negative"),
+    "text": ("outlet,category,possible,obtained\nA,env,10,8\nA,staff,twenty,10\n", 3, "possible", "audit_not_number"),
+    "duplicate": ("outlet,category,possible,obtained\nA,env,10,8\nB,env,10,8\nA,env,10,9\n", 4, "category",
+                  "audit_duplicate"),
+    "zero": ("outlet,category,possible,obtained\nA,env,0,0\n", 2, "possible", "audit_possible_zero"),
+    "missing": ("outlet,category,obtained\nA,env,8\n", None, None, "audit_missing_column"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_files_refused_with_exit_2_and_nothing_written(db, tmp_path, capsys, case):
+    text, row, col, code = BAD[case]
+    f = tmp_path / f"{case}.csv"
+    f.write_text(text, encoding="utf-8")
+    before = _state(db)
+    vfile = store.version_file(db).read_bytes()
+    capsys.readouterr()
+    assert main(["ingest-audit", str(f), "--period", "2025H2", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "the database is unchanged" in err and f"{case}.csv" in err
+    if row is not None:
+        assert f"row {row}, column '{col}'" in err, err
+    after = _state(db)
+    assert after[0] == before[0] and after[2] == before[2]
+    pd.testing.assert_frame_equal(after[1], before[1])
+    assert store.version_file(db).read_bytes() == vfile
+    # the same problem through the library, with its code and Chinese reason
+    from csi.data.audit import read_audit, validate_audit
+
+    rep = validate_audit(read_audit(f), f.name)
+    hit = [p for p in rep.errors if p.code == code]
+    assert hit and all(p.reason_zh for p in rep.errors)
+
+
+def test_total_mismatch_names_the_sums(tmp_path):
+    from csi.data.audit import validate_audit
+
+    raw = pd.DataFrame({"outlet": ["A", "A"], "category": ["env", "staff"], "possible": ["10", "20"],
+                        "obtained": ["8", "10"], "total": ["20", "20"]})
+    (p,) = validate_audit(raw, "t.csv").errors
+    assert p.code == "audit_total_mismatch" and "add up to 18" in p.reason and "stated total is 20" in p.reason
+    assert validate_audit(raw.assign(total=["18", ""]), "t.csv").ok  # the total on one row is enough
+
+
+def test_gbk_csv_with_chinese_headers(db, tmp_path):
+    text = "门店,类别,满分,得分,备注\n北京一店,环境,10,9,\n北京一店,员工业务能力,20,14,不熟悉套餐\n"
+    f = tmp_path / "gbk.csv"
+    f.write_bytes(text.encode("gbk"))
+    assert main(["ingest-audit", str(f), "--period", "2025H2", "--db", str(db)]) == 0  # a new outlet: a warning
+    _, audits, _ = _state(db)
+    new = audits[audits["period"] == "2025H2"]
+    assert set(new["outlet"]) == {"北京一店"} and set(new["category"]) == {"环境", "员工业务能力"}
+    assert new.loc[new.category == "员工业务能力", "note"].item() == "不熟悉套餐"
+    assert [str(p) for p in audits["period"].cat.categories] == ["2025H1", "2025H2"]
+
+
+def test_new_outlets_warn_or_refuse_and_periods_replace(db, tmp_path, capsys):
+    f = tmp_path / "p2.csv"
+    f.write_text("outlet,category,possible,obtained\nNorth-1,environment,10,10\nEast-9,environment,10,5\n")
+    before = _state(db)
+    assert main(["ingest-audit", str(f), "--period", "2025H2", "--db", str(db), "--strict-outlets"]) == 2
+    assert "'East-9' is not in earlier audit periods" in capsys.readouterr().err
+    assert _state(db)[0] == before[0]
+    assert main(["ingest-audit", str(f), "--period", "2025H2", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "stored" in out and "warning" in out and "East-9" in out
+    # the same label again: refused unless --replace, which keeps the period's place in the order
+    g = tmp_path / "p1b.csv"
+    g.write_text("outlet,category,possible,obtained\nNorth-1,environment,10,4\n")
+    assert main(["ingest-audit", str(g), "--period", "2025H1", "--db", str(db)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["ingest-audit", str(g), "--period", "2025H1", "--db", str(db), "--replace"]) == 0
+    _, audits, _ = _state(db)
+    assert [str(p) for p in audits["period"].cat.categories] == ["2025H1", "2025H2"]
+    h1 = audits[audits["period"] == "2025H1"]
+    assert len(h1) == 1 and h1["obtained"].item() == 4
+    con = store.connect(db, read_only=True)
+    detail = json.loads(store.audit_log(con).iloc[0]["detail"])
+    con.close()
+    assert detail["replaced"] is True and detail["audit_period"] == "2025H1"
+    # a bad period label is a problem too
+    assert main(["ingest-audit", str(g), "--period", " ", "--db", str(db)]) == 2
+
+
+def test_delete_period_is_audited(db):
+    from csi.data.audit import delete_audit_period_from
+
+    assert delete_audit_period_from(db, "2025H1", actor="tester") == 4
+    _, audits, _ = _state(db)
+    assert audits.empty
+    con = store.connect(db, read_only=True)
+    log = store.audit_log(con)
+    con.close()
+    assert log.iloc[0]["action"] == "delete-audit" and log.iloc[0]["actor"] == "tester"
+
+
+def test_migration_4_applies_to_a_store_that_has_a_later_one(tmp_path):
+    """Migrations are applied by number: a store that already has 5 (or any later one) still gets 4."""
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    con = store.connect(path)
+    con.execute("DROP TABLE audits")
+    con.execute("DROP TABLE audit_periods")
+    con.execute("DELETE FROM schema_migrations WHERE version = 4")
+    con.close()
+    con = duckdb.connect(str(path))
+    assert store._has_table(con, "audits") is False
+    con.close()
+    con = store.connect(path)
+    assert store._has_table(con, "audits") and store.load_audits(con).empty
+    con.close()
+
+
+# ------------------------------------------------------------------ report and demo
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import build_small_demo
+    from csi.data.demo import add_demo_audits
+
+    path = build_small_demo(tmp_path_factory.mktemp("auditdemo") / "csi.duckdb", 300, waves=2)
+    con = store.connect(path)
+    add_demo_audits(con, 20240601)
+    con.close()
+    return path
+
+
+def test_demo_story_is_true_by_construction():
+    from csi.data.demo import AUDIT_WEAK, audit_files
+
+    files = audit_files(20240601)
+    assert list(files) == ["2025H1", "2025H2"]
+    audits = pd.concat([f.assign(period=p) for p, f in files.items()]).astype({"possible": float, "obtained": float})
+    for period in files:
+        tot = aud.outlet_totals(audits[audits.period == period])
+        assert tot.sort_values("percent").iloc[0]["outlet"] == AUDIT_WEAK[0]
+        assert aud.lost_ranking(audits, period=period).iloc[0]["category"] == AUDIT_WEAK[1]
+        per = aud.lost_ranking(audits, by_outlet=True, period=period)
+        assert per[(per.outlet == AUDIT_WEAK[0]) & (per["rank"] == 1)]["category"].item() == AUDIT_WEAK[1]
+        region = audits[audits.period == period].assign(outlet=lambda d: d["region"])
+        assert aud.outlet_totals(region).sort_values("percent").iloc[0]["outlet"] == "West"
+    # the files pass the ordinary validation, stated totals included
+    from csi.data.audit import validate_audit
+
+    assert all(validate_audit(f, "demo.csv").ok for f in files.values())
+
+
+def test_report_writes_audit_csv(demo_store, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["report", "--db", str(demo_store), "--out", str(out), "--bootstrap", "0"]) == 0
+    a = pd.read_csv(out / "audit.csv")
+    assert list(a.columns) == ["period", "outlet", "category", "possible", "obtained", "lost", "percent"]
+    assert len(a) == 2 * 8 * 7
+    assert np.allclose(a["lost"], a["possible"] - a["obtained"])
+    assert np.allclose(a["percent"], 100 * a["obtained"] / a["possible"])
+    link = pd.read_csv(out / "audit_link.csv")
+    assert set(link["segment"]) == {"region"} and set(link["period"]) == {"2025H2"}
+    assert link.sort_values("percent").iloc[0]["region"] == "West"
+    assert link["survey_index"].between(0, 100).all() and (link["n_respondents"] > 0).all()
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["audit"]["periods"] == ["2025H1", "2025H2"] and man["audit"]["linked_segment"] == "region"
+    assert man["files"]["audit.csv"] == len(a)
+
+
+# ------------------------------------------------------------------ dashboard
+def test_classic_tab_in_chinese_shows_no_raw_codes(demo_store, tmp_path, monkeypatch):
+    pytest.importorskip("streamlit")
+    import shutil
+    import sys
+
+    from streamlit.testing.v1 import AppTest
+
+    from app.i18n import t
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_i18n import leaks
+
+    db = tmp_path / "csi.duckdb"
+    shutil.copy(demo_store, db)
+    monkeypatch.setenv("CSI_DB", str(db))
+    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "30")
+    monkeypatch.chdir(ROOT)
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.run()
+    at.session_state["lang"] = "zh"
+    at.switch_page("app_pages/classic.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    (tab,) = [x for x in at.tabs if x.label == t("cl_audit", "zh")]
+    parts = [str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "subheader")
+             for e in getattr(tab, kind)]
+    assert any(t("au_lost", "zh") == p for p in parts) and any("West-01" in p for p in parts), parts
+    assert any(t("au_link", "zh") == p for p in parts)
+    frames = [d.value for d in tab.dataframe]
+    assert len(frames) >= 4
+    for frame in frames:
+        parts += [str(c) for c in frame.columns] + [str(frame.index.name or "")]
+        parts += [str(v) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
+                  for v in pd.unique(frame[c].dropna().astype(str))]
+    outlets = [f"{r}-{k:02d}" for r in ("North", "East", "South", "West") for k in (1, 2)]
+    bad = sorted({w for p in parts for w in leaks(p, "zh", outlets)})
+    assert not bad, bad
+    assert t("au_cat_staff_competence", "zh") in " ".join(parts)
+    st.cache_data.clear()
+    st.cache_resource.clear()
