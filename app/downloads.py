@@ -44,31 +44,57 @@ def download_tables(fit, extra: Mapping[str, pd.DataFrame] | None = None,
     return out
 
 
-def download_buttons(tables: Mapping[str, pd.DataFrame] | pd.DataFrame, name: str, lang: str,
-                     manifest: Mapping | None = None, *, where=None, key: str | None = None) -> None:
+def table_manifest(prep=None, extra: Mapping | None = None) -> dict:
+    """The manifest of a page's table download: the report engine's manifest of the selection behind it
+    (:func:`csi.report.build.report_manifest`: source, data version, waves, filters, model, settings, seed,
+    versions, time) when its Prepared ``prep`` is given, else the time and versions; plus ``extra``."""
+    from datetime import datetime, timezone
+
+    from csi.runtime.provenance import versions
+
+    if prep is not None:
+        from csi.report.build import report_manifest
+
+        base = report_manifest(prep, {}, None)
+        base.pop("elapsed_seconds", None)
+        base.pop("classic", None)
+        base["command"] = "dashboard table download"
+    else:
+        base = {"command": "dashboard table download",
+                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": versions()}
+    return {**base, **dict(extra or {})}
+
+
+def download_buttons(tables: Mapping[str, pd.DataFrame] | pd.DataFrame | None, name: str, lang: str,
+                     manifest: Mapping | None = None, *, prep=None, where=None, key: str | None = None) -> None:
     """A CSV and an Excel download of ``tables`` (one table, or several as one workbook with a sheet each; the CSV
-    is the first table) under file name ``name``, side by side in ``where`` (default the page). The workbook
-    carries the README sheet with ``manifest`` (the selection's, so the numbers can be redone); the bytes are
-    :func:`csv_bytes` / :func:`workbook_bytes`, the Downloads page's own. One call per result table."""
+    is the first table) named ``name``, side by side in ``where`` (default the page): the pages' one per-table
+    download, one call per result table. The bytes are :func:`csv_bytes` / :func:`workbook_bytes`, the Downloads
+    page's own; the workbook's README sheet carries :func:`table_manifest` (``prep``: the selection's Prepared)
+    with ``manifest``. Built only when clicked. Nothing is shown for no table."""
     import streamlit as st
 
     from csi.text.i18n import t
 
+    if tables is None:
+        return
     if isinstance(tables, pd.DataFrame):
         tables = {name: tables}
-    tables = {k: v for k, v in tables.items() if v is not None}
+    tables = {k: v for k, v in tables.items() if v is not None and len(v)}
     if not tables:
         return
     first = next(iter(tables.values()))
     key = key or f"dlb_{re.sub(r'[^0-9A-Za-z_]', '_', name)}"
     box = where if where is not None else st
-    c1, c2 = box.columns(2) if hasattr(box, "columns") else (box, box)
+    c1, c2, _ = box.columns([1, 1, 6])
     helptext = t("dl_table_help", lang, name=name)
     c1.download_button(t("dl_table_csv", lang), lambda: csv_bytes(first), file_name=f"{name}.csv", mime="text/csv",
-                       key=f"{key}_csv", on_click="ignore", help=helptext)
-    c2.download_button(t("dl_table_xlsx", lang), lambda: workbook_bytes(tables, manifest or {}, lang),
+                       key=f"{key}_csv", on_click="ignore", help=helptext, icon=":material/download:")
+    c2.download_button(t("dl_table_xlsx", lang),
+                       lambda: workbook_bytes(tables, table_manifest(prep, manifest), lang),
                        file_name=f"{name}.xlsx", key=f"{key}_xlsx", on_click="ignore", help=helptext,
-                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       icon=":material/download:")
 
 
 #: bootstrap kind -> (lavaan operator, label column of lhs, label column of rhs or None = empty)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import auth, charts, state
+from app.downloads import download_buttons
 from app.i18n import attr_label, t
 from app.ui import friendly_error, friendly_text, lang, selection, show_table, sticky, tp, wave_picker
 from csi.errors import CSIError
@@ -73,10 +74,12 @@ with tab_h:
                 lambda h, top: classic.weighted_hierarchy(frame, h, top, scales, weights))
             st.metric(t("cl_total", L), f"{total:.1f}")
             st.caption(t("ex_hierarchy_expert" if by_experts else "ex_hierarchy", L) + " " + counted + " " + wcap)
+            download_buttons(level1, "classic_hierarchy", L, prep=prep)
             level1 = level1.assign(first_level=level1["first_level"].map(lambda a: attr_label(a, L)))
             st.plotly_chart(charts.bar_chart(level1, "first_level", "score", L, t("cl_level_scores", L),
                                              ytitle=t("axis_score", L), yrange=(0, 100)), key="cl_h_chart")
             show_table(level1, L)
+            download_buttons(items_t, "classic_hierarchy_items", L, prep=prep)
             items_t = items_t.assign(first_level=items_t["first_level"].map(lambda a: attr_label(a, L)))
             show_table(items_t, L)
         except CSIError as e:
@@ -108,7 +111,9 @@ with tab_f:
         st.plotly_chart(charts.bands_chart(shares, L, title=t("cl_fuzzy_vector", L)), key="cl_f_chart")
         if fz.level1 is not None:
             show_table(fz.level1, L)
+            download_buttons(fz.level1, "classic_fuzzy", L, prep=prep)
         show_table(fz.membership, L)
+        download_buttons(fz.membership, "classic_fuzzy_membership", L, prep=prep)
     except CSIError as e:
         friendly_error(e, L)
 
@@ -120,6 +125,7 @@ with tab_g:
         else:
             gaps = classic.expectation_gap(frame, pairs, scales, weights)
             st.caption(t("ex_gap", L) + " " + counted)
+            download_buttons(gaps, "classic_gaps", L, prep=prep)
             gaps = gaps.assign(attribute=gaps["attribute"].map(lambda a: attr_label(a, L)))
             st.plotly_chart(charts.bar_chart(gaps, "attribute", "gap", L, t("cl_gaps", L),
                                              ytitle=t("axis_gap", L)), key="cl_g_chart")
@@ -135,6 +141,7 @@ with tab_r:
                                   items=list(rating["item"]))
         st.caption(t("ex_ranking", L) + " " + counted)
         show_table(rk, L)
+        download_buttons(rk, "classic_item_ranking", L, prep=prep)
     except CSIError as e:
         friendly_error(e, L)
 

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app import auth, charts, state
+from app.downloads import download_buttons
 from app.i18n import construct_label, t
 from app.ui import (friendly_error, lang, plain, seg_name, seg_value, segment_labels_of, selection, show_table,
                     sticky, tp, wait_for)
@@ -50,13 +51,8 @@ def _group_test_view(res: dict, a: str, b: str):
         if bad:
             st.warning(tp("cp_micom_none", L, constructs=("、" if L == "zh" else ", ").join(bad)))
     st.markdown(f"**{t('cp_mga_title', L)}**")
-    from app.downloads import csv_bytes
-
-    c1, c2 = st.columns(2)
-    if len(m):
-        c1.download_button(t("cp_dl_micom", L), csv_bytes(m), file_name="micom.csv", mime="text/csv", key="cp_dl_micom")
-    c2.download_button(t("cp_dl_mga", L), csv_bytes(res["mga"]), file_name="groups.csv", mime="text/csv",
-                       key="cp_dl_mga")
+    download_buttons(m, "micom", L, prep=prep)
+    download_buttons(res["mga"], "groups", L, prep=prep)
     return res["mga"]
 
 SEG_LABELS = segment_labels_of(sel)  # names and values as the dictionary labels them (Data page)
@@ -112,6 +108,7 @@ with tab_w:
         st.plotly_chart(charts.trend_chart(tr, L, constructs=cons, title=t("cp_waves", L)), key="cp_trend")
         wide = tr.pivot(index="construct", columns="wave", values="index").reindex(list(cons))
         show_table(wide.rename_axis(columns=None).rename_axis("construct").reset_index(), L, one_decimal=True)
+        download_buttons(tr, "trends", L, prep=prep)
         ok = [k[0] for k, f in fits.items() if f.ok]
         if len(ok) >= 2:
             st.subheader(t("cp_before_after", L))
@@ -129,6 +126,7 @@ with tab_w:
                                                  color_by="construct", ytitle=t("axis_gap", L), constructs=cons)
                                 .update_traces(x=[construct_label(c, L) for c in ch["construct"]]), key="cp_change")
                 show_table(ch, L, one_decimal=("ci_low", "ci_high"))
+                download_buttons(ch, "changes", L, prep=prep)
         else:
             st.info(t("cp_need_two", L))
     except CSIError as e:
@@ -161,6 +159,7 @@ with tab_s:
                                                                         wave=latest), constructs=cons),
                             key="cp_seg_chart")
             show_table(tr, L, one_decimal=("ci_low", "ci_high"))
+            download_buttons(tr, f"segments_{seg}", L, prep=prep)
             st.caption(t("ex_segments", L))
             few = sorted({seg_value(seg, k[-1], L, SEG_LABELS) + f" (n = {build.n_used(f)})"
                           for k, f in fits.items() if f.ok and build.n_used(f) < NEED})
@@ -191,6 +190,7 @@ with tab_g:
                                                  color_by="construct", ytitle=t("axis_gap", L))
                                 .update_traces(x=[construct_label(c, L) for c in last["construct"]]), key="cp_gap")
                 show_table(gap.drop(columns=["own_brand", "competitor_brand"]), L, one_decimal=("ci_low", "ci_high"))
+                download_buttons(gap, "competitor_gap", L, prep=prep)
         except CSIError as e:
             friendly_error(e, L)
 

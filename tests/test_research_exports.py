@@ -244,3 +244,79 @@ def test_cli_report_writes_the_same_workbook(tmp_path):
     assert all(wb[s].freeze_panes == "A2" for s in wb.sheetnames)
     idx = pd.read_excel(out / "report.xlsx", sheet_name="indices")
     pd.testing.assert_frame_equal(idx, pd.read_csv(out / "indices.csv"), check_dtype=False)
+
+
+# ------------------------------------------------------------------ 4. Compare and Classic results downloadable
+@pytest.fixture()
+def app_env(tmp_path, monkeypatch):
+    from conftest import build_small_demo
+
+    db = build_small_demo(tmp_path / "csi.duckdb", 300, waves=2)
+    monkeypatch.setenv("CSI_DB", str(db))
+    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "20")
+    monkeypatch.chdir(ROOT)
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield db
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _page_buttons(page: str, lang: str = "en"):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.session_state["lang"] = lang
+    at.run()
+    at.switch_page(f"app_pages/{page}.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return {b.key: b for b in at.get("download_button")}
+
+
+@pytest.mark.parametrize("page,expected", [
+    ("compare", ["trends", "changes", "segments_age_group", "competitor_gap"]),
+    ("classic", ["classic_hierarchy", "classic_hierarchy_items", "classic_fuzzy_membership", "classic_gaps",
+                 "classic_item_ranking", "classic_servqual", "classic_complaints_iceberg", "classic_ahp"]),
+])
+def test_compare_and_classic_tables_have_csv_and_excel_downloads(app_env, page, expected):
+    buttons = _page_buttons(page, "zh")
+    for name in expected:
+        assert {f"dlb_{name}_csv", f"dlb_{name}_xlsx"} <= set(buttons), (name, sorted(buttons))
+        assert buttons[f"dlb_{name}_xlsx"].label == "Excel"
+
+
+def test_downloads_page_lists_micom_and_model_fit(app_env):
+    keys = set(_page_buttons("downloads"))
+    assert {"dl_t_micom", "dl_t_model_fit", "dl_t_scores"} <= keys, sorted(keys)
+
+
+def test_download_buttons_and_their_manifest(ecsi_db):
+    """One CSV + one Excel button per table (none for an empty one); the workbook's manifest is the selection's."""
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import pandas as pd
+
+        from app.downloads import download_buttons
+
+        download_buttons(pd.DataFrame({"x": [1.5, -2.0], "label": ["=1+1", "b"]}), "demo_table", "en")
+        download_buttons(pd.DataFrame({"x": []}), "empty_table", "en")          # nothing for an empty table
+        download_buttons(None, "no_table", "en")
+
+    at = AppTest.from_function(script, default_timeout=60)
+    at.run()
+    assert not at.exception
+    keys = [b.key for b in at.get("download_button")]
+    assert keys == ["dlb_demo_table_csv", "dlb_demo_table_xlsx"]
+    from app.downloads import table_manifest
+
+    m = table_manifest(None, {"ratio": 26})
+    assert m["ratio"] == 26 and m["versions"]["pandas"] == pd.__version__ and m["created_at"]
+    prep = prepare(ecsi_db, Selection.of(), Settings(model="ecsi", weights=False, seed=9))
+    m = table_manifest(prep)
+    assert m["data_version"] == prep.data_version and m["settings"]["seed"] == 9
+    assert m["selection"]["n_respondents"] == 250 and m["model"]["name"] == prep.spec.name
