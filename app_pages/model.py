@@ -68,35 +68,41 @@ def _extended_section(result, boot, lang_: str) -> None:
 def _research_section(sel, wave, result, boot, seed: int, lang_: str) -> None:
     """Research methods (issue 11): PLS model fit (csi.evaluate.modelfit), indirect effects with mediation types
     (csi.analytics.mediation) and PLSpredict, where PLS beats the LM benchmark (csi.evaluate.predict)."""
+    from app.ui import friendly_text
     from csi.analytics.mediation import indirect_effects
-    from csi.evaluate.modelfit import model_fit
+    from csi.engine.hoc import original_spec
+    from csi.evaluate.modelfit import interaction_refusal, model_fit
     from csi.evaluate.predict import plspredict, predictive_power
     from csi.report.analyze import result_settings
 
-    if sel.method == "cbsem" or result.info.get("extended"):   # higher-order / interaction: not (yet)
+    if sel.method == "cbsem":
         return
     try:
         rows = state.prepared(sel).rows_of(wave)
-        settings, spec = result_settings(result), result.spec
+        # an extended model (higher-order / interaction) is evaluated on its own spec (result.spec is the plain model)
+        settings, spec = result_settings(result), original_spec(result) or result.spec
         key = ("rs", sel.path, sel.version, tuple(sel.waves), tuple(sel.filters), sel.model, sel.syntax,
                bool(sel.weighted), wave, int(seed))
         cache = st.session_state.setdefault("rs_cache", {})
         # model fit: point values always, Bollen-Stine quantiles on request
         st.subheader(t("rs_fit_title", lang_))
-        n_bs = 200
-        if st.button(t("rs_fit_test", lang_, n=n_bs), key="rs_fit_boot"):
-            with st.spinner(t("computing", lang_)):
-                cache[key + ("fit", n_bs)] = model_fit(rows, spec, n_boot=n_bs, seed=int(seed), **settings)
-        if len(cache) > 40:                      # a session's research results: keep the latest few
-            for k in list(cache)[:-20]:
-                cache.pop(k, None)
-        if key + ("fit", 0) not in cache:
-            cache[key + ("fit", 0)] = model_fit(rows, spec, **settings)
-        mf = cache.get(key + ("fit", n_bs)) or cache[key + ("fit", 0)]
-        tab = mf.table.copy()
-        tab["model"] = tab["model"].map(lambda m: t(f"rs_model_{m}", lang_))
-        show_table(tab, lang_)
-        st.caption(t("rs_fit_caption", lang_))
+        if spec.interactions:                   # not defined for a nonlinear model (csi.evaluate.modelfit)
+            st.info(friendly_text(interaction_refusal(), lang_))
+        else:
+            n_bs = 200
+            if st.button(t("rs_fit_test", lang_, n=n_bs), key="rs_fit_boot"):
+                with st.spinner(t("computing", lang_)):
+                    cache[key + ("fit", n_bs)] = model_fit(rows, spec, n_boot=n_bs, seed=int(seed), **settings)
+            if len(cache) > 40:                      # a session's research results: keep the latest few
+                for k in list(cache)[:-20]:
+                    cache.pop(k, None)
+            if key + ("fit", 0) not in cache:
+                cache[key + ("fit", 0)] = model_fit(rows, spec, **settings)
+            mf = cache.get(key + ("fit", n_bs)) or cache[key + ("fit", 0)]
+            tab = mf.table.copy()
+            tab["model"] = tab["model"].map(lambda m: t(f"rs_model_{m}", lang_))
+            show_table(tab, lang_)
+            st.caption(t("rs_fit_caption", lang_))
         # mediation
         ind = indirect_effects(result, boot)
         if len(ind):
