@@ -55,7 +55,7 @@ if joined.empty:
     st.info(t("vb_none", L))
     st.stop()
 
-from csi.analytics.verbatims import BANDS3, filter_verbatims, theme_counts
+from csi.analytics.verbatims import BANDS3, filter_verbatims, match_themes, theme_counts
 
 # ---------------------------------------------------------------- filters (the sidebar's selection applies)
 search = st.text_input(t("vb_search", L), key="vb_search", help=t("vb_search_help", L))
@@ -71,8 +71,9 @@ view = filter_verbatims(joined, waves=waves or None, bands=bands or None, search
 # ---------------------------------------------------------------- themes per driver
 st.subheader(t("vb_themes", L))
 zh = L == "zh"
-drivers = theme_counts(view, by="driver")
-themes = theme_counts(view, by="theme")
+hits = match_themes(view["value"])  # once for both tables
+drivers = theme_counts(view, by="driver", hits=hits)
+themes = theme_counts(view, by="theme", hits=hits)
 if len(view):
     import plotly.graph_objects as go
 

@@ -59,10 +59,12 @@ def match_themes(texts: pd.Series, lex: pd.DataFrame | None = None) -> pd.DataFr
     """Booleans (one column per theme, index = ``texts.index``): does the comment mention the theme."""
     lex = lexicon() if lex is None else lex
     s = texts.astype(object).where(texts.notna(), "").astype(str)
+    codes, uniq = pd.factorize(s)  # each distinct text is matched once
     out = {}
     for theme, kws in lex.groupby("theme", sort=False)["keyword"]:
         pat = _pattern(list(kws))
-        out[theme] = s.map(lambda v, p=pat: p.search(v) is not None).astype(bool)
+        found = np.fromiter((pat.search(v) is not None for v in uniq), dtype=bool, count=len(uniq))
+        out[theme] = found[codes] if len(codes) else np.zeros(0, dtype=bool)
     return pd.DataFrame(out, index=texts.index)
 
 
@@ -137,17 +139,18 @@ def _mean(x: np.ndarray) -> float:
     return float(x.mean()) if x.size else float("nan")
 
 
-def theme_counts(joined: pd.DataFrame, lex: pd.DataFrame | None = None, by: str = "theme") -> pd.DataFrame:
+def theme_counts(joined: pd.DataFrame, lex: pd.DataFrame | None = None, by: str = "theme",
+                 hits: pd.DataFrame | None = None) -> pd.DataFrame:
     """Mentions per theme (``by="theme"``, columns :data:`THEME_COLUMNS`) or per driver (``by="driver"``: a
     comment mentioning any theme of the driver, :data:`DRIVER_COLUMNS`), in lexicon order. ``mentions`` =
     comments mentioning it; ``comments`` = all comments; ``share`` = mentions / comments; mean satisfaction
     (0-100) of the comments mentioning it and of the others (NaN without scores); ``difference`` = mentioning
-    minus not."""
+    minus not. ``hits``: :func:`match_themes` of ``joined["value"]`` when already computed."""
     if by not in ("theme", "driver"):
         raise ValueError("by must be 'theme' or 'driver'")
     lex = lexicon() if lex is None else lex
-    hits = match_themes(joined["value"], lex) if len(joined) else pd.DataFrame(
-        {th: pd.Series(dtype=bool) for th in dict.fromkeys(lex["theme"])})
+    if hits is None:
+        hits = match_themes(joined["value"], lex)
     sat = joined[SCORE].to_numpy(float) if SCORE in joined.columns else np.full(len(joined), np.nan)
     n = len(joined)
     meta = lex.drop(columns="keyword").drop_duplicates("theme")
