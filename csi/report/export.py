@@ -400,41 +400,32 @@ def _readme(ws, sheets: list[tuple[str, str, pd.DataFrame]], manifest: Mapping, 
 
     from csi.text.i18n import t
 
-    bold = Font(bold=True)
+    def section(title: str | None, header: list[str], rows) -> None:
+        if title is not None:
+            ws.append([])
+            ws.append([t(title, lang)])
+            ws.cell(ws.max_row, 1).font = Font(bold=True)
+        ws.append([t(h, lang) for h in header])
+        for c in ws[ws.max_row]:
+            c.font = Font(bold=True)
+        for r in rows:
+            ws.append([_escape_cell(v) for v in r])
+
     ws.append([t("xl_readme_title", lang)])
     ws["A1"].font = Font(bold=True, size=14)
     ws.append([t("xl_readme_intro", lang)])
     ws.append([])
-    ws.append([t("xl_sheet", lang), t("xl_contents", lang), t("xl_rows", lang), t("xl_columns_n", lang)])
-    for c in ws[ws.max_row]:
-        c.font = bold
-    for sheet, name, df in sheets:
-        ws.append([_escape_cell(sheet), _escape_cell(table_doc(name, lang)), int(len(df)), int(df.shape[1])])
-    ws.append([])
-    ws.append([t("xl_manifest", lang)])
-    ws.cell(ws.max_row, 1).font = bold
-    ws.append([t("xl_setting", lang), t("xl_value", lang)])
-    for c in ws[ws.max_row]:
-        c.font = bold
-    for key, value in manifest_rows(manifest):
-        ws.append([_escape_cell(key), _escape_cell(value[:_XLSX_CELL_MAX])])
+    section(None, ["xl_sheet", "xl_contents", "xl_rows", "xl_columns_n"],
+            [(sheet, table_doc(name, lang), int(len(df)), int(df.shape[1])) for sheet, name, df in sheets])
+    section("xl_manifest", ["xl_setting", "xl_value"],
+            [(k, v[:_XLSX_CELL_MAX]) for k, v in manifest_rows(manifest)])
     cols = dict.fromkeys(str(c) for _, _, df in sheets for c in df.columns)
-    described = [(c, column_doc(c, lang)) for c in cols]
-    described = [(c, d) for c, d in described if d]
+    described = [(c, d) for c in cols if (d := column_doc(c, lang))]
     if described:
-        ws.append([])
-        ws.append([t("xl_columns", lang)])
-        ws.cell(ws.max_row, 1).font = bold
-        ws.append([t("xl_column", lang), t("xl_meaning", lang)])
-        for c in ws[ws.max_row]:
-            c.font = bold
-        for c, d in described:
-            ws.append([_escape_cell(c), _escape_cell(d)])
+        section("xl_columns", ["xl_column", "xl_meaning"], described)
     ws.freeze_panes = "A2"
-    ws.column_dimensions["A"].width = 34
-    ws.column_dimensions["B"].width = 90
-    ws.column_dimensions["C"].width = 8
-    ws.column_dimensions["D"].width = 10
+    for letter, width in zip("ABCD", (34, 90, 8, 10)):
+        ws.column_dimensions[letter].width = width
 
 
 def workbook_bytes(tables: Mapping[str, pd.DataFrame], manifest: Mapping | None = None, lang: str = "en") -> bytes:
