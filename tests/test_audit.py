@@ -370,3 +370,56 @@ def test_classic_tab_in_chinese_shows_no_raw_codes(demo_store, tmp_path, monkeyp
     assert t("au_cat_staff_competence", "zh") in " ".join(parts)
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+def test_data_page_audit_import_validates_then_commits(demo_store, tmp_path, monkeypatch):
+    """The Data page's audit import: a bad file lists its problems (Chinese reasons) and cannot be committed
+    (nothing written); a good one is stored through csi.data.audit.store_audit and audited."""
+    pytest.importorskip("streamlit")
+    import shutil
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from app.i18n import t
+
+    db = tmp_path / "csi.duckdb"
+    shutil.copy(demo_store, db)
+    monkeypatch.setenv("CSI_DB", str(db))
+    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(ROOT)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    before = _state(db)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.run()
+    at.session_state["lang"] = "zh"
+    at.switch_page("app_pages/data.py")
+    at.run()
+    assert not at.exception
+    at.file_uploader(key="da_au_file_0").upload("bad.csv", BAD["over"][0].encode(), "text/csv")
+    at.text_input(key="da_au_period").input("2026H1")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.button(key="da_au_commit").disabled
+    shown = pd.concat([d.value for d in at.dataframe if "实得分（12）超过了满分（10）" in d.value.to_string()])
+    assert list(shown.iloc[:, 0]) == [t("sev_error", "zh"), t("sev_warning", "zh")]  # the new outlet 'A' warns
+    assert _state(db)[0] == before[0]
+    good = "\n".join(["outlet,category,possible,obtained"] + [f"{o},environment,15,12" for o in ("West-01", "East-01")])
+    at.file_uploader(key="da_au_file_0").upload("good.csv", good.encode(), "text/csv")
+    at.run()
+    commit = at.button(key="da_au_commit")
+    assert not commit.disabled
+    commit.click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    _, audits, _ = _state(db)
+    assert [str(p) for p in audits["period"].cat.categories] == ["2025H1", "2025H2", "2026H1"]
+    assert len(audits[audits["period"] == "2026H1"]) == 2
+    assert t("au_upload_done", "zh", period="2026H1", rows=2) in [s.value for s in at.success]
+    con = store.connect(db, read_only=True)
+    log = store.audit_log(con)
+    con.close()
+    assert log.iloc[0]["action"] == "ingest-audit"
+    st.cache_data.clear()
+    st.cache_resource.clear()
