@@ -191,10 +191,11 @@ def supersede_old_versions(path: str, version: str) -> int:
     once a new version is published their results can no longer be shown. Returns how many were cancelled."""
     def stale(key) -> bool:
         return isinstance(key, tuple) and len(key) > 2 and key[1] == path and key[2] != version
-    with _TABLES_LOCK:  # the engine tables of the old version can no longer be shown either
+    with _TABLES_LOCK:  # the engine tables and views of the old version can no longer be shown either
         if _TABLES_VERSION.get(path) != version:
             _TABLES_VERSION[path] = version
             _TABLES.clear()
+            _VIEWS.clear()
     return len(jobs().cancel_where(stale))
 
 
@@ -205,13 +206,32 @@ def job_lane(n_boot: int) -> str:
 
 
 # ----------------------------------------------------------------- plain data
+_DATA_VERSIONS: dict[str, str] = {}  # published version file -> its data_version (such a file never changes)
+_DATA_VERSIONS_LOCK = threading.Lock()
+
+
 def data_version(path: str) -> str:
-    """Changes whenever the stored data change (cheap; read on every run, never cached): the current
-    version's counter, so a wave published by a CLI ingest shows at the next run without a restart."""
+    """Changes whenever the stored data change: the current version's counter, so a wave published by a CLI
+    ingest shows at the next run without a restart. Asked on every run: one ``readlink`` names the current
+    version file, and a published version file is immutable, so its counter is read from the database once per
+    file (a legacy single-file store, changed in place, is read every time)."""
     from csi.data import store
 
+    file = store.version_file(path)
+    published = file != Path(path) and file.parent.name.endswith(".versions")
+    if published:
+        with _DATA_VERSIONS_LOCK:
+            hit = _DATA_VERSIONS.get(str(file))
+        if hit is not None:
+            return hit
     with reading(path) as con:
-        return str(store.data_version(con))
+        value = str(store.data_version(con))
+    if published and str(store.version_file(path)) == str(file):  # still current after the read: it was its counter
+        with _DATA_VERSIONS_LOCK:
+            if len(_DATA_VERSIONS) >= 64:
+                _DATA_VERSIONS.clear()
+            _DATA_VERSIONS[str(file)] = value
+    return value
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -414,31 +434,77 @@ def _point_fits(path: str, version: str, wave_labels, filters, model, syntax, me
 
 
 # Engine tables of a run (alerts, priorities, bands, brand and gap tables, trends) cost about 40% of a cached
-# overview run; every session showing the same selection shares the same Prepared and fits objects (cached
-# resources), so their tables are computed once per process and copied out (a page may add columns).
-# Keys are the objects' ids; the entry holds the objects themselves, so an id cannot be reused while cached.
-# That also keeps them alive: the bound (about eight selections' six tables) keeps the extra memory below what
-# the _prepared cache (16 selections) holds anyway, and a new data version empties the memo.
-_TABLES: "dict[tuple, tuple]" = {}
+# overview run, and the finished figures and texts built from them most of the rest; every session showing the
+# same selection shares the same Prepared and fits objects (cached resources), so what is derived from them is
+# computed once per process: tables are copied out (a page may add columns), figures handed out frozen
+# (charts.FrozenFigure), plain values deep-copied. Keys are the objects' ids plus plain values (language, construct,
+# ...); the entry holds the objects themselves, so an id cannot be reused while cached. That also keeps them alive:
+# the bounds (about eight selections' tables; the views of about eight selections in two languages) keep the extra
+# memory below what the _prepared cache (16 selections) holds anyway, and a new data version empties both memos.
+class _IdentityMemo:
+    """A bounded, thread-safe memo keyed on (name, identity of objects, plain values); oldest entry out first.
+    Errors are not memoised (they are raised again each time). Two sessions asking at once may both compute."""
+
+    def __init__(self, max_entries: int):
+        self.max_entries, self.entries = int(max_entries), {}
+
+    def get(self, key: tuple, objs: tuple, compute):
+        with _TABLES_LOCK:
+            hit = self.entries.get(key)
+        if hit is None:
+            value = compute()
+            with _TABLES_LOCK:
+                while len(self.entries) >= self.max_entries:
+                    self.entries.pop(next(iter(self.entries)))  # the oldest entry
+                self.entries[key] = hit = (objs, value)
+        return hit[1]
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
 _TABLES_LOCK = threading.Lock()
 _TABLES_MAX = 48
+_VIEWS_MAX = 160
+_TABLES = _IdentityMemo(_TABLES_MAX)
+_VIEWS = _IdentityMemo(_VIEWS_MAX)
 _TABLES_VERSION: dict[str, str] = {}
+
+
+def _copy_out(value):
+    """What a memo hands out: a copy of anything mutable (frames, dicts, lists), immutables as they are."""
+    if isinstance(value, (pd.DataFrame, pd.Series)):
+        return value.copy()
+    if isinstance(value, (dict, list, set)):
+        import copy
+
+        return copy.deepcopy(value)
+    return value
 
 
 def engine_table(fn, *objs, **kw):
     """``fn(*objs, **kw)`` (a csi.report.build table builder), memoised per process on the identity of its
     inputs; DataFrames come back as copies. Errors are not memoised (they are raised again each time)."""
     key = (fn.__module__, fn.__qualname__, tuple(id(o) for o in objs), repr(sorted(kw.items())))
-    with _TABLES_LOCK:
-        hit = _TABLES.get(key)
-    if hit is None:
-        value = fn(*objs, **kw)
-        with _TABLES_LOCK:
-            if len(_TABLES) >= _TABLES_MAX:
-                _TABLES.pop(next(iter(_TABLES)))  # the oldest entry
-            _TABLES[key] = hit = (objs, value)
-    value = hit[1]
-    return value.copy() if isinstance(value, pd.DataFrame) else value
+    return _copy_out(_TABLES.get(key, objs, lambda: fn(*objs, **kw)))
+
+
+def shared(name: str, objs: tuple, compute, *plain):
+    """``compute()`` memoised per process on ``name``, the identity of ``objs`` (the shared Prepared / fits /
+    GroupFit objects it reads) and the ``plain`` values (hashable: language, construct, titles' inputs...).
+    ``name`` + ``objs`` + ``plain`` must name EVERYTHING ``compute`` depends on. Frames, dicts and lists come
+    back as copies; make a figure with :func:`shared_figure`. Errors are not memoised."""
+    key = (name, tuple(id(o) for o in objs), plain)
+    hash(key)  # plain values must be hashable (an unhashable value would make the key meaningless)
+    return _copy_out(_VIEWS.get(key, tuple(objs), compute))
+
+
+def shared_figure(name: str, objs: tuple, build, *plain):
+    """A finished figure (``build()`` -> go.Figure) memoised like :func:`shared` and frozen
+    (:class:`app.charts.FrozenFigure`: ``st.plotly_chart`` copies its spec, nobody can change the shared one)."""
+    from .charts import FrozenFigure
+
+    return shared(("figure", name), objs, lambda: FrozenFigure(build()), *plain)
 
 
 def point_fits(sel, scope: tuple = ("waves",)) -> dict:

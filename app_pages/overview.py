@@ -52,7 +52,10 @@ if not ok:
 latest_key = ok[-1]
 latest = fits[latest_key]
 wave_l = latest_key[0]
-head = build.headline(prep, fits)
+# Everything below is derived from the shared Prepared / fits objects: computed once per process for every
+# session showing this selection (app.state.shared / shared_figure, keyed on those objects, the language and the
+# other inputs named in each call), so a cached run only renders.
+head = state.shared("ov_headline", (prep, fits), lambda: build.headline(prep, fits))
 target, loy = head["target"], head.get("loyalty", {}).get("construct")
 prev_l = head["previous"]
 
@@ -135,25 +138,29 @@ small = build.too_small(prep, latest)
 if small is not None:  # no action list on a handful of answers: say why and what n is needed
     left.info(t("ss_no_actions", L, n=small, need=prep.settings.min_n_verdict), icon=":material/groups:")
 else:
-    try:
+    def _priorities_view():
         pri = state.engine_table(build.priorities_table, prep, latest, targets=[target])
         ip = pri[pri["level"] == "construct"].reset_index(drop=True)
         ip_items = pri[pri["level"] == "indicator"].reset_index(drop=True)
         for col in ("label_en", "label_zh"):  # an executive reads the short name of a question
             ip_items[col] = ip_items[col].map(actions.short_item_text)
-        left.plotly_chart(charts.ipma_chart(ip, L, priorities.ipma_thresholds(ip),
-                                            constructs=tuple(prep.spec.constructs)), key="ov_ipma")
-        left.caption(t("ex_model_index", L))
+        fig = charts.FrozenFigure(charts.ipma_chart(ip, L, priorities.ipma_thresholds(ip),
+                                                    constructs=tuple(prep.spec.constructs)))
         # Item level makes the construct actions concrete ("the hotline", not "perceived quality").
-        right.subheader(t("ov_actions", L))
         # only genuine fix-first drivers are actions; the wording's "above/below average" stays that of all drivers
         lines = actions.construct_actions(ip, ip_items, L, top=len(ip))
         fix_first = [ln for ln, q in zip(lines, ip.sort_values("rank")["quadrant"]) if q == "fix_first"][:3]
+        return fig, tuple(fix_first), tuple(actions.item_fixes(ip_items, L, top=3))
+
+    try:
+        ipma_fig, fix_first, fixes = state.shared("ov_priorities", (prep, latest), _priorities_view, target, L)
+        left.plotly_chart(ipma_fig, key="ov_ipma")
+        left.caption(t("ex_model_index", L))
+        right.subheader(t("ov_actions", L))
         if fix_first:
             right.markdown(actions.numbered(fix_first))
         else:
             right.caption(t("ov_no_fix", L))
-        fixes = actions.item_fixes(ip_items, L, top=3)
         if fixes:
             right.markdown(f"**{t('ov_fix_items', L)}**")
             right.markdown(actions.bulleted(fixes))
@@ -161,8 +168,10 @@ else:
         left.warning(friendly_text(e, L))
 
 # -------------------------------------------------------------- trend + brands
-tr = state.engine_table(build.trends_table, fits)  # full width: six or more waves' labels need the room (rotated and cramped at 1024 px)
-st.plotly_chart(charts.trend_chart(tr, L, constructs=tuple(prep.spec.constructs)), key="ov_trend")
+# full width: six or more waves' labels need the room (rotated and cramped at 1024 px)
+st.plotly_chart(state.shared_figure(
+    "ov_trend", (prep, fits), lambda: charts.trend_chart(state.engine_table(build.trends_table, fits), L,
+                                                         constructs=tuple(prep.spec.constructs)), L), key="ov_trend")
 right, bands_col = st.columns(2)
 
 if prep.brand_column is not None and prep.brand_frame is not None and len(prep.brand_frame):
@@ -171,29 +180,45 @@ if prep.brand_column is not None and prep.brand_frame is not None and len(prep.b
         bjob = state.boot_job(sel, ("brands",), B) if booted else None
         if bjob is not None and bjob.state == "done":
             bfits = bjob.result
-        bt = state.engine_table(build.brand_table, prep, bfits)
-        rows = bt[bt["construct"] == target][["brand", "index", "ci_low", "ci_high"]]
-        if len(rows):
-            right.plotly_chart(charts.brand_chart(rows.reset_index(drop=True), L, prep.focus_brand or sel.own_brand,
-                                                  title=t("ov_brands_title", L, construct=construct_label(target, L),
-                                                          wave=wave_l)), key="ov_brands")
-            gap = state.engine_table(build.gap_table, prep, bfits)
+        own = prep.focus_brand or sel.own_brand
+
+        def _brands_view():
+            bt = state.engine_table(build.brand_table, prep, bfits)
+            rows = bt[bt["construct"] == target][["brand", "index", "ci_low", "ci_high"]]
+            if not len(rows):
+                return None, None
+            fig = charts.FrozenFigure(charts.brand_chart(
+                rows.reset_index(drop=True), L, own,
+                title=t("ov_brands_title", L, construct=construct_label(target, L), wave=wave_l)))
+            gap, caption = state.engine_table(build.gap_table, prep, bfits), None
             if len(gap):
                 g = gap.set_index("construct").loc[target]
                 sig = g["significant"]
                 if str(sig) == "<NA>":
-                    right.caption(tp("ov_gap_point", L, own=prep.focus_brand, competitor=prep.competitor, gap=g["gap"]))
+                    caption = tp("ov_gap_point", L, own=prep.focus_brand, competitor=prep.competitor, gap=g["gap"])
                 else:
-                    right.caption(tp("ov_gap", L, own=prep.focus_brand, competitor=prep.competitor, gap=g["gap"],
-                                    verdict=t("significant" if bool(sig) else "not_significant", L)))
+                    caption = tp("ov_gap", L, own=prep.focus_brand, competitor=prep.competitor, gap=g["gap"],
+                                 verdict=t("significant" if bool(sig) else "not_significant", L))
+            return fig, caption
+
+        brand_fig, gap_caption = state.shared("ov_brands", (prep, bfits), _brands_view, target, own, wave_l, L)
+        if brand_fig is not None:
+            right.plotly_chart(brand_fig, key="ov_brands")
+            if gap_caption is not None:
+                right.caption(gap_caption)
     except CSIError as e:
         right.warning(friendly_text(e, L))
 
 # ----------------------------------------------------------------- bands
 try:
-    bands = state.engine_table(build.bands_table, prep, latest, construct=target)
-    if bands is not None:
-        bands_col.plotly_chart(charts.bands_chart(bands, L, title=t("ov_bands_title", L, wave=wave_l)), key="ov_bands")
+    def _bands_view():
+        bands = state.engine_table(build.bands_table, prep, latest, construct=target)
+        return None if bands is None else charts.FrozenFigure(
+            charts.bands_chart(bands, L, title=t("ov_bands_title", L, wave=wave_l)))
+
+    bands_fig = state.shared("ov_bands", (prep, latest), _bands_view, target, wave_l, L)
+    if bands_fig is not None:
+        bands_col.plotly_chart(bands_fig, key="ov_bands")
 except CSIError as e:
     bands_col.warning(friendly_text(e, L))
 
