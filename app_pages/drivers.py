@@ -18,7 +18,7 @@ def _cipma_section(sel, wave, fit, ip, target: str, level: str, scales, lang_: s
 
     from csi.analytics.nca import cipma
 
-    if sel.method == "cbsem" or ip is None or not len(ip) or fit.result.info.get("extended"):
+    if sel.method == "cbsem" or ip is None or not len(ip):   # extended models: csi.analytics.nca.cipma_frame
         return
     st.subheader(t("dr_cipma_title", lang_))
     tname = construct_label(target, lang_)

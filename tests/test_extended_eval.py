@@ -409,3 +409,38 @@ def test_cli_fit_writes_the_research_files_for_an_extended_model(tmp_path):
     assert "Satisfaction" in set(nca["driver"]) and (out / "bottlenecks.csv").is_file()
     fit = json.loads((out / "fit.json").read_text())
     assert fit["estimated"]["srmr"] == pytest.approx(model_fit(MOBI, parse_model(HOC)).table.loc[1, "srmr"])
+
+
+def test_ipma_priorities_of_extended_models():
+    from csi.analytics.priorities import ipma, what_if
+    from csi.report.analyze import analyze
+
+    data = _chain(n=200, seed=3)
+    spec = parse_model(CHAIN)
+    res = estimate_pls(data, spec)
+    scales = {c: (1.0, 7.0) for c in data.columns}
+    ip = ipma(res, scales, target="Y").set_index("driver")
+    sc = _chain_0_100(res, data)
+    # importance = the total effect between 0-100 scores: the standardised one rescaled by their SDs
+    b = res.effects.set_index(["from", "to"])["total"]
+    assert ip.loc["SQ", "importance"] == pytest.approx(b[("SQ", "Y")] * sc["Y"].std() / sc["SQ"].std(), rel=1e-6)
+    assert ip.loc["SQ", "performance"] == pytest.approx(sc["SQ"].mean(), rel=1e-6)
+    assert what_if(res, scales, "SQ", 10.0).set_index("construct").loc["Y", "change"] == pytest.approx(
+        10 * ip.loc["SQ", "importance"], rel=1e-9)
+    # the analysis front door now has priorities for extended models; an interaction term is no driver
+    fr = analyze(MOBI, parse_model(HOC_2SI), scale=(1, 10), target="Satisfaction")
+    assert set(fr.tables["priorities"]["driver"]) == {"Nick", "Image", "Expectation", "Value"}
+
+
+def _chain_0_100(res, data) -> pd.DataFrame:
+    """0-100 scores of CHAIN's constructs by hand (items on 1-7): composites with the normalised unstandardised
+    weights; a two-stage HOC over its dimensions' stage-1 composites."""
+    def comp(fit, construct, frame):
+        items, w, _ = _outer(fit, construct)
+        wt = w / fit.item_sd[items].to_numpy()
+        return frame[items].to_numpy(float) @ (wt / wt.sum())
+
+    first = res.stages["hoc_first"]
+    dims = pd.DataFrame({f"D{k}": comp(first, f"D{k}", data) for k in (1, 2, 3)})
+    out = {"X": comp(res, "X", data), "Y": comp(res, "Y", data), "SQ": comp(res, "SQ", dims)}
+    return pd.DataFrame({k: (v - 1) / 6 * 100 for k, v in out.items()})

@@ -162,6 +162,17 @@ def _impact(driver_en, driver_zh, target_en, target_zh, importance, step=5, quot
     return en, zh
 
 
+def _extended(result, scales: Scales) -> tuple[Scales, set]:
+    """A higher-order / interaction model's result (csi.engine.hoc): the bounds of the columns its plain model adds
+    (:func:`csi.engine.hoc.extended_scales`) and its interaction terms, which are no drivers (no 0–100 score)."""
+    ext = (getattr(result, "info", None) or {}).get("extended")
+    if not ext:
+        return scales, set()
+    from csi.engine.hoc import extended_scales
+
+    return extended_scales(result, scales), {t["term"] for t in (ext.get("interactions") or {}).get("terms", [])}
+
+
 def ipma(result, scales: Scales, target: str = "SAT", level: Level = "construct", boot=None,
          alpha: float = 0.05, labels: Mapping[str, tuple[str, str]] | None = None,
          step: float = 5) -> pd.DataFrame:
@@ -182,7 +193,8 @@ def ipma(result, scales: Scales, target: str = "SAT", level: Level = "construct"
     if target not in spec.constructs:
         raise SpecError(f"IPMA target {target!r} is not a construct of the model "
                         f"(constructs: {', '.join(spec.constructs)})")
-    drivers = list(spec.ancestors(target))
+    scales, terms = _extended(result, scales)
+    drivers = [d for d in spec.ancestors(target) if d not in terms]
     if not drivers:
         raise SpecError(f"IPMA target {target!r} has no predecessors in the structural model")
     lab = {**construct_labels(), **item_labels(), **(dict(labels) if labels else {})}
@@ -297,6 +309,7 @@ def what_if(result, scales: Scales, driver: str, points: float) -> pd.DataFrame:
     spec = result.spec
     if not np.isfinite(points):
         raise DataError(f"points must be a finite number, got {points!r}")
+    scales, _ = _extended(result, scales)
     te = unstd_total_effects(result, scales)
     if driver in spec.constructs:
         base, start = float(points), driver

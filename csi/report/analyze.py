@@ -323,7 +323,6 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
     items = list(spec.indicators)
     if extended:  # higher-order / interaction model (csi.engine.hoc): the tables follow the estimated plain model
         spec = res.spec
-        warnings.append("higher-order or interaction model: IPMA priorities are not computed")
     cons = list(spec.constructs)
 
     params = pls_params(res, boot, ci=ci)
@@ -361,7 +360,7 @@ def _fit_pls(data, spec, settings, bootstrap, seed, progress, alpha, scale, targ
         for note in idx["note"].dropna():
             if note:
                 warnings.append(note)
-    if scales is not None and spec.endogenous and not extended:
+    if scales is not None and spec.endogenous:  # extended models: the HOC is a driver, an interaction term is not
         tgt = target or ("SAT" if "SAT" in cons else spec.endogenous[-1])
         if tgt not in cons:
             raise SpecError(f"IPMA target {tgt!r} is not a construct of the model ({', '.join(cons)})")
