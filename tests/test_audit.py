@@ -201,6 +201,37 @@ def test_total_mismatch_names_the_sums(tmp_path):
     assert validate_audit(raw.assign(total=["18", ""]), "t.csv").ok  # the total on one row is enough
 
 
+def test_more_cell_checks():
+    from csi.data.audit import validate_audit
+
+    raw = pd.DataFrame({"网点": ["A", "A", "", "B"], "项目": ["env", "staff", "env", ""],
+                        "应得分": ["１０", "20", "10", "10"], "实得分": ["８", "1,5", "5", "5"],
+                        "合计": ["20", "21", "", ""]})
+    rep = validate_audit(raw, "t.csv")
+    got = {(p.code, p.row, p.column) for p in rep.errors}
+    assert ("audit_not_number", 3, "实得分") in got           # "1,5": neither a decimal comma nor 15
+    assert ("audit_total_varies", 2, "合计") in got           # A states 20 and 21
+    assert ("audit_empty_cell", 4, "网点") in got and ("audit_empty_cell", 5, "项目") in got
+    assert not [p for p in rep.errors if p.row == 2 and p.column == "应得分"]  # full-width digits read as 10
+    assert rep.frame.loc[0, "possible"] == 10 and rep.frame.loc[0, "obtained"] == 8
+
+
+def test_xlsx_file_accepted(db, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in (["门店", "类别", "满分", "得分", "备注"], ["North-1", "环境", 10, 7.5, "地面不洁"],
+                ["North-1", "标识", 10, 10, None]):
+        ws.append(row)
+    f = tmp_path / "audit.xlsx"
+    wb.save(f)
+    assert main(["ingest-audit", str(f), "--period", "2025H2", "--db", str(db)]) == 0
+    _, audits, _ = _state(db)
+    new = audits[audits["period"] == "2025H2"].set_index("category")
+    assert new.loc["环境", "obtained"] == 7.5 and new.loc["环境", "note"] == "地面不洁"
+    assert new.loc["标识", "note"] is None
+
+
 def test_gbk_csv_with_chinese_headers(db, tmp_path):
     text = "门店,类别,满分,得分,备注\n北京一店,环境,10,9,\n北京一店,员工业务能力,20,14,不熟悉套餐\n"
     f = tmp_path / "gbk.csv"

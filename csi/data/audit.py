@@ -127,7 +127,7 @@ def _roles(raw: pd.DataFrame, name: str) -> tuple[dict[str, str], list[Problem]]
 
 
 def _number(cell: str) -> float | None:
-    text = unicodedata.normalize("NFKC", str(cell)).strip().replace(",", "")
+    text = unicodedata.normalize("NFKC", str(cell)).strip()  # full-width digits too; "1,5" is not a number
     try:
         v = float(text)
     except ValueError:
@@ -229,8 +229,8 @@ def _label_problem(name: str, period: str) -> str:
     try:
         return store.validate_label(period)
     except StoreError as e:
-        raise InputError(problem(name, "bad_label", value=str(period), detail=str(e).replace("wave", "period"))) \
-            from None
+        raise InputError(problem(name, "audit_bad_label", value=str(period),
+                                 detail=str(e).replace("wave", "audit period"))) from None
 
 
 def check_audit(con, raw: pd.DataFrame, period: str, name: str, *, replace: bool = False,

@@ -158,6 +158,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                            "网点 {outlet!r} 填写的总分前后不一致（{totals}）"),
     "audit_new_outlet": ("outlet {outlet!r} is not in earlier audit periods (known: {known})",
                          "网点 {outlet!r} 不在以往的检查期中（已知网点：{known}）"),
+    "audit_bad_label": ("{detail}", "检查期标签无效（不能为空，最多 64 个字符）：{detail}"),
     "audit_period_exists": ("an audit period labelled {label!r} already exists; replace it with --replace",
                             "检查期 {label!r} 已存在；如需替换请使用 --replace"),
 }
