@@ -6,7 +6,11 @@ Everything runs on loopback and stops by itself:
 
 1. a temporary demo store (``python -m csi demo --db TMP``) and two new survey files;
 2. ``streamlit run streamlit_app.py`` on 127.0.0.1 (a free port) on that store, open mode (a temporary
-   HOME and no ``CSI_*`` variables from the caller, so no secrets are read), ``CSI_APP_TIMING=1``;
+   HOME and no ``CSI_*`` variables from the caller, so no secrets are read), ``CSI_APP_TIMING=1``; with
+   ``--replicas N`` (> 1, or ``--proxy nginx``) N such servers on the same store behind a loopback nginx with
+   the sticky routing of deploy/nginx.conf (a ``csi_sticky`` cookie hashed to a replica; a websocket viewer
+   without cookies lands on a random replica, a browser stays on its replica for its page, websocket and
+   uploads), so the viewers are spread over the replicas;
 3. one warm-up visit in chromium (its time is printed as "cold"), then ``--viewers`` viewers arriving
    ``--stagger`` s apart (0.5) and pausing ``--think`` s (2) between steps: real Streamlit websocket
    sessions (``--clients ws``, the default: the frontend's protocol, BackMsg/ForwardMsg, no rendering)
@@ -72,6 +76,8 @@ class Results:
     server_tracebacks: int = 0
     store_check: dict = field(default_factory=dict)
     loops: int = 0
+    replicas: int = 1
+    per_replica: list = field(default_factory=list)        # script runs each replica served
     load: tuple = ("?", "?")  # the machine's 1-minute load average before and after the load phase
 
     def error(self, who: str, what: str) -> None:
@@ -165,6 +171,58 @@ def stop_server(proc: subprocess.Popen | None) -> None:
         proc.wait(timeout=5)
     except ProcessLookupError:
         pass
+
+
+NGINX_CONF = """# written by bench/bench_load.py: loopback only, the sticky routing of deploy/nginx.conf, no TLS
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx_error.log warn;
+daemon off;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/nginx_body;
+    proxy_temp_path {tmp}/nginx_proxy;
+    fastcgi_temp_path {tmp}/nginx_fastcgi;
+    uwsgi_temp_path {tmp}/nginx_uwsgi;
+    scgi_temp_path {tmp}/nginx_scgi;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    map $cookie_csi_sticky $csi_sticky {{ "" $request_id; default $cookie_csi_sticky; }}
+    upstream csi_streamlit {{
+        hash $csi_sticky consistent;
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 200m;
+        add_header Set-Cookie "csi_sticky=$csi_sticky; Path=/; HttpOnly; SameSite=Lax" always;
+        proxy_http_version 1.1;
+        proxy_set_header Host $host;
+        location / {{ proxy_pass http://csi_streamlit; }}
+        location /_stcore/stream {{
+            proxy_pass http://csi_streamlit;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_buffering off;
+            proxy_read_timeout 3600s;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+
+
+def start_proxy(tmp: Path, ports: list[int], port: int) -> subprocess.Popen:
+    """nginx on 127.0.0.1:``port`` in front of the replicas (its own process group; stopped like a server)."""
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port,
+                                      servers="\n".join(f"        server 127.0.0.1:{p};" for p in ports)))
+    log = open(tmp / "nginx.log", "w")
+    return subprocess.Popen([nginx_binary(), "-p", f"{tmp}/", "-c", str(conf), "-e", str(tmp / "nginx_error.log")],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 # ---------------------------------------------------------------------------- page helpers
@@ -570,6 +628,8 @@ def report(res: Results, args, before: dict, files: dict) -> int:
           f"{args.think:g} s pauses), 1 in-app upload, 1 CLI ingest ({os.cpu_count()} cores)")
     print(f"  cold first overview (warm-up visit): {res.cold:.2f} s" if res.cold is not None else "  no warm-up")
     print(f"  viewer loops completed: {res.loops}; load average before/after: {res.load[0]} / {res.load[1]}")
+    if len(res.per_replica) > 1:
+        print(f"  replicas: {len(res.per_replica)} behind nginx; script runs per replica: {res.per_replica}")
     print(f"  first overview of each session:  {_fmt(res.first_page)}")
     print(f"  page times (overview, drivers):   {_fmt(res.page)}")
     print(f"  filter change, new selection:    {_fmt(res.filter_new)}")
@@ -608,7 +668,8 @@ def report(res: Results, args, before: dict, files: dict) -> int:
     print("  targets: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in targets.items()))
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "viewers": args.viewers, "duration": args.duration, "cold": res.cold, "loops": res.loops,
+            "viewers": args.viewers, "replicas": args.replicas, "per_replica": res.per_replica,
+            "duration": args.duration, "cold": res.cold, "loops": res.loops,
             "first_page": res.first_page, "page": res.page, "filter_new": res.filter_new,
             "filter_cached": res.filter_cached, "server_runs": res.server_runs, "upload": up, "cli": cli,
             "saw_new_waves": seen, "store": sc, "errors": res.errors, "targets": targets}, indent=1))
@@ -628,6 +689,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--see-timeout", type=float, default=30.0, help="seconds each viewer may take to see the new waves")
     ap.add_argument("--deadline", type=float, default=420.0, help="hard limit of the whole bench (seconds)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="Streamlit servers on the same store; more than one are put behind a loopback nginx")
+    ap.add_argument("--proxy", choices=["auto", "nginx", "none"], default="auto",
+                    help="auto: nginx when --replicas > 1; nginx: always (also for one replica, to measure the proxy)")
     ap.add_argument("--root", type=Path, default=None,
                     help="serve and ingest with the code of this folder (e.g. a `git archive HEAD` copy, so "
                          "colleagues' half-done edits of the work tree do not count); default this repository")
@@ -647,17 +712,25 @@ def main(argv: list[str] | None = None) -> int:
     if not (shutil.which("chromium") or shutil.which("chromium-browser")):
         print("needs Debian's chromium (apt-get install -y chromium)", file=sys.stderr)
         return 2
+    use_proxy = args.proxy == "nginx" or (args.proxy == "auto" and args.replicas > 1)
+    if args.replicas < 1 or (args.replicas > 1 and args.proxy == "none"):
+        print("--replicas must be >= 1, and several replicas need the proxy", file=sys.stderr)
+        return 2
+    if use_proxy and nginx_binary() is None:
+        print("--replicas > 1 needs nginx (Debian: apt-get install nginx-light)", file=sys.stderr)
+        return 2
     if (ROOT / ".streamlit" / "secrets.toml").exists():
         print("note: .streamlit/secrets.toml exists; the bench expects the open (no users) mode", file=sys.stderr)
 
     tmp = Path(tempfile.mkdtemp(prefix="csi-bench-load-"))
     (tmp / "home").mkdir()
-    proc: subprocess.Popen | None = None
+    procs: list[subprocess.Popen] = []  # the replicas and the proxy: everything the bench started
     t_begin = time.monotonic()
 
     def _hard_stop():  # the deadline: kill what the bench started and leave
         print(f"\nhard deadline of {args.deadline:g} s reached: stopping", file=sys.stderr, flush=True)
-        stop_server(proc)
+        for p in procs:
+            stop_server(p)
         shutil.rmtree(tmp, ignore_errors=True)
         os._exit(3)
 
@@ -675,12 +748,20 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         before = wave_counts(db)
         files = make_files(tmp)
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        log_path = tmp / "server.log"
-        proc = start_server(tmp, db, port, log_path)
-        wait_healthy(url, proc, timeout=120)
-        print(f"setup {time.monotonic() - t_begin:.1f} s; server on {url}; store {len(before)} waves", flush=True)
+        ports = [_free_port() for _ in range(args.replicas)]
+        log_paths = [tmp / f"server{k}.log" for k in range(args.replicas)]
+        for port, log_path in zip(ports, log_paths):
+            procs.append(start_server(tmp, db, port, log_path))
+        for port, proc in zip(ports, procs):
+            wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=120)
+        url = f"http://127.0.0.1:{ports[0]}"
+        if use_proxy:
+            pport = _free_port()
+            procs.append(start_proxy(tmp, ports, pport))
+            url = f"http://127.0.0.1:{pport}"
+            wait_healthy(url, procs[-1], timeout=30)
+        print(f"setup {time.monotonic() - t_begin:.1f} s; {args.replicas} server(s)"
+              + (" behind nginx" if use_proxy else "") + f" on {url}; store {len(before)} waves", flush=True)
         remaining = args.deadline - (time.monotonic() - t_begin) - 20
         load0 = f"{os.getloadavg()[0]:.1f}"
         try:
@@ -690,8 +771,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # noqa: BLE001 - the bench itself failed: say so, still report
             res.error("bench", f"{type(e).__name__}: {e}")
         res.load = (load0, f"{os.getloadavg()[0]:.1f}")
-        log = log_path.read_text(errors="replace")
+        log = "\n".join(p.read_text(errors="replace") for p in log_paths)
         runs = re.findall(r"csi-timing page=(\S+) seconds=([0-9.]+)", log)
+        res.per_replica = [len(re.findall(r"csi-timing page=", p.read_text(errors="replace"))) for p in log_paths]
         res.server_runs = [float(x) for _, x in runs]
         for name, x in runs:
             res.server_by_page.setdefault(name, []).append(float(x))
@@ -711,7 +793,8 @@ def main(argv: list[str] | None = None) -> int:
                                     and after.get(UP_WAVE) is not None and after.get(CLI_WAVE) is not None)
         return report(res, args, before, files)
     finally:
-        stop_server(proc)
+        for p in reversed(procs):  # the proxy first, then the replicas
+            stop_server(p)
         timer.cancel()
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"bench finished in {time.monotonic() - t_begin:.0f} s", file=sys.stderr)
