@@ -272,10 +272,15 @@ def test_new_outlets_warn_or_refuse_and_periods_replace(db, tmp_path, capsys):
     assert main(["ingest-audit", str(g), "--period", " ", "--db", str(db)]) == 2
 
 
-def test_delete_period_is_audited(db):
-    from csi.data.audit import delete_audit_period_from
-
-    assert delete_audit_period_from(db, "2025H1", actor="tester") == 4
+def test_periods_listed_and_delete_is_audited(db, capsys, monkeypatch):
+    capsys.readouterr()
+    assert main(["audits", "--periods", "--json", "--db", str(db)]) == 0
+    (p,) = json.loads(capsys.readouterr().out)
+    assert (p["label"], p["source_file"], p["rows"], p["outlets"]) == ("2025H1", "good.csv", 4, 2)
+    assert main(["delete-audit", "nope", "--db", str(db)]) == 2
+    monkeypatch.setenv("CSI_ACTOR", "tester")
+    assert main(["delete-audit", "2025H1", "--db", str(db)]) == 0
+    assert "4 rows" in capsys.readouterr().out
     _, audits, _ = _state(db)
     assert audits.empty
     con = store.connect(db, read_only=True)

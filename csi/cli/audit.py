@@ -1,5 +1,6 @@
 """Command-line handlers of the mystery-shopping audits: ``ingest-audit`` (validate and store one audit period,
-all or nothing; exit 2 with every problem on bad input) and ``audits`` (list the stored scores)."""
+all or nothing; exit 2 with every problem on bad input), ``audits`` (list the stored scores, or ``--periods``)
+and ``delete-audit`` (one audited write)."""
 from __future__ import annotations
 
 import json
@@ -27,8 +28,16 @@ def run_audits(args) -> int:
     con = store.connect(_db(args), read_only=True)
     try:
         audits = store.load_audits(con)
+        periods = store.list_audit_periods(con)
     finally:
         con.close()
+    if args.periods:
+        if args.json:
+            print(periods.assign(imported_at=periods["imported_at"].astype(str)).to_json(orient="records",
+                                                                                     force_ascii=False))
+        else:
+            print(periods.to_string(index=False) if len(periods) else "no audit periods yet")
+        return 0
     if audits.empty:
         print("[]" if args.json else "no audits yet (python -m csi ingest-audit FILE --period LABEL)")
         return 0
@@ -42,4 +51,12 @@ def run_audits(args) -> int:
         print(f"audit period {period}: {len(g)} outlets")
         view = g.sort_values("rank")[["rank", "outlet", "possible", "obtained", "lost", "percent"]]
         print(view.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    return 0
+
+
+def run_delete_audit(args) -> int:
+    from csi.data.audit import delete_audit_period_from
+
+    n = delete_audit_period_from(_db(args), args.period, actor=store.default_actor())
+    print(f"deleted audit period {args.period!r} ({n} rows)")
     return 0

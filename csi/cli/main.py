@@ -302,8 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(handler="csi.cli.audit:run_ingest_audit")
     sp = sub.add_parser("audits", help="list the stored mystery-shopping audit scores per period and outlet")
     sp.add_argument("--json", action="store_true", help="every period x outlet x category row as JSON")
+    sp.add_argument("--periods", action="store_true", help="list the audit periods (file, when, by whom, rows)")
     db_arg(sp)
     sp.set_defaults(handler="csi.cli.audit:run_audits")
+    sp = sub.add_parser("delete-audit", help="delete a mystery-shopping audit period (audited)")
+    sp.add_argument("period")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli.audit:run_delete_audit")
 
     sp = sub.add_parser("brief", help="board brief of a wave and brand as PPTX or PDF (2-4 slides/pages)")
     db_arg(sp)
