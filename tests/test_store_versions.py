@@ -360,7 +360,7 @@ def test_migration_from_schema_2_on_the_first_write(tmp_path, monkeypatch):
         store.delete_wave(con, "V2", by="t")
     con = store.connect(path, read_only=True)
     try:
-        assert store._schema_version(con) == store.SCHEMA_VERSION == 3
+        assert store._schema_version(con) == store.SCHEMA_VERSION >= 3  # every migration since, too
         assert list(store.list_trash(con)["label"]) == ["V2"]
         assert list(store.audit_log(con)["action"]) == ["delete"]
     finally:

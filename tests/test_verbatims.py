@@ -289,7 +289,8 @@ def test_ingest_cli_text_columns(tmp_path, capsys):
         c.close()
 
 
-def test_verbatims_page_in_chinese(small_db, tmp_path, monkeypatch):
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_verbatims_page(small_db, tmp_path, monkeypatch, lang):
     pytest.importorskip("streamlit")
     import shutil
 
@@ -308,25 +309,31 @@ def test_verbatims_page_in_chinese(small_db, tmp_path, monkeypatch):
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
-    at.session_state["lang"] = "zh"
+    at.session_state["lang"] = lang
     at.run()
     at.switch_page("app_pages/verbatims.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
-    assert [x.value for x in at.title][-1] == t("vb_title", "zh")
+    assert [x.value for x in at.title][-1] == t("vb_title", lang)
     chrome = [e.value for e in (*at.title, *at.caption, *at.subheader, *at.info, *at.markdown)]
-    assert not [w for s in chrome for w in leaks(s, "zh", allowed=("2025Q3", "2025Q4"))], chrome
+    assert not [w for s in chrome for w in leaks(s, lang, allowed=("2025Q3", "2025Q4"))], chrome
     table = at.dataframe[-1].value
-    assert t("vb_col_text", "zh") in table.columns and len(table) == 50  # the first page of 50
+    text_col = t("vb_col_text", lang)
+    assert text_col in table.columns and len(table) == 50  # the first page of 50
     c = store.connect(db, read_only=True)
     try:
         stored = set(store.load_texts(c)["value"])
     finally:
         c.close()
-    assert set(table[t("vb_col_text", "zh")]) <= stored  # untranslated, as written
+    assert set(table[text_col]) <= stored  # untranslated, as written
+    assert at.get("download_button")  # the matching comments as CSV
+    assert at.get("plotly_chart")  # theme shares per driver
+    themes = at.dataframe[0].value
+    assert t("vb_col_theme", lang) in themes.columns
+    assert set(themes[t("vb_col_driver", lang)]) >= {"感知价值" if lang == "zh" else "Perceived value"}
     at.text_input(key="vb_search").set_value("价格").run()
     assert not at.exception
-    found = at.dataframe[-1].value[t("vb_col_text", "zh")]
+    found = at.dataframe[-1].value[text_col]
     assert len(found) and found.str.contains("价格").all()
     st.cache_data.clear()
     st.cache_resource.clear()
