@@ -248,7 +248,7 @@ def test_every_ragged_row_listed_or_written(tmp_path, capsys):
 # ------------------------------------------------------------------ the dashboard (AppTest)
 @pytest.fixture()
 def app_db(tmp_path, monkeypatch):
-    """The small demo store (two waves, 150 respondents each) for the dashboard, with a Chinese region spelling."""
+    """The small demo store (two waves, 150 respondents each) as the dashboard's database."""
     from conftest import build_small_demo
 
     path = build_small_demo(tmp_path / "csi.duckdb", 150, waves=2)

@@ -15,24 +15,8 @@ import json
 from pathlib import Path
 
 
-def _db(args) -> Path:
-    from csi.cli.main import default_db
-    from csi.errors import StoreError
-
-    db = Path(args.db) if getattr(args, "db", None) is not None else default_db()
-    if not db.exists():
-        raise StoreError(f"database {db.name!r} not found (create one with: python -m csi demo --db {db})")
-    return db
-
-
-def _read(args, fn):
-    from csi.data import store
-
-    con = store.connect(_db(args), read_only=True)
-    try:
-        return fn(con)
-    finally:
-        con.close()
+from csi.cli.classic import _db  # an existing store (a write must never create one)
+from csi.cli.data import _read  # fn(con) on a read-only connection of the current version
 
 
 def _write(out: Path, data: bytes) -> None:
