@@ -25,6 +25,7 @@ tab_up, tab_waves, tab_dict, tab_trash, tab_audit = st.tabs(
     [t("da_upload", L), t("da_waves", L), t("da_dictionary", L), t("da_trash", L), t("da_audit", L)])
 
 IGNORE, SEGMENT, EXTRA = "__ignore__", "__segment__", "__extra__"
+TEXT = "__text__"  # an open-text column stored as verbatims (csi.data.ingest: text_columns)
 # csi.data.ingest.decode_text's encoding names → translation keys
 _ENCODING_KEYS = {"utf-8": "da_enc_utf8", "utf-8-sig": "da_enc_utf8_bom", "utf-16": "da_enc_utf16",
                   "gb18030": "da_enc_gb18030", "cp1252": "da_enc_cp1252"}
@@ -37,16 +38,20 @@ def _read(data: bytes, name: str) -> pd.DataFrame:
     return read_survey(data, name, max_per_kind=None)  # every problem, so the page can list them all
 
 
-def _auto_target(column: str, codes: set[str], known: set[str]) -> str:
-    from csi.data.ingest import ID_NAMES
+def _auto_target(column: str, codes: set[str], known: set[str], series: pd.Series | None = None) -> str:
+    from csi.data.ingest import ID_NAMES, looks_like_text, text_name
 
     norm = column.strip().lower()
     if norm in codes:
         return norm
     if norm in {c.lower() for c in ID_NAMES}:
         return IGNORE  # the id column is found by csi.ingest itself; it is never an item
+    if text_name(column):  # the ingest's order: a comment-like name before a segment stored earlier
+        return TEXT
     if norm in known or column.strip() in known:
         return SEGMENT
+    if series is not None and looks_like_text(series):
+        return TEXT
     return EXTRA  # neither item nor known segment: not stored unless the analyst keeps it
 
 
@@ -94,19 +99,20 @@ with tab_up:
             st.caption(t("da_mapping_help", L))
             mapping = pd.DataFrame({
                 t("da_column", L): [str(c) for c in map_cols],
-                t("da_maps_to", L): [_auto_target(str(c), set(codes), known) for c in map_cols],
+                t("da_maps_to", L): [_auto_target(str(c), set(codes), known, raw[c]) for c in map_cols],
             })
             labels = {IGNORE: t("da_ignore", L), SEGMENT: t("da_segment", L), EXTRA: t("da_extra", L),
-                      **{c: c for c in codes}}
+                      TEXT: t("da_text", L), **{c: c for c in codes}}
             edited = st.data_editor(
                 mapping, hide_index=True, disabled=[t("da_column", L)], key=f"da_map_{hashlib.sha1(data).hexdigest()[:8]}",
                 column_config={t("da_maps_to", L): st.column_config.SelectboxColumn(
-                    options=[IGNORE, SEGMENT, EXTRA, *codes], required=True, format_func=labels.get)})
+                    options=[IGNORE, SEGMENT, TEXT, EXTRA, *codes], required=True, format_func=labels.get)})
             targets = dict(zip(edited[t("da_column", L)], edited[t("da_maps_to", L)]))
             keep = [c for c in raw.columns if targets.get(str(c), "x") != IGNORE]
             column_map = {str(c): (None if targets[str(c)] == SEGMENT else targets[str(c)])
-                          for c in raw.columns if targets.get(str(c)) not in (None, IGNORE, EXTRA)}
+                          for c in raw.columns if targets.get(str(c)) not in (None, IGNORE, EXTRA, TEXT)}
             extras = [str(c) for c in map_cols if targets.get(str(c)) == EXTRA]
+            text_columns = [str(c) for c in map_cols if targets.get(str(c)) == TEXT]
             keep_columns: list[str] = []
             if extras:  # not stored unless kept here (the validation warns and names them)
                 keep_columns = st.multiselect(t("da_keep_extra", L), extras, help=t("da_keep_extra_help", L),
@@ -131,7 +137,8 @@ with tab_up:
                 with state.reading(sel.path) as con:
                     report = ingest.validate_frame(con, frame, up.name, scale=scale, missing=missing or None,
                                                    column_map=column_map, sha256=sha, wave=label or None,
-                                                   keep_columns=keep_columns, max_per_kind=None)
+                                                   keep_columns=keep_columns, max_per_kind=None,
+                                                   text_columns=text_columns)
             except CSIError as e:
                 report = None
                 friendly_error(e, L)
@@ -161,7 +168,7 @@ with tab_up:
 
                             done = commit_upload(sel.path, frame, label, up.name, actor=state.actor(), sha256=sha,
                                                  scale=scale, missing=missing or None, column_map=column_map,
-                                                 keep_columns=keep_columns)
+                                                 keep_columns=keep_columns, text_columns=text_columns)
                             state.clear_caches()
                             st.session_state["da_flash"] = t("da_committed", L, wave=done.wave, n=done.n_respondents)
                             st.session_state["da_generation"] = st.session_state.get("da_generation", 0) + 1

@@ -289,16 +289,13 @@ def test_ingest_cli_text_columns(tmp_path, capsys):
         c.close()
 
 
-@pytest.mark.parametrize("lang", ["zh", "en"])
-def test_verbatims_page(small_db, tmp_path, monkeypatch, lang):
+def _app(small_db, tmp_path, monkeypatch):
+    """An AppTest of the dashboard on a private copy of ``small_db``; returns (AppTest, db path)."""
     pytest.importorskip("streamlit")
     import shutil
 
     import streamlit as st
     from streamlit.testing.v1 import AppTest
-
-    from app.i18n import t
-    from test_i18n import leaks
 
     db = tmp_path / "csi.duckdb"
     shutil.copy(small_db, db)
@@ -308,7 +305,26 @@ def test_verbatims_page(small_db, tmp_path, monkeypatch, lang):
     monkeypatch.chdir(ROOT)
     st.cache_data.clear()
     st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180), db
+
+
+@pytest.fixture(autouse=True)
+def _clear_app_caches():
+    yield
+    try:
+        import streamlit as st
+    except ImportError:
+        return
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_verbatims_page(small_db, tmp_path, monkeypatch, lang):
+    from app.i18n import t
+    from test_i18n import leaks
+
+    at, db = _app(small_db, tmp_path, monkeypatch)
     at.session_state["lang"] = lang
     at.run()
     at.switch_page("app_pages/verbatims.py")
@@ -335,5 +351,30 @@ def test_verbatims_page(small_db, tmp_path, monkeypatch, lang):
     assert not at.exception
     found = at.dataframe[-1].value[text_col]
     assert len(found) and found.str.contains("价格").all()
-    st.cache_data.clear()
-    st.cache_resource.clear()
+
+
+def test_data_page_maps_and_stores_a_comment_column_as_verbatims(small_db, tmp_path, monkeypatch):
+    from app.i18n import t
+
+    at, db = _app(small_db, tmp_path, monkeypatch)
+    at.run()
+    at.switch_page("app_pages/data.py")
+    at.run()
+    df = demo.add_comments(demo.generate(7).waves["2025Q4"], "2025Q4", 7).head(150)
+    df["respondent_id"] = [f"N-{i:05d}" for i in range(len(df))]
+    at.file_uploader[0].upload("new.csv", demo.as_text(df).to_csv(index=False).encode("utf-8"), "text/csv")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert t("vb_data_texts", "en", columns="comment") in [i.value for i in at.info]
+    at.text_input(key="da_label").input("2026Q1")
+    at.run()
+    at.button(key="da_commit").click()
+    at.run()
+    assert not at.exception
+    c = store.connect(db, read_only=True)
+    try:
+        got = store.load_texts(c, waves=["2026Q1"])
+        assert "comment" not in store.segment_columns(c, ["2026Q1"])
+    finally:
+        c.close()
+    assert got["value"].tolist() == [v for v in df["comment"] if v]

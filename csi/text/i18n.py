@@ -1281,6 +1281,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "vb_page_of": ("Page {page} of {pages}, {per} per page", "第 {page} / {pages} 页，每页 {per} 条"),
     "vb_download": ("Download the {n} matching comments (CSV)", "下载符合条件的 {n} 条原话（CSV）"),
     "vb_no_match": ("No comment matches these filters.", "没有符合这些条件的原话。"),
+    "da_text": ("(verbatim: open text, stored as written)", "（客户原话：开放文本，按原文保存）"),
     "vb_data_texts": ("Stored as verbatims (open text, not segments): {columns}",
                       "将作为客户原话保存（开放文本，不作为细分）：{columns}"),
 }
