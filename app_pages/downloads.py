@@ -63,6 +63,21 @@ import json as _json
 c3.download_button(t("dl_manifest", L), _json.dumps(jsonable(manifest), ensure_ascii=False, indent=1),
                    file_name=f"manifest_{stamp}.json", mime="application/json", key="dl_manifest", on_click="ignore")
 c1, c2, c3 = st.columns(3)
+
+
+def _report_workbook() -> bytes:
+    """The engine report of the selection (the brief's and HTML report's, app/board.py) as the CLI report's
+    report.xlsx: every report table (indices, trends, changes, brands, groups, MICOM, NPS, classic views, …)."""
+    from app.board import _engine_report
+
+    rep = _engine_report(sel)
+    return workbook_bytes(rep.tables, {**rep.manifest, "app": state.app_manifest(sel, wave)}, L)
+
+
+c1.download_button(t("dl_report_workbook", L), _report_workbook, file_name=f"csi_report_{stamp}.xlsx",
+                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl_report_xlsx",
+                   on_click="ignore")
+c1, c2, c3 = st.columns(3)
 if "scores" in fit.tables:
     c1.download_button(t("dl_scores", L), lambda: csv_bytes(fit.tables["scores"]), file_name=f"scores_{stamp}.csv",
                        mime="text/csv", key="dl_scores", on_click="ignore")

@@ -286,7 +286,7 @@ def test_compare_and_classic_tables_have_csv_and_excel_downloads(app_env, page, 
     buttons = _page_buttons(page, "zh")
     for name in expected:
         assert {f"dlb_{name}_csv", f"dlb_{name}_xlsx"} <= set(buttons), (name, sorted(buttons))
-        assert buttons[f"dlb_{name}_xlsx"].label == "Excel"
+        assert buttons[f"dlb_{name}_xlsx"].label == "Excel 文件" and buttons[f"dlb_{name}_csv"].label == "CSV"
 
 
 def test_downloads_page_lists_micom_and_model_fit(app_env):
@@ -320,3 +320,30 @@ def test_download_buttons_and_their_manifest(ecsi_db):
     m = table_manifest(prep)
     assert m["data_version"] == prep.data_version and m["settings"]["seed"] == 9
     assert m["selection"]["n_respondents"] == 250 and m["model"]["name"] == prep.spec.name
+
+
+def test_downloads_page_report_workbook_has_every_report_table(app_env):
+    """The Downloads page offers the engine report as the CLI report's report.xlsx: the CLI's files are the
+    report's tables (the page's report skips the per-segment table, downloadable per segment on the Compare page,
+    and the store-setting views of the Classic page, downloadable there)."""
+    from streamlit.testing.v1 import AppTest
+
+    from app.downloads import sheet_name
+    from csi.report.build import build_report
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("app_pages/downloads.py")
+    at.run()
+    assert not at.exception
+    assert "dl_report_xlsx" in {b.key for b in at.get("download_button")}
+    rep = build_report(app_env, Selection.of(), Settings(bootstrap=0), segments=())   # what app/board.py builds
+    wb = _book(rep.tables, rep.manifest)
+    taken: set[str] = {"readme"}
+    assert wb.sheetnames[1:] == [sheet_name(n, taken) for n in rep.tables]
+    out = app_env.parent / "cli"
+    assert main(["report", "--db", str(app_env), "--bootstrap", "0", "--out", str(out)]) == 0
+    cli = {f[:-4] for f in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["files"]}
+    assert {"micom", "groups", "indices"} <= cli & set(rep.tables)
+    assert cli - set(rep.tables) <= {"segments", "classic/importance_gap", "classic/expert_hierarchy",
+                                     "classic/expert_hierarchy_items"}, cli - set(rep.tables)
