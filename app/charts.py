@@ -16,6 +16,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.basedatatypes import BaseFigure
 
+from csi.report.present import pval as present_p, stars
+
 from .i18n import construct_label, t
 
 # Okabe–Ito colour-blind-safe palette, one fixed colour per standard construct.
@@ -141,21 +143,40 @@ def trend_chart(df: pd.DataFrame, lang: str, constructs: tuple[str, ...] | None 
     return _layout(fig, title or t("ov_trend", lang), height=420)
 
 
+def ipma_intervals(df: pd.DataFrame) -> bool:
+    """True when the IPMA frame carries finite bootstrap intervals of importance and performance (the
+    ``importance_ci_*`` / ``performance_ci_*`` columns of :func:`csi.analytics.priorities.ipma`)."""
+    cols = ("importance_ci_low", "importance_ci_high", "performance_ci_low", "performance_ci_high")
+    return set(cols) <= set(df.columns) and bool(np.isfinite(df[list(cols)].to_numpy(float)).any())
+
+
 def ipma_chart(df: pd.DataFrame, lang: str, thresholds: tuple[float, float] | None = None,
-               title: str | None = None, constructs: tuple[str, ...] = ()) -> go.Figure:
+               title: str | None = None, constructs: tuple[str, ...] = (), intervals: bool = False) -> go.Figure:
     """Importance (x) against performance (y), coloured by construct, with quadrant lines.
 
     ``df``: the frame of ``csi.priorities.ipma`` (driver, construct, importance, performance,
-    label_en, label_zh, quadrant).
+    label_en, label_zh, quadrant). ``intervals=True`` and a frame with bootstrap intervals
+    (:func:`ipma_intervals`): horizontal error bars for each driver's importance interval, vertical ones
+    for its performance interval (asymmetric, the percentile limits as given).
     """
     fig = go.Figure()
     label_col = "label_zh" if lang == "zh" else "label_en"
+    bars = intervals and ipma_intervals(df)
     for c in dict.fromkeys(df["construct"]):
         d = df[df["construct"] == c]
+        err_x = err_y = None
+        if bars:
+            err_x = dict(type="data", symmetric=False, array=(d["importance_ci_high"] - d["importance"]).tolist(),
+                         arrayminus=(d["importance"] - d["importance_ci_low"]).tolist(), thickness=1.2, width=3,
+                         color=construct_color(c, constructs))
+            err_y = dict(type="data", symmetric=False, array=(d["performance_ci_high"] - d["performance"]).tolist(),
+                         arrayminus=(d["performance"] - d["performance_ci_low"]).tolist(), thickness=1.2, width=3,
+                         color=construct_color(c, constructs))
         fig.add_trace(go.Scatter(
             x=d["importance"], y=d["performance"], mode="markers+text", name=construct_label(c, lang),
             text=d[label_col] if len(df) <= 12 else d["driver"], textposition="top center", cliponaxis=False,
             marker=dict(size=14, color=construct_color(c, constructs), line=dict(width=1, color="white")),
+            error_x=err_x, error_y=err_y,
             hovertemplate="%{text}<br>" + t("axis_importance", lang) + ": %{x:.3f}<br>"
                           + t("axis_performance", lang) + ": %{y:.1f}<extra></extra>"))
     if thresholds is None:
@@ -165,6 +186,9 @@ def ipma_chart(df: pd.DataFrame, lang: str, thresholds: tuple[float, float] | No
     fig.add_vline(x=i_thr, line=dict(color="#888", dash="dash", width=1))
     fig.add_hline(y=p_thr, line=dict(color="#888", dash="dash", width=1))
     xs, ys = df["importance"].to_numpy(float), df["performance"].to_numpy(float)
+    if bars:  # the axes hold the whole bars
+        xs = np.concatenate([xs, df["importance_ci_low"].to_numpy(float), df["importance_ci_high"].to_numpy(float)])
+        ys = np.concatenate([ys, df["performance_ci_low"].to_numpy(float), df["performance_ci_high"].to_numpy(float)])
     xr = (min(np.nanmin(xs), i_thr), max(np.nanmax(xs), i_thr))
     yr = (min(np.nanmin(ys), p_thr), max(np.nanmax(ys), p_thr))
     padx, pady = (xr[1] - xr[0]) * 0.15 + 1e-3, (yr[1] - yr[0]) * 0.15 + 1
@@ -257,15 +281,22 @@ def grouped_index_chart(df: pd.DataFrame, group_col: str, lang: str, title: str,
 
 
 def path_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict[str, float] | None = None,
-                 index: dict[str, float] | None = None, title: str | None = None) -> go.Figure:
+                 index: dict[str, float] | None = None, title: str | None = None,
+                 outer: pd.DataFrame | None = None, items: dict[str, tuple[str, str]] | None = None) -> go.Figure:
     """The structural model: constructs as nodes (R², index), arrows with coefficients.
 
     ``paths``: columns ``from``, ``to``, ``estimate`` and optionally ``p_value`` (significance
-    stars) — one row per structural path. Arrow width grows with |estimate|; non-significant
-    paths are dashed grey when p-values are given.
+    stars, :func:`csi.report.present.stars`) — one row per structural path. Arrow width grows with
+    |estimate|; non-significant paths are grey when p-values are given.
+
+    ``outer``: the engine's parameter table (:func:`csi.engine.params.pls_params`: lhs, op, rhs, estimate,
+    p_value) draws each construct's indicators around it (:func:`_outer_diagram`); ``items`` ``{code: (en, zh)}``
+    gives their question texts (hover).
     """
     r2, index = r2 or {}, index or {}
     constructs = tuple(spec.constructs)
+    if outer is not None:
+        return _outer_diagram(spec, paths, lang, r2, index, title, outer, items or {})
     depth: dict[str, int] = {}
     for c in constructs:  # topological order: predecessors are already placed
         preds = spec.predecessors(c)
@@ -301,28 +332,19 @@ def path_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict[str, float] | No
         sig = p is None or p < 0.05
         width = 1 + 8 * min(1.0, abs(est))
         color = "#37474F" if sig else "#B0BEC5"
-        stars = "" if p is None else ("***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else " n.s.")
+        mark = stars(p)
+        mark = " " + mark if mark == "n.s." else mark
         # shorten both ends so the arrow runs from rim to rim
         dx, dy = x1 - x0, y1 - y0
         f = rim / (math.hypot(dx * sx, dy * sy) or 1.0)
         bx, by, ex, ey = x0 + f * dx, y0 + f * dy, x1 - f * dx, y1 - f * dy
         fig.add_annotation(x=ex, y=ey, ax=bx, ay=by, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
                            arrowhead=3, arrowsize=max(0.6, 3.0 / width), arrowwidth=width, arrowcolor=color, opacity=0.9)
-        fig.add_annotation(x=(bx + ex) / 2, y=(by + ey) / 2, text=f"{est:.2f}{stars}", showarrow=False,
+        fig.add_annotation(x=(bx + ex) / 2, y=(by + ey) / 2, text=f"{est:.2f}{mark}", showarrow=False,
                            font=dict(size=12, color="#263238"), bgcolor="rgba(255,255,255,0.85)")
     xs = [pos[c][0] for c in constructs]
     ys = [pos[c][1] for c in constructs]
-    text = []
-    for c in constructs:
-        name = html.escape(construct_label(c, lang), quote=False)
-        if len(name) > 10 and " " in name:  # "Perceived quality" is wider than its node: two lines
-            name = "<br>".join(name.split(" ", 1))
-        lines = [f"<b>{name}</b>"]
-        if c in r2 and r2[c] is not None and np.isfinite(r2[c]):
-            lines.append(f"{t('r2', lang)} = {r2[c]:.2f}")
-        if c in index and index[c] is not None and np.isfinite(index[c]):
-            lines.append(f"{index[c]:.1f}")
-        text.append("<br>".join(lines))
+    text = [_node_text(c, lang, r2, index) for c in constructs]
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", text=text, textposition="middle center",
                              marker=dict(size=90, color=[_rgba(construct_color(c, constructs), 0.25) for c in constructs],
                                          line=dict(width=2, color=[construct_color(c, constructs) for c in constructs])),
@@ -330,5 +352,210 @@ def path_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict[str, float] | No
     fig.update_xaxes(visible=False, range=list(xrange_))
     fig.update_yaxes(visible=False, range=list(yrange_))
     fig = _layout(fig, title or t("path_title", lang), height=height)
+    fig.update_layout(margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def _node_text(c: str, lang: str, r2: dict, index: dict) -> str:
+    """A construct node's label: its name (two lines when long), R² of an endogenous construct, its index."""
+    name = html.escape(construct_label(c, lang), quote=False)
+    if len(name) > 10 and " " in name:  # "Perceived quality" is wider than its node: two lines
+        name = "<br>".join(name.split(" ", 1))
+    lines = [f"<b>{name}</b>"]
+    if c in r2 and r2[c] is not None and np.isfinite(r2[c]):
+        lines.append(f"{t('r2', lang)} = {r2[c]:.2f}")
+    if c in index and index[c] is not None and np.isfinite(index[c]):
+        lines.append(f"{index[c]:.1f}")
+    return "<br>".join(lines)
+
+
+# The indicator diagram is laid out in pixels of a design canvas OUTER_WIDTH wide (the plot area in a 1024 px window;
+# wider windows only stretch it sideways, which moves labels apart): construct nodes of radius _NODE, each indicator
+# a box at _RING from its construct's centre, the loading / weight label on its line at _LABEL_R, neighbouring
+# indicators _STEP degrees apart (at _LABEL_R two 34 × 16 px labels clear each other in every direction, and a label
+# clears its own indicator's box); _FAN is the margin a fan needs to the canvas' side.
+OUTER_WIDTH = 540.0
+_NODE, _RING, _LABEL_R, _STEP, _FAN = 45.0, 120.0, 84.0, 27.0, 138.0
+_LABEL_BOX, _PATH_BOX, _ITEM_BOX = (34.0, 16.0), (50.0, 16.0), (22.0, 22.0)
+# the standard constructs on that canvas (px, y up): every arrow of the CCSI/ECSI/ACSI models clears every other
+# node's rim by >= 15 px, the diagonals' labels sit apart and the nodes are >= 180 px apart (room for the fans)
+OUTER_LAYOUT = {"IMAG": (420.0, 40.0), "EXPE": (240.0, 0.0), "QUAL": (140.0, -170.0), "VAL": (155.0, -400.0),
+                "SAT": (330.0, -500.0), "COMP": (155.0, -650.0), "LOY": (400.0, -760.0)}
+
+
+def outer_edges(spec, params: pd.DataFrame) -> pd.DataFrame:
+    """One row per indicator (model order): construct, indicator, number (1… within its block), kind (``loading``
+    for a reflective block, mode A; ``weight`` for a formative one, mode B), estimate, p_value and ``significant``
+    (p < 0.05; NA without a bootstrap). ``params``: the engine's parameter table (lhs, op, rhs, estimate, p_value)."""
+    p = params.set_index(["op", "lhs", "rhs"])
+    rows = []
+    for c in spec.constructs:
+        kind, op = ("weight", "<~") if spec.modes.get(c, "A") == "B" else ("loading", "=~")
+        for k, i in enumerate(spec.blocks[c], start=1):
+            est = p["estimate"].get((op, c, i), np.nan)
+            pv = p["p_value"].get((op, c, i), np.nan) if "p_value" in p.columns else np.nan
+            pv = float(pv) if pv is not None and np.isfinite(pv) else np.nan
+            rows.append({"construct": c, "indicator": i, "number": k, "kind": kind, "estimate": float(est),
+                         "p_value": pv, "significant": pd.NA if np.isnan(pv) else bool(pv < 0.05)})
+    return pd.DataFrame(rows)
+
+
+def _seg_dist(q: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    ab = b - a
+    u = float(np.clip(np.dot(q - a, ab) / (np.dot(ab, ab) or 1.0), 0.0, 1.0))
+    return float(np.hypot(*(q - a - u * ab)))
+
+
+def _box_overlap(p: np.ndarray, sp: tuple, q: np.ndarray, sq: tuple) -> float:
+    """Overlap area (px²) of two boxes of sizes ``sp``, ``sq`` centred at ``p``, ``q``."""
+    ox = (sp[0] + sq[0]) / 2 - abs(p[0] - q[0])
+    oy = (sp[1] + sq[1]) / 2 - abs(p[1] - q[1])
+    return max(0.0, ox) * max(0.0, oy)
+
+
+def _fan_angles(k: int, theta: float) -> np.ndarray:
+    step = min(_STEP, 320.0 / max(1, k - 1))
+    return np.radians(theta + (np.arange(k) - (k - 1) / 2.0) * step)
+
+
+def _place_fans(pos: dict, blocks: dict, segments: list, path_labels: list, width: float) -> dict:
+    """The fan direction (degrees) of every construct's indicators: the direction, in 5° steps, whose boxes and
+    labels stay inside the canvas and clear the other nodes, the arrows, the path labels and the fans already
+    placed (largest blocks first); ties go to the middle of the widest gap between the construct's arrows."""
+    placed: list[tuple[np.ndarray, tuple]] = [(np.asarray(q), _PATH_BOX) for q in path_labels]
+    out = {}
+    for c in sorted(pos, key=lambda c: -len(blocks[c])):
+        P = np.asarray(pos[c], float)
+        k = len(blocks[c])
+        dirs = sorted(math.degrees(math.atan2(q[1] - P[1], q[0] - P[0])) % 360
+                      for d, q in pos.items() if d != c and np.hypot(*(np.asarray(q) - P)) < 4 * _FAN)
+        gap_mid = 90.0
+        if dirs:
+            gaps = [((dirs[(j + 1) % len(dirs)] - dirs[j]) % 360 or 360, dirs[j]) for j in range(len(dirs))]
+            g, start = max(gaps)
+            gap_mid = (start + g / 2) % 360
+        best = None
+        for theta in np.arange(0.0, 360.0, 5.0):
+            cost = 0.01 * min(abs(theta - gap_mid), 360 - abs(theta - gap_mid))
+            for a in _fan_angles(k, theta):
+                u = np.array([math.cos(a), math.sin(a)])
+                box, lab = P + _RING * u, P + _LABEL_R * u
+                half = _ITEM_BOX[0] / 2 + 4
+                cost += 1000.0 * (max(0.0, half - box[0]) + max(0.0, box[0] + half - width))
+                for d, q in pos.items():
+                    if d != c:
+                        cost += 10.0 * max(0.0, _NODE + 18 - float(np.hypot(*(box - q))))
+                        cost += 10.0 * max(0.0, _NODE + 20 - float(np.hypot(*(lab - q))))
+                for s0, s1 in segments:
+                    cost += 5.0 * max(0.0, 14 - _seg_dist(box, s0, s1)) + 5.0 * max(0.0, 12 - _seg_dist(lab, s0, s1))
+                for q, size in placed:
+                    cost += 20.0 * (_box_overlap(box, _ITEM_BOX, q, size) + _box_overlap(lab, _LABEL_BOX, q, size))
+            if best is None or cost < best[0] - 1e-9:
+                best = (cost, float(theta))
+        out[c] = best[1]
+        for a in _fan_angles(k, best[1]):
+            u = np.array([math.cos(a), math.sin(a)])
+            placed += [(P + _RING * u, _ITEM_BOX), (P + _LABEL_R * u, _LABEL_BOX)]
+    return out
+
+
+def _outer_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict, index: dict, title, params: pd.DataFrame,
+                   items: dict) -> go.Figure:
+    """The path model with every construct's indicators fanned out around it: the line to an indicator carries
+    its outer loading (reflective, mode A) or weight (formative, mode B), solid when significant at 5 % (or when
+    there is no bootstrap), dashed when not; R² and index inside the constructs."""
+    constructs = tuple(spec.constructs)
+    edges = outer_edges(spec, params)
+    # the usual picture turned a quarter: the model's long axis runs down the page, where the figure can grow
+    if set(constructs) <= set(OUTER_LAYOUT):
+        pos = {c: np.array(OUTER_LAYOUT[c], float) for c in constructs}
+    else:
+        depth: dict[str, int] = {}
+        for c in constructs:
+            depth[c] = 1 + max((depth[p] for p in spec.predecessors(c)), default=-1)
+        layers: dict[int, list[str]] = {}
+        for c in constructs:
+            layers.setdefault(depth[c], []).append(c)
+        base = {c: (1.4 * float(d), 1.6 * ((len(cs) - 1) / 2.0 - k) + (0.7 if d % 2 else -0.7))
+                for d, cs in layers.items() for k, c in enumerate(cs)}
+        rot = {c: (y, -x) for c, (x, y) in base.items()}
+        xs = [p[0] for p in rot.values()]
+        span = (max(xs) - min(xs)) or 1.0
+        sx = (OUTER_WIDTH - 2 * _FAN) / span
+        sy = max(150.0, sx)
+        x0 = min(xs) if max(xs) > min(xs) else min(xs) - span / 2
+        pos = {c: np.array([_FAN + (x - x0) * sx, y * sy]) for c, (x, y) in rot.items()}
+
+    fig = go.Figure()
+    segments, mids = [], []
+    for r in paths.to_dict("records"):
+        a, b = pos[r["from"]], pos[r["to"]]
+        f = _NODE / (float(np.hypot(*(b - a))) or 1.0)
+        s0, s1 = a + f * (b - a), b - f * (b - a)
+        segments.append((s0, s1))
+        mids.append((s0 + s1) / 2)
+    fans = _place_fans(pos, dict(spec.blocks), segments, mids, OUTER_WIDTH)
+
+    for r, (s0, s1), m in zip(paths.to_dict("records"), segments, mids):
+        est = float(r["estimate"])
+        p = r.get("p_value")
+        p = None if p is None or not np.isfinite(p) else float(p)
+        sig = p is None or p < 0.05
+        width = 1 + 8 * min(1.0, abs(est))
+        mark = stars(p)
+        mark = " " + mark if mark == "n.s." else mark
+        fig.add_annotation(x=s1[0], y=s1[1], ax=s0[0], ay=s0[1], xref="x", yref="y", axref="x", ayref="y",
+                           showarrow=True, arrowhead=3, arrowsize=max(0.6, 3.0 / width), arrowwidth=width,
+                           arrowcolor="#37474F" if sig else "#B0BEC5", opacity=0.9)
+        fig.add_annotation(x=m[0], y=m[1], text=f"{est:.2f}{mark}", showarrow=False, name=f"path:{r['from']}>{r['to']}",
+                           font=dict(size=12, color="#263238"), bgcolor="rgba(255,255,255,0.85)")
+
+    ix, iy, itext, ihover, icolor, iline = [], [], [], [], [], []
+    for c in constructs:
+        P, color = pos[c], construct_color(c, constructs)
+        block = edges[edges["construct"] == c]
+        for a, e in zip(_fan_angles(len(block), fans[c]), block.itertuples(index=False)):
+            u = np.array([math.cos(a), math.sin(a)])
+            s0, s1 = P + _NODE * u, P + (_RING - _ITEM_BOX[0] / 2 - 1) * u
+            dashed = e.significant is not pd.NA and not e.significant
+            fig.add_trace(go.Scatter(x=[s0[0], s1[0]], y=[s0[1], s1[1]], mode="lines", hoverinfo="skip",
+                                     showlegend=False, name=f"outer:{e.indicator}",
+                                     line=dict(color=color, width=1.6, dash="dash" if dashed else "solid")))
+            lab = P + _LABEL_R * u
+            fig.add_annotation(x=lab[0], y=lab[1], text=f"{e.estimate:.2f}".replace("-", "−"), showarrow=False,
+                               name=f"outer:{e.indicator}", font=dict(size=11, color="#263238"),
+                               bgcolor="rgba(255,255,255,0.9)")
+            box = P + _RING * u
+            ix.append(box[0])
+            iy.append(box[1])
+            itext.append(str(e.number))
+            en, zh = items.get(e.indicator, ("", ""))
+            q = html.escape(str(zh if lang == "zh" else en) or construct_label(c, lang), quote=False)
+            colon = "：" if lang == "zh" else ": "
+            ihover.append(f"{html.escape(construct_label(c, lang), quote=False)} {e.number}{colon}{q}<br>"
+                          f"{t('md_outer_' + e.kind, lang)} = {e.estimate:.3f}"
+                          + ("" if np.isnan(e.p_value) else ", p " + ("" if present_p(e.p_value).startswith("<")
+                                                                        else "= ") + present_p(e.p_value)))
+            icolor.append(_rgba(color, 0.18))
+            iline.append(color)
+    fig.add_trace(go.Scatter(x=ix, y=iy, mode="markers+text", text=itext, textposition="middle center",
+                             hovertext=ihover, hoverinfo="text", showlegend=False, name="indicators",
+                             marker=dict(symbol="square", size=_ITEM_BOX[0], color=icolor,
+                                         line=dict(width=1.5, color=iline)),
+                             textfont=dict(size=10, color="#263238")))
+    fig.add_trace(go.Scatter(x=[pos[c][0] for c in constructs], y=[pos[c][1] for c in constructs],
+                             mode="markers+text", text=[_node_text(c, lang, r2, index) for c in constructs],
+                             textposition="middle center", hoverinfo="text", showlegend=False, name="constructs",
+                             marker=dict(size=2 * _NODE,
+                                         color=[_rgba(construct_color(c, constructs), 0.25) for c in constructs],
+                                         line=dict(width=2, color=[construct_color(c, constructs) for c in constructs])),
+                             textfont=dict(size=11)))
+    ys = [p[1] for p in pos.values()] + iy
+    lo, hi = min(ys) - _NODE - 8, max(ys) + _NODE + 8
+    # one pixel per unit both ways: a wider column centres the drawing instead of stretching its lines away from
+    # the (fixed-size) nodes
+    fig.update_xaxes(visible=False, range=[0.0, OUTER_WIDTH], constrain="domain")
+    fig.update_yaxes(visible=False, range=[lo, hi], scaleanchor="x", scaleratio=1, constrain="domain")
+    fig = _layout(fig, title or t("path_title_outer", lang), height=int(round(hi - lo)) + 60)
     fig.update_layout(margin=dict(l=10, r=10, t=50, b=10))
     return fig

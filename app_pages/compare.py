@@ -233,3 +233,6 @@ with tab_m:
                 st.caption(tp("cp_mga_caption", L, a=seg_value(seg, a, L, SEG_LABELS), b=seg_value(seg, b, L, SEG_LABELS),
                               n=n_perm))
                 show_table(res, L)
+                from csi.report.present import significance_legend  # the one legend of significance marks
+
+                st.caption(plain(significance_legend(L, n_perm, marks=("column",), test="permutation")))

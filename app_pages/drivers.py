@@ -6,8 +6,10 @@ import streamlit as st
 
 from app import actions, auth, charts, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, item_names_of, lang, n_used_text, selection, show_table, sticky, tp, wave_fit
+from app.ui import (friendly_error, item_names_of, lang, n_used_text, plain, selection, show_table, sticky, tp,
+                    wave_fit)
 from csi.errors import CSIError
+from csi.report.present import significance_legend
 
 
 def _cipma_section(sel, wave, fit, ip, target: str, level: str, scales, lang_: str) -> None:
@@ -104,8 +106,13 @@ except CSIError as e:
     st.stop()
 
 st.plotly_chart(charts.ipma_chart(ip, L, priorities.ipma_thresholds(ip), constructs=tuple(spec.constructs),
-                                  title=t("dr_matrix_title", L, target=construct_label(target, L), wave=wave)),
+                                  title=t("dr_matrix_title", L, target=construct_label(target, L), wave=wave),
+                                  intervals=True),
                 key="dr_ipma")
+if fit.boot is not None and charts.ipma_intervals(ip):
+    st.caption(plain(significance_legend(L, fit.boot.n_kept, marks=("ipma_bars",), alpha=prep.settings.alpha)))
+else:
+    st.caption(t("dr_ipma_no_boot", L))
 st.subheader(t("dr_actions", L))
 st.markdown(actions.numbered(actions.construct_actions(ip, None, L, top=min(5, len(ip)))))
 show = ip.drop(columns=["impact_en" if L == "zh" else "impact_zh", "label_en" if L == "zh" else "label_zh"])

@@ -8,8 +8,9 @@ import streamlit as st
 
 from app import auth, charts, state
 from app.i18n import construct_label, drop_reasons, t
-from app.ui import friendly_error, lang, plain, selection, show_table, tp, wait_for, wave_fit
+from app.ui import friendly_error, item_names_of, lang, plain, selection, show_table, tp, wait_for, wave_fit
 from csi.errors import CSIError, public_message
+from csi.report.present import significance_legend
 
 
 
@@ -178,7 +179,17 @@ if boot is not None:
                         how="left")
 r2 = dict(zip(result.constructs["construct"], result.constructs["r2"]))
 index = dict(zip(fit.index["construct"], fit.index["index"])) if fit.index is not None else {}
-st.plotly_chart(charts.path_diagram(spec, paths, L, r2=r2, index=index), key="md_path")
+outer = None
+if st.toggle(t("md_show_indicators", L), key="md_indicators"):
+    from csi.engine.params import pls_params
+
+    outer = pls_params(result, boot)  # the engine's parameter table: loadings, weights and their bootstrap p
+st.plotly_chart(charts.path_diagram(spec, paths, L, r2=r2, index=index, outer=outer, items=item_names_of(sel)),
+                key="md_path")
+if outer is not None:
+    st.caption(t("md_outer_caption", L))
+if boot is not None:  # without one the page already says that significance needs a bootstrap (md_no_boot)
+    st.caption(plain(significance_legend(L, boot.n_kept, marks=("stars", "edges"))))
 st.subheader(t("md_paths", L))
 show_table(paths, L)
 

@@ -46,7 +46,8 @@ import numpy as np
 import pandas as pd
 
 from csi.errors import DataError, SpecError
-from csi.analytics.index import Scales, index_scores, is_standardized, item_weights, scale_factors
+from csi.analytics.index import Scales, index_draws, index_scores, is_standardized, item_weights, scale_factors
+from csi.analytics.scales import to_0_100
 from csi.engine.kernel_math import percentile_interval
 
 __all__ = ["ipma", "action_list", "what_if", "unstd_total_effects", "construct_labels", "item_labels",
@@ -180,12 +181,17 @@ def ipma(result, scales: Scales, target: str = "SAT", level: Level = "construct"
 
     Returns DataFrame(driver, target, level, importance, performance, quadrant, rank,
     importance_ci_low, importance_ci_high, impact_en, impact_zh, construct, label_en,
-    label_zh, priority_score), sorted by rank (1 = act first). ``driver`` is a
+    label_zh, priority_score, performance_ci_low, performance_ci_high), sorted by rank (1 = act first). ``driver`` is a
     construct code (construct level: every construct with a path into the target,
     directly or indirectly) or an item code (indicator level: the items of those
     constructs; ``construct`` names the block). ``labels`` overrides the
     ``{code: (en, zh)}`` display texts (constructs and items). Percentile CIs need
     ``boot`` (draws of weights, item SDs and total effects).
+
+    ``performance_ci_low`` / ``performance_ci_high``: percentile interval of the performance over the same
+    draws — at construct level the index recomputed in every draw (:func:`csi.analytics.index.index_draws`,
+    the interval of the Overview's indices), at indicator level the item's 0–100 mean in every draw
+    (``draws["item_mean"]``). NaN without ``boot``.
     """
     if level not in ("construct", "indicator"):
         raise DataError(f"level must be 'construct' or 'indicator', got {level!r}")
@@ -206,6 +212,8 @@ def ipma(result, scales: Scales, target: str = "SAT", level: Level = "construct"
     if level == "construct":
         codes, cons, imp, perf = drivers, drivers, imp_c, idx.loc[drivers].to_numpy(float)
         draws = draws_c
+        perf_draws = (index_draws(result, scales, boot).loc[:, drivers].to_numpy(float)
+                      if boot is not None else None)
     else:
         tab = item_weights(result, scales)
         tab = tab[tab["construct"].isin(drivers)]
@@ -216,11 +224,21 @@ def ipma(result, scales: Scales, target: str = "SAT", level: Level = "construct"
         perf = tab["mean_0_100"].to_numpy()
         draws = (_draw_item_weights(result, scales, boot, codes) * draws_c[:, cj]
                  if boot is not None else None)
+        perf_draws = None
+        if boot is not None:
+            sc = tab.set_index("indicator")
+            m = boot.draws["item_mean"].loc[:, codes].to_numpy(float)
+            perf_draws = to_0_100(m, sc.loc[codes, "scale_min"].to_numpy(float),
+                                  sc.loc[codes, "scale_max"].to_numpy(float))
 
     ci_lo = np.full(len(codes), np.nan)
     ci_hi = np.full(len(codes), np.nan)
     if draws is not None:
         ci_lo, ci_hi = percentile_interval(draws, alpha)
+    p_lo = np.full(len(codes), np.nan)
+    p_hi = np.full(len(codes), np.nan)
+    if perf_draws is not None:
+        p_lo, p_hi = percentile_interval(perf_draws, alpha)
 
     quad = _quadrants(imp, perf)
     score = imp * (100.0 - perf)
@@ -233,7 +251,8 @@ def ipma(result, scales: Scales, target: str = "SAT", level: Level = "construct"
                      "performance": perf[k], "quadrant": quad[k], "rank": 0,
                      "importance_ci_low": ci_lo[k], "importance_ci_high": ci_hi[k],
                      "impact_en": en, "impact_zh": zh, "construct": cons[k],
-                     "label_en": d_en, "label_zh": d_zh, "priority_score": score[k]})
+                     "label_en": d_en, "label_zh": d_zh, "priority_score": score[k],
+                     "performance_ci_low": p_lo[k], "performance_ci_high": p_hi[k]})
     df = pd.DataFrame(rows)
     order = {q: i for i, q in enumerate(QUADRANTS)}
     df["_q"] = df["quadrant"].map(order)

@@ -183,3 +183,29 @@ def quadrant(q, lang: str) -> str:
     from csi.text.i18n import TEXT
 
     return t(key, lang) if key in TEXT else str(q)
+
+
+# ------------------------------------------------------------ significance marks and their legend (issue 11)
+def stars(p) -> str:
+    """The mark of a two-sided p-value: ``***`` p < 0.001, ``**`` p < 0.01, ``*`` p < 0.05, ``n.s.`` otherwise;
+    '' when there is no p-value (no bootstrap). The one rule behind every star the dashboard and reports show."""
+    if missing(p):
+        return ""
+    p = float(p)
+    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "n.s."
+
+
+def significance_legend(lang: str, n=None, marks=("stars",), test: str = "bootstrap", alpha: float = 0.05) -> str:
+    """The caption that explains the significance marks shown beside it, e.g. ``* p < 0.05, ** p < 0.01,
+    *** p < 0.001, n.s. not significant (bootstrap, two-sided, 500 resamples)``.
+
+    ``marks``: which marks the view uses — ``stars``, ``edges`` (grey arrows / dashed lines = not significant),
+    ``bars`` (percentile-interval error bars), ``column`` (a "significant" column). ``test``: ``bootstrap`` or
+    ``permutation``; ``n`` its number of resamples. ``n=None``: no test was run, the caption says so (and that
+    the view therefore shows no marks)."""
+    if n is None:
+        return t("sig_legend_none", lang)
+    level = f"{100 * (1 - alpha):g}"
+    parts = [t(f"sig_legend_{m}", lang, level=level, alpha=f"{alpha:g}") for m in marks]
+    sep = "；" if lang == "zh" else "; "
+    return sep.join(parts) + t(f"sig_legend_{test}", lang, n=int(n))

@@ -1176,6 +1176,36 @@ TEXT: dict[str, tuple[str, str]] = {
     "drop_reason:not converged": ("not converged", "未收敛"),
     "drop_reason:inadmissible PLSc correlation": ("inadmissible PLSc correlation", "PLSc 相关系数不可接受"),
     "drop_reason:singular construct correlations": ("singular construct correlations", "构念相关矩阵奇异"),
+    # ------------------------- researcher views: indicators in the path diagram, IPMA intervals, significance legend
+    # (issue 11 deliverable 8; app/charts.py, app_pages/model.py, drivers.py, compare.py, csi/report/present.py)
+    "md_show_indicators": ("Show indicators", "显示测量指标"),
+    "md_outer_loading": ("Outer loading", "外部载荷"),
+    "md_outer_weight": ("Outer weight", "外部权重"),
+    "col_performance_ci_low": ("Performance CI low", "表现置信下限"),
+    "col_performance_ci_high": ("Performance CI high", "表现置信上限"),
+    "path_title_outer": ("Path model with indicators (outer loadings or weights on the lines)",
+                         "含测量指标的路径模型（连线上为外部载荷或权重）"),
+    "md_outer_caption": ("Indicators are numbered in their block's order (point at one for its question). A line "
+                         "carries the outer loading of a reflective block (mode A) or the outer weight of a formative "
+                         "block (mode B).",
+                         "测量指标按所属潜变量的题项顺序编号（鼠标指向编号可查看题目）。连线上的数字为反映型潜变量"
+                         "（模式 A）的外部载荷或形成型潜变量（模式 B）的外部权重。"),
+    "sig_legend_stars": ("* p < 0.05, ** p < 0.01, *** p < 0.001, n.s. not significant",
+                         "* p < 0.05，** p < 0.01，*** p < 0.001，n.s. 表示不显著"),
+    "sig_legend_edges": ("grey arrows and dashed lines: not significant at {alpha}",
+                         "灰色箭头与虚线：在 {alpha} 水平上不显著"),
+    "sig_legend_ipma_bars": ("bars: {level} % percentile intervals of the importance (horizontal) and the "
+                             "performance (vertical)",
+                             "误差线：重要性（横向）与表现（纵向）的 {level}% 百分位区间"),
+    "sig_legend_column": ("“significant”: p < {alpha}", "“显著”：p < {alpha}"),
+    "sig_legend_bootstrap": (" (bootstrap, two-sided, {n} resamples)", "（自助法，双侧，{n} 次重抽样）"),
+    "sig_legend_permutation": (" (permutation test, two-sided, {n} permutations)", "（置换检验，双侧，{n} 次置换）"),
+    "sig_legend_none": ("No bootstrap yet, so no significance marks: run one for stars, dashed lines and intervals.",
+                        "尚未运行自助抽样，因此没有显著性标记：运行后可显示星号、虚线与区间。"),
+    "dr_ipma_no_boot": ("No interval bars: the intervals of importance and performance need a bootstrap of this "
+                        "wave (run one on the Model page, or wait for the Overview's background bootstrap).",
+                        "没有区间误差线：重要性与表现的区间需要对本期数据进行自助抽样（请在“模型”页运行，"
+                        "或等待“总览”页的后台自助抽样完成）。"),
     # ------------------------------------------ mystery-shopping audits (issue 13 item 3; app_pages/classic_audit.py,
     # csi/analytics/audit.py, csi/data/audit.py)
     "cl_audit": ("Mystery shopping", "神秘顾客"),
