@@ -1,4 +1,4 @@
-"""National programme on Dask: models per second, the whole programme, scaling, bytes per task.
+"""National programme on Dask: CPU per fit, models per second, the whole programme, scaling, bytes per task.
 
     python bench/bench_national.py [--boot 1000] [--repeat 3] [--quick] [--db PATH]
 
@@ -7,19 +7,26 @@ respondents each; ``python -m csi demo --national``) in a temporary folder unles
 publishes it as a Parquet dataset, then fits one model per company-wave with ``--boot`` resamples, tasks
 returning the reduction (index + index draws), workers reading their own partitions:
 
+0. CPU per fit measured inside the task (csi.runtime.execution.timed: process CPU, system time, minor page
+   faults) on the first 20 company-waves: in this process, in a local pool worker, in a Dask worker with
+   Dask's default worker configuration and with csi.runtime.execution.WORKER_CONFIG (what executor_for uses);
+   this is the figure that shows why Dask was slower (see execution.py's module text);
 1. models/s on the first 60 company-waves: the local 2-process pool (frames shipped), a LocalCluster of
-   1 worker and of 2 workers (partitions read by the workers); median of ``--repeat`` runs;
+   1 worker and of 2 workers (partitions read by the workers); median of ``--repeat`` runs; the speed-up of
+   2 workers over 1; one-group tasks vs chunks (csi.compare.groups.groups_per_task);
 2. time and worker memory (RSS now and peak) for 60 / 120 / 240 / 480 company-waves on 2 workers; the
    last line is the whole programme;
 3. bytes pickled per task, in and out: a frame shipped vs a partition reference; a full fit vs the reduction.
 
 Targets (issue 10): 480 models x 1,000 resamples <= 60 s on 2 cores; 2 workers >= 1.7x one; memory per
 worker flat in the number of companies. ``--quick``: 200 resamples, 60/120 company-waves, one run.
-No cache or result store: every run fits everything. Figures are printed as measured.
+No cache or result store: every run fits everything. Wall-clock figures need a quiet machine (the load
+average is printed); CPU per fit and page faults are robust to other jobs.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -59,6 +66,16 @@ def _rss() -> tuple[int, int]:
     return psutil.Process().memory_info().rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _load() -> str:
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+def _costs_line(name: str, costs: list[dict]) -> str:
+    m = {k: statistics.median(c[k] for c in costs) for k in costs[0]}
+    return (f"  {name:<44s} {m['cpu']:.3f} CPU-s per fit (user {m['user']:.2f}, system {m['system']:.2f}), "
+            f"{m['minor_faults']:,.0f} minor page faults")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", type=Path, default=None)
@@ -70,13 +87,15 @@ def main() -> None:
     repeat = 1 if args.quick else args.repeat
     sizes = (60, 120) if args.quick else (60, 120, 240, 480)
 
+    import dask
     from distributed import Client, LocalCluster
 
-    from csi.compare.groups import estimate_groups, estimate_partitions
+    from csi.compare.groups import _fit_one, estimate_groups, estimate_partitions, group_seed, _scales_for
     from csi.data.national import build_national_database
     from csi.data.publish import manifest, publish
     from csi.report.build import Selection, Settings, prepare
-    from csi.runtime.execution import OneBlasThread, executor_for
+    from csi.runtime.execution import (OneBlasThread, executor_for, local_cluster, local_pool, timed,
+                                       worker_report)
 
     tmp = tempfile.TemporaryDirectory()
     db = args.db
@@ -90,7 +109,7 @@ def main() -> None:
     settings = prep.estimator_settings
     parts = manifest(ds)["partitions"]
     print(f"national demo: {len(parts)} company-waves, {sum(p['rows'] for p in parts):,} respondents "
-          f"(built and published in {time.perf_counter() - t0:.1f} s); {boot} resamples per model")
+          f"(built and published in {time.perf_counter() - t0:.1f} s); {boot} resamples per model; {_load()}")
 
     def subset(n):
         keep = parts[:n]
@@ -103,59 +122,98 @@ def main() -> None:
         m = [(str(w), str(b)) in pairs for w, b in zip(f["wave"], f["brand"])]
         return f[m]
 
-    def run_parts(ex, n):
+    def run_parts(ex, n, chunk=None):
         match, keep = subset(n)
-        out = estimate_partitions(ds, prep.spec, prep.scales, boot, 1, match=match, executor=ex, **settings)
+        out = estimate_partitions(ds, prep.spec, prep.scales, boot, 1, match=match, executor=ex, chunk=chunk,
+                                  **settings)
         return len([k for k in out if (k[0], k[1]) in {(p["filter"]["wave"], p["filter"]["brand"]) for p in keep}])
+
+    # 0. CPU per fit inside the task
+    cols = list(prep.spec.indicators)
+    payloads = []
+    for p in parts[:20]:
+        key = (str(p["filter"]["wave"]), str(p["filter"]["brand"]))
+        labels = {"wave": key[0], "brand": key[1]}
+        payloads.append({"part": {"dataset": str(ds), "filter": dict(p["filter"]), "columns": cols},
+                         "spec": prep.spec, "key": key, "labels": labels, "settings": settings, "n_boot": boot,
+                         "seed": group_seed(1, key), "scales": _scales_for(prep.scales, labels, cols),
+                         "boot_options": {"jackknife": False, "threads": 1}, "keep": "index"})
+    print(f"0. CPU per fit inside the task ({len(payloads)} company-waves, {boot} resamples, one BLAS thread):")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # this benchmark's own process only
+        timed(_fit_one, payloads[0])
+        print(_costs_line("this process", [timed(_fit_one, p)[1] for p in payloads]))
+    pool = local_pool(1)
+    list(pool.map(timed, [_fit_one] * 2, payloads[:2]))
+    print(_costs_line("local pool worker", [c for _, c in pool.map(timed, [_fit_one] * len(payloads), payloads)]))
+    for name, config in (("Dask worker, Dask's default configuration", {}),
+                         ("Dask worker, WORKER_CONFIG (executor_for)", None)):
+        if config is None:
+            cluster = local_cluster(1)
+        else:
+            with dask.config.set(config):
+                cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                       silence_logs=40)
+        client = Client(cluster)
+        try:
+            client.register_plugin(OneBlasThread())
+            info = next(iter(worker_report(client).values()))
+            [f.result() for f in [client.submit(timed, _fit_one, p, pure=False) for p in payloads[:2]]]
+            costs = [f.result()[1] for f in [client.submit(timed, _fit_one, p, pure=False) for p in payloads]]
+            print(_costs_line(name, costs) + f"; worker: MALLOC_TRIM_THRESHOLD_={info['malloc_trim_threshold']}, "
+                  f"profiler {'on' if info['profile'] else 'off'}, BLAS threads {info['blas_threads']}, "
+                  f"{info['nthreads']} thread")
+        finally:
+            client.close()
+            cluster.close()
 
     # 1. models per second
     n0 = sizes[0]
     _, keep0 = subset(n0)
     rows0 = frame_of(keep0)
-    from csi.runtime.execution import local_pool
-
     pool = local_pool(2)
     estimate_groups(frame_of(keep0[:4]), prep.spec, ["wave", "brand"], prep.scales, n_boot=boot, seed=1,
                     workers=2, keep="index", **settings)  # warm the pool
     times, cpus = [], []
     for _ in range(repeat):
-        c = _pool_cpu(pool)
+        c = _pool_cpu(pool) + _cpu()
         t = time.perf_counter()
         estimate_groups(rows0, prep.spec, ["wave", "brand"], prep.scales, n_boot=boot, seed=1, workers=2,
                         keep="index", **settings)
         times.append(time.perf_counter() - t)
-        cpus.append(_pool_cpu(pool) - c)
+        cpus.append(_pool_cpu(pool) + _cpu() - c)
     local = statistics.median(times)
-    print(f"local pool, 2 processes: {n0} models in {local:.2f} s = {n0 / local:.2f} models/s; "
-          f"{statistics.median(cpus) / n0:.3f} CPU-s per model (median of {repeat})")
+    print(f"1. local pool, 2 processes: {n0} models in {local:.2f} s = {n0 / local:.2f} models/s; "
+          f"{statistics.median(cpus) / n0:.3f} CPU-s per model, all processes (median of {repeat}; {_load()})")
     per_workers = {}
-    for nw in (1, 2):
+    for nw, chunk in ((1, None), (2, None), (2, 1)):
         with executor_for(f"dask-local:{nw}") as ex:
             run_parts(ex, 2 * nw)  # warm the workers (imports)
             times, cpus = [], []
             client = ex._csi_client  # noqa: SLF001
             for _ in range(repeat):
-                c = sum(client.run(_cpu).values())
+                c = sum(client.run(_cpu).values()) + _cpu()
                 t = time.perf_counter()
-                run_parts(ex, n0)
+                run_parts(ex, n0, chunk)
                 times.append(time.perf_counter() - t)
-                cpus.append(sum(client.run(_cpu).values()) - c)
-        per_workers[nw] = statistics.median(times)
-        print(f"LocalCluster, {nw} worker{'s' if nw > 1 else ''}: {n0} models in {per_workers[nw]:.2f} s = "
-              f"{n0 / per_workers[nw]:.2f} models/s; {statistics.median(cpus) / n0:.3f} CPU-s per model "
-              f"(median of {repeat})")
-    import os
-
-    print(f"machine load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"speed-up 2 workers vs 1: {per_workers[1] / per_workers[2]:.2f}x (target >= 1.7x)")
+                cpus.append(sum(client.run(_cpu).values()) + _cpu() - c)
+        dt = statistics.median(times)
+        what = "one group per task" if chunk == 1 else "chunked tasks"
+        if chunk is None:
+            per_workers[nw] = dt
+        print(f"   LocalCluster, {nw} worker{'s' if nw > 1 else ''} ({what}): {n0} models in {dt:.2f} s = "
+              f"{n0 / dt:.2f} models/s; {statistics.median(cpus) / n0:.3f} CPU-s per model, workers + scheduler "
+              f"+ client (median of {repeat}; {_load()})")
+    print(f"   speed-up 2 workers vs 1: {per_workers[1] / per_workers[2]:.2f}x (target >= 1.7x)")
 
     # 2. scaling and the whole programme on 2 workers; worker memory after each size
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=40)
+    cluster = local_cluster(2)
     client = Client(cluster)
     try:
         client.register_plugin(OneBlasThread())
         ex = client.get_executor()
+        ex._csi_client = client  # noqa: SLF001 - chunks by the number of workers, as executor_for's
         run_parts(ex, 4)
         for n in sizes:
             c = sum(client.run(_cpu).values())
@@ -166,10 +224,11 @@ def main() -> None:
             mem = client.run(_rss)
             now = max(v[0] for v in mem.values()) / 2**20
             peak = max(v[1] for v in mem.values()) / 2**20
-            print(f"{done:4d} company-waves x {boot} resamples: {dt:6.1f} s ({done / dt:.2f} models/s; worker CPU "
-                  f"{cpu:.1f} s = {cpu / 2:.1f} s on 2 idle cores); worker RSS now {now:.0f} MiB, peak {peak:.0f} MiB")
+            print(f"2. {done:4d} company-waves x {boot} resamples: {dt:6.1f} s ({done / dt:.2f} models/s; worker "
+                  f"CPU {cpu:.1f} s = {cpu / 2:.1f} s on 2 idle cores); worker RSS now {now:.0f} MiB, peak "
+                  f"{peak:.0f} MiB; {_load()}")
         if sizes[-1] == 480 and boot == 1000:
-            print(f"whole programme (480 x 1,000) on 2 workers: {dt:.1f} s (target <= 60 s)")
+            print(f"   whole programme (480 x 1,000) on 2 workers: {dt:.1f} s (target <= 60 s)")
     finally:
         client.close()
         cluster.close()
@@ -186,8 +245,8 @@ def main() -> None:
     stats_part: dict = {}
     estimate_partitions(ds, prep.spec, prep.scales, boot, 1, match={"wave": p["filter"]["wave"],
                         "brand": p["filter"]["brand"]}, stats=stats_part, **settings)
-    print(f"bytes per task ({p['rows']} respondents, {boot} resamples): in {stats_frame['bytes_in'][0]:,} with the "
-          f"frame shipped, {stats_part['bytes_in'][0]:,} with a partition reference; out "
+    print(f"3. bytes per group ({p['rows']} respondents, {boot} resamples): in {stats_frame['bytes_in'][0]:,} with "
+          f"the frame shipped, {stats_part['bytes_in'][0]:,} with a partition reference; out "
           f"{stats_full['bytes_out'][0]:,} for a full fit, {stats_part['bytes_out'][0]:,} for the reduction")
     tmp.cleanup()
 

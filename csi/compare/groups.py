@@ -186,20 +186,45 @@ def _drop_pool(workers: int) -> None:
     drop_local_pool(workers)
 
 
+def _fit_many(payloads: list[dict]) -> list[GroupFit]:
+    """Worker: fit several groups, one after the other (one task of a chunk; see :func:`groups_per_task`)."""
+    return [_fit_one(p) for p in payloads]
+
+
+# Chunks: a task of a few tenths of a second pays Dask's per-task cost (scheduling, a round trip, the
+# client's bookkeeping) on cores it shares with the workers on a small machine; several groups per task make
+# that a small share. At least TASKS_PER_WORKER tasks per worker are kept so the last ones still balance.
+TASKS_PER_WORKER = 8
+MAX_CHUNK = 8
+
+
+def groups_per_task(groups: int, workers: int) -> int:
+    """Groups per task: ``groups / (TASKS_PER_WORKER * workers)``, between 1 and :data:`MAX_CHUNK`."""
+    return max(1, min(MAX_CHUNK, int(groups) // (TASKS_PER_WORKER * max(1, int(workers)))))
+
+
 def _run_payloads(payloads: list[dict], executor, store: Callable[[GroupFit, Any], None], out: dict,
-                  fallback_workers: int | None = None) -> None:
+                  fallback_workers: int | None = None, chunk: int | None = None) -> None:
     """Run ``_fit_one`` on every payload on ``executor`` (results taken in submission order, so the output is
-    that of a serial run); ``None`` = here, serially. A local pool that cannot start (e.g. a parent run from
-    stdin) is not fatal: the groups not yet fitted are fitted here with the same seeds."""
+    that of a serial run); ``None`` = here, serially. ``chunk`` groups go in one task (None: :func:`groups_per_task`
+    of the executor's workers); each group keeps its own seed, so chunking never changes a result. A local
+    pool that cannot start (e.g. a parent run from stdin) is not fatal: the groups not yet fitted are fitted
+    here with the same seeds."""
     strip = [{k: v for k, v in p.items() if k != "_ck"} for p in payloads]
     if executor is None:
         for p, sp in zip(payloads, strip):
             store(_fit_one(sp), p["_ck"])
         return
+    if chunk is None:
+        from csi.runtime.execution import executor_workers
+
+        chunk = groups_per_task(len(strip), executor_workers(executor))
+    chunk = max(1, int(chunk))
     try:
-        futures = [executor.submit(_fit_one, sp) for sp in strip]
-        for p, fut in zip(payloads, futures):
-            store(fut.result(), p["_ck"])
+        futures = [executor.submit(_fit_many, strip[i:i + chunk]) for i in range(0, len(strip), chunk)]
+        for i, fut in zip(range(0, len(strip), chunk), futures):
+            for p, fit in zip(payloads[i:i + chunk], fut.result()):
+                store(fit, p["_ck"])
     except BrokenProcessPool:
         if fallback_workers is not None:
             _drop_pool(fallback_workers)
@@ -227,6 +252,7 @@ def estimate_groups(
     keep: str = "full",
     results=None,
     stats: dict | None = None,
+    chunk: int | None = None,
     **settings,
 ) -> dict[GroupKey, GroupFit]:
     """Fit ``spec`` independently in every group of ``frame`` defined by the ``by`` columns.
@@ -255,7 +281,9 @@ def estimate_groups(
     ``keep="index"``: each task returns only the index table and the index draws (:func:`_reduced`), not
     the model result and every parameter draw. ``results`` (a :class:`csi.runtime.results.ResultStore` or
     folder; with ``keep="index"``): reduced fits are looked up there first and written there. ``stats``:
-    a dict that receives ``bytes_in``/``bytes_out`` (pickled bytes per task, lists) and ``tasks``.
+    a dict that receives ``bytes_in``/``bytes_out`` (pickled bytes per group, lists) and ``tasks`` (groups
+    fitted) and ``submits`` (tasks submitted). ``chunk``: groups per task on an executor (None:
+    :func:`groups_per_task`); results never depend on it.
     """
     if keep not in ("full", "index"):
         raise DataError(f"keep must be 'full' or 'index', got {keep!r}")
@@ -299,7 +327,7 @@ def estimate_groups(
                    if (cache is not None or results is not None) else None):
             payloads.append(payload)
     _execute(payloads, out, cache, results, executor, workers, n_boot, boot_options, progress, boot_progress,
-             stats)
+             stats, chunk)
     return out
 
 
@@ -321,6 +349,7 @@ def estimate_partitions(
     boot_options: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
     stats: dict | None = None,
+    chunk: int | None = None,
     **settings,
 ) -> dict[GroupKey, GroupFit]:
     """:func:`estimate_groups` over the partitions of a published dataset (:mod:`csi.data.publish`): each task
@@ -357,7 +386,7 @@ def estimate_partitions(
         data_fp = cache_key(partition=part["sha256"], columns=cols)
         if _lookup(payload, out, cache, results, None, syntax, data_fp):
             payloads.append(payload)
-    _execute(payloads, out, cache, results, executor, workers, n_boot, boot_options, progress, None, stats)
+    _execute(payloads, out, cache, results, executor, workers, n_boot, boot_options, progress, None, stats, chunk)
     return out
 
 
@@ -395,7 +424,7 @@ def _as_store(results):
 
 
 def _execute(payloads: list[dict], out: dict, cache, results, executor, workers: int, n_boot: int,
-             boot_options: Mapping, progress, boot_progress, stats: dict | None) -> None:
+             boot_options: Mapping, progress, boot_progress, stats: dict | None, chunk: int | None = None) -> None:
     done = 0
     total = len(payloads)
     store_ = _as_store(results) if results is not None and payloads and payloads[0]["keep"] == "index" else None
@@ -436,7 +465,13 @@ def _execute(payloads: list[dict], out: dict, cache, results, executor, workers:
         stats.setdefault("bytes_in", []).extend(
             len(pickle.dumps({k: v for k, v in p.items() if k != "_ck"}, protocol=pickle.HIGHEST_PROTOCOL))
             for p in payloads)
-    _run_payloads(payloads, executor, _store, out, fallback)
+    if stats is not None and executor is not None and total:
+        from csi.runtime.execution import executor_workers
+
+        c = chunk if chunk is not None else groups_per_task(total, executor_workers(executor))
+        stats["submits"] = stats.get("submits", 0) + -(-total // max(1, int(c)))
+        chunk = c
+    _run_payloads(payloads, executor, _store, out, fallback, chunk)
 
 
 # ------------------------------------------------------------------- tables
@@ -713,14 +748,17 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
 
 
 def mga(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, *, n_perm: int = 1000, n_boot: int = 1000,
-        seed: int = 1, alpha: float = 0.05, boot_a=None, boot_b=None, **settings) -> pd.DataFrame:
+        seed: int = 1, alpha: float = 0.05, boot_a=None, boot_b=None, executor: Executor | None = None,
+        **settings) -> pd.DataFrame:
     """Both MGA tests side by side: DataFrame(from, to, estimate_a, estimate_b, diff,
     p_permutation, p_bootstrap, p_henseler, significant). ``significant`` follows the
     permutation test. Pass ``boot_a``/``boot_b`` to reuse existing bootstraps; otherwise
-    each group is bootstrapped with a seed derived from (seed, "a"/"b")."""
+    each group is bootstrapped with a seed derived from (seed, "a"/"b"). ``executor``: the permutation
+    test's chunks run there (:func:`mga_permutation`; the same result)."""
     from csi.engine.bootstrap import bootstrap_pls
 
-    perm = mga_permutation(data_a, data_b, spec, n_perm=n_perm, seed=seed, alpha=alpha, **settings)
+    perm = mga_permutation(data_a, data_b, spec, n_perm=n_perm, seed=seed, alpha=alpha, executor=executor,
+                           **settings)
     if boot_a is None:
         boot_a = bootstrap_pls(_complete(data_a, spec, settings), spec, n_boot=n_boot,
                                seed=group_seed(seed, ("mga", "a")), jackknife=False, **settings)

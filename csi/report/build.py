@@ -605,8 +605,9 @@ def gap_table(prep: Prepared, fits: Mapping, waves: Sequence[str] | None = None)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
 
-def mga_table(prep: Prepared, fits: Mapping, n_perm: int | None = None) -> pd.DataFrame:
-    """Paths of the focus brand vs the competitor in the focus wave: permutation test and Henseler's MGA."""
+def mga_table(prep: Prepared, fits: Mapping, n_perm: int | None = None, executor=None) -> pd.DataFrame:
+    """Paths of the focus brand vs the competitor in the focus wave: permutation test and Henseler's MGA.
+    ``executor``: the permutation test's chunks run there (the same table; csi.compare.groups.mga_permutation)."""
     from csi.compare.groups import mga, mga_permutation
 
     cols = ["wave", "group_a", "group_b", "from", "to", "estimate_a", "estimate_b", "diff", "p_permutation",
@@ -625,9 +626,10 @@ def mga_table(prep: Prepared, fits: Mapping, n_perm: int | None = None) -> pd.Da
         g = _mga_extended(own.boot, comp.boot)
     elif B >= 2 and own.boot is not None and comp.boot is not None:
         g = mga(a, b, prep.spec, n_perm=n_perm, seed=prep.settings.seed, boot_a=own.boot, boot_b=comp.boot,
-                **settings)
+                executor=executor, **settings)
     else:
-        g = mga_permutation(a, b, prep.spec, n_perm=n_perm, seed=prep.settings.seed, **settings)
+        g = mga_permutation(a, b, prep.spec, n_perm=n_perm, seed=prep.settings.seed, executor=executor,
+                            **settings)
         g = g.drop(columns=["n_perm_used"]).assign(p_bootstrap=np.nan, p_henseler=np.nan)
     g = g[[c for c in cols if c in g.columns]]
     g.insert(0, "group_b", str(prep.competitor))
@@ -663,9 +665,10 @@ def group_rows(prep: Prepared, segment: str) -> pd.DataFrame:
 
 
 def group_test(prep: Prepared, segment: str, a: str, b: str, *, n_perm: int = 1000, seed: int | None = None,
-               progress=None) -> dict:
+               progress=None, executor=None) -> dict:
     """MICOM, then the MGA of paths, of groups ``a`` and ``b`` of ``segment`` (rows: :func:`group_rows`).
-    Returns ``{"n": {a: n_a, b: n_b}, "micom": table, "mga": table}`` (``micom`` empty for extended models)."""
+    Returns ``{"n": {a: n_a, b: n_b}, "micom": table, "mga": table}`` (``micom`` empty for extended models).
+    ``executor``: the MGA permutation test's chunks run there (the same table)."""
     from csi.compare.groups import mga
     from csi.compare.micom import COLUMNS, micom
 
@@ -683,7 +686,7 @@ def group_test(prep: Prepared, segment: str, a: str, b: str, *, n_perm: int = 10
                  for k, d in enumerate((da, db))]
         g = _mga_extended(*boots)
     else:
-        g = mga(da, db, prep.spec, n_perm=n_perm, n_boot=n_perm, seed=seed, **settings)
+        g = mga(da, db, prep.spec, n_perm=n_perm, n_boot=n_perm, seed=seed, executor=executor, **settings)
     return {"n": {str(a): int(len(da)), str(b): int(len(db))}, "micom": m, "mga": g}
 
 
@@ -1213,7 +1216,13 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
             tables["micom"] = micom_table(prep)
         except CSIError as e:
             notes.append(_note("micom_failed", f"MICOM not computed: {e}", f"未计算 MICOM：{e}"))
-        tables["groups"] = mga_table(prep, bfits)
+        # the permutation test's chunks on the report's executor (or its local pool): the same table
+        perm_ex = executor
+        if perm_ex is None and workers > 1:
+            from csi.runtime.execution import local_pool
+
+            perm_ex = local_pool(workers)
+        tables["groups"] = mga_table(prep, bfits, executor=perm_ex)
     else:
         tables["groups"] = mga_table(prep, {})
         notes.append(_note("no_competitor", "no competitor in the focus wave: competitor_gap and groups are empty",

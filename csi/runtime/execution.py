@@ -18,6 +18,26 @@ process, its environment and its BLAS are never touched.
 
 Results do not depend on the executor: each group carries its own seed, and results are collected in
 submission order (tested bit for bit against the local pool with a LocalCluster in tests/test_dask.py).
+
+Why a fit cost about 1.8x the CPU inside a Dask worker, and what :data:`WORKER_CONFIG` changes (measured with
+the CPU time of each task, inside the task; bench/bench_national.py):
+
+* Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536`` (its
+  ``distributed.nanny.pre-spawn-environ``). Setting any glibc malloc threshold switches off glibc's dynamic
+  mmap threshold, so every array above 128 KiB is mmap-ed and unmapped again: a bootstrap of 1,000 resamples
+  took 10x the page faults (33,000 instead of 3,200 per fit) and 0.07 s of system time instead of 0.01 s.
+  Every worker (pool or Dask, through :class:`OneBlasThread`) now sets fixed thresholds itself
+  (:func:`_malloc_thresholds`: about 500 faults per fit on Dask, 20 in a pool worker), whatever started it.
+  The LocalCluster started here also gets an empty pre-spawn environment (BLAS is limited by the plugin, not
+  by OMP/MKL/OPENBLAS_NUM_THREADS): the nanny writes those variables into its OWN process's ``os.environ``
+  before it spawns, i.e. into the caller's, where every later child process (the local pool's too) would
+  inherit them. Dask still sets ``PYTHONHASHSEED`` there (a fixed value for its own hashing) and
+  ``__DASK_PARENT_PID`` on import; neither changes a result here (``hash()`` is never used for seeds).
+* The worker's statistical profiler samples every thread's stack each 10 ms while it holds the GIL: about
+  0.02 CPU-s per fit; it is switched off (``distributed.worker.profile.enabled``).
+
+For workers started elsewhere (``dask worker``, dask-kubernetes, dask-jobqueue) put the same settings in the
+workers' Dask configuration (docs/SCALE.md); :func:`worker_report` shows what every worker runs with.
 """
 from __future__ import annotations
 
@@ -27,15 +47,23 @@ import multiprocessing as mp
 import os
 import re
 import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Iterator
 
 from csi.errors import DataError
 
 __all__ = ["executor_for", "parse_spec", "local_pool", "drop_local_pool", "one_blas_thread", "OneBlasThread",
-           "executor_workers", "worker_only"]
+           "executor_workers", "worker_only", "local_cluster", "worker_report", "WORKER_CONFIG", "timed"]
 
 DEFAULT_LOCAL_WORKERS = 2
+
+# Dask configuration of the workers this module starts (see the module text for the figures); keys are leaves
+# of Dask's own configuration, set with dask.config.set for the cluster's creation only.
+WORKER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ": {},        # no MALLOC_TRIM_THRESHOLD_ (and nothing in our environ)
+    "distributed.worker.profile.enabled": False,      # no stack sampling of the running task
+}
 
 
 def worker_only(what: str) -> None:
@@ -59,11 +87,40 @@ def _limit_blas() -> None:
     threadpool_limits(1)
 
 
+# glibc mallopt parameters (malloc.h) and the values its dynamic thresholds settle at on 64-bit machines
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD, _TRIM_THRESHOLD = 32 << 20, 64 << 20
+_MALLOC_STATE = {"thresholds": None}
+
+
+def _malloc_thresholds() -> bool:
+    """A worker process's glibc malloc thresholds: mmap 32 MiB, trim 64 MiB (the values glibc's dynamic rule
+    settles at on 64-bit machines), unless ``MALLOC_MMAP_THRESHOLD_`` chooses otherwise. Dask's nanny starts
+    workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (and a process that ran a default LocalCluster passes it on
+    to every child it spawns); any set threshold freezes the mmap threshold at 128 KiB, and every larger array
+    is then mapped and unmapped again: ten times the page faults of a fit. Fixed thresholds also spare the
+    fresh worker glibc's warm-up (a pool worker: 3,600 faults per fit before, 500 after). True when set; False
+    elsewhere (not glibc, or an explicit mmap threshold)."""
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+    _MALLOC_STATE["thresholds"] = (_MMAP_THRESHOLD, _TRIM_THRESHOLD) if ok else None
+    return ok
+
+
 def one_blas_thread() -> None:
     """Start-up of a local pool's worker: one BLAS thread in THIS worker process (refused elsewhere:
-    :func:`worker_only`)."""
+    :func:`worker_only`) and fixed malloc thresholds (:func:`_malloc_thresholds`)."""
     worker_only("one_blas_thread")
     _limit_blas()
+    _malloc_thresholds()
 
 
 def _dask_plugin_base():
@@ -97,6 +154,7 @@ class _LazyPlugin:
                     # worker process (nanny child, or a `dask worker --no-nanny` process) serves only Dask.
                     if os.getpid() != self.client_pid:
                         _limit_blas()
+                        _malloc_thresholds()
 
             cls._cls = OneBlasThreadPlugin
         return cls._cls
@@ -173,13 +231,12 @@ def executor_for(spec: str | None = None, *, dashboard: bool = False) -> Iterato
         yield None if arg == 1 else local_pool(int(arg))
         return
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError:
         raise _dask_missing() from None
     cluster = None
     if kind == "dask-local":
-        cluster = LocalCluster(n_workers=int(arg), threads_per_worker=1, processes=True,
-                               dashboard_address=":0" if dashboard else None, silence_logs=40)
+        cluster = local_cluster(int(arg), dashboard=dashboard)
         client = Client(cluster)
     else:
         client = Client(str(arg))
@@ -192,6 +249,54 @@ def executor_for(spec: str | None = None, *, dashboard: bool = False) -> Iterato
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def local_cluster(workers: int, *, dashboard: bool = False):
+    """A :class:`distributed.LocalCluster` of ``workers`` single-threaded worker processes started with
+    :data:`WORKER_CONFIG` (the caller closes it). Register :func:`OneBlasThread` on its client."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set(WORKER_CONFIG):
+        return LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                            dashboard_address=":0" if dashboard else None, silence_logs=40)
+
+
+def _worker_state(dask_worker=None) -> dict:
+    """Run on a worker by :func:`worker_report` (``client.run`` passes the worker as ``dask_worker``)."""
+    import dask
+    from threadpoolctl import threadpool_info
+
+    nthreads = getattr(dask_worker, "nthreads", None) or getattr(getattr(dask_worker, "state", None), "nthreads",
+                                                                  None)
+    return {"pid": os.getpid(), "nthreads": nthreads,
+            "malloc_trim_threshold": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            "malloc_thresholds_set": _MALLOC_STATE["thresholds"],
+            "profile": bool(dask.config.get("distributed.worker.profile.enabled", default=True)),
+            "blas_threads": sorted({int(i.get("num_threads", 0)) for i in threadpool_info()
+                                    if i.get("user_api") == "blas"})}
+
+
+def worker_report(client) -> dict:
+    """``{worker address: {pid, nthreads, malloc_trim_threshold, malloc_thresholds_set, profile,
+    blas_threads}}`` of a Dask client's workers: what they actually run with (expected: 1 thread, no trim
+    threshold in the environment or the thresholds set back by the plugin, profiler off, BLAS [1])."""
+    return client.run(_worker_state)
+
+
+def timed(fn, *args) -> tuple:
+    """``(fn(*args), costs)`` with the CPU this process spent while ``fn`` ran, measured inside the task:
+    ``costs = {cpu, user, system, minor_faults}`` (every thread of the process: a bootstrap runs its chunks in
+    threads of its own). For benchmarks: submit ``timed, fn, arg`` to any executor."""
+    import resource
+
+    a, ra = os.times(), resource.getrusage(resource.RUSAGE_SELF)
+    c0 = time.process_time()
+    out = fn(*args)
+    c1 = time.process_time()
+    b, rb = os.times(), resource.getrusage(resource.RUSAGE_SELF)
+    return out, {"cpu": c1 - c0, "user": b.user - a.user, "system": b.system - a.system,
+                 "minor_faults": rb.ru_minflt - ra.ru_minflt}
 
 
 def executor_workers(executor: Executor | None) -> int:
