@@ -193,22 +193,15 @@ def segment_recodes_editor(sel, lang: str) -> None:
                                            "shown_as": st.column_config.TextColumn(t("ed_col_shown_as", lang))})
     if st.button(t("ed_recodes_save", lang), key="ed_recodes_save"):
         auth.require("data", lang)
-        # pairs for values no longer stored (a deleted wave) are kept; the table decides the others
-        new = {seg: {v: to for v, to in pairs.items() if v not in set(catalogue.get(seg, ()))}
-               for seg, pairs in stored.items()}
-        for r in edited.itertuples(index=False):
-            to = "" if r.shown_as is None or pd.isna(r.shown_as) else str(r.shown_as).strip()
-            if to and to != r.value:
-                new.setdefault(r.segment, {})[r.value] = to
-        try:
-            text = recodes.dump_recodes(new)  # validated: no cycle, no empty value, never the weight
+        try:  # validated: no cycle, no empty value, never the weight
+            new = recodes.from_table(stored, catalogue, edited[["segment", "value", "shown_as"]].itertuples(index=False))
+            text = recodes.dump_recodes(new)
             if (text or None) == (recodes.dump_recodes(stored) or None):
                 st.info(t("da_dict_nochange", lang))
                 return
-            n = sum(len(p) for p in recodes.check_recodes(new).values())
+            n = sum(len(p) for p in new.values())
             with state.writer(sel.path, action="recode", detail={"setting": recodes.SETTING_KEY}) as con:
                 store.set_setting(con, recodes.SETTING_KEY, text)
-            state.clear_caches()
             st.session_state["ed_flash"] = t("ed_recodes_saved", lang, n=n)
             st.rerun()
         except CSIError as e:

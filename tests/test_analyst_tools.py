@@ -23,7 +23,7 @@ def _demo_raw(wave: str = "2025Q4", n: int = 120) -> pd.DataFrame:
 @pytest.fixture()
 def db(tmp_path):
     """A store of one demo wave (120 respondents) whose regions are partly Chinese ("华东" beside "East")."""
-    raw = _demo_raw()
+    raw = demo.as_text(demo.add_comments(demo.generate(20240601).waves["2025Q4"].head(120), "2025Q4", 20240601))
     raw.loc[raw.index[::3], "region"] = "华东"
     raw.loc[raw.index[1], "brand"] = "=HYPERLINK(\"x\")"  # a formula-like text value
     raw.loc[raw.index[5], "sat1"], raw.loc[raw.index[6], "sat1"] = "99", ""  # "don't know" and a blank
@@ -54,8 +54,9 @@ def test_template_csv_is_header_only_utf8_bom_in_dictionary_order(db):
     header = text.strip().split(",")
     assert header[:3] == ["respondent_id", "brand", "region"]
     assert "weight" in header and header.index("weight") < header.index("imag1")
+    assert header[-1] == "comment"  # the stored open-text column, after the items
     items = [h for h in header if h not in ("respondent_id", "brand", "region", "channel", "gender", "age_group",
-                                            "weight")]
+                                            "weight", "comment")]
     dictionary = _read(db, store.item_dictionary)
     assert sorted(items) == sorted(dictionary["item"])  # every dictionary item, once
     assert items.index("imag1") < items.index("sat1") < items.index("loy1")  # questionnaire (chain) order
@@ -107,6 +108,10 @@ def test_export_reingests_to_identical_rows(db, tmp_path, fmt):
     again_w = _read(db, lambda con: con.execute("SELECT value FROM segments s JOIN waves w USING (wave_id) "
                                                 "WHERE name='weight' AND label='again' ORDER BY resp_key").fetchall())
     assert raw_w == again_w
+    # open-text answers (verbatims) come back as text, exactly
+    texts = [_read(db, lambda con, w=w: store.load_texts(con, [w])[["respondent_id", "name", "value"]])
+             for w in ("W1", "again")]
+    assert len(texts[0]) > 20 and texts[0].reset_index(drop=True).equals(texts[1].reset_index(drop=True))
 
 
 def test_export_csv_escapes_formulas_missing_empty(db):
@@ -148,6 +153,18 @@ def test_recode_validation():
     assert recodes.stored_values_for("region", ["华东"], {"region": {"East": "华东", "east": "华东"}}) == \
         ["East", "east", "华东"]
     assert recodes.stored_values_for("region", ["East"], {"region": {"East": "华东"}}) == []
+
+
+def test_recode_editor_table_to_mapping():
+    """The Data page's table (segment, stored value, shown as) → the mapping it saves."""
+    catalogue = {"region": ["East", "east", "华东", "North"], "brand": ["A", "B"]}
+    stored = {"region": {"east": "East", "Gone": "华东"}}  # "Gone" is no longer stored (a deleted wave): kept
+    rows = [("region", "East", "华东"), ("region", "east", " 华东 "), ("region", "华东", ""), ("region", "North", None),
+            ("brand", "A", float("nan")), ("brand", "B", "B")]
+    assert recodes.from_table(stored, catalogue, rows) == {"region": {"East": "华东", "east": "华东", "Gone": "华东"}}
+    assert recodes.from_table(stored, catalogue, [("region", "east", None)]) == {"region": {"Gone": "华东"}}
+    with pytest.raises(SpecError, match="cycle"):
+        recodes.from_table({}, catalogue, [("region", "East", "华东"), ("region", "华东", "East")])
 
 
 def test_recoded_store_shows_one_region_everywhere_rows_unchanged(db):

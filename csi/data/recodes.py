@@ -100,6 +100,20 @@ def parse_pairs(texts: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def from_table(stored: Mapping[str, Mapping[str, str]], catalogue: Mapping[str, Iterable[str]],
+               rows: Iterable[tuple[str, str, str | None]]) -> dict[str, dict[str, str]]:
+    """The mapping an editor table gives (the Data page): ``rows`` of (segment, stored value, shown as; blank =
+    itself) decide every value of ``catalogue`` (the stored values per segment); the ``stored`` mapping's pairs of
+    values no longer stored (a deleted wave) are kept. Validated (:func:`check_recodes`)."""
+    known = {seg: {str(v) for v in values} for seg, values in catalogue.items()}
+    out = {seg: {v: to for v, to in pairs.items() if v not in known.get(seg, set())} for seg, pairs in stored.items()}
+    for seg, value, shown in rows:
+        to = "" if shown is None or shown != shown else str(shown).strip()  # None/NaN: blank
+        if to and to != value:
+            out.setdefault(str(seg), {})[str(value)] = to
+    return check_recodes(out)
+
+
 def recode_frame(frame: pd.DataFrame, mapping: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
     """``frame`` with each mapped segment column's values replaced by their final values (in place; returned)."""
     for seg, final in resolved(mapping).items():
