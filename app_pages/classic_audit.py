@@ -52,7 +52,7 @@ def audit_tab(prep, sel, wave: str, L: str) -> None:
 
     st.subheader(t("au_table", L))
     scores = aud.audit_scores(one)
-    wide = scores.pivot(index="outlet", columns="category", values="percent")
+    wide = scores.pivot(index="outlet", columns="category", values="percent")[list(lost["category"])]  # most lost first
     wide.columns = [category_label(c, L) for c in wide.columns]
     wide[t("au_total", L)] = totals.set_index("outlet")["percent"].reindex(wide.index)
     wide.index.name = t("col_outlet", L)
