@@ -347,3 +347,25 @@ def test_downloads_page_report_workbook_has_every_report_table(app_env):
     assert {"micom", "groups", "indices"} <= cli & set(rep.tables)
     assert cli - set(rep.tables) <= {"segments", "classic/importance_gap", "classic/expert_hierarchy",
                                      "classic/expert_hierarchy_items"}, cli - set(rep.tables)
+
+
+def test_compare_group_test_offers_micom_and_mga_downloads(app_env):
+    from streamlit.testing.v1 import AppTest
+
+    from app import state
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("app_pages/compare.py")
+    at.run()
+    at.selectbox(key="cp_mga_seg").set_value("brand")                            # two brands of >= 100 each
+    at.run()
+    at.button(key="cp_mga_run").click()
+    at.run()
+    reg = state.jobs()
+    for key in list(reg._jobs):
+        assert reg.wait(key, 300).state == "done"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    keys = {b.key for b in at.get("download_button")}
+    assert {"dlb_micom_csv", "dlb_micom_xlsx", "dlb_groups_csv", "dlb_groups_xlsx"} <= keys, sorted(keys)
