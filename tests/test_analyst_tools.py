@@ -196,8 +196,10 @@ def test_recoded_store_shows_one_region_everywhere_rows_unchanged(db):
 
 
 def test_cli_recode_refuses_cycle_and_unknown_segment_database_unchanged(db, capsys):
+    v0 = _read(db, store.data_version)
     assert main(["recode", "--db", str(db), "--segment", "region", "--map", "East=华东"]) == 0
     v = _read(db, store.data_version)
+    assert v > v0  # a new data version: every cache keyed by it (fits, tables, sidebar values) is fresh
     assert main(["recode", "--db", str(db), "--segment", "region", "--map", "华东=East"]) == 2
     assert "cycle" in capsys.readouterr().err
     assert main(["recode", "--db", str(db), "--segment", "regio", "--map", "a=b"]) == 2
