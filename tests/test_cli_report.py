@@ -44,7 +44,7 @@ def test_files_and_columns(report):
         assert (report / "classic" / name).is_file(), name
     cols = lambda f: list(pd.read_csv(report / f, nrows=0).columns)  # noqa: E731
     assert cols("indices.csv") == ["wave", "brand", "construct", "label_en", "label_zh", "index", "ci_low", "ci_high",
-                                   "n", "negative_weights", "note"]
+                                   "n", "negative_weights", "note", "note_zh"]
     assert cols("trends.csv") == ["wave", "construct", "label_en", "label_zh", "index", "ci_low", "ci_high", "n"]
     assert cols("changes.csv") == ["wave_from", "wave_to", "construct", "label_en", "label_zh", "index_a", "index_b",
                                    "change", "ci_low", "ci_high", "significant", "verdict_en", "verdict_zh"]
