@@ -406,3 +406,15 @@ def test_importance_tab_saves_an_uploaded_management_survey(app_db):
     from csi.text.i18n import t
 
     assert t("ig_stored", "en", n=len(saved)) in _texts(at)
+
+
+def test_data_page_lists_every_ragged_row_and_offers_them_all(app_db):
+    from csi.text.i18n import t
+
+    at = _page("data")
+    at.file_uploader[0].upload("bad.csv", _ragged_gbk(70), "text/csv")
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 70  # one row per ragged row, every one of them (not the first 20)
+    assert t("da_problems_csv", "en", n=70) in [d.label for d in at.get("download_button")]
