@@ -236,3 +236,12 @@ with tab_m:
                 from csi.report.present import significance_legend  # the one legend of significance marks
 
                 st.caption(plain(significance_legend(L, n_perm, marks=("column",), test="permutation")))
+
+# ------------------------- national programmes: the company's industry league table (issue 10; app/industry_panel.py)
+with tab_g:
+    try:  # draws nothing without an industry segment; a brand-scoped user sees aggregates only
+        from app import industry_panel
+
+        industry_panel.render_league(sel, L, prep.focus_brand, construct="SAT")
+    except CSIError as e:
+        friendly_error(e, L)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import auth, state
+from app import auth, industry_panel, state
 from app.i18n import construct_label, t
-from app.ui import friendly_error, lang, plain, selection, show_table, split_scope
+from app.ui import friendly_error, lang, plain, selection, show_table
 from csi.errors import CSIError
 
 L = lang()
@@ -26,29 +26,8 @@ if not sel.waves:
     st.stop()
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _tables(path: str, version: str, wave: str, filters, model: str, syntax: str, weighted: bool, n_boot: int):
-    """Industry and league tables of ``wave`` over every company (scope lifted here, on the server; the page
-    decides what a scoped user may see)."""
-    from csi.report import build
-
-    real, _ = split_scope(filters)
-    others = tuple((c, v) for c, v in real if c not in ("brand", build.INDUSTRY_COLUMN))
-    settings = build.Settings(model=syntax if model == "custom" else model, weights=bool(weighted),
-                              bootstrap=int(n_boot), min_n=state.MIN_RESPONDENTS)
-    prep = build.prepare(state._snapshot(path, version, (wave,)),  # noqa: SLF001 - the app's cached reads
-                         build.Selection(waves=(wave,), filters=others, own_brand_by_default=False), settings)
-    members = build.industry_members(prep)
-    if members is None:
-        return None
-    fits = build.industry_fits(prep, cache=state.fit_cache(path))
-    industry, league = build.industry_tables(prep, fits)
-    return industry, league, members[0]
-
-
-try:
-    res = _tables(sel.path, sel.version, sel.latest, sel.filters, sel.model, sel.syntax, bool(sel.weighted),
-                  state.overview_bootstrap())
+try:  # one cached engine call shared with the Overview's and Compare's panels (app/industry_panel.py)
+    res = industry_panel.tables_for(sel)
 except CSIError as e:
     friendly_error(e, L)
     st.stop()
@@ -70,15 +49,7 @@ if own is not None and industry_of[own] in shown:
     ind = industry_of[own]
     st.subheader(t("ind_own_title", L, company=plain(own), industry=plain(ind)))
     mine = league[league["company"] == own]
-    view = pd.DataFrame({
-        t("ind_col_construct", L): [construct_label(c, L) for c in mine["construct"]],
-        t("ind_col_own", L): [f"{r.index:.1f} [{r.ci_low:.1f}, {r.ci_high:.1f}]" for r in mine.itertuples()],
-        t("ind_col_industry", L): [f"{r.industry_index:.1f}" for r in mine.itertuples()],
-        t("ind_col_gap", L): [f"{r.gap_to_industry:+.1f} [{r.gap_ci_low:+.1f}, {r.gap_ci_high:+.1f}]"
-                              for r in mine.itertuples()],
-        t("ind_col_verdict", L): [t("ind_sig" if bool(s) else "ind_not_sig", L) if s is not pd.NA else ""
-                                  for s in mine["gap_significant"]],
-    })
+    view = industry_panel.panel_rows(industry, league, own, list(dict.fromkeys(mine["construct"])), L)
     show_table(view, L)
     if scope is None:
         st.subheader(t("ind_league_title", L, industry=plain(ind)))
@@ -86,15 +57,7 @@ if own is not None and industry_of[own] in shown:
                            index=sorted(league["construct"].unique()).index("SAT")
                            if "SAT" in set(league["construct"]) else 0,
                            format_func=lambda c: construct_label(c, L))
-        lg = league[(league["industry"] == ind) & (league["construct"] == con)]
-        show_table(pd.DataFrame({
-            t("ind_col_rank", L): [f"{int(r.rank)} ({r.rank_ci_low:.0f}–{r.rank_ci_high:.0f})" for r in lg.itertuples()],
-            t("ind_col_company", L): list(lg["company"]),
-            t("ind_col_index", L): [f"{r.index:.1f} [{r.ci_low:.1f}, {r.ci_high:.1f}]" for r in lg.itertuples()],
-            t("ind_col_next", L): ["" if pd.isna(r.diff_to_next) else
-                                   f"{r.diff_to_next:+.1f} ({t('ind_sig' if bool(r.significant_vs_next) else 'ind_not_sig', L)})"
-                                   for r in lg.itertuples()],
-        }), L)
+        show_table(industry_panel.league_view(league, ind, con, own, L), L)
         st.caption(t("ind_league_caption", L))
     else:
         st.caption(t("ind_scoped", L))

@@ -222,6 +222,14 @@ try:
 except CSIError as e:
     bands_col.warning(friendly_text(e, L))
 
+# ------------------- national programmes: against your industry (issue 10; app/industry_panel.py, one cached call)
+try:  # draws nothing without an industry segment; a brand-scoped user sees aggregates only
+    from app import industry_panel
+
+    industry_panel.render_overview_panel(sel, L, prep.focus_brand, tuple(c for c in (target, loy) if c))
+except CSIError as e:
+    st.caption(friendly_text(e, L))
+
 for n in prep.notes:  # the engine's notes: items a wave lacks, weights not used, ...
     st.caption(plain(public_message(n["message_zh"] if L == "zh" else n["message"])))
 used = dict(n=head["n"], total=head["n_respondents"], wave=wave_l)  # the count the model used, and of how many

@@ -1046,6 +1046,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "ind_weighting": ("Industry index: companies weighted by market share when every company has one, otherwise "
                       "by respondents; national index: industries weighted by respondents.",
                       "行业指数：各企业均有市场份额时按份额加权，否则按受访者人数加权；全国指数：各行业按受访者人数加权。"),
+    # ---------------------- own company vs industry on Overview and Compare (issue 10, DASK; app/industry_panel.py)
+    "ip_title": ("Against your industry", "与行业相比"),
+    "ip_caption": ("{company} in {industry}, wave {wave}: the industry index with its 95% bootstrap interval; the "
+                   "gap is significant when its interval excludes zero.",
+                   "{company}（{industry}行业）{wave} 期：行业指数及其 95% 自助法区间；差距区间不含零时差距显著。"),
+    "ip_col_industry": ("Industry [95% interval]", "行业 [95% 区间]"),
+    "ip_col_rank": ("Rank in industry (95% range)", "行业内排名（95% 范围）"),
+    "ip_rank": ("{rank} of {n}", "第 {rank} 名（共 {n} 家）"),
+    "ip_rank_range": ("{rank} of {n} ({lo}–{hi})", "第 {rank} 名（共 {n} 家；{lo}–{hi}）"),
+    "ip_not_fitted": ("{company} could not be modelled in this wave (too few respondents).",
+                      "{company} 在本期无法建模（受访者过少）。"),
+    "ip_league_title": ("League table of {industry}: {construct}, wave {wave}", "{industry}行业排名：{construct}，{wave} 期"),
+    "ip_league_caption": ("▶ marks {company}.", "▶ 标出 {company}。"),
     # -------------------------------------------------------------- service quality (SERVQUAL, importance gap,
     # complaints iceberg, AHP): app_pages/classic_service.py
     "cl_servqual": ("RATER / SERVQUAL gaps", "RATER / SERVQUAL 服务质量差距"),
