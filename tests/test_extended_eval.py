@@ -156,9 +156,10 @@ def test_extended_loo_is_deterministic_and_matches_the_hand_loop():
     np.testing.assert_allclose(a["pls_rmse"], want["pls_rmse"], rtol=1e-6)
 
 
-def test_interaction_plspredict_recomputes_the_product_from_training_scores():
+@pytest.mark.parametrize("method", ["two_stage", "product"])
+def test_interaction_plspredict_recomputes_the_product_from_training_scores(method):
     data = _moderation()
-    spec = parse_model(MOD)
+    spec = parse_model(MOD).with_methods(interaction=method)
     got = plspredict(data, spec, folds=4, reps=1, seed=3)
     n = len(data)
     ys = ["y1", "y2", "y3"]
@@ -167,11 +168,15 @@ def test_interaction_plspredict_recomputes_the_product_from_training_scores():
         train = data.drop(index=data.index[rows]).reset_index(drop=True)
         test = data.iloc[rows].reset_index(drop=True)
         res = estimate_pls(train, spec)
-        first = res.stages["interaction_first"]        # the main-effects model of the training rows
-        prod = _score(first, "X", test) * _score(first, "M", test)
-        zt = (prod - res.item_mean["X*M"]) / res.item_sd["X*M"]
-        sy = {"X": _score(res, "X", test), "M": _score(res, "M", test),
-              "X:M": zt * res.outer.set_index("indicator").loc["X*M", "weight"]}
+        items, w, _ = _outer(res, "X:M")
+        if method == "two_stage":          # the product of the held-out stage-1 scores (main-effects model, training)
+            first = res.stages["interaction_first"]
+            prods = pd.DataFrame({"X*M": _score(first, "X", test) * _score(first, "M", test)})
+        else:                              # products of the held-out items z-scored with the training moments
+            z = (test - train.mean()) / train.std()
+            prods = pd.DataFrame({f"{a}*{b}": z[a] * z[b] for a in ("x1", "x2", "x3") for b in ("m1", "m2", "m3")})
+        zt = (prods[items].to_numpy() - res.item_mean[items].to_numpy()) / res.item_sd[items].to_numpy()
+        sy = {"X": _score(res, "X", test), "M": _score(res, "M", test), "X:M": zt @ w}
         eta = sum(sy[c] * _total(res, c, "Y") for c in sy)
         yi, _, lam = _outer(res, "Y")
         pls[rows] = np.column_stack([res.item_mean[it] + res.item_sd[it] * lam[i] * eta for i, it in enumerate(yi)])
