@@ -11,7 +11,8 @@ Everything runs on loopback and stops by itself:
    the sticky routing of deploy/nginx.conf (a ``csi_sticky`` cookie hashed to a replica; a websocket viewer
    without cookies lands on a random replica, a browser stays on its replica for its page, websocket and
    uploads), so the viewers are spread over the replicas;
-3. one warm-up visit in chromium (its time is printed as "cold"), then ``--viewers`` viewers arriving
+3. one warm-up visit in chromium (its time is printed as "cold"; with replicas one more per replica, directly),
+   then ``--viewers`` viewers arriving
    ``--stagger`` s apart (0.5) and pausing ``--think`` s (2) between steps: real Streamlit websocket
    sessions (``--clients ws``, the default: the frontend's protocol, BackMsg/ForwardMsg, no rendering)
    or chromium contexts (``--clients browser``; on 2 cores 20 renderers starve the server). Each opens
@@ -181,6 +182,10 @@ daemon off;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
+    # no temp files: nginx's workers run as another user than a root master and could not write into the bench's
+    # private folder (a 5 MB script chunk was cut off); loopback only, so request and response stay in memory
+    proxy_max_temp_file_size 0;
+    client_body_buffer_size 210m;
     client_body_temp_path {tmp}/nginx_body;
     proxy_temp_path {tmp}/nginx_proxy;
     fastcgi_temp_path {tmp}/nginx_fastcgi;
@@ -561,7 +566,8 @@ async def cli_ingest(db: Path, csv: Path, start_at: float, env: dict, res: Resul
 
 
 # ---------------------------------------------------------------------------- main
-async def run_load(args, url: str, db: Path, files: dict, env: dict, res: Results) -> None:
+async def run_load(args, url: str, db: Path, files: dict, env: dict, res: Results,
+                   replica_urls: list[str] = ()) -> None:
     from playwright.async_api import async_playwright
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -583,6 +589,12 @@ async def run_load(args, url: str, db: Path, files: dict, env: dict, res: Result
                     regions.append(o.strip())
             await box.press("Escape")
             await ctx.close()
+            # with several replicas each gets its own warm-up visit (directly, not through the proxy, which chose
+            # one of them for the visit above): caches are per process
+            for other in (list(replica_urls) if len(replica_urls) > 1 else []):
+                page = await new_page(browser, "warm-up", [])
+                await open_overview(page, other)
+                await page.context.close()
             if not regions:
                 raise RuntimeError("no Region options on the overview")
             t_start = time.monotonic()
@@ -765,7 +777,8 @@ def main(argv: list[str] | None = None) -> int:
         remaining = args.deadline - (time.monotonic() - t_begin) - 20
         load0 = f"{os.getloadavg()[0]:.1f}"
         try:
-            asyncio.run(asyncio.wait_for(run_load(args, url, db, files, env, res), timeout=max(10.0, remaining)))
+            asyncio.run(asyncio.wait_for(run_load(args, url, db, files, env, res,
+                                                     [f"http://127.0.0.1:{p}" for p in ports]), timeout=max(10.0, remaining)))
         except asyncio.TimeoutError:
             res.error("bench", "the load phase ran past the deadline")
         except Exception as e:  # noqa: BLE001 - the bench itself failed: say so, still report
