@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import os
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Mapping, Sequence
 
@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from csi.data import store
+from csi.data.ingest import ValidationReport
 from csi.errors import InputError, Problem, StoreError
 from csi.text.messages import problem
 
@@ -56,31 +57,12 @@ _NAMES_ZH = {"outlet": "门店/网点", "category": "类别/项目", "possible":
 _TOTAL_TOLERANCE = 1e-6  # points: stated totals are exact sums of the categories (half points allowed)
 
 
-@dataclass
-class AuditReport:
-    """What :func:`validate_audit` found: ``frame`` (outlet, category, possible, obtained, note, region, row) is
-    the clean data, meaningful only when ``ok``."""
-
-    source_name: str
-    problems: list[Problem]
-    frame: pd.DataFrame | None = None
-    columns: dict[str, str] = field(default_factory=dict)  # role -> header in the file
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def problems_frame(self) -> pd.DataFrame:
-        cols = ["severity", "file", "row", "column", "value", "reason", "reason_zh"]
-        return pd.DataFrame([p.as_dict() for p in self.problems], columns=cols)
+def _report(source_name: str, problems: list[Problem], frame: pd.DataFrame | None = None,
+            columns: dict[str, str] | None = None) -> ValidationReport:
+    """What :func:`validate_audit` found, as the survey ingest reports it (``problems``, ``ok``, ``errors``,
+    ``warnings``, ``problems_frame()``): ``frame`` (outlet, category, possible, obtained, note, region, row) is the
+    clean data, meaningful only when ``ok``; ``source_columns`` maps each role (outlet, ...) to its header."""
+    return ValidationReport(source_name=source_name, problems=problems, frame=frame, source_columns=dict(columns or {}))
 
 
 @dataclass(frozen=True)
@@ -136,16 +118,16 @@ def _number(cell: str) -> float | None:
 
 
 def validate_audit(raw: pd.DataFrame, name: str, *, known_outlets: Sequence[str] = (),
-                   strict_outlets: bool = False) -> AuditReport:
+                   strict_outlets: bool = False) -> ValidationReport:
     """Check an audit file's cells (never writes). ``known_outlets``: the store's outlets of earlier periods
     (empty: every outlet is new and nothing is said); a new outlet is a warning, an error if ``strict_outlets``."""
     from csi.data.ingest import _text
 
     if raw.shape[1] == 0 or len(raw) == 0:
-        return AuditReport(name, [problem(name, "header_only")])
+        return _report(name, [problem(name, "header_only")])
     roles, probs = _roles(raw, name)
     if probs:
-        return AuditReport(name, probs, columns=roles)
+        return _report(name, probs, columns=roles)
     n = len(raw)
     rows = np.arange(n) + 2
     text = {r: _text(raw[c]).to_numpy(dtype=object) for r, c in roles.items()}
@@ -222,7 +204,7 @@ def validate_audit(raw: pd.DataFrame, name: str, *, known_outlets: Sequence[str]
         frame[c] = [None if v is None or v == "" else str(v) for v in frame[c]]
     # errors first, in file order; warnings after
     probs.sort(key=lambda p: (p.severity != "error", p.row or 0))
-    return AuditReport(name, probs, frame=frame, columns=roles)
+    return _report(name, probs, frame=frame, columns=roles)
 
 
 def _label_problem(name: str, period: str) -> str:
@@ -234,7 +216,7 @@ def _label_problem(name: str, period: str) -> str:
 
 
 def check_audit(con, raw: pd.DataFrame, period: str, name: str, *, replace: bool = False,
-                strict_outlets: bool = False) -> AuditReport:
+                strict_outlets: bool = False) -> ValidationReport:
     """Validate ``raw`` as audit period ``period`` against the store ``con`` (read-only is fine): the label, a
     period that exists without ``replace``, the cells, the known outlets (those of the OTHER periods)."""
     label = _label_problem(name, period)
