@@ -101,12 +101,17 @@ def _visible(industry_of: dict, company: str, scoped: bool) -> bool:
     return not scoped or n >= state.INDUSTRY_MIN_BRANDS
 
 
-def render_overview_panel(sel, lang: str, focus: str | None = None, constructs=("SAT", "LOY")) -> None:
-    """The Overview's "Against your industry" panel; draws nothing outside a national programme."""
+def _company_tables(sel, focus):
+    """(company, :func:`tables_for` of its industry or None)."""
     company = own_company(sel, focus)
     if company is None or not sel.waves:
-        return
-    res = tables_for(sel, company)
+        return company, None
+    return company, tables_for(sel, company)
+
+
+def render_overview_panel(sel, lang: str, focus: str | None = None, constructs=("SAT", "LOY")) -> None:
+    """The Overview's "Against your industry" panel; draws nothing outside a national programme."""
+    company, res = _company_tables(sel, focus)
     if res is None:
         return
     industry, league, industry_of = res
@@ -129,10 +134,11 @@ def league_view(league: pd.DataFrame, industry: str, construct: str, company: st
     return pd.DataFrame({
         t("ind_col_rank", lang): [f"{int(r.rank)} ({r.rank_ci_low:.0f}–{r.rank_ci_high:.0f})"
                                   if pd.notna(r.rank_ci_low) else f"{int(r.rank)}" for r in lg.itertuples()],
-        t("ind_col_company", lang): [f"▶ {r.company}" if r.company == company else r.company for r in lg.itertuples()],
+        t("ind_col_company", lang): [f"▶ {r.company}" if r.company == company else r.company
+                                     for r in lg.itertuples()],
         t("ind_col_index", lang): [_fmt_ci(r.index, r.ci_low, r.ci_high) for r in lg.itertuples()],
-        t("ind_col_next", lang): ["" if pd.isna(r.diff_to_next) else
-                                  f"{r.diff_to_next:+.1f} ({t('ind_sig' if bool(r.significant_vs_next) else 'ind_not_sig', lang)})"
+        t("ind_col_next", lang): ["" if pd.isna(r.diff_to_next) else f"{r.diff_to_next:+.1f} ("
+                                  + t("ind_sig" if bool(r.significant_vs_next) else "ind_not_sig", lang) + ")"
                                   for r in lg.itertuples()],
     })
 
@@ -140,10 +146,7 @@ def league_view(league: pd.DataFrame, industry: str, construct: str, company: st
 def render_league(sel, lang: str, focus: str | None = None, construct: str = "SAT") -> None:
     """The Compare page's league table of the selected company's industry, the company marked (▶); a
     brand-scoped user sees the industry index only, never the other companies."""
-    company = own_company(sel, focus)
-    if company is None or not sel.waves:
-        return
-    res = tables_for(sel, company)
+    company, res = _company_tables(sel, focus)
     if res is None:
         return
     industry, league, industry_of = res

@@ -147,8 +147,14 @@ def main() -> None:
     pool = local_pool(1)
     list(pool.map(timed, [_fit_one] * 2, payloads[:2]))
     print(_costs_line("local pool worker", [c for _, c in pool.map(timed, [_fit_one] * len(payloads), payloads)]))
-    for name, config in (("Dask worker, Dask's default configuration", {}),
-                         ("Dask worker, WORKER_CONFIG (executor_for)", None)):
+    def _blas_only():  # the workers' state before this fix: BLAS limited, nothing else
+        from threadpoolctl import threadpool_limits as _limits
+
+        _limits(1)
+
+    for name, config, plugin in (("Dask worker, WORKER_CONFIG + plugin (executor_for)", None, True),
+                                 ("Dask worker, Dask's defaults, BLAS limited only", {}, False),
+                                 ("Dask worker, Dask's defaults + OneBlasThread plugin", {}, True)):
         if config is None:
             cluster = local_cluster(1)
         else:
@@ -157,16 +163,21 @@ def main() -> None:
                                        silence_logs=40)
         client = Client(cluster)
         try:
-            client.register_plugin(OneBlasThread())
+            if plugin:
+                client.register_plugin(OneBlasThread())
+            else:
+                client.run(_blas_only)
             info = next(iter(worker_report(client).values()))
             [f.result() for f in [client.submit(timed, _fit_one, p, pure=False) for p in payloads[:2]]]
             costs = [f.result()[1] for f in [client.submit(timed, _fit_one, p, pure=False) for p in payloads]]
             print(_costs_line(name, costs) + f"; worker: MALLOC_TRIM_THRESHOLD_={info['malloc_trim_threshold']}, "
-                  f"profiler {'on' if info['profile'] else 'off'}, BLAS threads {info['blas_threads']}, "
-                  f"{info['nthreads']} thread")
+                  f"thresholds set {info['malloc_thresholds_set']}, profiler {'on' if info['profile'] else 'off'}, "
+                  f"BLAS threads {info['blas_threads']}, {info['nthreads']} thread")
         finally:
             client.close()
             cluster.close()
+    print("   (after the first default LocalCluster this process's own environment holds MALLOC_TRIM_THRESHOLD_: "
+          "Dask's nanny writes it there; executor_for's clusters do not)")
 
     # 1. models per second
     n0 = sizes[0]
@@ -190,21 +201,24 @@ def main() -> None:
     for nw, chunk in ((1, None), (2, None), (2, 1)):
         with executor_for(f"dask-local:{nw}") as ex:
             run_parts(ex, 2 * nw)  # warm the workers (imports)
-            times, cpus = [], []
+            times, wcpus, ccpus = [], [], []
             client = ex._csi_client  # noqa: SLF001
             for _ in range(repeat):
-                c = sum(client.run(_cpu).values()) + _cpu()
+                w, c = sum(client.run(_cpu).values()), _cpu()
                 t = time.perf_counter()
                 run_parts(ex, n0, chunk)
                 times.append(time.perf_counter() - t)
-                cpus.append(sum(client.run(_cpu).values()) + _cpu() - c)
+                wcpus.append(sum(client.run(_cpu).values()) - w)
+                ccpus.append(_cpu() - c)
         dt = statistics.median(times)
         what = "one group per task" if chunk == 1 else "chunked tasks"
         if chunk is None:
             per_workers[nw] = dt
+        wc, cc = statistics.median(wcpus) / n0, statistics.median(ccpus) / n0
         print(f"   LocalCluster, {nw} worker{'s' if nw > 1 else ''} ({what}): {n0} models in {dt:.2f} s = "
-              f"{n0 / dt:.2f} models/s; {statistics.median(cpus) / n0:.3f} CPU-s per model, workers + scheduler "
-              f"+ client (median of {repeat}; {_load()})")
+              f"{n0 / dt:.2f} models/s; CPU-s per model: workers {wc:.3f}, scheduler + client {cc:.3f}; on "
+              f"{os.cpu_count()} idle cores at most {min(nw / wc, os.cpu_count() / (wc + cc)):.2f} models/s "
+              f"(median of {repeat}; {_load()})")
     print(f"   speed-up 2 workers vs 1: {per_workers[1] / per_workers[2]:.2f}x (target >= 1.7x)")
 
     # 2. scaling and the whole programme on 2 workers; worker memory after each size
