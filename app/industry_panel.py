@@ -101,17 +101,26 @@ def _visible(industry_of: dict, company: str, scoped: bool) -> bool:
     return not scoped or n >= state.INDUSTRY_MIN_BRANDS
 
 
-def _company_tables(sel, focus):
-    """(company, :func:`tables_for` of its industry or None)."""
+def is_national(prep) -> bool:
+    """Whether a prepared selection has an industry segment (a national programme): the panels' quick exit."""
+    from csi.report.build import INDUSTRY_COLUMN
+
+    bf = getattr(prep, "brand_frame", None)
+    return bf is not None and INDUSTRY_COLUMN in bf.columns and bool(bf[INDUSTRY_COLUMN].notna().any())
+
+
+def _company_tables(sel, focus, prep=None):
+    """(company, :func:`tables_for` of its industry or None); ``prep``: the page's prepared selection, for a
+    quick exit outside a national programme."""
     company = own_company(sel, focus)
-    if company is None or not sel.waves:
+    if company is None or not sel.waves or (prep is not None and not is_national(prep)):
         return company, None
     return company, tables_for(sel, company)
 
 
-def render_overview_panel(sel, lang: str, focus: str | None = None, constructs=("SAT", "LOY")) -> None:
+def render_overview_panel(sel, lang: str, focus: str | None = None, constructs=("SAT", "LOY"), prep=None) -> None:
     """The Overview's "Against your industry" panel; draws nothing outside a national programme."""
-    company, res = _company_tables(sel, focus)
+    company, res = _company_tables(sel, focus, prep)
     if res is None:
         return
     industry, league, industry_of = res
@@ -143,10 +152,10 @@ def league_view(league: pd.DataFrame, industry: str, construct: str, company: st
     })
 
 
-def render_league(sel, lang: str, focus: str | None = None, construct: str = "SAT") -> None:
+def render_league(sel, lang: str, focus: str | None = None, construct: str = "SAT", prep=None) -> None:
     """The Compare page's league table of the selected company's industry, the company marked (▶); a
     brand-scoped user sees the industry index only, never the other companies."""
-    company, res = _company_tables(sel, focus)
+    company, res = _company_tables(sel, focus, prep)
     if res is None:
         return
     industry, league, industry_of = res

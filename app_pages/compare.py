@@ -242,6 +242,6 @@ with tab_g:
     try:  # draws nothing without an industry segment; a brand-scoped user sees aggregates only
         from app import industry_panel
 
-        industry_panel.render_league(sel, L, prep.focus_brand, construct="SAT")
+        industry_panel.render_league(sel, L, prep.focus_brand, construct="SAT", prep=prep)
     except CSIError as e:
         friendly_error(e, L)

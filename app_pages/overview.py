@@ -226,7 +226,8 @@ except CSIError as e:
 try:  # draws nothing without an industry segment; a brand-scoped user sees aggregates only
     from app import industry_panel
 
-    industry_panel.render_overview_panel(sel, L, prep.focus_brand, tuple(c for c in (target, loy) if c))
+    industry_panel.render_overview_panel(sel, L, prep.focus_brand, tuple(c for c in (target, loy) if c),
+                                         prep=prep)
 except CSIError as e:
     st.caption(friendly_text(e, L))
 
