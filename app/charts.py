@@ -174,7 +174,8 @@ def ipma_chart(df: pd.DataFrame, lang: str, thresholds: tuple[float, float] | No
                          color=construct_color(c, constructs))
         fig.add_trace(go.Scatter(
             x=d["importance"], y=d["performance"], mode="markers+text", name=construct_label(c, lang),
-            text=d[label_col] if len(df) <= 12 else d["driver"], textposition="top center", cliponaxis=False,
+            text=d[label_col] if len(df) <= 12 else d["driver"], cliponaxis=False,
+            textposition="top right" if bars else "top center",  # beside the vertical bar, not on it
             marker=dict(size=14, color=construct_color(c, constructs), line=dict(width=1, color="white")),
             error_x=err_x, error_y=err_y,
             hovertemplate="%{text}<br>" + t("axis_importance", lang) + ": %{x:.3f}<br>"
@@ -280,6 +281,19 @@ def grouped_index_chart(df: pd.DataFrame, group_col: str, lang: str, title: str,
     return _layout(fig, title, height=380)
 
 
+def _layered(spec) -> dict[str, tuple[float, float]]:
+    """(x, y) of a custom model's constructs: a column per structural depth, layers alternately shifted up and
+    down so a chain of single constructs is not one straight line."""
+    depth: dict[str, int] = {}
+    for c in spec.constructs:  # topological order: predecessors are already placed
+        depth[c] = 1 + max((depth[p] for p in spec.predecessors(c)), default=-1)
+    layers: dict[int, list[str]] = {}
+    for c in spec.constructs:
+        layers.setdefault(depth[c], []).append(c)
+    return {c: (1.4 * float(d), 1.6 * ((len(cs) - 1) / 2.0 - k) + (0.7 if d % 2 else -0.7))
+            for d, cs in layers.items() for k, c in enumerate(cs)}
+
+
 def path_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict[str, float] | None = None,
                  index: dict[str, float] | None = None, title: str | None = None,
                  outer: pd.DataFrame | None = None, items: dict[str, tuple[str, str]] | None = None) -> go.Figure:
@@ -297,22 +311,11 @@ def path_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict[str, float] | No
     constructs = tuple(spec.constructs)
     if outer is not None:
         return _outer_diagram(spec, paths, lang, r2, index, title, outer, items or {})
-    depth: dict[str, int] = {}
-    for c in constructs:  # topological order: predecessors are already placed
-        preds = spec.predecessors(c)
-        depth[c] = 1 + max((depth[p] for p in preds), default=-1)
-    layers: dict[int, list[str]] = {}
-    for c in constructs:
-        layers.setdefault(depth[c], []).append(c)
-    pos = {}
     if set(constructs) <= set(STANDARD_LAYOUT):
         # The textbook CSI picture, checked so that no arrow passes through another construct.
         pos = {c: STANDARD_LAYOUT[c] for c in constructs}
     else:
-        for d, cs in layers.items():
-            for k, c in enumerate(cs):
-                # alternate layers up/down so a chain of single constructs is not one straight line
-                pos[c] = (1.4 * float(d), 1.6 * ((len(cs) - 1) / 2.0 - k) + (0.7 if d % 2 else -0.7))
+        pos = _layered(spec)
     fig = go.Figure()
     xs_all = [p[0] for p in pos.values()]
     ys_all = [p[1] for p in pos.values()]
@@ -470,15 +473,7 @@ def _outer_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict, index: dict, 
     if set(constructs) <= set(OUTER_LAYOUT):
         pos = {c: np.array(OUTER_LAYOUT[c], float) for c in constructs}
     else:
-        depth: dict[str, int] = {}
-        for c in constructs:
-            depth[c] = 1 + max((depth[p] for p in spec.predecessors(c)), default=-1)
-        layers: dict[int, list[str]] = {}
-        for c in constructs:
-            layers.setdefault(depth[c], []).append(c)
-        base = {c: (1.4 * float(d), 1.6 * ((len(cs) - 1) / 2.0 - k) + (0.7 if d % 2 else -0.7))
-                for d, cs in layers.items() for k, c in enumerate(cs)}
-        rot = {c: (y, -x) for c, (x, y) in base.items()}
+        rot = {c: (y, -x) for c, (x, y) in _layered(spec).items()}
         xs = [p[0] for p in rot.values()]
         span = (max(xs) - min(xs)) or 1.0
         sx = (OUTER_WIDTH - 2 * _FAN) / span
@@ -493,7 +488,13 @@ def _outer_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict, index: dict, 
         f = _NODE / (float(np.hypot(*(b - a))) or 1.0)
         s0, s1 = a + f * (b - a), b - f * (b - a)
         segments.append((s0, s1))
-        mids.append((s0 + s1) / 2)
+        # the label at the middle of its arrow, or nearer an end when another arrow's label or a node is there
+        for u in (0.5, 0.4, 0.6, 0.3, 0.7, 0.5):
+            m = s0 + u * (s1 - s0)
+            if not any(_box_overlap(m, _PATH_BOX, q, _PATH_BOX) for q in mids) and all(
+                    float(np.hypot(*(m - q))) > _NODE + 12 for q in pos.values()):
+                break
+        mids.append(m)
     fans = _place_fans(pos, dict(spec.blocks), segments, mids, OUTER_WIDTH)
 
     for r, (s0, s1), m in zip(paths.to_dict("records"), segments, mids):

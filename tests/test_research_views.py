@@ -121,8 +121,11 @@ def test_indicator_labels_keep_clear_of_each_other_on_the_design_canvas():
     from csi.data import demo
 
     wave = demo.generate(3).waves["2025Q4"]
-    for name in ("ccsi", "ecsi", "acsi"):
-        spec = template(name).with_items(wave.columns)
+    custom = parse_model("BRAND =~ imag1 + imag2 + imag3 + imag4\nSERV =~ qual1 + qual2 + qual3 + qual4 + qual5\n"
+                         "PRICE =~ val1 + val2 + val3\nHAPPY =~ sat1 + sat2 + sat3\nSTAY =~ loy1 + loy2 + loy3\n"
+                         "SERV ~ BRAND\nPRICE ~ SERV + BRAND\nHAPPY ~ SERV + PRICE + BRAND\nSTAY ~ HAPPY + BRAND")
+    for name in ("ccsi", "ecsi", "acsi", "custom"):
+        spec = (custom if name == "custom" else template(name)).with_items(wave.columns)
         data = wave[list(spec.indicators)].astype(float)
         res = estimate_pls(data.where(data != 99).dropna(), spec)
         fig = charts.path_diagram(spec, res.paths, "en", outer=pls_params(res, None))
@@ -213,24 +216,14 @@ def _charts(at, key=None):
 
 
 def test_model_and_drivers_pages_in_chinese_with_indicators(small_db, tmp_path, monkeypatch):
-    import shutil
-
     from streamlit.testing.v1 import AppTest
-    from test_app import _no_exception, _wait_jobs
+    from test_app import _clear_streamlit_caches, _no_exception, _use_copy, _wait_jobs
     from test_i18n import leaks
 
     from app import state
 
-    db = tmp_path / "csi.duckdb"
-    shutil.copy(small_db, db)
-    monkeypatch.setenv("CSI_DB", str(db))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "30")
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])
-    import streamlit as st
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    _use_copy(small_db, tmp_path, monkeypatch)  # the app tests' environment: a private copy, small bootstraps
+    _clear_streamlit_caches()
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=240)
     at.run()
     at.session_state["lang"] = "zh"
