@@ -81,8 +81,9 @@ def test_model_page_with_indicators_in_both_languages(server, browser):  # noqa:
             _wait_idle(page)
             if run:
                 page.get_by_role("button", name=run).click()
-                page.get_by_text("次重抽样", exact=False).first.wait_for(timeout=240_000)  # the legend: bootstrap done
+                page.get_by_text("自助法，双侧", exact=False).first.wait_for(timeout=240_000)  # the legend: bootstrap done
                 _wait_idle(page)
+                assert page.get_by_text("自助抽样完成", exact=False).count() == 1
             page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
                                    ".every(e => e.querySelector('svg.main-svg'))", timeout=60_000)
             page.wait_for_timeout(1200)
