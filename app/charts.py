@@ -533,10 +533,11 @@ def _outer_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict, index: dict, 
             en, zh = items.get(e.indicator, ("", ""))
             q = html.escape(str(zh if lang == "zh" else en) or construct_label(c, lang), quote=False)
             colon = "：" if lang == "zh" else ": "
+            what = t("md_outer_weight" if e.kind == "weight" else "md_outer_loading", lang)
+            pv = "" if np.isnan(e.p_value) else present_p(e.p_value)
             ihover.append(f"{html.escape(construct_label(c, lang), quote=False)} {e.number}{colon}{q}<br>"
-                          f"{t('md_outer_' + e.kind, lang)} = {e.estimate:.3f}"
-                          + ("" if np.isnan(e.p_value) else ", p " + ("" if present_p(e.p_value).startswith("<")
-                                                                        else "= ") + present_p(e.p_value)))
+                          + f"{what} = {e.estimate:.3f}"
+                          + (f", p {'' if pv.startswith('<') else '= '}{pv}" if pv else ""))
             icolor.append(_rgba(color, 0.18))
             iline.append(color)
     fig.add_trace(go.Scatter(x=ix, y=iy, mode="markers+text", text=itext, textposition="middle center",
@@ -549,7 +550,8 @@ def _outer_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict, index: dict, 
                              textposition="middle center", hoverinfo="text", showlegend=False, name="constructs",
                              marker=dict(size=2 * _NODE,
                                          color=[_rgba(construct_color(c, constructs), 0.25) for c in constructs],
-                                         line=dict(width=2, color=[construct_color(c, constructs) for c in constructs])),
+                                         line=dict(width=2, color=[construct_color(c, constructs)
+                                                                   for c in constructs])),
                              textfont=dict(size=11)))
     ys = [p[1] for p in pos.values()] + iy
     lo, hi = min(ys) - _NODE - 8, max(ys) + _NODE + 8
