@@ -77,6 +77,10 @@ def _failed_caption(key, err) -> str:
         return tp("ss_group_small", L, group=_group_name(key), n=int(m.group(1)), need=int(m.group(2)))
     return plain(f"{_group_name(key)}: {public_message(err)}")
 with_ci = st.toggle(t("cp_with_ci", L, B=B), key="cp_ci")
+if with_ci:  # what the "significant" verdicts of the wave, segment and brand tabs mean (the one legend helper)
+    from csi.report.present import significance_legend
+
+    st.caption(plain(significance_legend(L, B, marks=("interval",))))
 
 tab_w, tab_s, tab_g, tab_m = st.tabs([t("cp_waves", L), t("cp_segments", L), t("cp_gap", L), t("cp_mga", L)])
 

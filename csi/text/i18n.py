@@ -1211,6 +1211,8 @@ TEXT: dict[str, tuple[str, str]] = {
                              "performance (vertical)",
                              "误差线：重要性（横向）与表现（纵向）的 {level}% 百分位区间"),
     "sig_legend_column": ("“significant”: p < {alpha}", "“显著”：p < {alpha}"),
+    "sig_legend_interval": ("“significant”: the {level} % percentile interval of the difference excludes 0",
+                            "“显著”：差异的 {level}% 百分位区间不含 0"),
     "sig_legend_bootstrap": (" (bootstrap, two-sided, {n} resamples)", "（自助法，双侧，{n} 次重抽样）"),
     "sig_legend_permutation": (" (permutation test, two-sided, {n} permutations)", "（置换检验，双侧，{n} 次置换）"),
     "sig_legend_none": ("No bootstrap yet, so no significance marks: run one for stars, dashed lines and intervals.",
