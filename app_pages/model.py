@@ -243,6 +243,7 @@ if sel.method == "cbsem" or st.toggle(t("md_cbsem_toggle", L), key="md_cbsem_on"
         st.plotly_chart(charts.path_diagram(spec, cb.paths, L, r2=dict(zip(cb.constructs["construct"],
                                                                           cb.constructs["r2"])),
                                             title=t("md_cbsem_title", L)), key="md_cb_path")
+        st.caption(plain(significance_legend(L, cb.fit.get("n", 0), marks=("stars", "edges"), test="ml")))
     except CSIError as e:
         friendly_error(e, L)
 

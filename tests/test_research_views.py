@@ -64,6 +64,7 @@ def test_legend_names_the_test_and_its_resamples_in_both_languages():
     assert significance_legend("zh", 200, ("interval",)) == "“显著”：差异的 95% 百分位区间不含 0（自助法，双侧，200 次重抽样）"
     assert "90 % percentile intervals" in significance_legend("en", 99, ("ipma_bars",), alpha=0.1)
     assert significance_legend("zh", None) == t("sig_legend_none", "zh")
+    assert significance_legend("en", 1200, test="ml").endswith("(maximum-likelihood z test, two-sided, n = 1200)")
 
 
 # ------------------------------------------------------------------ path diagram with indicators

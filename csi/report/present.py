@@ -200,9 +200,10 @@ def significance_legend(lang: str, n=None, marks=("stars",), test: str = "bootst
     *** p < 0.001, n.s. not significant (bootstrap, two-sided, 500 resamples)``.
 
     ``marks``: which marks the view uses — ``stars``, ``edges`` (grey arrows / dashed lines = not significant),
-    ``bars`` (percentile-interval error bars), ``column`` (a "significant" column). ``test``: ``bootstrap`` or
-    ``permutation``; ``n`` its number of resamples. ``n=None``: no test was run, the caption says so (and that
-    the view therefore shows no marks)."""
+    ``ipma_bars`` (the IPMA's interval bars), ``column`` (a "significant" column: p < alpha), ``interval`` (a
+    "significant" difference: its interval excludes 0). ``test``: ``bootstrap`` or ``permutation`` (``n`` its
+    number of resamples) or ``ml`` (CB-SEM's z test; ``n`` the respondents). ``n=None``: no test was run, the
+    caption says so (and that the view therefore shows no marks)."""
     if n is None:
         return t("sig_legend_none", lang)
     level = f"{100 * (1 - alpha):g}"

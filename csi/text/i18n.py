@@ -1215,6 +1215,7 @@ TEXT: dict[str, tuple[str, str]] = {
                             "“显著”：差异的 {level}% 百分位区间不含 0"),
     "sig_legend_bootstrap": (" (bootstrap, two-sided, {n} resamples)", "（自助法，双侧，{n} 次重抽样）"),
     "sig_legend_permutation": (" (permutation test, two-sided, {n} permutations)", "（置换检验，双侧，{n} 次置换）"),
+    "sig_legend_ml": (" (maximum-likelihood z test, two-sided, n = {n})", "（最大似然 z 检验，双侧，n = {n}）"),
     "sig_legend_none": ("No bootstrap yet, so no significance marks: run one for stars, dashed lines and intervals.",
                         "尚未运行自助抽样，因此没有显著性标记：运行后可显示星号、虚线与区间。"),
     "dr_ipma_no_boot": ("No interval bars: the intervals of importance and performance need a bootstrap of this "
