@@ -479,6 +479,8 @@ def _copy_out(value):
         import copy
 
         return copy.deepcopy(value)
+    if isinstance(value, tuple):
+        return tuple(_copy_out(v) for v in value)
     return value
 
 

@@ -25,14 +25,13 @@ def _cipma_section(sel, wave, fit, ip, target: str, level: str, scales, lang_: s
     st.subheader(t("dr_cipma_title", lang_))
     tname = construct_label(target, lang_)
     try:
-        key = ("cipma", sel.path, sel.version, tuple(sel.waves), tuple(sel.filters), sel.model, sel.syntax,
-               bool(sel.weighted), wave, target, level)
-        cache = st.session_state.setdefault("rs_cache", {})
-        if key not in cache:
-            with st.spinner(t("computing", lang_)):
-                cache[key] = cipma(fit.result, state.prepared(sel).rows_of(wave), scales, target=target, level=level,
-                                   n_perm=1000, seed=1, ipma_table=ip)
-        nca, bn = cache[key]
+        # once per process for every session with this selection (the shared Prepared and fit objects): 1,000
+        # permutations per session and selection were most of a loaded server's CPU (app.state.shared)
+        prep = state.prepared(sel)
+        with st.spinner(t("computing", lang_)):
+            nca, bn = state.shared("dr_cipma", (prep, fit), lambda: cipma(
+                fit.result, prep.rows_of(wave), scales, target=target, level=level, n_perm=1000, seed=1,
+                ipma_table=ip), wave, target, level)
     except CSIError as e:
         friendly_error(e, lang_)
         return

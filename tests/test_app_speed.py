@@ -12,7 +12,6 @@ hand out nothing a session could change for the others. No timings here (bench/b
 from __future__ import annotations
 
 import json
-import shutil
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -109,6 +108,10 @@ def test_shared_is_keyed_on_identity_and_plain_values_and_copies_out():
     assert calls == ["en", "zh", "en2", "other"]
     with pytest.raises(TypeError):
         state.shared("t_view", (prep,), compute("x"), ["unhashable"])
+    # a tuple of frames (the Drivers page's cIPMA tables) is copied item by item
+    nca, bn = state.shared("t_pair", (prep,), lambda: (pd.DataFrame({"d": [0.1]}), pd.DataFrame({"r": [1]})))
+    nca["extra"] = 1
+    assert list(state.shared("t_pair", (prep,), lambda: None)[0].columns) == ["d"]
 
 
 def test_shared_figure_is_frozen_and_shared_errors_are_not_memoised():
@@ -170,13 +173,10 @@ def small_db(tmp_path_factory):
 @pytest.fixture()
 def app_db(small_db, tmp_path, monkeypatch):
     import streamlit as st
+    from test_app import _use_copy  # the app's environment on a private copy, as the other app tests
 
-    db = tmp_path / "csi.duckdb"
-    shutil.copy(small_db, db)
-    monkeypatch.setenv("CSI_DB", str(db))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
+    db = _use_copy(small_db, tmp_path, monkeypatch)
     monkeypatch.setenv("CSI_APP_BOOTSTRAP", "0")  # point estimates only: no background jobs
-    monkeypatch.chdir(ROOT)
     st.cache_data.clear()
     st.cache_resource.clear()
     yield db
