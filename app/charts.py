@@ -403,10 +403,12 @@ def outer_edges(spec, params: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _seg_dist(q: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+def _seg_dist(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distances of points ``X (..., 2)`` to the segments ``a → b`` (each ``(s, 2)``): ``(..., s)``."""
     ab = b - a
-    u = float(np.clip(np.dot(q - a, ab) / (np.dot(ab, ab) or 1.0), 0.0, 1.0))
-    return float(np.hypot(*(q - a - u * ab)))
+    rel = X[..., None, :] - a
+    u = np.clip((rel * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
+    return np.hypot(*np.moveaxis(rel - u[..., None] * ab, -1, 0))
 
 
 def _box_overlap(p: np.ndarray, sp: tuple, q: np.ndarray, sq: tuple) -> float:
@@ -437,24 +439,33 @@ def _place_fans(pos: dict, blocks: dict, segments: list, path_labels: list, widt
             gaps = [((dirs[(j + 1) % len(dirs)] - dirs[j]) % 360 or 360, dirs[j]) for j in range(len(dirs))]
             g, start = max(gaps)
             gap_mid = (start + g / 2) % 360
-        best = None
-        for theta in np.arange(0.0, 360.0, 5.0):
-            cost = 0.01 * min(abs(theta - gap_mid), 360 - abs(theta - gap_mid))
-            for a in _fan_angles(k, theta):
-                u = np.array([math.cos(a), math.sin(a)])
-                box, lab = P + _RING * u, P + _LABEL_R * u
-                half = _ITEM_BOX[0] / 2 + 4
-                cost += 1000.0 * (max(0.0, half - box[0]) + max(0.0, box[0] + half - width))
-                for d, q in pos.items():
-                    if d != c:
-                        cost += 10.0 * max(0.0, _NODE + 18 - float(np.hypot(*(box - q))))
-                        cost += 10.0 * max(0.0, _NODE + 20 - float(np.hypot(*(lab - q))))
-                for s0, s1 in segments:
-                    cost += 5.0 * max(0.0, 14 - _seg_dist(box, s0, s1)) + 5.0 * max(0.0, 12 - _seg_dist(lab, s0, s1))
-                for q, size in placed:
-                    cost += 20.0 * (_box_overlap(box, _ITEM_BOX, q, size) + _box_overlap(lab, _LABEL_BOX, q, size))
-            if best is None or cost < best[0] - 1e-9:
-                best = (cost, float(theta))
+        # every direction at once: (T thetas, k indicators, 2)
+        thetas = np.arange(0.0, 360.0, 5.0)
+        a = np.stack([_fan_angles(k, th) for th in thetas])
+        U = np.stack([np.cos(a), np.sin(a)], axis=-1)
+        box, lab = P + _RING * U, P + _LABEL_R * U
+        relu = lambda x: np.maximum(x, 0.0)  # noqa: E731
+        half = _ITEM_BOX[0] / 2 + 4
+        cost = 0.01 * np.minimum(abs(thetas - gap_mid), 360 - abs(thetas - gap_mid))
+        cost = cost + 1000.0 * (relu(half - box[..., 0]) + relu(box[..., 0] + half - width)).sum(-1)
+        others = np.array([q for d, q in pos.items() if d != c], float).reshape(-1, 2)
+        for X, clear in ((box, _NODE + 18), (lab, _NODE + 20)):
+            dist = np.hypot(*np.moveaxis(X[..., None, :] - others, -1, 0))
+            cost = cost + 10.0 * relu(clear - dist).sum((-1, -2))
+        if segments:
+            s0 = np.array([g[0] for g in segments], float)
+            s1 = np.array([g[1] for g in segments], float)
+            cost = cost + 5.0 * (relu(14 - _seg_dist(box, s0, s1)).sum((-1, -2))
+                                 + relu(12 - _seg_dist(lab, s0, s1)).sum((-1, -2)))
+        if placed:
+            C = np.array([q for q, _ in placed], float)
+            Z = np.array([z for _, z in placed], float)
+            for X, size in ((box, _ITEM_BOX), (lab, _LABEL_BOX)):
+                d = abs(X[..., None, :] - C)
+                ov = relu((np.asarray(size) + Z) / 2 - d)
+                cost = cost + 20.0 * (ov[..., 0] * ov[..., 1]).sum((-1, -2))
+        j = int(np.flatnonzero(cost <= cost.min() + 1e-9)[0])  # the first of equal directions, as a loop would
+        best = (float(cost[j]), float(thetas[j]))
         out[c] = best[1]
         for a in _fan_angles(k, best[1]):
             u = np.array([math.cos(a), math.sin(a)])
@@ -482,6 +493,7 @@ def _outer_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict, index: dict, 
         pos = {c: np.array([_FAN + (x - x0) * sx, y * sy]) for c, (x, y) in rot.items()}
 
     fig = go.Figure()
+    anns: list[dict] = []  # set once: plotly re-validates every annotation on each add_annotation
     segments, mids = [], []
     for r in paths.to_dict("records"):
         a, b = pos[r["from"]], pos[r["to"]]
@@ -505,13 +517,13 @@ def _outer_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict, index: dict, 
         width = 1 + 8 * min(1.0, abs(est))
         mark = stars(p)
         mark = " " + mark if mark == "n.s." else mark
-        fig.add_annotation(x=s1[0], y=s1[1], ax=s0[0], ay=s0[1], xref="x", yref="y", axref="x", ayref="y",
-                           showarrow=True, arrowhead=3, arrowsize=max(0.6, 3.0 / width), arrowwidth=width,
-                           arrowcolor="#37474F" if sig else "#B0BEC5", opacity=0.9)
-        fig.add_annotation(x=m[0], y=m[1], text=f"{est:.2f}{mark}", showarrow=False, name=f"path:{r['from']}>{r['to']}",
-                           font=dict(size=12, color="#263238"), bgcolor="rgba(255,255,255,0.85)")
+        anns.append(dict(x=s1[0], y=s1[1], ax=s0[0], ay=s0[1], xref="x", yref="y", axref="x", ayref="y",
+                         showarrow=True, arrowhead=3, arrowsize=max(0.6, 3.0 / width), arrowwidth=width,
+                         arrowcolor="#37474F" if sig else "#B0BEC5", opacity=0.9))
+        anns.append(dict(x=m[0], y=m[1], text=f"{est:.2f}{mark}", showarrow=False, name=f"path:{r['from']}>{r['to']}",
+                         font=dict(size=12, color="#263238"), bgcolor="rgba(255,255,255,0.85)"))
 
-    ix, iy, itext, ihover, icolor, iline = [], [], [], [], [], []
+    ix, iy, itext, ihover, icolor, iline, lines = [], [], [], [], [], [], []
     for c in constructs:
         P, color = pos[c], construct_color(c, constructs)
         block = edges[edges["construct"] == c]
@@ -519,13 +531,13 @@ def _outer_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict, index: dict, 
             u = np.array([math.cos(a), math.sin(a)])
             s0, s1 = P + _NODE * u, P + (_RING - _ITEM_BOX[0] / 2 - 1) * u
             dashed = e.significant is not pd.NA and not e.significant
-            fig.add_trace(go.Scatter(x=[s0[0], s1[0]], y=[s0[1], s1[1]], mode="lines", hoverinfo="skip",
-                                     showlegend=False, name=f"outer:{e.indicator}",
-                                     line=dict(color=color, width=1.6, dash="dash" if dashed else "solid")))
+            lines.append(go.Scatter(x=[s0[0], s1[0]], y=[s0[1], s1[1]], mode="lines", hoverinfo="skip",
+                                    showlegend=False, name=f"outer:{e.indicator}",
+                                    line=dict(color=color, width=1.6, dash="dash" if dashed else "solid")))
             lab = P + _LABEL_R * u
-            fig.add_annotation(x=lab[0], y=lab[1], text=f"{e.estimate:.2f}".replace("-", "−"), showarrow=False,
-                               name=f"outer:{e.indicator}", font=dict(size=11, color="#263238"),
-                               bgcolor="rgba(255,255,255,0.9)")
+            anns.append(dict(x=lab[0], y=lab[1], text=f"{e.estimate:.2f}".replace("-", "−"), showarrow=False,
+                             name=f"outer:{e.indicator}", font=dict(size=11, color="#263238"),
+                             bgcolor="rgba(255,255,255,0.9)"))
             box = P + _RING * u
             ix.append(box[0])
             iy.append(box[1])
@@ -540,6 +552,7 @@ def _outer_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict, index: dict, 
                           + (f", p {'' if pv.startswith('<') else '= '}{pv}" if pv else ""))
             icolor.append(_rgba(color, 0.18))
             iline.append(color)
+    fig.add_traces(lines)  # at once: one add_trace per line re-validates the figure every time
     fig.add_trace(go.Scatter(x=ix, y=iy, mode="markers+text", text=itext, textposition="middle center",
                              hovertext=ihover, hoverinfo="text", showlegend=False, name="indicators",
                              marker=dict(symbol="square", size=_ITEM_BOX[0], color=icolor,
@@ -553,6 +566,7 @@ def _outer_diagram(spec, paths: pd.DataFrame, lang: str, r2: dict, index: dict, 
                                          line=dict(width=2, color=[construct_color(c, constructs)
                                                                    for c in constructs])),
                              textfont=dict(size=11)))
+    fig.update_layout(annotations=anns)
     ys = [p[1] for p in pos.values()] + iy
     lo, hi = min(ys) - _NODE - 8, max(ys) + _NODE + 8
     # one pixel per unit both ways: a wider column centres the drawing instead of stretching its lines away from
