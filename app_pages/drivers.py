@@ -99,15 +99,16 @@ if small is not None:  # no priorities and no action list on a handful of answer
     st.stop()
 try:
     # the engine's IPMA (item texts from the database's dictionary, so an analyst's edits show up here too)
-    ip = build.priorities_table(prep, fit, targets=[target], levels=[level])
+    ip = state.engine_table(build.priorities_table, prep, fit, targets=[target], levels=[level])
 except CSIError as e:
     friendly_error(e, L)
     st.stop()
 
-st.plotly_chart(charts.ipma_chart(ip, L, priorities.ipma_thresholds(ip), constructs=tuple(spec.constructs),
-                                  title=t("dr_matrix_title", L, target=construct_label(target, L), wave=wave),
-                                  intervals=True),
-                key="dr_ipma")
+st.plotly_chart(state.shared_figure(  # built once per process for this fit, wave, target, level and language
+    "dr_ipma", (prep, fit), lambda: charts.ipma_chart(
+        ip, L, priorities.ipma_thresholds(ip), constructs=tuple(spec.constructs),
+        title=t("dr_matrix_title", L, target=construct_label(target, L), wave=wave), intervals=True),
+    wave, target, level, L), key="dr_ipma")
 if fit.boot is not None and charts.ipma_intervals(ip):
     st.caption(plain(significance_legend(L, fit.boot.n_kept, marks=("ipma_bars",), alpha=prep.settings.alpha)))
 else:
@@ -131,7 +132,9 @@ driver = c1.selectbox(t("dr_whatif_raise", L), drivers, key="dr_wi_driver",
                       format_func=lambda d: construct_label(d, L) if d in spec.constructs else d)
 points = c2.slider(t("dr_whatif_points", L), 0.0, 20.0, 5.0, 0.5, key="dr_wi_points")
 try:
-    wi = priorities.what_if(result, scales, driver, points).set_index("construct")["change"]
+    # reads every respondent's scores (O(respondents)): once per process for this fit, wave, driver and step
+    wi = state.shared("dr_what_if", (prep, fit), lambda: priorities.what_if(result, scales, driver, points),
+                      wave, driver, float(points)).set_index("construct")["change"]
     dsat = float(wi.get("SAT", 0.0))
     dloy = float(wi.get("LOY", 0.0))
     name = construct_label(driver, L) if driver in spec.constructs else driver
