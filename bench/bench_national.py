@@ -226,7 +226,7 @@ def main() -> None:
     client = Client(cluster)
     try:
         client.register_plugin(OneBlasThread())
-        ex = client.get_executor()
+        ex = client.get_executor(pure=False)  # as executor_for
         ex._csi_client = client  # noqa: SLF001 - chunks by the number of workers, as executor_for's
         run_parts(ex, 4)
         for n in sizes:

@@ -105,6 +105,26 @@ def _scales_for(scales, labels: Mapping[str, str], items: Sequence[str]) -> dict
     return check_scales(items, scales)
 
 
+def _scales_memo(scales, items: Sequence[str]) -> Callable[[Mapping[str, str]], dict]:
+    """:func:`_scales_for` of one call's groups, computed once per wave (a wave_scales table depends only on
+    the wave: filtering it per group cost ~50 ms each, more than Dask's whole per-task cost); errors too."""
+    memo: dict = {}
+
+    def of(labels: Mapping[str, str]) -> dict:
+        k = str(labels.get("wave")) if isinstance(scales, pd.DataFrame) else None
+        if k not in memo:
+            try:
+                memo[k] = _scales_for(scales, labels, items)
+            except CSIError as e:
+                memo[k] = e
+        hit = memo[k]
+        if isinstance(hit, CSIError):
+            raise hit
+        return dict(hit)
+
+    return of
+
+
 # bootstrap options that never change the draws: left out of the fit-cache key
 _NOT_IN_KEY = frozenset({"progress", "chunk_size", "threads"})
 
@@ -301,6 +321,7 @@ def estimate_groups(
     cols = list(spec.indicators) + ([wcol] if isinstance(wcol, str) else [])
     syntax = spec.to_syntax()
     payloads, out = [], {}
+    scales_of = _scales_memo(scales, list(spec.indicators))
     grouped = frame.groupby(by, observed=True, sort=True, dropna=False)
     for raw_key, sub in grouped:
         raw_key = raw_key if isinstance(raw_key, tuple) else (raw_key,)
@@ -311,7 +332,7 @@ def estimate_groups(
         if isinstance(wcol, str):  # the store keeps segment columns (weight included) as text
             data = data.assign(**{wcol: pd.to_numeric(data[wcol], errors="coerce")})
         try:
-            sc = _scales_for(scales, labels, list(spec.indicators))
+            sc = scales_of(labels)
         except CSIError as e:
             out[key] = GroupFit(key=key, labels=labels, n=len(sub), seed=gseed, error=str(e))
             continue
@@ -367,12 +388,13 @@ def estimate_partitions(
     cols = list(spec.indicators) + ([wcol] if isinstance(wcol, str) else [])
     syntax = spec.to_syntax()
     payloads, out = [], {}
+    scales_of = _scales_memo(scales, list(spec.indicators))
     for part in partitions(dataset, **dict(match or {})):
         key = tuple(str(part["filter"][b]) for b in by)
         labels = dict(zip(by, key))
         gseed = group_seed(seed, key)
         try:
-            sc = _scales_for(scales, labels, list(spec.indicators))
+            sc = scales_of(labels)
         except CSIError as e:
             out[key] = GroupFit(key=key, labels=labels, n=part["rows"], seed=gseed, error=str(e))
             continue

@@ -242,7 +242,9 @@ def executor_for(spec: str | None = None, *, dashboard: bool = False) -> Iterato
         client = Client(str(arg))
     try:
         client.register_plugin(OneBlasThread())
-        ex = client.get_executor()
+        # pure=False: every task is unique (its own group and seed), and Dask's default key is a token of the
+        # arguments - a deep walk of the model and the scales costing ~0.2 s per submit in the caller
+        ex = client.get_executor(pure=False)
         ex._csi_client = client  # noqa: SLF001 - lets executor_workers() count the workers
         yield ex
     finally:
