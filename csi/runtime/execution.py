@@ -27,7 +27,7 @@ the CPU time of each task, inside the task; bench/bench_national.py):
   mmap threshold, so every array above 128 KiB is mmap-ed and unmapped again: a bootstrap of 1,000 resamples
   took 10x the page faults (33,000 instead of 3,200 per fit) and 0.07 s of system time instead of 0.01 s.
   Every worker (pool or Dask, through :class:`OneBlasThread`) now sets fixed thresholds itself
-  (:func:`_malloc_thresholds`: about 500 faults per fit on Dask, 20 in a pool worker), whatever started it.
+  (:func:`_malloc_thresholds`: under 100 faults per fit in a Dask or pool worker), whatever started it.
   The LocalCluster started here also gets an empty pre-spawn environment (BLAS is limited by the plugin, not
   by OMP/MKL/OPENBLAS_NUM_THREADS): the nanny writes those variables into its OWN process's ``os.environ``
   before it spawns, i.e. into the caller's, where every later child process (the local pool's too) would
@@ -99,7 +99,7 @@ def _malloc_thresholds() -> bool:
     workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (and a process that ran a default LocalCluster passes it on
     to every child it spawns); any set threshold freezes the mmap threshold at 128 KiB, and every larger array
     is then mapped and unmapped again: ten times the page faults of a fit. Fixed thresholds also spare the
-    fresh worker glibc's warm-up (a pool worker: 3,600 faults per fit before, 500 after). True when set; False
+    fresh worker glibc's warm-up (a pool worker: up to 3,600 faults per fit before, under 10 after). True when set; False
     elsewhere (not glibc, or an explicit mmap threshold)."""
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
