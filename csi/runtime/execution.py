@@ -99,8 +99,8 @@ def _malloc_thresholds() -> bool:
     workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (and a process that ran a default LocalCluster passes it on
     to every child it spawns); any set threshold freezes the mmap threshold at 128 KiB, and every larger array
     is then mapped and unmapped again: ten times the page faults of a fit. Fixed thresholds also spare the
-    fresh worker glibc's warm-up (a pool worker: up to 3,600 faults per fit before, under 10 after). True when set; False
-    elsewhere (not glibc, or an explicit mmap threshold)."""
+    fresh worker glibc's warm-up (a pool worker: up to 3,600 faults per fit before, under 10 after). True when
+    set; False elsewhere (not glibc, or an explicit mmap threshold)."""
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
     import ctypes
