@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from .jobs import JobRegistry
+from .jobs import BootProgress, JobRegistry, Remote  # noqa: F401 - BootProgress: old import path
 
 DEMO_SEED = 20240601
 MIN_RESPONDENTS = 30
@@ -370,26 +370,6 @@ def fit_cache(path: str):
         return FitCache(None, max_items=256)
 
 
-class BootProgress:
-    """Resamples done over all groups of a grouped bootstrap, for a job's progress bar.
-
-    ``csi.compare.estimate_groups`` reports groups done; the bar would jump from 0 to done for a
-    single wave. This object is also handed to each group's ``csi.engine.bootstrap.bootstrap_pls``
-    and turns its ``progress(done, n_boot)`` into ``report(resamples done, total)``.
-    """
-
-    def __init__(self, report, n_boot: int, n_groups: int):
-        self.report, self.n_boot = report, int(n_boot)
-        self.base, self.total = 0, max(1, int(n_groups)) * self.n_boot
-
-    def __call__(self, done: int, total: int | None = None) -> None:  # one group's bootstrap
-        self.report(min(self.base + int(done), self.total), self.total)
-
-    def group_done(self, done: int, total: int) -> None:  # estimate_groups: groups still to fit, done
-        self.base, self.total = int(done) * self.n_boot, max(1, int(total)) * self.n_boot
-        self.report(self.base, self.total)
-
-
 def _scope_frame(prep, scope: tuple):
     """(frame, by) of a scope: ("waves",), ("wave", w), ("brands",) (focus wave), ("brands_all",) (every
     selected wave) or ("segment", column) (focus wave)."""
@@ -407,24 +387,24 @@ def _scope_frame(prep, scope: tuple):
 
 
 def _estimate(prep, scope: tuple, n_boot: int, cache, progress=None):
-    """The engine's group fits of a scope. One worker: spawned processes cost seconds to start and would
-    take both cores of the box away from the sessions being served."""
-    from csi.report.build import fit_groups
+    """The engine's group fits of a scope, in this process (app.jobs.fit_frame_groups; one worker)."""
+    from .jobs import fit_frame_groups
 
     frame, by = _scope_frame(prep, scope)
-    if frame is None or frame.empty:
-        return {}
-    extra = {}
-    if n_boot > 0:
-        bp = BootProgress(progress or (lambda done, total: None), n_boot,
-                          frame.groupby(by, observed=True, dropna=False).ngroups)
-        # ~20 chunks so the bar moves (the bootstrap reports once per chunk; its draws do not depend
-        # on the chunk size, which csi.compare leaves out of the fit-cache key)
-        chunk = max(25, -(-int(n_boot) // 20))
-        extra = {"progress": bp.group_done, "boot_progress": bp, "boot_options": {"chunk_size": chunk}}
-    elif progress is not None:
-        extra = {"progress": progress}
-    return fit_groups(prep, by, frame=frame, n_boot=n_boot, cache=cache, workers=1, **extra)
+    return fit_frame_groups(prep, by, frame, n_boot, cache, progress=progress)
+
+
+def _estimate_remote(prep, scope: tuple, n_boot: int, cache) -> Remote:
+    """The same work as :func:`_estimate` for a job lane's worker process (app.jobs.Remote): the scope's
+    rows are cut here, the fits come back pickled and are kept in ``cache`` (this process's) as in-process."""
+    from functools import partial
+
+    from .jobs import adopt_fits, fit_groups_remote
+
+    frame, by = _scope_frame(prep, scope)
+    folder = getattr(cache, "directory", None)
+    return Remote(partial(fit_groups_remote, prep, list(by), frame, int(n_boot), None if folder is None
+                          else str(folder)), finish=partial(adopt_fits, cache))
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -536,7 +516,7 @@ def boot_job(sel, scope: tuple, n_boot: int, seed: int = 1, *, start: bool = Tru
         nb, cache = int(n_boot), fit_cache(sel.path)
         job = reg.submit(key, lambda progress: _estimate(prep, scope, nb, cache, progress=progress),
                          total=max(1, nb * n_groups), delay=delay, lane=job_lane(nb),
-                         owner=job_owner(f"boot:{scope[0]}"))
+                         owner=job_owner(f"boot:{scope[0]}"), remote=_estimate_remote(prep, scope, nb, cache))
     return job
 
 
@@ -578,8 +558,11 @@ def fit_job(sel, wave: str, n_boot: int, seed: int, start: bool = True):
 
         base = prepared(sel)
         prep = replace(base, settings=replace(base.settings, bootstrap=int(n_boot), seed=int(seed)))
+        from functools import partial
+
         job = reg.submit(key, lambda progress: analyze_selection(prepared=prep, wave=wave, progress=progress),
-                         total=int(n_boot), lane="long", owner=job_owner("fit"))
+                         total=int(n_boot), lane="long", owner=job_owner("fit"),
+                         remote=Remote(partial(analyze_selection, prepared=prep, wave=wave)))
     return job
 
 
