@@ -130,18 +130,36 @@ class _Worker:
     def pids(self) -> list[int]:
         return [p.pid for p in (getattr(self.pool, "_processes", None) or {}).values()]
 
-    def shutdown(self) -> None:
+    def shutdown(self, kill: bool = False) -> None:
+        """Stop the worker: a running call stops at its next progress report (``kill``: at once; it holds
+        nothing worth saving - fit-cache files are written whole or not at all)."""
         self.cancel.set()
+        if kill:
+            for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(Exception):
+                    proc.terminate()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 _LIVE_WORKERS: "weakref.WeakSet[_Worker]" = weakref.WeakSet()
 
 
-@atexit.register
 def _shutdown_workers() -> None:
     for w in list(_LIVE_WORKERS):
-        w.shutdown()
+        w.shutdown(kill=True)
+
+
+# At interpreter exit concurrent.futures joins its pools' manager threads (a threading-exit hook, run before the
+# atexit hooks) and so would wait for a running bootstrap to finish; the workers are ended first. threading's
+# exit hooks run last-registered first, and concurrent.futures.process registered its hook when it was imported
+# above. (threading._register_atexit is what concurrent.futures itself uses; atexit is the fallback.)
+_register_exit = getattr(threading, "_register_atexit", None)
+try:
+    if _register_exit is None:
+        raise RuntimeError("no threading exit hook")
+    _register_exit(_shutdown_workers)
+except RuntimeError:  # no hook, or the interpreter is already shutting down
+    atexit.register(_shutdown_workers)
 
 
 @dataclass

@@ -223,3 +223,51 @@ def test_the_model_pages_full_fit_job_equals_in_process(reg, prep):
         assert df.equals(got.boot.draws[kind]), kind
         np.testing.assert_allclose(got.boot.draws[kind].to_numpy(float), here.boot.draws[kind].to_numpy(float),
                                    rtol=0, atol=ULP_TOL)
+
+
+_EXIT_SCRIPT = """
+import sys, time
+from dataclasses import replace
+from app.jobs import JobRegistry
+from app.state import _estimate_remote
+from csi.report.build import Selection, prepare
+from csi.runtime.cache import FitCache
+if __name__ == "__main__":
+    p = prepare(sys.argv[1], Selection())
+    reg = JobRegistry()
+    cache = FitCache(sys.argv[2])
+    job = reg.submit("x", lambda progress: None, remote=_estimate_remote(p, ("waves",), 100000, cache))
+    while job.done == 0 and not job.finished_state:
+        job.ended.wait(0.05)
+    print(job.state, reg.worker_pids()["interactive"][0], flush=True)
+"""  # exits with the bootstrap (2 x 100,000 resamples) still running in the worker, which writes the cache
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_the_workers_end_with_the_interpreter(small_db, tmp_path):
+    import subprocess
+
+    script = tmp_path / "exit_with_a_running_job.py"
+    script.write_text(_EXIT_SCRIPT)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    folder = tmp_path / "cache"
+    out = subprocess.run([sys.executable, str(script), str(small_db), str(folder)], cwd=root, capture_output=True, text=True,
+                         timeout=TIMEOUT, env={**os.environ, "PYTHONPATH": root})
+    assert out.returncode == 0, out.stderr
+    state, pid = out.stdout.split()
+    assert state == "running"
+    ev = threading.Event()
+    for _ in range(200):  # the terminated worker may take a moment to go
+        if not _alive(int(pid)):
+            break
+        ev.wait(0.05)
+    assert not _alive(int(pid))
+    assert not list(folder.glob("*.pkl"))  # ended at exit, not after finishing its bootstrap (no fit written)
