@@ -22,10 +22,8 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -81,10 +79,11 @@ def main(argv=None) -> int:
         db = tmp / "csi.duckdb"
         if args.db is not None:
             shutil.copy(args.db, db)
-        else:
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CSI_")}
-            subprocess.run([sys.executable, "-m", "csi", "demo", "--db", str(db)], cwd=ROOT, env=env,
-                           check=True, capture_output=True, timeout=600)
+        else:  # the command line's demo store, made in this process
+            from csi.cli.main import main as cli
+
+            if cli(["demo", "--db", str(db)]) != 0:
+                raise SystemExit("python -m csi demo failed")
         from app.jobs import JobRegistry
         from csi.report.build import Selection, prepare
 

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import warnings
 from dataclasses import replace
 
@@ -145,7 +146,7 @@ def _wait_running(job, at_least: int = 1) -> None:
     ev = threading.Event()
     while not (job.state == "running" and job.done >= at_least) and not job.finished_state:
         ev.wait(0.02)
-        if job.started + TIMEOUT < __import__("time").time():
+        if job.started + TIMEOUT < time.time():
             raise AssertionError("the job never reported progress")
 
 
@@ -226,8 +227,7 @@ def test_the_model_pages_full_fit_job_equals_in_process(reg, prep):
 
 
 _EXIT_SCRIPT = """
-import sys, time
-from dataclasses import replace
+import sys
 from app.jobs import JobRegistry
 from app.state import _estimate_remote
 from csi.report.build import Selection, prepare
