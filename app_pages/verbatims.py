@@ -14,7 +14,7 @@ import streamlit as st
 
 from app import auth, state
 from app.i18n import t
-from app.ui import friendly_error, lang, seg_name, seg_value, segment_labels_of, selection
+from app.ui import friendly_error, lang, seg_name, seg_value, segment_labels_of, selection, show_table
 from csi.errors import CSIError
 
 PER_PAGE = 50
@@ -88,12 +88,12 @@ if len(view):
         t("vb_col_driver", L): themes["driver_zh" if zh else "driver_en"],
         t("vb_col_theme", L): themes["label_zh" if zh else "label_en"],
         t("vb_col_mentions", L): themes["mentions"],
-        t("vb_col_share", L): (100 * themes["share"]).round(1),
-        t("vb_col_sat_yes", L): themes["mean_sat_mentioning"].round(1),
-        t("vb_col_sat_no", L): themes["mean_sat_not"].round(1),
-        t("vb_col_diff", L): themes["difference"].round(1),
+        t("vb_col_share", L): (100 * pd.to_numeric(themes["share"], errors="coerce")).round(1),
+        t("vb_col_sat_yes", L): pd.to_numeric(themes["mean_sat_mentioning"], errors="coerce").round(1),
+        t("vb_col_sat_no", L): pd.to_numeric(themes["mean_sat_not"], errors="coerce").round(1),
+        t("vb_col_diff", L): pd.to_numeric(themes["difference"], errors="coerce").round(1),
     })
-    st.dataframe(tab, hide_index=True)
+    show_table(tab, L, one_decimal=True)
 
 # ---------------------------------------------------------------- the comments, 50 per page
 st.subheader(t("vb_matches", L, n=f"{len(view):,}"))
