@@ -86,7 +86,7 @@ def download_buttons(tables: Mapping[str, pd.DataFrame] | pd.DataFrame | None, n
     first = next(iter(tables.values()))
     key = key or f"dlb_{re.sub(r'[^0-9A-Za-z_]', '_', name)}"
     box = where if where is not None else st
-    c1, c2, _ = box.columns([1, 1, 6])
+    c1 = c2 = box.container(horizontal=True)  # side by side, each as wide as its label (columns clipped them)
     helptext = t("dl_table_help", lang, name=name)
     c1.download_button(t("dl_table_csv", lang), lambda: csv_bytes(first), file_name=f"{name}.csv", mime="text/csv",
                        key=f"{key}_csv", on_click="ignore", help=helptext, icon=":material/download:")
