@@ -172,3 +172,7 @@ def render_league(sel, lang: str, focus: str | None = None, construct: str = "SA
         return
     show_table(league_view(league, ind, construct, company, lang), lang)
     st.caption(t("ip_league_caption", lang, company=plain(company)) + " " + t("ind_league_caption", lang))
+    from app.downloads import download_buttons  # the engine's rows of this industry (league.csv's columns)
+
+    download_buttons(league[league["industry"] == ind].reset_index(drop=True), "league", lang, prep=prep,
+                     key="dlb_league_compare")

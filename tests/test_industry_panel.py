@@ -128,6 +128,8 @@ def test_overview_and_compare_show_the_own_company_against_its_industry(env, lan
     assert [n.removeprefix("▶ ") for n in names] == ranked       # ranked by the engine's point indices
     assert t("ip_league_title", lang, industry=ind, construct="", wave=wave).split("：")[0].split(":")[0] in \
         " ".join(s.value for s in at.subheader)
+    keys = {b.key for b in at.get("download_button")}
+    assert {"dlb_league_compare_csv", "dlb_league_compare_xlsx"} <= keys   # the league rows are downloadable
 
 
 def test_a_brand_scoped_user_sees_only_aggregates_of_other_companies(env):
@@ -160,3 +162,4 @@ def test_a_brand_scoped_user_sees_only_aggregates_of_other_companies(env):
     shown = " ".join(f.to_string() for f in _frames(at)) + " ".join(str(s.value) for s in at.subheader)
     assert not [o for o in others if o in shown]                   # no other company named anywhere
     assert not [f for f in _frames(at) if t("ind_col_next", "en") in f.columns]   # no league table
+    assert not [b for b in at.get("download_button") if b.key.startswith("dlb_league")]  # nor its download
