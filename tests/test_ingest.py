@@ -406,6 +406,30 @@ def test_xlsx_ingest(db, tmp_path):
     assert d["sat1"].tolist() == [7.0, 8.0] and np.isnan(d["sat2"].iloc[1])
 
 
+def test_xlsx_rows_ending_in_empty_cells(db, tmp_path):
+    """openpyxl returns shorter rows when the last cells are empty: they read as missing, without pandas'
+    deprecated padding of ragged rows (a future pandas raises there)."""
+    import warnings
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["ID", "region", "sat1", "sat2"])
+    ws.append(["a", "North", 7, 9])
+    ws.append(["b", "南方", 8])            # sat2 empty: a 3-cell row
+    p = tmp_path / "short.xlsx"
+    wb.save(p)
+    con = store.connect(db)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rep = ingest_file(con, p, "X2")
+    d = store.load_responses(con, waves=["X2"])
+    con.close()
+    assert rep.n_respondents == 2 and d["sat1"].tolist() == [7.0, 8.0]
+    assert d["sat2"].iloc[0] == 9.0 and np.isnan(d["sat2"].iloc[1])
+
+
 def test_xlsx_out_of_scale_rejected(db, tmp_path):
     p = tmp_path / "w.xlsx"
     pd.DataFrame({"ID": ["a", "b"], "sat1": [7, 12]}).to_excel(p, index=False)

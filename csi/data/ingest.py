@@ -584,7 +584,8 @@ def _read_xlsx(data: bytes, name: str, lim: Mapping[str, int] | None = None,
             _collect(problems, name, np.asarray(rs), col, None, "formula_no_value")
         if problems:
             raise InputError(problems)
-    frame = pd.DataFrame(rows, dtype=object) if rows else pd.DataFrame()
+    width = max((len(r) for r in rows), default=0)  # rows ending in empty cells are shorter: pad them with None
+    frame = pd.DataFrame([list(r) + [None] * (width - len(r)) for r in rows], dtype=object) if rows else pd.DataFrame()
     del rows
     frame = frame.dropna(how="all").dropna(axis=1, how="all")
     if frame.empty:
