@@ -10,7 +10,9 @@ brands); survey weights whenever the selection has a complete ``weight`` column 
 Files (UTF-8 CSV, formula-like text escaped): ``indices.csv``, ``priorities.csv``, ``trends.csv``,
 ``changes.csv``, ``brands.csv``, ``competitor_gap.csv``, ``groups.csv`` (MGA), ``segments.csv``, ``nps.csv``,
 ``complaints.csv``, ``bands.csv``, ``classic/*.csv`` (with ``classic/servqual.csv``, ``classic/importance_gap.csv``,
-``classic/complaints_iceberg.csv`` and, when expert weights are stored, ``classic/expert_hierarchy*.csv``), for a national programme (an ``industry`` segment)
+``classic/complaints_iceberg.csv`` and, when expert weights are stored, ``classic/expert_hierarchy*.csv``),
+``audit.csv`` and ``audit_link.csv`` when the store holds mystery-shopping audits (``ingest-audit``),
+``verbatims_themes.csv`` when it holds open-text answers, for a national programme (an ``industry`` segment)
 ``industry.csv`` and ``league.csv`` (``--dask`` runs the group fits on Dask, ``--dataset`` lets workers read a
 published Parquet dataset, ``--results`` is their shared result store), and ``manifest.json`` (selection, focus, settings, seeds,
 versions, data version, files, notes), ``report.xlsx`` (every table as a sheet after a README sheet with the
