@@ -729,7 +729,8 @@ def test_worker_start_ups_refuse_to_run_in_a_serving_process():
     def state():
         root = logging.getLogger()
         return (sys.stdout, list(warnings.filters), list(root.handlers), list(root.filters),
-                [(i["internal_api"], i["num_threads"]) for i in threadpool_info()])
+                [(i["internal_api"], i["num_threads"]) for i in threadpool_info()],
+                dict(execution._MALLOC_STATE))
 
     before = state()
     for start in (cbsem._worker_init, execution.one_blas_thread):
@@ -737,6 +738,9 @@ def test_worker_start_ups_refuse_to_run_in_a_serving_process():
             start()
     pytest.importorskip("distributed")
     execution.OneBlasThread().setup(worker=None)  # registered here, set up here: nothing changes
+    plugin = execution.OneBlasThread()
+    plugin.client_pid = -1  # registered by another process, but the worker is an inproc:// one living here
+    plugin.setup(worker=type("W", (), {"address": "inproc://127.0.0.1/1/2"})())
     assert state() == before
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=execution.one_blas_thread) as pool:
         limits = pool.submit(_blas_threads).result(timeout=120)

@@ -115,12 +115,32 @@ def _malloc_thresholds() -> bool:
     return ok
 
 
-def one_blas_thread() -> None:
-    """Start-up of a local pool's worker: one BLAS thread in THIS worker process (refused elsewhere:
-    :func:`worker_only`) and fixed malloc thresholds (:func:`_malloc_thresholds`)."""
-    worker_only("one_blas_thread")
+def _worker_process_settings(what: str, dask_worker=None, client_pid: int | None = None) -> bool:
+    """The one place the pools' and Dask's worker processes get their process-wide settings: one BLAS thread
+    (:func:`_limit_blas`) and fixed malloc thresholds (:func:`_malloc_thresholds`). The check sits here, next to
+    the change, so no caller can skip it:
+
+    * a local pool's (or the dashboard's job lanes') worker: only in a process :mod:`multiprocessing` started
+      (:func:`worker_only` raises anywhere else, e.g. in a serving dashboard or the CLI);
+    * a Dask worker (``client_pid`` given, from the plugin's ``setup``): only when the worker is a process of
+      its own - not the process that registered the plugin (``client_pid``) and not an ``inproc://`` worker,
+      which shares its process with whoever started it (a threaded LocalCluster); such a process is left alone
+      and False returned. (``dask worker --no-nanny`` is a process of its own that multiprocessing did not
+      start, hence the separate rule.)
+    """
+    if client_pid is None:
+        worker_only(what)
+    elif os.getpid() == client_pid or str(getattr(dask_worker, "address", "")).startswith("inproc://"):
+        return False
     _limit_blas()
     _malloc_thresholds()
+    return True
+
+
+def one_blas_thread() -> None:
+    """Start-up of a local pool's worker: one BLAS thread and fixed malloc thresholds in THIS worker process
+    (refused elsewhere: :func:`_worker_process_settings`)."""
+    _worker_process_settings("one_blas_thread")
 
 
 def _dask_plugin_base():
@@ -149,12 +169,10 @@ class _LazyPlugin:
                     self.client_pid = os.getpid()  # the process that registers the plugin
 
                 def setup(self, worker):  # noqa: D401 - Dask's hook
-                    # A worker inside the registering process (an inproc:// cluster, processes=False) shares
-                    # that process with the dashboard's or CLI's threads: its BLAS is left alone. Any other
-                    # worker process (nanny child, or a `dask worker --no-nanny` process) serves only Dask.
-                    if os.getpid() != self.client_pid:
-                        _limit_blas()
-                        _malloc_thresholds()
+                    # only a worker process of its own; one sharing a process with the dashboard's or CLI's
+                    # threads (the registering process, an inproc:// worker) is left alone
+                    _worker_process_settings("the Dask worker plugin", dask_worker=worker,
+                                             client_pid=self.client_pid)
 
             cls._cls = OneBlasThreadPlugin
         return cls._cls
@@ -259,6 +277,9 @@ def local_cluster(workers: int, *, dashboard: bool = False):
     import dask
     from distributed import LocalCluster
 
+    # Dask's configuration is process-wide; the change lasts only while the cluster is built (the nanny reads it
+    # then), and only the CLI's `report --dask local[:N]` and the benches build one - the dashboard never does.
+    # Without it the nanny would write its pre-spawn variables into this process's os.environ (tests/test_dask.py).
     with dask.config.set(WORKER_CONFIG):
         return LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
                             dashboard_address=":0" if dashboard else None, silence_logs=40)
