@@ -11,6 +11,10 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _wants_browser(config) -> bool:
@@ -64,3 +68,70 @@ def build_small_demo(path, per_wave: int, waves: int | None = None):
     finally:
         con.close()
     return path
+
+
+# ------------------------------------------------------------------ the app's environment (AppTest tests)
+@dataclass
+class AppEnv:
+    """What :func:`app_environment` set up: the database and cache folder the app uses, and (with
+    ``stub_cookies``) the browser's cookies the app reads and the ``(name, value, ttl)`` of each it writes."""
+
+    db: Path
+    cache: Path | None
+    cookies: dict = field(default_factory=dict)
+    written: list = field(default_factory=list)
+
+
+def app_environment(monkeypatch, tmp_path, *, db=None, copy_of=None, bootstrap="0", cache=True, chdir=True,
+                    open_mode=False, stub_cookies=False, clear=False) -> AppEnv:
+    """The dashboard's environment for one test, through ``monkeypatch`` (undone after the test).
+
+    ``CSI_DB`` is ``db`` (default ``tmp_path/"csi.duckdb"``); with ``copy_of``, a private copy of that database
+    is made there first (a test that writes must not leak into others). ``CSI_CACHE_DIR`` is
+    ``tmp_path/"cache"`` (``cache=False``: left as it is) and ``CSI_APP_BOOTSTRAP`` is ``bootstrap`` (a string or
+    number; ``None``: left as it is). ``chdir``: the working directory is the repository, as ``streamlit run``
+    is started there. ``open_mode``: ``CSI_REQUIRE_AUTH`` is dropped (the open mode of a machine with no users,
+    whatever the developer's shell sets). ``stub_cookies``: the app's cookie reader and writer read
+    ``AppEnv.cookies`` and append to ``AppEnv.written`` (AppTest has no browser). ``clear``: Streamlit's caches
+    are emptied (cached connections of an earlier test's file must go)."""
+    db = Path(db) if db is not None else tmp_path / "csi.duckdb"
+    if copy_of is not None:
+        shutil.copy(copy_of, db)
+    monkeypatch.setenv("CSI_DB", str(db))
+    cache_dir = tmp_path / "cache" if cache else None
+    if cache_dir is not None:
+        monkeypatch.setenv("CSI_CACHE_DIR", str(cache_dir))
+    if bootstrap is not None:
+        monkeypatch.setenv("CSI_APP_BOOTSTRAP", str(bootstrap))
+    env = AppEnv(db, cache_dir)
+    if open_mode or stub_cookies:
+        from app import auth
+
+        if open_mode:
+            monkeypatch.delenv(auth.REQUIRE_AUTH_ENV, raising=False)
+        if stub_cookies:
+            monkeypatch.setattr(auth, "_request_cookie", lambda name: env.cookies.get(name))
+            monkeypatch.setattr(auth, "_write_cookie", lambda cs, value, ttl: env.written.append((cs.name, value, ttl)))
+    if chdir:
+        monkeypatch.chdir(ROOT)
+    if clear:
+        clear_streamlit_caches()
+    return env
+
+
+def clear_streamlit_caches() -> None:
+    """Streamlit's data and resource caches emptied: the app's shared connection and cached results go."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def app_test(page: str = "streamlit_app.py", *, secrets: dict | None = None, timeout: float = 180):
+    """An AppTest of the app's ``page`` (a path below the repository) with ``secrets`` as its secrets."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / page), default_timeout=timeout)
+    for k, v in (secrets or {}).items():
+        at.secrets[k] = v
+    return at

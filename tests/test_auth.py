@@ -22,7 +22,6 @@ from app import auth
 from app.i18n import t
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "streamlit_app.py")
 STRONG_KEY = "csi-test-cookie-key-9Qf2LmX7vR4nT8wZ"
 OTHER_KEY = "a-different-key-Zx81Qw73Er65Ty49Ui27"
 USERS = {"vera": "viewer", "anna": "analyst", "rex": "researcher"}
@@ -423,22 +422,16 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 @pytest.fixture()
 def app_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("CSI_DB", str(tmp_path / "csi.duckdb"))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "30")
-    monkeypatch.chdir(ROOT)
-    cookies = {}
-    monkeypatch.setattr(auth, "_request_cookie", lambda name: cookies.get(name))
-    written = []
-    monkeypatch.setattr(auth, "_write_cookie", lambda cs, value, ttl: written.append((cs.name, value, ttl)))
-    return cookies, written
+    from conftest import app_environment
+
+    env = app_environment(monkeypatch, tmp_path, bootstrap=30, stub_cookies=True)
+    return env.cookies, env.written
 
 
 def _app(secrets: dict) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in secrets.items():
-        at.secrets[k] = v
-    return at
+    from conftest import app_test
+
+    return app_test(secrets=secrets, timeout=120)
 
 
 def _shows_no_data(at: AppTest) -> None:
@@ -473,9 +466,9 @@ def test_app_refuses_plain_text_passwords(app_env):
 
 
 def test_data_page_run_alone_refuses_a_weak_configuration(app_env):
-    at = AppTest.from_file(str(ROOT / "app_pages" / "data.py"), default_timeout=60)
-    for k, v in _secrets(key="k" * 32).items():
-        at.secrets[k] = v
+    from conftest import app_test
+
+    at = app_test("app_pages/data.py", secrets=_secrets(key="k" * 32), timeout=60)
     at.session_state["authentication_status"] = True
     at.session_state["username"] = "anna"
     at.run()
@@ -660,9 +653,10 @@ def test_broken_secrets_file_fails_closed_without_showing_its_path(monkeypatch, 
         raise auth.SecretsBroken(detail)
 
     monkeypatch.setattr(auth, "load_secrets", broken)
-    monkeypatch.setenv("CSI_DB", str(tmp_path / "csi.duckdb"))
-    monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(APP, default_timeout=120)
+    from conftest import app_environment, app_test
+
+    app_environment(monkeypatch, tmp_path, bootstrap=None, cache=False)
+    at = app_test(timeout=120)
     with caplog.at_level(logging.ERROR, logger="csi"):
         at.run()
     shown = " ".join(e.value for e in at.error)
