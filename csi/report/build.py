@@ -639,9 +639,10 @@ def mga_table(prep: Prepared, fits: Mapping, n_perm: int | None = None, executor
 
 
 # ------------------------------------------------ MICOM and the group test (csi.compare.micom)
-def micom_table(prep: Prepared, n_perm: int | None = None) -> pd.DataFrame:
+def micom_table(prep: Prepared, n_perm: int | None = None, executor=None) -> pd.DataFrame:
     """MICOM steps 2-3 of the focus brand vs the competitor in the focus wave (before the ``groups`` MGA):
-    wave, group_a, group_b + :data:`csi.compare.micom.COLUMNS`; empty without both brands."""
+    wave, group_a, group_b + :data:`csi.compare.micom.COLUMNS`; empty without both brands. ``executor``: the
+    permutations' chunks run there (the same table, bit for bit; csi.compare.micom.micom)."""
     from csi.compare.micom import COLUMNS, micom
 
     cols = ["wave", "group_a", "group_b", *COLUMNS]
@@ -652,7 +653,7 @@ def micom_table(prep: Prepared, n_perm: int | None = None) -> pd.DataFrame:
     b = bf[bf[bc].astype(str) == str(prep.competitor)]
     n_perm = max(prep.settings.bootstrap, 100) if n_perm is None else int(n_perm)
     m = micom(a, b, prep.spec, n_perm=n_perm, seed=prep.settings.seed, alpha=prep.settings.alpha,
-              **prep.estimator_settings)
+              executor=executor, **prep.estimator_settings)
     return m.assign(wave=prep.focus_wave, group_a=str(prep.focus_brand), group_b=str(prep.competitor))[cols]
 
 
@@ -668,7 +669,7 @@ def group_test(prep: Prepared, segment: str, a: str, b: str, *, n_perm: int = 10
                progress=None, executor=None) -> dict:
     """MICOM, then the MGA of paths, of groups ``a`` and ``b`` of ``segment`` (rows: :func:`group_rows`).
     Returns ``{"n": {a: n_a, b: n_b}, "micom": table, "mga": table}`` (``micom`` empty for extended models).
-    ``executor``: the MGA permutation test's chunks run there (the same table)."""
+    ``executor``: MICOM's and the MGA permutation test's chunks run there (the same tables)."""
     from csi.compare.groups import mga
     from csi.compare.micom import COLUMNS, micom
 
@@ -678,7 +679,8 @@ def group_test(prep: Prepared, segment: str, a: str, b: str, *, n_perm: int = 10
     seed = prep.settings.seed if seed is None else int(seed)
     settings = prep.estimator_settings
     m = (pd.DataFrame(columns=COLUMNS) if prep.spec.is_extended else
-         micom(da, db, prep.spec, n_perm=n_perm, seed=seed, alpha=prep.settings.alpha, **settings))
+         micom(da, db, prep.spec, n_perm=n_perm, seed=seed, alpha=prep.settings.alpha, executor=executor,
+               **settings))
     if prep.spec.is_extended:
         from csi.engine.bootstrap import bootstrap_pls
 
@@ -1212,16 +1214,17 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
         tables["industry"], tables["league"] = industry_tables(prep, ifits)
     tables["competitor_gap"] = gap_table(prep, bfits)
     if prep.focus_brand and prep.competitor:
-        try:  # MICOM before the group test (csi.compare.micom)
-            tables["micom"] = micom_table(prep)
-        except CSIError as e:
-            notes.append(_note("micom_failed", f"MICOM not computed: {e}", f"未计算 MICOM：{e}"))
-        # the permutation test's chunks on the report's executor (or its local pool): the same table
+        # the permutation tests' chunks (MICOM's, the MGA's) on the report's executor (or its local pool): the
+        # same tables
         perm_ex = executor
         if perm_ex is None and workers > 1:
             from csi.runtime.execution import local_pool
 
             perm_ex = local_pool(workers)
+        try:  # MICOM before the group test (csi.compare.micom)
+            tables["micom"] = micom_table(prep, executor=perm_ex)
+        except CSIError as e:
+            notes.append(_note("micom_failed", f"MICOM not computed: {e}", f"未计算 MICOM：{e}"))
         tables["groups"] = mga_table(prep, bfits, executor=perm_ex)
     else:
         tables["groups"] = mga_table(prep, {})
