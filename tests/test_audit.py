@@ -459,3 +459,156 @@ def test_data_page_audit_import_validates_then_commits(demo_store, tmp_path, mon
     assert log.iloc[0]["action"] == "ingest-audit"
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+# ------------------------------------------------------------------ trash of audit periods (schema 6)
+SECOND = ("outlet,category,possible,obtained\n"
+          "North-1,environment,10,6\n"
+          "West-1,environment,10,10\n")
+
+
+def _tables(path):
+    """Every row of the two audit tables, in a fixed order (what a restore must give back unchanged)."""
+    con = store.connect(path, read_only=True)
+    try:
+        return (con.execute("SELECT * FROM audit_periods ORDER BY period_id").df(),
+                con.execute("SELECT * FROM audits ORDER BY period_id, outlet, category").df())
+    finally:
+        con.close()
+
+
+def _ingest(path, tmp_path, text, period):
+    f = tmp_path / f"{period}.csv"
+    f.write_text(text, encoding="utf-8")
+    assert main(["ingest-audit", str(f), "--period", period, "--db", str(path)]) == 0
+
+
+def _log(path):
+    con = store.connect(path, read_only=True)
+    try:
+        return store.audit_log(con)
+    finally:
+        con.close()
+
+
+def test_delete_audit_goes_to_the_trash_and_restore_gives_identical_rows(db, tmp_path, capsys, monkeypatch):
+    _ingest(db, tmp_path, SECOND, "2025H2")
+    periods, rows = _tables(db)
+    monkeypatch.setenv("CSI_ACTOR", "tester")
+    assert main(["delete-audit", "2025H1", "--db", str(db)]) == 0
+    assert "restore-audit '2025H1'" in capsys.readouterr().out
+    _, audits, version = _state(db)
+    assert list(audits["period"].cat.categories) == ["2025H2"] and len(audits) == 2
+    con = store.connect(db, read_only=True)
+    trashed = store.list_audit_trash(con)
+    assert con.execute("SELECT count(*) FROM trash_audits").fetchone()[0] == 4
+    con.close()
+    assert (list(trashed["label"]), list(trashed["deleted_by"]), list(trashed["rows"]), list(trashed["outlets"])) \
+        == (["2025H1"], ["tester"], [4], [2])
+    assert main(["trash", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "2025H1" in x)
+    assert "audit period" in line and "tester" in line and line.split()[-1] == "4", out
+    assert main(["restore-audit", "2025H1", "--db", str(db)]) == 0
+    assert "4 rows" in capsys.readouterr().out
+    after_p, after_r = _tables(db)
+    pd.testing.assert_frame_equal(after_p, periods)  # same ids, labels, files, sha256, import times, order
+    pd.testing.assert_frame_equal(after_r, rows)
+    _, audits, version2 = _state(db)
+    assert version2 > version and list(audits["period"].cat.categories) == ["2025H1", "2025H2"]
+    con = store.connect(db, read_only=True)
+    assert store.list_trash_all(con).empty and con.execute("SELECT count(*) FROM trash_audits").fetchone()[0] == 0
+    con.close()
+    log = _log(db)
+    assert list(log["action"][:2]) == ["restore-audit", "delete-audit"] and set(log["actor"][:2]) == {"tester"}
+    assert [json.loads(d)["rows"] for d in log["detail"][:2]] == [4, 4]
+
+
+def test_restore_keeps_the_period_order_and_picks_the_latest_deletion(db, tmp_path):
+    _ingest(db, tmp_path, SECOND, "2025H2")
+    assert main(["delete-audit", "2025H2", "--db", str(db)]) == 0
+    _ingest(db, tmp_path, SECOND, "2026H1")  # takes the freed place 2 in the order
+    assert main(["restore-audit", "2025H2", "--db", str(db)]) == 0
+    con = store.connect(db, read_only=True)
+    assert store.audit_period_labels(con) == ["2025H1", "2025H2", "2026H1"]  # imported earlier, so first
+    assert [r[0] for r in con.execute("SELECT ordinal FROM audit_periods ORDER BY ordinal").fetchall()] == [1, 2, 3]
+    con.close()
+    # the same label deleted twice: the most recent deletion comes back
+    assert main(["delete-audit", "2026H1", "--db", str(db)]) == 0
+    _ingest(db, tmp_path, GOOD.replace(",8,", ",7,").replace(",25,", ",24,"), "2026H1")
+    assert main(["delete-audit", "2026H1", "--db", str(db)]) == 0
+    assert main(["restore-audit", "2026H1", "--db", str(db)]) == 0
+    _, audits, _ = _state(db)
+    back = audits[audits["period"] == "2026H1"]
+    assert len(back) == 4 and back["obtained"].sum() == 7 + 17 + 9 + 10
+    con = store.connect(db, read_only=True)
+    assert list(store.list_audit_trash(con)["label"]) == ["2026H1"]
+    assert store.list_audit_trash(con)["rows"].tolist() == [2]  # the first deletion stays in the trash
+    con.close()
+
+
+def test_restore_audit_refusals_exit_2_and_name_the_period(db, tmp_path, capsys):
+    before = _state(db)[0]
+    assert main(["restore-audit", "nope", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "'nope'" in err and "trash" in err and "Traceback" not in err
+    assert _state(db)[0] == before  # nothing published
+    assert main(["delete-audit", "2025H1", "--db", str(db)]) == 0
+    _ingest(db, tmp_path, SECOND, "2025H1")  # the label is taken again meanwhile
+    capsys.readouterr()
+    before = _state(db)[0]
+    assert main(["restore-audit", "2025H1", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "'2025H1'" in err and "exists now" in err
+    assert _state(db)[0] == before
+    assert main(["delete-audit", "nope", "--db", str(db)]) == 2
+    assert "'nope'" in capsys.readouterr().err
+
+
+def test_purge_trash_removes_trashed_audit_periods(db, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CSI_ACTOR", "tester")
+    assert main(["delete-audit", "2025H1", "--db", str(db)]) == 0
+    assert main(["purge-trash", "--older-than", "1", "--db", str(db)]) == 0  # deleted just now: kept
+    con = store.connect(db, read_only=True)
+    assert list(store.list_audit_trash(con)["label"]) == ["2025H1"]
+    con.close()
+    capsys.readouterr()
+    assert main(["purge-trash", "--db", str(db)]) == 0
+    assert "purged 1 audit period from the trash: 2025H1" in capsys.readouterr().out
+    con = store.connect(db, read_only=True)
+    assert store.list_trash_all(con).empty
+    assert [con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("trash_audits", "trash_audit_periods")] \
+        == [0, 0]
+    con.close()
+    log = _log(db)
+    assert log.iloc[0]["action"] == "purge" and log.iloc[0]["actor"] == "tester"
+    assert json.loads(log.iloc[0]["detail"])["audit_periods"] == ["2025H1"]
+    assert main(["restore-audit", "2025H1", "--db", str(db)]) == 2  # gone for good
+    assert main(["trash", "--db", str(db)]) == 0 and "the trash is empty" in capsys.readouterr().out
+
+
+def test_a_schema_5_store_opens_and_migrates_to_the_audit_trash(tmp_path, monkeypatch, capsys):
+    """A store written before migration 6 (built here with the older migration list): readers open it as it is,
+    the first write adds the audit trash, and its periods then go to the trash and come back unchanged."""
+    path = tmp_path / "old.duckdb"
+    with monkeypatch.context() as m:
+        m.setattr(store, "_MIGRATIONS", [x for x in store._MIGRATIONS if x[0] <= 5])
+        m.setattr(store, "SCHEMA_VERSION", 5)
+        _ingest(path, tmp_path, GOOD, "2025H1")
+    con = store.connect(path, read_only=True)
+    assert store._schema_version(con) == 5 and not store._has_table(con, "trash_audit_periods")
+    assert store.list_audit_trash(con).empty and store.list_trash_all(con).empty  # a reader copes
+    con.close()
+    periods, rows = _tables(path)
+    assert main(["trash", "--db", str(path)]) == 0 and "the trash is empty" in capsys.readouterr().out
+    assert main(["restore-audit", "2025H1", "--db", str(path)]) == 2  # not in the trash; migrated, nothing lost
+    assert main(["delete-audit", "2025H1", "--db", str(path)]) == 0
+    con = store.connect(path, read_only=True)
+    assert store._schema_version(con) == store.SCHEMA_VERSION >= 6
+    assert [int(r[0]) for r in con.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()] \
+        == list(range(1, store.SCHEMA_VERSION + 1))
+    con.close()
+    assert main(["restore-audit", "2025H1", "--db", str(path)]) == 0
+    after_p, after_r = _tables(path)
+    pd.testing.assert_frame_equal(after_p, periods)
+    pd.testing.assert_frame_equal(after_r, rows)

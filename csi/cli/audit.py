@@ -1,6 +1,7 @@
 """Command-line handlers of the mystery-shopping audits: ``ingest-audit`` (validate and store one audit period,
 all or nothing; exit 2 with every problem on bad input), ``audits`` (list the stored scores, or ``--periods``)
-and ``delete-audit`` (one audited write)."""
+``delete-audit`` (to the trash, one audited write) and ``restore-audit`` (back from the trash, rows unchanged).
+``trash`` and ``purge-trash`` (csi.cli.data) list and purge trashed audit periods beside the waves."""
 from __future__ import annotations
 
 import json
@@ -58,5 +59,14 @@ def run_delete_audit(args) -> int:
     from csi.data.audit import delete_audit_period_from
 
     n = delete_audit_period_from(_db(args), args.period, actor=store.default_actor())
-    print(f"deleted audit period {args.period!r} ({n} rows)")
+    print(f"moved audit period {args.period!r} ({n} rows) to the trash "
+          f"(python -m csi restore-audit {args.period!r} brings it back)")
+    return 0
+
+
+def run_restore_audit(args) -> int:
+    from csi.data.audit import restore_audit_period_from
+
+    n = restore_audit_period_from(_db(args), args.period, actor=store.default_actor())
+    print(f"restored audit period {args.period!r} ({n} rows)")
     return 0

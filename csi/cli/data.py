@@ -152,13 +152,15 @@ def run_items(args) -> int:
 
 
 def run_trash(args) -> int:
-    trash = _read(args, store.list_trash)
+    trash = _read(args, store.list_trash_all)  # waves and audit periods: kind, label, by, when, n
     if trash.empty:
         print("the trash is empty")
         return 0
-    view = trash[["label", "deleted_by", "deleted_at", "n_respondents"]].copy()
+    view = trash[["kind", "label", "deleted_by", "deleted_at", "n"]].copy()
     view["deleted_at"] = pd.to_datetime(view["deleted_at"]).dt.strftime("%Y-%m-%d %H:%M UTC")
-    print(view.rename(columns={"n_respondents": "n"}).to_string(index=False))
+    print(view.to_string(index=False))
+    print("n: respondents of a wave, rows of an audit period; restore-wave LABEL or restore-audit PERIOD "
+          "brings one back")
     return 0
 
 
@@ -175,9 +177,14 @@ def run_purge(args) -> int:
     detail = {"older_than_days": args.older_than}
     with store.writing(_db(args), action="purge", detail=detail) as con:
         labels = store.purge_trash(con, args.older_than)
+        periods = store.purge_audit_trash(con, args.older_than)
         detail["waves"] = labels
+        detail["audit_periods"] = periods
     print(f"purged {len(labels)} wave{'s' if len(labels) != 1 else ''} from the trash"
           + (f": {', '.join(labels)}" if labels else ""))
+    if periods:
+        print(f"purged {len(periods)} audit period{'s' if len(periods) != 1 else ''} from the trash: "
+              + ", ".join(periods))
     return 0
 
 

@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_delete")
 
-    sp = sub.add_parser("trash", help="list deleted waves (label, deleted by, when, respondents)")
+    sp = sub.add_parser("trash", help="list deleted waves and audit periods (kind, label, deleted by, when, n)")
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_trash")
 
@@ -154,9 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_restore")
 
-    sp = sub.add_parser("purge-trash", help="delete trashed waves for good")
+    sp = sub.add_parser("purge-trash", help="delete trashed waves and audit periods for good")
     sp.add_argument("--older-than", type=float, default=None, metavar="DAYS",
-                    help="only waves deleted more than DAYS days ago (default: all)")
+                    help="only those deleted more than DAYS days ago (default: all)")
     db_arg(sp)
     sp.set_defaults(handler="csi.cli_data:run_purge")
 
@@ -305,10 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--periods", action="store_true", help="list the audit periods (file, when, by whom, rows)")
     db_arg(sp)
     sp.set_defaults(handler="csi.cli.audit:run_audits")
-    sp = sub.add_parser("delete-audit", help="delete a mystery-shopping audit period (audited)")
+    sp = sub.add_parser("delete-audit", help="move a mystery-shopping audit period to the trash (audited; "
+                                             "restore-audit undoes it)")
     sp.add_argument("period")
     db_arg(sp)
     sp.set_defaults(handler="csi.cli.audit:run_delete_audit")
+    sp = sub.add_parser("restore-audit", help="bring a deleted mystery-shopping audit period back from the trash, "
+                                              "rows unchanged (audited)")
+    sp.add_argument("period")
+    db_arg(sp)
+    sp.set_defaults(handler="csi.cli.audit:run_restore_audit")
 
     sp = sub.add_parser("brief", help="board brief of a wave and brand as PPTX or PDF (2-4 slides/pages)")
     db_arg(sp)

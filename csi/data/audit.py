@@ -24,7 +24,8 @@ reason in English and Chinese (codes ``audit_*`` in :mod:`csi.text.messages`).
 
 Files are read by :func:`csi.data.ingest.read_survey` (encodings incl. GBK/GB18030, XLSX, reading limits).
 :func:`store_audit` validates and writes inside a write of the store; :func:`ingest_audit_into` is
-``python -m csi ingest-audit`` (one audited :func:`csi.data.store.writing`: a bad file publishes nothing).
+``python -m csi ingest-audit`` (one audited :func:`csi.data.store.writing`: a bad file publishes nothing);
+:func:`delete_audit_period_from` moves a period to the trash and :func:`restore_audit_period_from` brings it back.
 """
 from __future__ import annotations
 
@@ -275,9 +276,21 @@ def ingest_audit_into(db: str | os.PathLike, source: str | os.PathLike | bytes |
 
 
 def delete_audit_period_from(db: str | os.PathLike, period: str, *, actor: str | None = None) -> int:
-    """Delete an audit period (one audited write); returns the rows deleted."""
+    """``python -m csi delete-audit``: move an audit period to the trash (one audited write; ``restore-audit``
+    brings it back); returns the rows moved."""
+    actor = actor or store.default_actor()
     detail: dict = {"audit_period": period}
     with store.writing(db, actor=actor, action="delete-audit", detail=detail) as con:
-        n = store.delete_audit_period(con, period)
+        n = store.delete_audit_period(con, period, by=actor)
+        detail["rows"] = n
+    return n
+
+
+def restore_audit_period_from(db: str | os.PathLike, period: str, *, actor: str | None = None) -> int:
+    """``python -m csi restore-audit``: bring a deleted audit period back from the trash, rows unchanged (one
+    audited write); returns the rows restored."""
+    detail: dict = {"audit_period": period}
+    with store.writing(db, actor=actor or store.default_actor(), action="restore-audit", detail=detail) as con:
+        n = store.restore_audit_period(con, period)
         detail["rows"] = n
     return n

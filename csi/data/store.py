@@ -22,6 +22,8 @@ Tables (schema version 1, see ``_MIGRATIONS``):
 * ``audit_periods`` mystery-shopping audit periods (schema 4): label, source file, sha256, when, by whom, order.
 * ``audits``       one row per outlet x category of a period: points possible and obtained, note, region
                    (:mod:`csi.data.audit` validates the files; :func:`load_audits` reads them back).
+* ``trash_audit_periods``, ``trash_audits`` deleted audit periods (schema 6): their rows moved aside with a
+                   ``trash_id``, who deleted them and when (:func:`restore_audit_period` brings them back).
 
 Every write bumps ``data_version`` so caches keyed by it stay honest.
 
@@ -50,7 +52,7 @@ import pandas as pd
 
 from csi.errors import StoreError
 
-SCHEMA_VERSION = 5  # the highest entry of _MIGRATIONS
+SCHEMA_VERSION = 6  # the highest entry of _MIGRATIONS
 MIN_READ_SCHEMA = 2  # readers need waves, items, answers; the trash and audit tables came with 3
 WEIGHT_SEGMENT = "weight"  # the segment holding the survey weight; load_responses returns it as float64
 
@@ -175,6 +177,23 @@ _MIGRATIONS: list[tuple[int, str, str]] = [
             value VARCHAR NOT NULL);
         CREATE TABLE trash_texts (trash_id INTEGER NOT NULL, wave_id INTEGER NOT NULL, resp_key INTEGER NOT NULL,
             name VARCHAR NOT NULL, value VARCHAR NOT NULL);
+    """),
+    (6, "trash of audit periods", """
+        CREATE TABLE trash_audit_periods (
+            trash_id    INTEGER PRIMARY KEY,
+            deleted_at  TIMESTAMP NOT NULL,
+            deleted_by  VARCHAR,
+            period_id   INTEGER NOT NULL,
+            label       VARCHAR NOT NULL,
+            source_file VARCHAR,
+            sha256      VARCHAR,
+            imported_at TIMESTAMP NOT NULL,
+            imported_by VARCHAR,
+            ordinal     INTEGER NOT NULL
+        );
+        CREATE TABLE trash_audits (trash_id INTEGER NOT NULL, period_id INTEGER NOT NULL, outlet VARCHAR NOT NULL,
+            category VARCHAR NOT NULL, possible DOUBLE NOT NULL, obtained DOUBLE NOT NULL, note VARCHAR,
+            region VARCHAR);
     """),
 ]
 
@@ -925,21 +944,24 @@ def restore_wave(con, label: str, trash_id: int | None = None) -> int:
 def purge_trash(con, older_than_days: float | None = None) -> list[str]:
     """Delete trashed waves for good (all, or those deleted more than ``older_than_days`` days ago);
     returns their labels."""
-    sql = "SELECT trash_id, label FROM trash_waves"
-    params: list = []
-    if older_than_days is not None:
-        if older_than_days < 0:
-            raise StoreError("--older-than must be zero or more days")
-        sql += " WHERE deleted_at < ?"
-        params.append(_now() - timedelta(days=float(older_than_days)))
+    where, params = _older_than(older_than_days)
     with transaction(con):
-        rows = con.execute(sql + " ORDER BY trash_id", params).fetchall()
+        rows = con.execute(f"SELECT trash_id, label FROM trash_waves{where} ORDER BY trash_id", params).fetchall()
         ids = [int(r[0]) for r in rows]
         if ids:
             for table in ("trash_texts", "trash_answers", "trash_segments", "trash_respondents", "trash_wave_items",
                           "trash_waves"):
                 con.execute(f"DELETE FROM {table} WHERE trash_id IN (SELECT unnest(?))", [ids])
     return [str(r[1]) for r in rows]
+
+
+def _older_than(older_than_days: float | None) -> tuple[str, list]:
+    """The WHERE clause and parameters of a purge: everything, or what was deleted more than N days ago."""
+    if older_than_days is None:
+        return "", []
+    if older_than_days < 0:
+        raise StoreError("--older-than must be zero or more days")
+    return " WHERE deleted_at < ?", [_now() - timedelta(days=float(older_than_days))]
 
 
 def validate_label(label: str) -> str:
@@ -1041,18 +1063,113 @@ def write_audit_period(con, label: str, rows: pd.DataFrame, *, source_file: str 
     return bool(row)
 
 
-def delete_audit_period(con, label: str) -> int:
-    """Delete an audit period and its rows (call inside :func:`writing`, which audits it); returns the rows deleted."""
+_PERIOD_COLS = ["period_id", "label", "source_file", "sha256", "imported_at", "imported_by", "ordinal"]
+_AUDIT_ROW_COLS = ["period_id", "outlet", "category", "possible", "obtained", "note", "region"]
+
+
+def delete_audit_period(con, label: str, by: str | None = None) -> int:
+    """Move an audit period and its rows to the trash (call inside :func:`writing`, which audits it;
+    :func:`restore_audit_period` brings it back); returns the rows moved."""
     known = audit_period_labels(con)
     if label not in known:
         raise StoreError(f"no audit period labelled {label!r} (periods: {', '.join(known) or 'none'})")
     with transaction(con):
         pid = int(con.execute("SELECT period_id FROM audit_periods WHERE label = ?", [label]).fetchone()[0])
         n = int(con.execute("SELECT count(*) FROM audits WHERE period_id = ?", [pid]).fetchone()[0])
+        tid = int(con.execute("SELECT coalesce(max(trash_id), 0) + 1 FROM trash_audit_periods").fetchone()[0])
+        cols, rows = ", ".join(_PERIOD_COLS), ", ".join(_AUDIT_ROW_COLS)
+        con.execute(f"INSERT INTO trash_audit_periods (trash_id, deleted_at, deleted_by, {cols}) "
+                    f"SELECT ?, ?, ?, {cols} FROM audit_periods WHERE period_id = ?", [tid, _now(), by, pid])
+        con.execute(f"INSERT INTO trash_audits (trash_id, {rows}) SELECT ?, {rows} FROM audits WHERE period_id = ?",
+                    [tid, pid])
         con.execute("DELETE FROM audits WHERE period_id = ?", [pid])
         con.execute("DELETE FROM audit_periods WHERE period_id = ?", [pid])
         bump_version(con)
     return n
+
+
+def list_audit_trash(con) -> pd.DataFrame:
+    """Deleted audit periods, newest first: label, deleted_by, deleted_at (UTC), rows, outlets, source_file,
+    trash_id (empty, same columns, on a store before schema 6)."""
+    cols = ["label", "deleted_by", "deleted_at", "rows", "outlets", "source_file", "trash_id"]
+    if not _has_table(con, "trash_audit_periods"):
+        return pd.DataFrame(columns=cols)
+    return con.execute("""SELECT p.label, p.deleted_by, p.deleted_at, count(a.outlet) AS rows,
+                                 count(DISTINCT a.outlet) AS outlets, p.source_file, p.trash_id
+                          FROM trash_audit_periods p LEFT JOIN trash_audits a USING (trash_id)
+                          GROUP BY ALL ORDER BY p.deleted_at DESC, p.trash_id DESC""").df()[cols]
+
+
+def list_trash_all(con) -> pd.DataFrame:
+    """Everything in the trash, newest first: kind (``wave`` or ``audit period``), label, deleted_by,
+    deleted_at (UTC), n (respondents of a wave, rows of an audit period), trash_id (per kind)."""
+    cols = ["kind", "label", "deleted_by", "deleted_at", "n", "trash_id"]
+    parts = [f.rename(columns={"n_respondents": "n", "rows": "n"}).assign(kind=kind)[cols]
+             for kind, f in (("wave", list_trash(con)), ("audit period", list_audit_trash(con))) if len(f)]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts, ignore_index=True)
+    out["deleted_at"] = pd.to_datetime(out["deleted_at"])
+    return out.sort_values(["deleted_at", "trash_id"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def restore_audit_period(con, label: str, trash_id: int | None = None) -> int:
+    """Bring a deleted audit period back from the trash with identical rows (its most recent deletion when the
+    label was deleted more than once; ``trash_id`` picks another), in its place in the period order (its old
+    ordinal; a period imported meanwhile with the same ordinal comes after it). Refused with a clear message
+    when a period of that label exists meanwhile. Returns the rows restored."""
+    with transaction(con):
+        has = _has_table(con, "trash_audit_periods")
+        if trash_id is None and has:
+            row = con.execute("SELECT max(trash_id) FROM trash_audit_periods WHERE label = ?", [label]).fetchone()
+            trash_id = row[0] if row else None
+        if trash_id is None or not has or not con.execute(
+                "SELECT count(*) FROM trash_audit_periods WHERE trash_id = ? AND label = ?",
+                [int(trash_id), label]).fetchone()[0]:
+            known = ", ".join(r[0] for r in con.execute(
+                "SELECT DISTINCT label FROM trash_audit_periods ORDER BY 1").fetchall()) if has else ""
+            raise StoreError(f"no audit period labelled {label!r} in the trash (trashed periods: {known or 'none'})")
+        tid = int(trash_id)
+        if con.execute("SELECT count(*) FROM audit_periods WHERE label = ?", [label]).fetchone()[0]:
+            raise StoreError(f"cannot restore audit period {label!r}: a period with that label exists now "
+                             "(imported after the deletion); nothing restored")
+        old_id = int(con.execute("SELECT period_id FROM trash_audit_periods WHERE trash_id = ?", [tid]).fetchone()[0])
+        taken = con.execute("SELECT count(*) FROM audit_periods WHERE period_id = ?", [old_id]).fetchone()[0]
+        pid = int(con.execute("SELECT coalesce(max(period_id), 0) + 1 FROM audit_periods").fetchone()[0]) \
+            if taken else old_id
+        others = ", ".join(c for c in _PERIOD_COLS if c != "period_id")
+        rest = ", ".join(c for c in _AUDIT_ROW_COLS if c != "period_id")
+        con.execute(f"INSERT INTO audit_periods (period_id, {others}) SELECT ?, {others} FROM trash_audit_periods "
+                    "WHERE trash_id = ?", [pid, tid])
+        con.execute(f"INSERT INTO audits (period_id, {rest}) SELECT ?, {rest} FROM trash_audits WHERE trash_id = ?",
+                    [pid, tid])
+        n = int(con.execute("SELECT count(*) FROM trash_audits WHERE trash_id = ?", [tid]).fetchone()[0])
+        con.execute("DELETE FROM trash_audits WHERE trash_id = ?", [tid])
+        con.execute("DELETE FROM trash_audit_periods WHERE trash_id = ?", [tid])
+        # ties (a period imported meanwhile took the old ordinal): the earlier import first; gaps closed
+        con.execute("""UPDATE audit_periods SET ordinal = o.rn FROM (
+                           SELECT period_id, row_number() OVER (ORDER BY ordinal, imported_at, period_id) AS rn
+                           FROM audit_periods) o
+                       WHERE audit_periods.period_id = o.period_id AND audit_periods.ordinal <> o.rn""")
+        bump_version(con)
+    return n
+
+
+def purge_audit_trash(con, older_than_days: float | None = None) -> list[str]:
+    """Delete trashed audit periods for good (all, or those deleted more than ``older_than_days`` days ago);
+    returns their labels."""
+    if not _has_table(con, "trash_audit_periods"):
+        _older_than(older_than_days)  # the same check of the argument
+        return []
+    where, params = _older_than(older_than_days)
+    with transaction(con):
+        rows = con.execute(f"SELECT trash_id, label FROM trash_audit_periods{where} ORDER BY trash_id",
+                           params).fetchall()
+        ids = [int(r[0]) for r in rows]
+        if ids:
+            for table in ("trash_audits", "trash_audit_periods"):
+                con.execute(f"DELETE FROM {table} WHERE trash_id IN (SELECT unnest(?))", [ids])
+    return [str(r[1]) for r in rows]
 
 
 # --------------------------------------------------------------------------- reading data
