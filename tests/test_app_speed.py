@@ -172,16 +172,11 @@ def small_db(tmp_path_factory):
 
 @pytest.fixture()
 def app_db(small_db, tmp_path, monkeypatch):
-    import streamlit as st
-    from test_app import _use_copy  # the app's environment on a private copy, as the other app tests
+    from conftest import app_environment, clear_streamlit_caches
 
-    db = _use_copy(small_db, tmp_path, monkeypatch)
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "0")  # point estimates only: no background jobs
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield db
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    # a private copy, as the other app tests; point estimates only: no background jobs
+    yield app_environment(monkeypatch, tmp_path, copy_of=small_db, bootstrap=0, clear=True).db
+    clear_streamlit_caches()
 
 
 def _charts(at: AppTest) -> dict[str, dict]:

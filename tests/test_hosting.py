@@ -232,24 +232,12 @@ def small_db(tmp_path_factory):
 
 @pytest.fixture()
 def app_env(small_db, tmp_path, monkeypatch):
-    import shutil
+    from conftest import app_environment, clear_streamlit_caches
 
-    import streamlit as st
-
-    db = tmp_path / "csi.duckdb"
-    shutil.copy(small_db, db)
-    monkeypatch.setenv("CSI_DB", str(db))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "0")  # point estimates only: these tests are about who sees what
-    monkeypatch.delenv(auth.REQUIRE_AUTH_ENV, raising=False)
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(auth, "_request_cookie", lambda name: None)
-    monkeypatch.setattr(auth, "_write_cookie", lambda cs, value, ttl: None)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield db
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    # point estimates only: these tests are about who sees what
+    yield app_environment(monkeypatch, tmp_path, copy_of=small_db, bootstrap=0, open_mode=True, stub_cookies=True,
+                          clear=True).db
+    clear_streamlit_caches()
 
 
 def _bcrypt(pw: str) -> str:
@@ -271,10 +259,9 @@ def _secrets(**users) -> dict:
 
 
 def _app(secrets: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for k, v in (secrets or {}).items():
-        at.secrets[k] = v
-    return at
+    from conftest import app_test
+
+    return app_test(secrets=secrets)
 
 
 def _sign_in(at: AppTest, user: str) -> None:

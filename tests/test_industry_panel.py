@@ -6,19 +6,14 @@ market-share / respondent weighted mean of the companies' indices); a brand-scop
 """
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import auth
 from app.i18n import t
+from conftest import app_environment, app_test, clear_streamlit_caches
 from csi.data.national import build_national_database
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "streamlit_app.py")
 SIZE = {"n_industries": 2, "n_companies": 3, "waves": ("2025Q1", "2025Q2"), "n_range": (250, 350)}
 COOKIE_KEY = "csi-test-cookie-key-industry-panel-7Hq"
 
@@ -30,27 +25,14 @@ def national_db(tmp_path_factory):
 
 @pytest.fixture()
 def env(national_db, tmp_path, monkeypatch):
-    import streamlit as st
-
-    db = tmp_path / "csi.duckdb"
-    shutil.copy(national_db, db)
-    monkeypatch.setenv("CSI_DB", str(db))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "30")
-    monkeypatch.delenv(auth.REQUIRE_AUTH_ENV, raising=False)
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(auth, "_request_cookie", lambda name: None)
-    monkeypatch.setattr(auth, "_write_cookie", lambda cs, value, ttl: None)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield db
+    yield app_environment(monkeypatch, tmp_path, copy_of=national_db, bootstrap=30, open_mode=True,
+                          stub_cookies=True, clear=True).db
     from app import state
 
     reg = state.jobs()
     for key in list(reg._jobs):  # noqa: SLF001 - let background bootstraps end before the next test
         reg.wait(key, 120)
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    clear_streamlit_caches()
 
 
 def _ok(at: AppTest) -> None:
@@ -96,7 +78,7 @@ def _secrets(**users) -> dict:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_overview_and_compare_show_the_own_company_against_its_industry(env, lang):
-    at = AppTest.from_file(APP, default_timeout=300)
+    at = app_test(timeout=300)
     at.session_state["lang"] = lang
     at.run()
     _ok(at)
@@ -140,9 +122,7 @@ def test_a_brand_scoped_user_sees_only_aggregates_of_other_companies(env):
     company = sorted(industry_of)[-1]
     others = [c for c in industry_of if c != company]
     wave, ind, idx, ind_index = _truth(env, company)
-    at = AppTest.from_file(APP, default_timeout=300)
-    for k, v in _secrets(kim={"role": "viewer", "brands": [company]}).items():
-        at.secrets[k] = v
+    at = app_test(secrets=_secrets(kim={"role": "viewer", "brands": [company]}), timeout=300)
     at.run()
     at.text_input[0].input("kim")
     at.text_input[1].input("pw-kim")
