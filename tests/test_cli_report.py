@@ -93,6 +93,46 @@ def test_indices_match_a_direct_fit(report, db):
     np.testing.assert_allclose(last[want.index], want["index"], atol=1e-9)
 
 
+
+def test_scores_csv_is_the_file_fit_db_writes(report, db, tmp_path):
+    """scores.csv: the focus wave's own-brand fit's construct scores per respondent (2025Q4, Skyline Mobile,
+    weighted), byte for byte the file `fit --db` writes for that wave, and the scores of a fit made here."""
+    man = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
+    out = tmp_path / "fit"
+    assert main(["fit", "--db", str(db), "--wave", "2025Q4", "--out", str(out)]) == 0
+    assert (report / "scores.csv").read_bytes() == (out / "scores.csv").read_bytes()
+    sc = pd.read_csv(report / "scores.csv", dtype={"wave": str, "respondent_id": str})
+    assert man["files"]["scores.csv"] == len(sc) > 0
+    assert list(sc.columns) == ["row", "wave", "respondent_id", "IMAG", "EXPE", "QUAL", "VAL", "SAT", "LOY"]
+    assert (sc["wave"] == "2025Q4").all() and (sc["row"] == sc["wave"] + "/" + sc["respondent_id"]).all()
+    con = store.connect(db, read_only=True)
+    data = store.load_responses(con, ["2025Q4"], {"brand": "Skyline Mobile"})
+    con.close()
+    items = [c for c in data.columns if c.rstrip("0123456789") in ("imag", "expe", "qual", "val", "sat", "loy")]
+    data["weight"] = data["weight"].astype(float)
+    res = estimate_pls(data, template("ccsi", items), weights="weight")
+    want = res.scores.set_axis(data.loc[res.scores.index, "respondent_id"].astype(str).to_numpy(), axis=0)
+    got = sc.set_index("respondent_id")[list(want.columns)]
+    assert set(got.index) == set(want.index)
+    np.testing.assert_allclose(got.loc[want.index].to_numpy(), want.to_numpy(), atol=1e-12)
+
+
+def test_scores_csv_of_another_brand_unweighted_single_wave(db, tmp_path):
+    """The same file for another selection: one wave, the competitor as own brand, no survey weights."""
+    flags = ["--db", str(db), "--wave", "2025Q3", "--own-brand", "Horizon Telecom", "--no-weights"]
+    assert main(["report", *flags, "--bootstrap", "0", "--out", str(tmp_path / "rep")]) == 0
+    assert main(["fit", *flags, "--out", str(tmp_path / "fit")]) == 0
+    got = (tmp_path / "rep" / "scores.csv").read_bytes()
+    assert got == (tmp_path / "fit" / "scores.csv").read_bytes()
+    sc = pd.read_csv(tmp_path / "rep" / "scores.csv", dtype={"wave": str, "respondent_id": str})
+    assert (sc["wave"] == "2025Q3").all() and sc["row"].is_unique
+    man = json.loads((tmp_path / "rep" / "manifest.json").read_text(encoding="utf-8"))
+    assert man["focus"]["brand"] == "Horizon Telecom" and man["focus"]["n_used"] == len(sc) > 0
+    con = store.connect(db, read_only=True)
+    ids = store.load_responses(con, ["2025Q3"], {"brand": "Horizon Telecom"})["respondent_id"].astype(str)
+    con.close()
+    assert set(sc["respondent_id"]) <= set(ids)
+
 def test_demo_story_shows_in_the_report(report):
     """The competitor's price rise (2025Q2) must show as an own-brand lead in perceived value."""
     gap = pd.read_csv(report / "competitor_gap.csv").set_index("construct")

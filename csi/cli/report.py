@@ -7,10 +7,13 @@ COL=VALUE`` filters; the focus is the last wave of the selection and the own bra
 brands); survey weights whenever the selection has a complete ``weight`` column (``--no-weights`` turns them off,
 ``--weights COL`` names another column); the model bound to the items answered in every selected wave.
 
-Files (UTF-8 CSV, formula-like text escaped): ``indices.csv``, ``priorities.csv``, ``trends.csv``,
-``changes.csv``, ``brands.csv``, ``competitor_gap.csv``, ``groups.csv`` (MGA), ``segments.csv``, ``nps.csv``,
-``complaints.csv``, ``bands.csv``, ``classic/*.csv`` (with ``classic/servqual.csv``, ``classic/importance_gap.csv``,
-``classic/complaints_iceberg.csv`` and, when expert weights are stored, ``classic/expert_hierarchy*.csv``),
+Files (UTF-8 CSV, formula-like text escaped): ``indices.csv``, ``scores.csv`` (the focus wave's construct scores
+per respondent with ``wave`` and ``respondent_id``: the file ``fit --db`` writes for that wave), ``priorities.csv``,
+``trends.csv``, ``changes.csv``, ``brands.csv``, ``competitor_gap.csv``, ``micom.csv`` (measurement invariance of
+the two brands) and ``groups.csv`` (MGA; both permutation tests run on the ``--dask`` executor too),
+``segments.csv``, ``nps.csv``, ``complaints.csv``, ``bands.csv``, ``classic/*.csv`` (with ``classic/servqual.csv``,
+``classic/importance_gap.csv``, ``classic/complaints_iceberg.csv`` and, when expert weights are stored,
+``classic/expert_hierarchy*.csv``),
 ``audit.csv`` and ``audit_link.csv`` when the store holds mystery-shopping audits (``ingest-audit``),
 ``verbatims_themes.csv`` when it holds open-text answers, for a national programme (an ``industry`` segment)
 ``industry.csv`` and ``league.csv`` (``--dask`` runs the group fits on Dask, ``--dataset`` lets workers read a

@@ -1187,6 +1187,9 @@ def build_report(source, selection: Selection | None = None, settings: Settings 
                                f"分组 {', '.join(key)} 未能分析：{f.error}"))
     focus = focus_fit(prep, fits)
     tables["indices"] = indices_table(prep, focus)
+    scores = focus_scores_table(prep, focus)  # scores.csv: the table `fit --db` writes for the focus wave
+    if scores is not None:
+        tables["scores"] = scores
     for r in focus.index.itertuples():
         if r.negative_weights:
             notes.append(_note("negative_weights", r.note, r.note))
@@ -1357,6 +1360,24 @@ def analysis_rows(prep: Prepared, wave: str | None = None) -> pd.DataFrame:
         if not ids.duplicated().any():
             rows.index = pd.Index(ids.to_numpy(), name="row")
     return rows
+
+
+def focus_scores_table(prep: Prepared, fit) -> pd.DataFrame | None:
+    """The construct scores of the focus wave's fit per respondent (the report's ``scores.csv``): the table
+    ``python -m csi fit --db`` writes for that wave (:func:`csi.report.analyze.scores_table` of
+    :func:`analysis_rows`: ``row`` = wave/respondent_id, ``wave``, ``respondent_id``, the constructs). None
+    without a PLS model result (a reduced fit; ``method="cbsem"``, whose Model page scores are CB-SEM's)."""
+    from csi.report.analyze import scores_table
+
+    result = getattr(fit, "result", None)
+    if result is None or prep.settings.method != "pls":
+        return None
+    src = prep.rows_of(fit.key[0])
+    rows = analysis_rows(prep, str(fit.key[0]))          # the same rows, labelled wave/respondent_id
+    pos = src.index.get_indexer(result.scores.index)
+    if (pos < 0).any():
+        raise DataError("the focus fit's scores do not belong to the focus wave's respondents")
+    return scores_table(result.scores.set_axis(rows.index[pos], axis=0), rows)
 
 
 def analyze_selection(source=None, selection: Selection | None = None, settings: Settings | None = None, *,
