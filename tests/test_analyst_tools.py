@@ -268,19 +268,11 @@ def test_every_ragged_row_listed_or_written(tmp_path, capsys):
 @pytest.fixture()
 def app_db(tmp_path, monkeypatch):
     """The small demo store (two waves, 150 respondents each) as the dashboard's database."""
-    from conftest import build_small_demo
+    from conftest import app_environment, build_small_demo, clear_streamlit_caches
 
     path = build_small_demo(tmp_path / "csi.duckdb", 150, waves=2)
-    monkeypatch.setenv("CSI_DB", str(path))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "0")
-    import streamlit as st
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield path
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    yield app_environment(monkeypatch, tmp_path, db=path, chdir=False, clear=True).db
+    clear_streamlit_caches()
 
 
 def _page(page: str, lang: str = "en"):

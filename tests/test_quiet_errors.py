@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import app_environment, clear_streamlit_caches
 from csi.data import store
 from csi.errors import StoreError, public_message, public_text
 
@@ -265,23 +266,12 @@ def test_sweep_keeps_the_files_of_a_live_build(tmp_path):
 
 
 # ------------------------------------------------------------------ the app
-def _app_env(monkeypatch, db: Path, tmp_path: Path):
-    monkeypatch.setenv("CSI_DB", str(db))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "0")
-    monkeypatch.chdir(ROOT)
-
-
 @pytest.fixture()
 def fresh_streamlit():
     pytest.importorskip("streamlit")
-    import streamlit as st
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    clear_streamlit_caches()
     yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    clear_streamlit_caches()
 
 
 def _shown(at) -> str:
@@ -297,7 +287,7 @@ def test_a_failing_page_shows_an_incident_not_the_exception(small_db, tmp_path, 
     from app.i18n import t
     from csi.report import build
 
-    _app_env(monkeypatch, small_db, tmp_path)
+    app_environment(monkeypatch, tmp_path, db=small_db)
     secret = 'IO Error: Could not set lock on file "/srv/csi/private/csi.duckdb": held in /usr/bin/python3 (PID 4321)'
 
     def broken(*a, **k):
@@ -323,7 +313,7 @@ def test_a_failing_page_shows_an_incident_not_the_exception(small_db, tmp_path, 
 def test_a_locked_database_is_a_message_in_the_app(small_db, tmp_path, monkeypatch, caplog, fresh_streamlit):
     from streamlit.testing.v1 import AppTest
 
-    _app_env(monkeypatch, small_db, tmp_path)
+    app_environment(monkeypatch, tmp_path, db=small_db)
     with Holder(small_db) as h:
         at = AppTest.from_file(APP, default_timeout=180)
         with caplog.at_level(logging.ERROR, logger="csi"):
@@ -365,7 +355,7 @@ def _escaped(src: str, text: str) -> None:
 def test_item_texts_reach_markdown_escaped(small_db, tmp_path, monkeypatch, fresh_streamlit):
     from streamlit.testing.v1 import AppTest
 
-    _app_env(monkeypatch, small_db, tmp_path)
+    app_environment(monkeypatch, tmp_path, db=small_db)
     _set_item_text(small_db, "qual3", HOSTILE_WWW)  # the demo's planted weak spot: named in the action list
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
@@ -375,10 +365,7 @@ def test_item_texts_reach_markdown_escaped(small_db, tmp_path, monkeypatch, fres
     for src in lists:
         _escaped(src, HOSTILE_WWW)
 
-    import streamlit as st
-
-    st.cache_data.clear()
-    st.cache_resource.clear()  # the app's shared read-only connection: a writer in this process needs it closed
+    clear_streamlit_caches()  # the app's shared read-only connection: a writer in this process needs it closed
     _set_item_text(small_db, None, HOSTILE_HTTP)  # whichever items the drivers page ranks first
     at.switch_page("app_pages/drivers.py")
     at.run()

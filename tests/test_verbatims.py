@@ -5,7 +5,6 @@ by the Verbatims page (AppTest, Chinese) and the ``verbatims`` command, and writ
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,6 @@ from csi.analytics import verbatims as vb
 from csi.data import demo, ingest, store
 from csi.errors import InputError
 
-ROOT = Path(__file__).resolve().parents[1]
 RATING = ("sat1", "sat2", "sat3", "qual1")
 
 
@@ -292,31 +290,21 @@ def test_ingest_cli_text_columns(tmp_path, capsys):
 def _app(small_db, tmp_path, monkeypatch):
     """An AppTest of the dashboard on a private copy of ``small_db``; returns (AppTest, db path)."""
     pytest.importorskip("streamlit")
-    import shutil
+    from conftest import app_environment, app_test
 
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    db = tmp_path / "csi.duckdb"
-    shutil.copy(small_db, db)
-    monkeypatch.setenv("CSI_DB", str(db))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "0")
-    monkeypatch.chdir(ROOT)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180), db
+    env = app_environment(monkeypatch, tmp_path, copy_of=small_db, clear=True)
+    return app_test(), env.db
 
 
 @pytest.fixture(autouse=True)
 def _clear_app_caches():
     yield
+    from conftest import clear_streamlit_caches
+
     try:
-        import streamlit as st
-    except ImportError:
-        return
-    st.cache_data.clear()
-    st.cache_resource.clear()
+        clear_streamlit_caches()
+    except ImportError:  # no streamlit: nothing was cached
+        pass
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
