@@ -744,14 +744,9 @@ def mga_permutation(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: in
     else:
         # chunk k draws from the same stream as the serial loop: the generator advanced past the earlier
         # chunks' m x n doubles (one 64-bit output each), so every chunk's permutations are the serial ones
-        n = setup["n"]
-        states, offset = [], 0
-        for m in sizes:
-            bg = np.random.PCG64()
-            bg.state = rng.bit_generator.state
-            bg.advance(offset * n)
-            states.append(bg.state)
-            offset += m
+        from csi.runtime.execution import stream_states
+
+        states = stream_states(rng, sizes, setup["n"])
         futures = [executor.submit(_perm_task, ctx, st, m) for st, m in zip(states, sizes)]
         done = 0
         for fut, m in zip(futures, sizes):

@@ -152,19 +152,6 @@ def _task(shipped: dict, state: dict, m: int) -> tuple[np.ndarray, np.ndarray, n
     return _chunk({**shipped, "O": O, "iu": iu}, np.random.Generator(bg), m)
 
 
-def _chunk_states(rng: np.random.Generator, sizes: list[int], n: int) -> list[dict]:
-    """The generator state each chunk of ``sizes`` permutations starts from in the serial stream: the state of
-    ``rng`` advanced past the earlier chunks' m x n doubles (one 64-bit output each)."""
-    states, offset = [], 0
-    for m in sizes:
-        bg = np.random.PCG64()
-        bg.state = rng.bit_generator.state
-        bg.advance(offset * n)
-        states.append(bg.state)
-        offset += m
-    return states
-
-
 def micom(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: int = 1000, seed: int = 1, *,
           alpha: float = 0.05, chunk_size: int = 250, progress: Callable[[int, int], None] | None = None,
           executor: Executor | None = None, **settings) -> pd.DataFrame:
@@ -207,8 +194,10 @@ def micom(data_a: pd.DataFrame, data_b: pd.DataFrame, spec, n_perm: int = 1000, 
     if executor is None:
         chunks = (_chunk(st, rng, m) for m in sizes)
     else:
+        from csi.runtime.execution import stream_states
+
         shipped = _shipped(st)
-        futures = [executor.submit(_task, shipped, state, m) for state, m in zip(_chunk_states(rng, sizes, n), sizes)]
+        futures = [executor.submit(_task, shipped, state, m) for state, m in zip(stream_states(rng, sizes, n), sizes)]
         chunks = (fut.result() for fut in futures)          # submission order: the serial order
     cs, mds, lvs = [], [], []
     done = 0

@@ -54,7 +54,8 @@ from typing import Iterator
 from csi.errors import DataError
 
 __all__ = ["executor_for", "parse_spec", "local_pool", "drop_local_pool", "one_blas_thread", "OneBlasThread",
-           "executor_workers", "worker_only", "local_cluster", "worker_report", "WORKER_CONFIG", "timed"]
+           "executor_workers", "worker_only", "local_cluster", "worker_report", "WORKER_CONFIG", "timed",
+           "stream_states"]
 
 DEFAULT_LOCAL_WORKERS = 2
 
@@ -320,6 +321,24 @@ def timed(fn, *args) -> tuple:
     b, rb = os.times(), resource.getrusage(resource.RUSAGE_SELF)
     return out, {"cpu": c1 - c0, "user": b.user - a.user, "system": b.system - a.system,
                  "minor_faults": rb.ru_minflt - ra.ru_minflt}
+
+
+def stream_states(rng, sizes, draws_per_item: int) -> list[dict]:
+    """Where each chunk of a chunked random loop starts in the serial stream of ``rng`` (a PCG64
+    ``numpy.random.Generator``): chunk k of ``sizes[k]`` items, each item drawing ``draws_per_item`` doubles (one
+    64-bit output each), starts at ``rng``'s state advanced past the earlier chunks' draws. A worker rebuilds its
+    generator from the state (``bg = PCG64(); bg.state = s``) and draws exactly the serial loop's numbers, so
+    the permutation tests' chunks give the serial result on any executor. ``rng`` itself is not advanced."""
+    import numpy as np
+
+    states, offset = [], 0
+    for m in sizes:
+        bg = np.random.PCG64()
+        bg.state = rng.bit_generator.state
+        bg.advance(offset * draws_per_item)
+        states.append(bg.state)
+        offset += m
+    return states
 
 
 def executor_workers(executor: Executor | None) -> int:
