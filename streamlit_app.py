@@ -191,4 +191,5 @@ except CSIError as e:  # an expected error a page did not catch: its (cleaned) m
 except Exception as e:  # a bug: no traceback, no exception text in the browser; the log has both
     st.error(internal_error_text(e, lang, where=f"page {page.url_path or 'overview'}"))
 if os.environ.get("CSI_APP_TIMING"):  # speed checks: how long the server spent on this run
-    print(f"csi-timing page={page.url_path or 'overview'} seconds={time.perf_counter() - _T0:.3f}", file=sys.stderr)
+    print(f"csi-timing page={page.url_path or 'overview'} seconds={time.perf_counter() - _T0:.3f} "
+          f"memo={state.memo_stats()}", file=sys.stderr)

@@ -422,30 +422,63 @@ def _point_fits(path: str, version: str, wave_labels, filters, model, syntax, me
 # the bounds (about eight selections' tables; the views of about eight selections in two languages) keep the extra
 # memory below what the _prepared cache (16 selections) holds anyway, and a new data version empties both memos.
 class _IdentityMemo:
-    """A bounded, thread-safe memo keyed on (name, identity of objects, plain values); oldest entry out first.
-    Errors are not memoised (they are raised again each time). Two sessions asking at once may both compute."""
+    """A bounded, thread-safe memo keyed on (name, identity of objects, plain values); least recently used entry
+    out first. Single flight: while one session computes a key, the others asking for it wait for that result
+    instead of computing it again (after a new data version every session asks for the same tables at once;
+    twenty copies of one computation on two cores were the slow tail of a loaded server). Errors are not
+    memoised: the computing session raises, and each waiting one computes again itself."""
 
     def __init__(self, max_entries: int):
-        self.max_entries, self.entries = int(max_entries), {}
+        from collections import OrderedDict
+
+        self.max_entries, self.entries, self.inflight = int(max_entries), OrderedDict(), {}
+        self.hits = self.misses = self.waits = 0
 
     def get(self, key: tuple, objs: tuple, compute):
-        with _TABLES_LOCK:
-            hit = self.entries.get(key)
-        if hit is None:
+        while True:
+            with _TABLES_LOCK:
+                hit = self.entries.get(key)
+                if hit is not None:
+                    self.entries.move_to_end(key)
+                    self.hits += 1
+                    return hit[1]
+                flight = self.inflight.get(key)
+                if flight is None:
+                    self.inflight[key] = flight = threading.Event()
+                    self.misses += 1
+                    break
+                self.waits += 1
+            flight.wait()
+            with _TABLES_LOCK:
+                hit = self.entries.get(key)
+            if hit is not None:
+                return hit[1]
+            return compute()  # the computing session failed (or the memo was emptied): compute it here
+        try:
             value = compute()
             with _TABLES_LOCK:
-                while len(self.entries) >= self.max_entries:
-                    self.entries.pop(next(iter(self.entries)))  # the oldest entry
-                self.entries[key] = hit = (objs, value)
-        return hit[1]
+                if self.inflight.get(key) is flight:  # not emptied by a new data version meanwhile
+                    while len(self.entries) >= self.max_entries:
+                        self.entries.popitem(last=False)  # the least recently used entry
+                    self.entries[key] = (objs, value)
+            return value
+        finally:
+            with _TABLES_LOCK:
+                if self.inflight.get(key) is flight:
+                    del self.inflight[key]
+            flight.set()
 
     def clear(self) -> None:
         self.entries.clear()
+        self.inflight.clear()  # a computation still running for the old version is not stored
+
+    def stats(self) -> str:
+        return f"{self.hits}/{self.misses}/{self.waits}"
 
 
 _TABLES_LOCK = threading.Lock()
-_TABLES_MAX = 48
-_VIEWS_MAX = 160
+_TABLES_MAX = 192
+_VIEWS_MAX = 384
 _TABLES = _IdentityMemo(_TABLES_MAX)
 _VIEWS = _IdentityMemo(_VIEWS_MAX)
 _TABLES_VERSION: dict[str, str] = {}
@@ -462,6 +495,11 @@ def _copy_out(value):
     if isinstance(value, tuple):
         return tuple(_copy_out(v) for v in value)
     return value
+
+
+def memo_stats() -> str:
+    """hits/misses/waits of the table and view memos (the speed checks' timing line prints them)."""
+    return f"tables {_TABLES.stats()} views {_VIEWS.stats()}"
 
 
 def engine_table(fn, *objs, **kw):

@@ -78,6 +78,8 @@ class Results:
     store_check: dict = field(default_factory=dict)
     loops: int = 0
     replicas: int = 1
+    server_cpu: list = field(default_factory=list)  # per replica: (server CPU s, job workers' CPU s) of the load
+    memo: list = field(default_factory=list)   # per replica: "tables h/m/w views h/m/w" after its last run
     per_replica: list = field(default_factory=list)        # script runs each replica served
     load: tuple = ("?", "?")  # the machine's 1-minute load average before and after the load phase
 
@@ -146,6 +148,28 @@ def start_server(tmp: Path, db: Path, port: int, log_path: Path) -> subprocess.P
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process itself has used so far (/proc/PID/stat; its children not counted:
+    the job-lane workers' bootstraps are reported apart)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the process's living child processes (the job-lane workers)."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(cpu_seconds(int(k)) for k in kids)
+    return total
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
@@ -662,6 +686,12 @@ def report(res: Results, args, before: dict, files: dict) -> int:
           + (f" (within {max(shown):.1f} s)" if shown else "") + (f"; not: {', '.join(missing)}" if missing else ""))
     sc = res.store_check
     print(f"  store afterwards: {sc}")
+    if res.server_cpu and res.server_runs:
+        own = sum(a for a, _ in res.server_cpu)
+        kids = sum(b for _, b in res.server_cpu)
+        print(f"  server CPU during the load: {own:.1f} s in the server process(es), {kids:.1f} s in job workers; "
+              f"{own / len(res.server_runs) * 1000:.0f} ms of server CPU per script run")
+    print(f"  server memo hits/misses/waits: {'; '.join(res.memo)}")
     print(f"  server log tracebacks: {res.server_tracebacks}")
     print(f"  errors: {len(res.errors)}")
     for e in res.errors[:25]:
@@ -776,6 +806,8 @@ def main(argv: list[str] | None = None) -> int:
               + (" behind nginx" if use_proxy else "") + f" on {url}; store {len(before)} waves", flush=True)
         remaining = args.deadline - (time.monotonic() - t_begin) - 20
         load0 = f"{os.getloadavg()[0]:.1f}"
+        servers = procs[:args.replicas]
+        cpu0 = [(cpu_seconds(p.pid), children_cpu_seconds(p.pid)) for p in servers]
         try:
             asyncio.run(asyncio.wait_for(run_load(args, url, db, files, env, res,
                                                      [f"http://127.0.0.1:{p}" for p in ports]), timeout=max(10.0, remaining)))
@@ -784,12 +816,15 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # noqa: BLE001 - the bench itself failed: say so, still report
             res.error("bench", f"{type(e).__name__}: {e}")
         res.load = (load0, f"{os.getloadavg()[0]:.1f}")
+        res.server_cpu = [(cpu_seconds(p.pid) - a, children_cpu_seconds(p.pid) - b) for p, (a, b) in zip(servers, cpu0)]
         log = "\n".join(p.read_text(errors="replace") for p in log_paths)
         runs = re.findall(r"csi-timing page=(\S+) seconds=([0-9.]+)", log)
         res.per_replica = [len(re.findall(r"csi-timing page=", p.read_text(errors="replace"))) for p in log_paths]
         res.server_runs = [float(x) for _, x in runs]
         for name, x in runs:
             res.server_by_page.setdefault(name, []).append(float(x))
+        res.memo = [(re.findall(r"csi-timing .*? memo=(.*)", p.read_text(errors="replace")) or ["-"])[-1]
+                    for p in log_paths]  # the last run's memo counters (hits/misses/waits) of each replica
         res.server_tracebacks = log.count("Traceback (most recent call last)")
         if res.server_tracebacks:
             i = log.index("Traceback (most recent call last)")

@@ -162,6 +162,85 @@ def test_the_memos_are_bounded():
     assert len(state._VIEWS.entries) <= state._VIEWS_MAX
 
 
+def test_the_least_recently_used_entry_goes_first():
+    memo, prep, calls = state._IdentityMemo(3), object(), []
+
+    def f(k):
+        return lambda: calls.append(k) or k
+
+    for k in (1, 2, 3):
+        memo.get(("t", k), (prep,), f(k))
+    memo.get(("t", 1), (prep,), f(1))          # used again: now the most recent
+    memo.get(("t", 4), (prep,), f(4))          # evicts 2, the least recently used (first-in would evict 1)
+    assert calls == [1, 2, 3, 4]
+    memo.get(("t", 1), (prep,), f(1))
+    memo.get(("t", 2), (prep,), f(2))
+    assert calls == [1, 2, 3, 4, 2] and memo.stats() == "2/5/0"
+
+
+def test_single_flight_one_session_computes_the_others_wait_for_it():
+    import threading
+
+    memo, prep = state._IdentityMemo(8), object()
+    started, release, calls, got = threading.Event(), threading.Event(), [], []
+
+    def slow():
+        calls.append(threading.get_ident())
+        started.set()
+        release.wait(10)
+        return {"value": 42}
+
+    first = threading.Thread(target=lambda: got.append(memo.get(("t", "x"), (prep,), slow)))
+    first.start()
+    assert started.wait(10)
+    others = [threading.Thread(target=lambda: got.append(memo.get(("t", "x"), (prep,), slow))) for _ in range(5)]
+    for th in others:
+        th.start()
+    import time as _time
+
+    deadline = _time.monotonic() + 10
+    while memo.waits < 5 and _time.monotonic() < deadline:  # all five are waiting for the first one's result
+        _time.sleep(0.01)
+    assert memo.waits == 5
+    release.set()
+    for th in [first, *others]:
+        th.join(10)
+    assert len(calls) == 1 and got == [{"value": 42}] * 6
+
+
+def test_single_flight_a_failed_computation_is_not_shared():
+    import threading
+
+    memo, prep = state._IdentityMemo(8), object()
+    started, release, outcomes = threading.Event(), threading.Event(), []
+
+    def failing():
+        started.set()
+        release.wait(10)
+        raise ValueError("boom")
+
+    def run(fn):
+        try:
+            outcomes.append(memo.get(("t", "y"), (prep,), fn))
+        except ValueError as e:
+            outcomes.append(str(e))
+
+    first = threading.Thread(target=run, args=(failing,))
+    first.start()
+    assert started.wait(10)
+    second = threading.Thread(target=run, args=(lambda: "computed again",))
+    second.start()
+    import time as _time
+
+    deadline = _time.monotonic() + 10
+    while memo.waits < 1 and _time.monotonic() < deadline:
+        _time.sleep(0.01)
+    release.set()
+    first.join(10), second.join(10)
+    assert sorted(outcomes) == ["boom", "computed again"]  # the waiter computed itself; nothing was memoised
+    assert memo.get(("t", "y"), (prep,), lambda: "fresh") == "fresh"
+
+
 # ------------------------------------------------------------------ the overview under AppTest
 @pytest.fixture(scope="module")
 def small_db(tmp_path_factory):
