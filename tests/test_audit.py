@@ -363,27 +363,16 @@ def test_report_writes_audit_csv(demo_store, tmp_path, capsys):
 # ------------------------------------------------------------------ dashboard
 def test_classic_tab_in_chinese_shows_no_raw_codes(demo_store, tmp_path, monkeypatch):
     pytest.importorskip("streamlit")
-    import shutil
     import sys
-
-    from streamlit.testing.v1 import AppTest
 
     from app.i18n import t
 
     sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import app_environment, app_test, clear_streamlit_caches
     from test_i18n import leaks
 
-    db = tmp_path / "csi.duckdb"
-    shutil.copy(demo_store, db)
-    monkeypatch.setenv("CSI_DB", str(db))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "30")
-    monkeypatch.chdir(ROOT)
-    import streamlit as st
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    app_environment(monkeypatch, tmp_path, copy_of=demo_store, bootstrap=30, clear=True)
+    at = app_test(timeout=300)
     at.run()
     at.session_state["lang"] = "zh"
     at.switch_page("app_pages/classic.py")
@@ -404,30 +393,19 @@ def test_classic_tab_in_chinese_shows_no_raw_codes(demo_store, tmp_path, monkeyp
     bad = sorted({w for p in parts for w in leaks(p, "zh", outlets)})
     assert not bad, bad
     assert t("au_cat_staff_competence", "zh") in " ".join(parts)
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    clear_streamlit_caches()
 
 
 def test_data_page_audit_import_validates_then_commits(demo_store, tmp_path, monkeypatch):
     """The Data page's audit import: a bad file lists its problems (Chinese reasons) and cannot be committed
     (nothing written); a good one is stored through csi.data.audit.store_audit and audited."""
     pytest.importorskip("streamlit")
-    import shutil
-
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
     from app.i18n import t
+    from conftest import app_environment, app_test, clear_streamlit_caches
 
-    db = tmp_path / "csi.duckdb"
-    shutil.copy(demo_store, db)
-    monkeypatch.setenv("CSI_DB", str(db))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(ROOT)
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    db = app_environment(monkeypatch, tmp_path, copy_of=demo_store, bootstrap=None, clear=True).db
     before = _state(db)
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at = app_test(timeout=300)
     at.run()
     at.session_state["lang"] = "zh"
     at.switch_page("app_pages/data.py")
@@ -457,8 +435,7 @@ def test_data_page_audit_import_validates_then_commits(demo_store, tmp_path, mon
     log = store.audit_log(con)
     con.close()
     assert log.iloc[0]["action"] == "ingest-audit"
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    clear_streamlit_caches()
 
 
 # ------------------------------------------------------------------ trash of audit periods (schema 6)

@@ -533,8 +533,7 @@ def test_cli_on_hostile_bytes_exits_0_or_2_without_a_traceback(db, tmp_path, dat
 @pytest.fixture
 def app_db(tmp_path, monkeypatch):
     pytest.importorskip("streamlit")
-    import streamlit as st_
-
+    from conftest import app_environment, clear_streamlit_caches
     from csi.data import demo
 
     path = tmp_path / "csi.duckdb"
@@ -543,15 +542,8 @@ def app_db(tmp_path, monkeypatch):
     ingest_frame(con, df.astype(object).where(df.notna(), "").astype(str), "2025Q4", "demo.csv")
     store.set_setting(con, "brand_column", "brand")
     con.close()
-    monkeypatch.setenv("CSI_DB", str(path))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "30")
-    monkeypatch.chdir(ROOT)
-    st_.cache_data.clear()
-    st_.cache_resource.clear()
-    yield path
-    st_.cache_data.clear()
-    st_.cache_resource.clear()
+    yield app_environment(monkeypatch, tmp_path, db=path, bootstrap=30, clear=True).db
+    clear_streamlit_caches()
 
 
 def _upload(data: bytes, name: str = "new.csv"):

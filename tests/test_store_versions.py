@@ -417,19 +417,13 @@ def test_the_apps_reader_switches_to_a_new_version_and_closes_the_old_one_after_
 def test_the_data_page_deletes_to_the_trash_restores_and_shows_the_audit_log(tmp_path, monkeypatch):
     pytest.importorskip("streamlit")
     import streamlit as st
-    from streamlit.testing.v1 import AppTest
 
     from app.i18n import t
-    from conftest import build_small_demo
+    from conftest import app_environment, app_test, build_small_demo
 
     path = build_small_demo(tmp_path / "csi.duckdb", 60, waves=2)  # a legacy file: converted by the first write
-    monkeypatch.setenv("CSI_DB", str(path))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "0")
-    monkeypatch.chdir(ROOT)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    app_environment(monkeypatch, tmp_path, db=path, clear=True)
+    at = app_test()
     at.run()
     at.switch_page("app_pages/data.py")
     at.run()
