@@ -178,24 +178,15 @@ def test_engine_uses_the_edited_dictionary_texts(db, tmp_path):
 @pytest.fixture()
 def app_env(db, tmp_path, monkeypatch):
     pytest.importorskip("streamlit")
-    copy = tmp_path / "csi.duckdb"
-    shutil.copy(db, copy)
-    monkeypatch.setenv("CSI_DB", str(copy))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", str(BOOT))
-    monkeypatch.chdir(ROOT)
-    import streamlit as st
+    from conftest import app_environment, clear_streamlit_caches
 
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield copy
+    yield app_environment(monkeypatch, tmp_path, copy_of=db, bootstrap=BOOT, clear=True).db
     from app import state
 
     reg = state.jobs()
     for key in list(reg._jobs):
         reg.wait(key, 120)
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    clear_streamlit_caches()
 
 
 def test_dashboard_shows_the_cli_numbers_with_a_wave_lacking_an_item(app_env, cli_report):

@@ -249,20 +249,11 @@ def test_cli_report_writes_the_same_workbook(tmp_path):
 # ------------------------------------------------------------------ 4. Compare and Classic results downloadable
 @pytest.fixture()
 def app_env(tmp_path, monkeypatch):
-    from conftest import build_small_demo
+    from conftest import app_environment, build_small_demo, clear_streamlit_caches
 
     db = build_small_demo(tmp_path / "csi.duckdb", 300, waves=2)
-    monkeypatch.setenv("CSI_DB", str(db))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "20")
-    monkeypatch.chdir(ROOT)
-    import streamlit as st
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield db
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    yield app_environment(monkeypatch, tmp_path, db=db, bootstrap=20, clear=True).db
+    clear_streamlit_caches()
 
 
 def _page_buttons(page: str, lang: str = "en"):

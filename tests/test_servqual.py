@@ -190,26 +190,15 @@ def test_report_writes_servqual_importance_gap_and_iceberg(tmp_path, capsys):
 
 def test_classic_page_shows_the_service_tabs_in_both_languages(tmp_path, monkeypatch):
     pytest.importorskip("streamlit")
-    from pathlib import Path
-
-    from streamlit.testing.v1 import AppTest
-
+    from conftest import app_environment, app_test
     from csi.data.demo import build_demo_database
 
-    root = Path(__file__).resolve().parents[1]
     db = build_demo_database(tmp_path / "csi.duckdb")
-    monkeypatch.setenv("CSI_DB", str(db))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", "0")
-    monkeypatch.chdir(root)
-    import streamlit as st
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    app_environment(monkeypatch, tmp_path, db=db, clear=True)
     expected = {"en": ("Largest shortfall: Reliability.", "- management overrates Tangibles"),
                 "zh": ("差距最大：可靠性。", "- 管理者高估了有形性")}
     for lang, (story, finding) in expected.items():
-        at = AppTest.from_file(str(root / "streamlit_app.py"), default_timeout=300)
+        at = app_test(timeout=300)
         at.session_state["lang"] = lang
         at.run()
         at.switch_page("app_pages/classic.py").run()
