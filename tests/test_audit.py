@@ -589,3 +589,115 @@ def test_a_schema_5_store_opens_and_migrates_to_the_audit_trash(tmp_path, monkey
     after_p, after_r = _tables(path)
     pd.testing.assert_frame_equal(after_p, periods)
     pd.testing.assert_frame_equal(after_r, rows)
+
+
+# ------------------------------------------------------------------ --replace keeps the old version in the trash
+def _trashed(path):
+    """The trash's audit periods (as the period table's columns) and rows, oldest entry first."""
+    con = store.connect(path, read_only=True)
+    try:
+        cols, rows = ", ".join(store._PERIOD_COLS), ", ".join(store._AUDIT_ROW_COLS)
+        return (con.execute(f"SELECT trash_id, deleted_by, {cols} FROM trash_audit_periods ORDER BY trash_id").df(),
+                con.execute(f"SELECT trash_id, {rows} FROM trash_audits ORDER BY trash_id, outlet, category").df())
+    finally:
+        con.close()
+
+
+def _replace(path, tmp_path, text, period, code=0):
+    f = tmp_path / f"{period}-new.csv"
+    f.write_text(text, encoding="utf-8")
+    assert main(["ingest-audit", str(f), "--period", period, "--db", str(path), "--replace"]) == code
+
+
+def test_replace_moves_the_old_version_to_the_trash_and_restore_replace_swaps_back(db, tmp_path, capsys, monkeypatch):
+    _ingest(db, tmp_path, SECOND, "2025H2")
+    old_p, old_r = _tables(db)
+    monkeypatch.setenv("CSI_ACTOR", "tester")
+    capsys.readouterr()
+    _replace(db, tmp_path, SECOND.replace(",6\n", ",3\n"), "2025H1")  # 2025H1 now holds SECOND's outlets
+    assert "restore-audit '2025H1' --replace" in capsys.readouterr().out
+    new_p, new_r = _tables(db)
+    assert list(new_p["label"]) == ["2025H1", "2025H2"] and list(new_p["ordinal"]) == [1, 2]  # its place kept
+    assert sorted(new_r.loc[new_r["period_id"] == 1, "obtained"]) == [3.0, 10.0]
+    # the old version is in the trash, every column as it was, deleted by the importer
+    tp, tr = _trashed(db)
+    assert list(tp["deleted_by"]) == ["tester"] and list(tp["trash_id"]) == [1]
+    pd.testing.assert_frame_equal(tp[store._PERIOD_COLS], old_p[old_p["label"] == "2025H1"].reset_index(drop=True))
+    pd.testing.assert_frame_equal(tr[store._AUDIT_ROW_COLS],
+                                  old_r[old_r["period_id"] == 1].reset_index(drop=True))
+    log = _log(db)
+    d = json.loads(log.iloc[0]["detail"])
+    assert (log.iloc[0]["action"], log.iloc[0]["actor"]) == ("ingest-audit", "tester")
+    assert (d["replaced"], d["trash_id"], d["trashed_rows"], d["rows"]) == (True, 1, 4, 2)
+    # plain restore-audit refuses while the label is taken, names --replace and publishes nothing
+    version = store.current_version(db)
+    assert main(["restore-audit", "2025H1", "--db", str(db)]) == 2
+    assert "--replace" in capsys.readouterr().err and store.current_version(db) == version
+    # restore-audit --replace: the old version back unchanged, the new one in the trash, one audited write
+    assert main(["restore-audit", "2025H1", "--replace", "--db", str(db)]) == 0
+    assert "4 rows" in capsys.readouterr().out
+    back_p, back_r = _tables(db)
+    pd.testing.assert_frame_equal(back_p, old_p)
+    pd.testing.assert_frame_equal(back_r, old_r)
+    tp, tr = _trashed(db)
+    assert list(tp["trash_id"]) == [2] and list(tp["label"]) == ["2025H1"] and len(tr) == 2
+    pd.testing.assert_frame_equal(tr[store._AUDIT_ROW_COLS], new_r[new_r["period_id"] == 1].reset_index(drop=True))
+    log = _log(db)
+    d = json.loads(log.iloc[0]["detail"])
+    assert (log.iloc[0]["action"], log.iloc[0]["actor"]) == ("restore-audit", "tester")
+    assert (d["replace"], d["replaced"], d["rows"]) == (True, True, 4)
+    # the same command again swaps back to the new version: nothing is ever lost
+    assert main(["restore-audit", "2025H1", "--replace", "--db", str(db)]) == 0
+    again_p, again_r = _tables(db)
+    pd.testing.assert_frame_equal(again_r, new_r)
+    pd.testing.assert_frame_equal(again_p, new_p)
+    assert _trashed(db)[1]["obtained"].sum() == old_r.loc[old_r["period_id"] == 1, "obtained"].sum()
+    # --replace on a label nobody holds is a plain restore
+    assert main(["delete-audit", "2025H2", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["restore-audit", "2025H2", "--replace", "--db", str(db)]) == 0
+    assert "swaps back" not in capsys.readouterr().out
+    assert json.loads(_log(db).iloc[0]["detail"])["replaced"] is False
+    pd.testing.assert_frame_equal(_tables(db)[1], new_r)
+
+
+def test_replace_is_all_or_nothing_with_the_new_import(db, tmp_path, monkeypatch, capsys):
+    from csi.data.audit import read_audit, store_audit
+    from csi.errors import InputError
+
+    before, rows = _tables(db)
+    version = store.current_version(db)
+    # a bad replacement file: refused, the old version stays current and the trash stays empty
+    _replace(db, tmp_path, "outlet,category,possible,obtained\nNorth-1,environment,10,12\n", "2025H1", code=2)
+    assert "exceed the points possible" in capsys.readouterr().err
+    assert store.current_version(db) == version and _trashed(db)[0].empty
+    # a failure after the old version was moved (the new rows' write): the transaction rolls the move back
+    f = tmp_path / "new.csv"
+    f.write_text(SECOND, encoding="utf-8")
+    raw = read_audit(f)
+
+    class Boom(Exception):
+        pass
+
+    def boom(con):
+        raise Boom("disk full")
+
+    with pytest.raises(Boom):
+        with store.writing(db, actor="t", action="ingest-audit") as con:
+            with monkeypatch.context() as m:
+                m.setattr(store, "bump_version", boom)
+                with pytest.raises(Boom):
+                    store_audit(con, raw, "2025H1", "new.csv", replace=True)
+            assert con.execute("SELECT count(*) FROM trash_audit_periods").fetchone()[0] == 0  # rolled back
+            pd.testing.assert_frame_equal(con.execute("SELECT * FROM audits ORDER BY period_id, outlet, category")
+                                          .df(), rows)
+            raise Boom("and nothing published")
+    assert store.current_version(db) == version
+    after_p, after_r = _tables(db)
+    pd.testing.assert_frame_equal(after_p, before)
+    pd.testing.assert_frame_equal(after_r, rows)
+    assert _trashed(db)[0].empty
+    with pytest.raises(InputError):  # without --replace the label is refused before anything moves
+        with store.writing(db, actor="t", action="ingest-audit") as con:
+            store_audit(con, raw, "2025H1", "new.csv")
+    assert store.current_version(db) == version

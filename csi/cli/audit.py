@@ -1,6 +1,8 @@
 """Command-line handlers of the mystery-shopping audits: ``ingest-audit`` (validate and store one audit period,
 all or nothing; exit 2 with every problem on bad input), ``audits`` (list the stored scores, or ``--periods``)
 ``delete-audit`` (to the trash, one audited write) and ``restore-audit`` (back from the trash, rows unchanged).
+``ingest-audit --replace`` moves the old version to the trash in the same write; ``restore-audit --replace``
+swaps it back (the current version goes to the trash).
 ``trash`` and ``purge-trash`` (csi.cli.data) list and purge trashed audit periods beside the waves."""
 from __future__ import annotations
 
@@ -67,6 +69,9 @@ def run_delete_audit(args) -> int:
 def run_restore_audit(args) -> int:
     from csi.data.audit import restore_audit_period_from
 
-    n = restore_audit_period_from(_db(args), args.period, actor=store.default_actor())
-    print(f"restored audit period {args.period!r} ({n} rows)")
+    n, replaced = restore_audit_period_from(_db(args), args.period, actor=store.default_actor(),
+                                            replace=bool(getattr(args, "replace", False)))
+    print(f"restored audit period {args.period!r} ({n} rows)"
+          + (f"; the version it replaced is in the trash (restore-audit {args.period!r} --replace swaps back)"
+             if replaced else ""))
     return 0

@@ -295,7 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
                                              "possible, points obtained) and store it as one audit period")
     sp.add_argument("file", type=Path, help="CSV or XLSX: outlet, category, possible, obtained [, note, total, region]")
     sp.add_argument("--period", required=True, help="label of the audit period, e.g. 2025H2")
-    sp.add_argument("--replace", action="store_true", help="replace an audit period of that label (audited)")
+    sp.add_argument("--replace", action="store_true",
+                    help="replace an audit period of that label (audited): its old version goes to the trash in "
+                         "the same write, and restore-audit PERIOD --replace brings it back (moving the new one "
+                         "to the trash; run it again to swap back)")
     sp.add_argument("--strict-outlets", action="store_true",
                     help="refuse outlets not audited in earlier periods (default: a warning)")
     db_arg(sp)
@@ -311,8 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(sp)
     sp.set_defaults(handler="csi.cli.audit:run_delete_audit")
     sp = sub.add_parser("restore-audit", help="bring a deleted mystery-shopping audit period back from the trash, "
-                                              "rows unchanged (audited)")
+                                              "rows unchanged (audited); the most recent one of that label")
     sp.add_argument("period")
+    sp.add_argument("--replace", action="store_true",
+                    help="when a period of that label exists now (ingest-audit --replace), move it to the trash in "
+                         "the same write instead of refusing")
     db_arg(sp)
     sp.set_defaults(handler="csi.cli.audit:run_restore_audit")
 

@@ -26,6 +26,7 @@ Files are read by :func:`csi.data.ingest.read_survey` (encodings incl. GBK/GB180
 :func:`store_audit` validates and writes inside a write of the store; :func:`ingest_audit_into` is
 ``python -m csi ingest-audit`` (one audited :func:`csi.data.store.writing`: a bad file publishes nothing);
 :func:`delete_audit_period_from` moves a period to the trash and :func:`restore_audit_period_from` brings it back.
+Nothing is lost: ``--replace`` moves the period's old version to the trash in the same write as the new one.
 """
 from __future__ import annotations
 
@@ -76,11 +77,16 @@ class AuditImport:
     replaced: bool
     percent: float
     warnings: tuple[Problem, ...] = ()
+    trash_id: int | None = None  # the replaced version's entry in the trash (``replaced`` only)
+    trashed_rows: int = 0  # its rows
 
     def summary(self) -> str:
         verb = "replaced" if self.replaced else "stored"
         lines = [f"audit period {self.period!r} {verb}: {self.n_outlets} outlets, {self.n_categories} categories, "
                  f"{self.n_rows} rows, {self.percent:.1f}% of points obtained (from {self.source_name})"]
+        if self.replaced:
+            lines.append(f"  the replaced version ({self.trashed_rows} rows) is in the trash: python -m csi "
+                         f"restore-audit {self.period!r} --replace brings it back (and moves this one there)")
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -246,12 +252,14 @@ def store_audit(con, raw: pd.DataFrame, period: str, name: str, *, replace: bool
         raise InputError(report.problems)
     label = store.validate_label(period)
     f = report.frame
-    replaced = store.write_audit_period(con, label, f, source_file=name, sha256=sha256 or frame_sha256(raw), by=by,
-                                        replace=replace)
+    tid = store.write_audit_period(con, label, f, source_file=name, sha256=sha256 or frame_sha256(raw), by=by,
+                                   replace=replace)  # a replaced period goes to the trash in the same write
+    trashed = 0 if tid is None else int(con.execute(
+        "SELECT count(*) FROM trash_audits WHERE trash_id = ?", [tid]).fetchone()[0])
     return AuditImport(period=label, source_name=name, n_rows=int(len(f)), n_outlets=int(f["outlet"].nunique()),
-                       n_categories=int(f["category"].nunique()), replaced=replaced,
+                       n_categories=int(f["category"].nunique()), replaced=tid is not None,
                        percent=float(100.0 * f["obtained"].sum() / f["possible"].sum()),
-                       warnings=tuple(report.warnings))
+                       warnings=tuple(report.warnings), trash_id=tid, trashed_rows=trashed)
 
 
 def ingest_audit_into(db: str | os.PathLike, source: str | os.PathLike | bytes | BinaryIO, period: str, *,
@@ -259,7 +267,9 @@ def ingest_audit_into(db: str | os.PathLike, source: str | os.PathLike | bytes |
                       actor: str | None = None, timeout: float | None = None,
                       limits: Mapping[str, int] | None = None) -> AuditImport:
     """``python -m csi ingest-audit``: read the file (outside any lock), then validate and store it as audit
-    period ``period`` in ONE audited write of the store ``db`` (published whole or not at all)."""
+    period ``period`` in ONE audited write of the store ``db`` (published whole or not at all). With ``replace``
+    the period's old version moves to the trash in that same write (the audit detail names its ``trash_id`` and
+    ``trashed_rows``); ``restore-audit PERIOD --replace`` swaps it back."""
     raw = read_audit(source, name, limits)
     name = name or (Path(source).name if isinstance(source, (str, os.PathLike)) else "audit file")
     _label_problem(name, period)
@@ -272,6 +282,8 @@ def ingest_audit_into(db: str | os.PathLike, source: str | os.PathLike | bytes |
         result = store_audit(con, raw, period, name, replace=replace, strict_outlets=strict_outlets, by=actor,
                              sha256=sha)
         detail.update(rows=result.n_rows, outlets=result.n_outlets, replaced=result.replaced)
+        if result.replaced:
+            detail.update(trash_id=result.trash_id, trashed_rows=result.trashed_rows)
     return result
 
 
@@ -286,11 +298,16 @@ def delete_audit_period_from(db: str | os.PathLike, period: str, *, actor: str |
     return n
 
 
-def restore_audit_period_from(db: str | os.PathLike, period: str, *, actor: str | None = None) -> int:
-    """``python -m csi restore-audit``: bring a deleted audit period back from the trash, rows unchanged (one
-    audited write); returns the rows restored."""
-    detail: dict = {"audit_period": period}
-    with store.writing(db, actor=actor or store.default_actor(), action="restore-audit", detail=detail) as con:
-        n = store.restore_audit_period(con, period)
-        detail["rows"] = n
-    return n
+def restore_audit_period_from(db: str | os.PathLike, period: str, *, actor: str | None = None,
+                              replace: bool = False) -> tuple[int, bool]:
+    """``python -m csi restore-audit``: bring a deleted (or replaced) audit period back from the trash, rows
+    unchanged: its most recent version there (one audited write; the dashboard's Trash tab picks any). A period
+    of that label that exists now is refused unless ``replace``, which moves it to the trash in the same write
+    (so the same call again swaps back). Returns the rows restored and whether a current period was replaced."""
+    actor = actor or store.default_actor()
+    detail: dict = {"audit_period": period, "replace": bool(replace)}
+    with store.writing(db, actor=actor, action="restore-audit", detail=detail) as con:
+        replaced = bool(replace) and period in store.audit_period_labels(con)
+        n = store.restore_audit_period(con, period, replace=replace, by=actor)
+        detail.update(rows=n, replaced=replaced)
+    return n, replaced

@@ -22,7 +22,7 @@ Tables (schema version 1, see ``_MIGRATIONS``):
 * ``audit_periods`` mystery-shopping audit periods (schema 4): label, source file, sha256, when, by whom, order.
 * ``audits``       one row per outlet x category of a period: points possible and obtained, note, region
                    (:mod:`csi.data.audit` validates the files; :func:`load_audits` reads them back).
-* ``trash_audit_periods``, ``trash_audits`` deleted audit periods (schema 6): their rows moved aside with a
+* ``trash_audit_periods``, ``trash_audits`` deleted or replaced audit periods (schema 6): rows moved aside with a
                    ``trash_id``, who deleted them and when (:func:`restore_audit_period` brings them back).
 
 Every write bumps ``data_version`` so caches keyed by it stay honest.
@@ -1029,19 +1029,21 @@ def audit_outlets(con) -> list[str]:
 
 
 def write_audit_period(con, label: str, rows: pd.DataFrame, *, source_file: str | None = None,
-                       sha256: str | None = None, by: str | None = None, replace: bool = False) -> bool:
+                       sha256: str | None = None, by: str | None = None, replace: bool = False) -> int | None:
     """Store one audit period (call inside :func:`writing`; ``rows``: outlet, category, possible, obtained, note,
     region, already validated by :mod:`csi.data.audit`). An existing label is refused unless ``replace``, which
-    swaps that period's rows and keeps its place in the order. Returns True when a period was replaced."""
+    moves that period to the trash (deleted by ``by``; :func:`restore_audit_period` with ``replace`` brings it
+    back) and puts the new rows in its place in the order, in the same transaction. Returns the trash id of the
+    replaced period, None when nothing was replaced."""
     label = validate_label(label)
     with transaction(con):
         row = con.execute("SELECT period_id, ordinal FROM audit_periods WHERE label = ?", [label]).fetchone()
         if row and not replace:
             raise StoreError(f"an audit period labelled {label!r} already exists; use --replace to replace it")
+        trashed = None
         if row:
             pid, ordinal = int(row[0]), int(row[1])
-            con.execute("DELETE FROM audits WHERE period_id = ?", [pid])
-            con.execute("DELETE FROM audit_periods WHERE period_id = ?", [pid])
+            trashed = _trash_audit_period(con, pid, by)[0]
         else:
             pid, ordinal = (int(v) for v in con.execute(
                 "SELECT coalesce(max(period_id), 0) + 1, coalesce(max(ordinal), 0) + 1 FROM audit_periods").fetchone())
@@ -1060,11 +1062,26 @@ def write_audit_period(con, label: str, rows: pd.DataFrame, *, source_file: str 
         finally:
             con.unregister("_audit_rows")
         bump_version(con)
-    return bool(row)
+    return trashed
 
 
 _PERIOD_COLS = ["period_id", "label", "source_file", "sha256", "imported_at", "imported_by", "ordinal"]
 _AUDIT_ROW_COLS = ["period_id", "outlet", "category", "possible", "obtained", "note", "region"]
+
+
+def _trash_audit_period(con, pid: int, by: str | None) -> tuple[int, int]:
+    """Move audit period ``pid`` and its rows to the trash, deleted by ``by`` now (inside a transaction of the
+    caller); returns its trash id and the rows moved."""
+    n = int(con.execute("SELECT count(*) FROM audits WHERE period_id = ?", [pid]).fetchone()[0])
+    tid = int(con.execute("SELECT coalesce(max(trash_id), 0) + 1 FROM trash_audit_periods").fetchone()[0])
+    cols, rows = ", ".join(_PERIOD_COLS), ", ".join(_AUDIT_ROW_COLS)
+    con.execute(f"INSERT INTO trash_audit_periods (trash_id, deleted_at, deleted_by, {cols}) "
+                f"SELECT ?, ?, ?, {cols} FROM audit_periods WHERE period_id = ?", [tid, _now(), by, pid])
+    con.execute(f"INSERT INTO trash_audits (trash_id, {rows}) SELECT ?, {rows} FROM audits WHERE period_id = ?",
+                [tid, pid])
+    con.execute("DELETE FROM audits WHERE period_id = ?", [pid])
+    con.execute("DELETE FROM audit_periods WHERE period_id = ?", [pid])
+    return tid, n
 
 
 def delete_audit_period(con, label: str, by: str | None = None) -> int:
@@ -1075,15 +1092,7 @@ def delete_audit_period(con, label: str, by: str | None = None) -> int:
         raise StoreError(f"no audit period labelled {label!r} (periods: {', '.join(known) or 'none'})")
     with transaction(con):
         pid = int(con.execute("SELECT period_id FROM audit_periods WHERE label = ?", [label]).fetchone()[0])
-        n = int(con.execute("SELECT count(*) FROM audits WHERE period_id = ?", [pid]).fetchone()[0])
-        tid = int(con.execute("SELECT coalesce(max(trash_id), 0) + 1 FROM trash_audit_periods").fetchone()[0])
-        cols, rows = ", ".join(_PERIOD_COLS), ", ".join(_AUDIT_ROW_COLS)
-        con.execute(f"INSERT INTO trash_audit_periods (trash_id, deleted_at, deleted_by, {cols}) "
-                    f"SELECT ?, ?, ?, {cols} FROM audit_periods WHERE period_id = ?", [tid, _now(), by, pid])
-        con.execute(f"INSERT INTO trash_audits (trash_id, {rows}) SELECT ?, {rows} FROM audits WHERE period_id = ?",
-                    [tid, pid])
-        con.execute("DELETE FROM audits WHERE period_id = ?", [pid])
-        con.execute("DELETE FROM audit_periods WHERE period_id = ?", [pid])
+        n = _trash_audit_period(con, pid, by)[1]
         bump_version(con)
     return n
 
@@ -1113,11 +1122,14 @@ def list_trash_all(con) -> pd.DataFrame:
     return out.sort_values(["deleted_at", "trash_id"], ascending=False, kind="stable").reset_index(drop=True)
 
 
-def restore_audit_period(con, label: str, trash_id: int | None = None) -> int:
+def restore_audit_period(con, label: str, trash_id: int | None = None, *, replace: bool = False,
+                         by: str | None = None) -> int:
     """Bring a deleted audit period back from the trash with identical rows (its most recent deletion when the
     label was deleted more than once; ``trash_id`` picks another), in its place in the period order (its old
-    ordinal; a period imported meanwhile with the same ordinal comes after it). Refused with a clear message
-    when a period of that label exists meanwhile. Returns the rows restored."""
+    ordinal; a period imported meanwhile with the same ordinal comes after it). When a period of that label
+    exists now it is refused with a clear message, unless ``replace``: then the current period goes to the
+    trash (deleted by ``by``) in the same transaction, so a second restore with ``replace`` swaps them back
+    (the undo of ``ingest-audit --replace``). Returns the rows restored."""
     with transaction(con):
         has = _has_table(con, "trash_audit_periods")
         if trash_id is None and has:
@@ -1130,9 +1142,13 @@ def restore_audit_period(con, label: str, trash_id: int | None = None) -> int:
                 "SELECT DISTINCT label FROM trash_audit_periods ORDER BY 1").fetchall()) if has else ""
             raise StoreError(f"no audit period labelled {label!r} in the trash (trashed periods: {known or 'none'})")
         tid = int(trash_id)
-        if con.execute("SELECT count(*) FROM audit_periods WHERE label = ?", [label]).fetchone()[0]:
+        current = con.execute("SELECT period_id FROM audit_periods WHERE label = ?", [label]).fetchone()
+        if current and not replace:
             raise StoreError(f"cannot restore audit period {label!r}: a period with that label exists now "
-                             "(imported after the deletion); nothing restored")
+                             "(imported after the deletion); nothing restored (restore-audit --replace moves the "
+                             "current one to the trash and brings this one back)")
+        if current:
+            _trash_audit_period(con, int(current[0]), by)
         old_id = int(con.execute("SELECT period_id FROM trash_audit_periods WHERE trash_id = ?", [tid]).fetchone()[0])
         taken = con.execute("SELECT count(*) FROM audit_periods WHERE period_id = ?", [old_id]).fetchone()[0]
         pid = int(con.execute("SELECT coalesce(max(period_id), 0) + 1 FROM audit_periods").fetchone()[0]) \
