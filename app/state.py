@@ -258,10 +258,12 @@ def settings(path: str, version: str, keys: tuple[str, ...]) -> dict:
         return {k: store.get_setting(con, k) for k in keys}
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def _responses_of(path: str, version: str, wave_labels: tuple[str, ...] | None) -> pd.DataFrame:
     """Every respondent of the waves, unfiltered: read once per wave set, so a filter change
-    (brand, region, channel) only filters in memory instead of reading the database again."""
+    (brand, region, channel) only filters in memory instead of reading the database again. Shared by every
+    session (a cached resource, not a pickled copy per call: the copy was half of a new selection's preparing);
+    never mutate it - the engine's prepare only selects from it."""
     from csi.data import store
 
     with reading(path) as con:

@@ -523,20 +523,21 @@ def _diff_table(a: GroupFit, b: GroupFit, alpha: float) -> pd.DataFrame:
             raise DataError(f"the {name} group ({', '.join(g.key)}) has no fit: {g.error}")
     if not 0 < alpha < 1:
         raise DataError(f"alpha must be between 0 and 1, got {alpha!r}")
-    ia = a.index.set_index("construct")["index"]
-    ib = b.index.set_index("construct")["index"]
-    cons = [c for c in ia.index if c in ib.index]
-    lo = pd.Series(np.nan, index=cons)
-    hi = pd.Series(np.nan, index=cons)
+    # plain arrays: this runs for every pair of consecutive waves on every dashboard selection, and label-based
+    # pandas lookups of six constructs cost more than the arithmetic
+    ia = dict(zip(a.index["construct"], a.index["index"].to_numpy(float)))
+    ib = dict(zip(b.index["construct"], b.index["index"].to_numpy(float)))
+    cons = [c for c in ia if c in ib]
+    va, vb = np.array([ia[c] for c in cons], float), np.array([ib[c] for c in cons], float)
+    lo, hi = np.full(len(cons), np.nan), np.full(len(cons), np.nan)
     if a.index_draws is not None and b.index_draws is not None:
         m = min(len(a.index_draws), len(b.index_draws))
         d = b.index_draws[cons].to_numpy()[:m] - a.index_draws[cons].to_numpy()[:m]
         lo[:], hi[:] = percentile_interval(d, alpha)
-    sig = pd.array([pd.NA if not (np.isfinite(lo[c]) and np.isfinite(hi[c])) else bool(lo[c] > 0 or hi[c] < 0)
-                    for c in cons], dtype="boolean")
-    return pd.DataFrame({"construct": cons, "a": ia[cons].to_numpy(), "b": ib[cons].to_numpy(),
-                         "diff": (ib[cons] - ia[cons]).to_numpy(), "ci_low": lo.to_numpy(),
-                         "ci_high": hi.to_numpy(), "significant": sig})
+    sig = pd.array([pd.NA if not (np.isfinite(l) and np.isfinite(h)) else bool(l > 0 or h < 0)
+                    for l, h in zip(lo, hi)], dtype="boolean")
+    return pd.DataFrame({"construct": cons, "a": va, "b": vb, "diff": vb - va, "ci_low": lo,
+                         "ci_high": hi, "significant": sig})
 
 
 def wave_change(a: GroupFit, b: GroupFit, alpha: float = 0.05) -> pd.DataFrame:

@@ -384,9 +384,11 @@ def prepare(source, selection: Selection | None = None, settings: Settings | Non
     rating = set(dictionary["item"])
     cols = [c for c in sel_frame.columns if c in rating]
     answered = sel_frame[cols].notna().groupby(sel_frame["wave"], observed=True).any()
-    items = tuple(c for c in cols if bool(answered[c].all()))
-    missing = {str(w): tuple(c for c in cols if not bool(answered.loc[w, c]) and answered[c].any())
-               for w in answered.index}
+    hit = answered.to_numpy(bool)  # waves × items (label lookups per cell cost ~20 ms per selection)
+    everywhere, somewhere = hit.all(axis=0), hit.any(axis=0)
+    items = tuple(c for c, ok in zip(cols, everywhere) if ok)
+    missing = {str(w): tuple(c for c, h, any_ in zip(cols, row, somewhere) if not h and any_)
+               for w, row in zip(answered.index, hit)}
     missing = {w: v for w, v in missing.items() if v}
     for w, its in missing.items():
         notes.append(_note("wave_lacks_items",
