@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "streamlit_app.py")
 PAGES = ("overview", "model", "drivers", "compare", "classic", "data", "downloads")
 TITLE_KEY = {"overview": "ov_title", "model": "md_title", "drivers": "dr_title", "compare": "cp_title",
              "classic": "cl_title", "data": "da_title", "downloads": "dl_title"}
@@ -29,6 +28,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from app import auth, state  # noqa: E402
 from app.i18n import TEXT, placeholders, t  # noqa: E402
+from conftest import app_test, clear_streamlit_caches as _clear_streamlit_caches  # noqa: E402
 
 
 # ------------------------------------------------------------------ fixtures
@@ -46,15 +46,9 @@ def demo_db(tmp_path_factory):
 
 def _use_copy(source, tmp_path, monkeypatch):
     """The app's environment on a private copy of the database ``source``: its path."""
-    import shutil
+    from conftest import app_environment
 
-    db = tmp_path / "csi.duckdb"
-    shutil.copy(source, db)
-    monkeypatch.setenv("CSI_DB", str(db))
-    monkeypatch.setenv("CSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CSI_APP_BOOTSTRAP", BOOT)
-    monkeypatch.chdir(ROOT)
-    return db
+    return app_environment(monkeypatch, tmp_path, copy_of=source, bootstrap=BOOT).db
 
 
 @pytest.fixture()
@@ -64,18 +58,7 @@ def app_env(demo_db, tmp_path, monkeypatch):
 
 
 def _app(secrets: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    if secrets:
-        for k, v in secrets.items():
-            at.secrets[k] = v
-    return at
-
-
-def _clear_streamlit_caches():
-    import streamlit as st
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    return app_test(secrets=secrets)
 
 
 @pytest.fixture(autouse=True)
@@ -261,9 +244,7 @@ def test_each_role_sees_exactly_its_pages(app_env, user):
 
 def test_viewer_is_stopped_inside_the_data_page_too(app_env):
     # Run the page file on its own (as if navigation had been bypassed): the page re-checks the role.
-    at = AppTest.from_file(str(ROOT / "app_pages" / "data.py"), default_timeout=60)
-    for k, v in _password_secrets().items():
-        at.secrets[k] = v
+    at = app_test("app_pages/data.py", secrets=_password_secrets(), timeout=60)
     at.session_state["authentication_status"] = True
     at.session_state["username"] = "vera"
     at.run()
