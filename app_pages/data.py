@@ -259,30 +259,68 @@ with tab_dict:
     if "da_flash_d" in st.session_state:
         st.success(st.session_state.pop("da_flash_d"))
 
-# ------------------------------------------------------------------- trash (deleted waves, restorable)
+# ------------------------------------------------------------------- trash (deleted waves and audit periods)
 with tab_trash:
     from csi.data import store
+    from csi.data.audit import restore_audit
 
     with state.reading(sel.path) as con:
-        trash = store.list_trash(con)
+        trash = store.list_trash_all(con)  # kind (wave / audit period), label, deleted_by, deleted_at, n, trash_id
+        live_periods = set(store.audit_period_labels(con))
     if trash.empty:
         st.info(t("da_trash_empty", L))
     else:
         st.caption(t("da_trash_help", L))
-        show_table(trash[["label", "deleted_by", "deleted_at", "n_respondents"]].rename(
-            columns={"label": "wave", "deleted_by": t("da_deleted_by", L), "deleted_at": t("da_deleted_at", L)}), L)
-        with st.form("da_restore_form"):
-            back = st.selectbox(t("wave", L), list(dict.fromkeys(str(x) for x in trash["label"])), key="da_restore_label")
-            if st.form_submit_button(t("da_restore_btn", L)):
-                auth.require("data", L)  # re-check right before the write
-                try:
-                    detail = {"wave": back}
-                    with state.writer(sel.path, action="restore", detail=detail) as con:
-                        detail["n"] = store.restore_wave(con, back)
-                    st.session_state["da_flash_t"] = t("da_restored", L, label=back, n=detail["n"])
-                    st.rerun()
-                except CSIError as e:
-                    friendly_error(e, L)
+        kinds = {"wave": t("wave", L), "audit period": t("au_period", L)}
+        show_table(trash[["kind", "label", "deleted_by", "deleted_at", "n"]].assign(
+            kind=trash["kind"].map(kinds)).rename(columns={
+                "kind": t("da_trash_kind", L), "label": t("da_trash_label", L), "deleted_by": t("da_deleted_by", L),
+                "deleted_at": t("da_deleted_at", L), "n": t("da_trash_n", L)}), L)
+        waves = trash[trash["kind"] == "wave"]
+        if len(waves):
+            with st.form("da_restore_form"):
+                back = st.selectbox(t("wave", L), list(dict.fromkeys(str(x) for x in waves["label"])),
+                                    key="da_restore_label")
+                if st.form_submit_button(t("da_restore_btn", L)):
+                    auth.require("data", L)  # re-check right before the write
+                    try:
+                        detail = {"wave": back}
+                        with state.writer(sel.path, action="restore", detail=detail) as con:
+                            detail["n"] = store.restore_wave(con, back)
+                        st.session_state["da_flash_t"] = t("da_restored", L, label=back, n=detail["n"])
+                        st.rerun()
+                    except CSIError as e:
+                        friendly_error(e, L)
+        periods = trash[trash["kind"] == "audit period"]
+        if len(periods):  # every trashed version (a label deleted or replaced twice is listed twice), newest first
+            entries = {int(r.trash_id): r for r in periods.itertuples(index=False)}
+
+            def _entry(tid: int) -> str:
+                r = entries[tid]
+                return t("da_trash_audit_option", L, label=r.label, by=r.deleted_by or "?", n=int(r.n),
+                         at=pd.Timestamp(r.deleted_at).strftime("%Y-%m-%d %H:%M UTC"))
+
+            with st.form("da_restore_audit_form"):
+                tid = st.selectbox(t("da_trash_audit_pick", L), list(entries), format_func=_entry,
+                                   key="da_restore_audit_id")
+                swap = st.checkbox(t("da_restore_audit_replace", L), key="da_restore_audit_replace")
+                if st.form_submit_button(t("da_restore_audit_btn", L)):
+                    auth.require("data", L)  # re-check right before the write
+                    label = str(entries[tid].label)
+                    if label in live_periods and not swap:
+                        st.error(t("da_restore_audit_taken", L, label=label))
+                    else:
+                        try:
+                            detail: dict = {"audit_period": label, "trash_id": tid}
+                            with state.writer(sel.path, action="restore-audit", detail=detail) as con:
+                                restore_audit(con, label, trash_id=tid, replace=swap, by=state.actor(),
+                                              detail=detail)
+                            st.session_state["da_flash_t"] = t(
+                                "da_audit_restored_swap" if detail["replaced"] else "da_audit_restored", L,
+                                label=label, n=detail["rows"])
+                            st.rerun()
+                        except CSIError as e:
+                            friendly_error(e, L)
     if "da_flash_t" in st.session_state:
         st.success(st.session_state.pop("da_flash_t"))
 

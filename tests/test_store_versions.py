@@ -451,6 +451,88 @@ def test_the_data_page_deletes_to_the_trash_restores_and_shows_the_audit_log(tmp
     st.cache_resource.clear()
 
 
+def test_the_data_page_trash_lists_audit_periods_and_restores_a_replaced_one(tmp_path, monkeypatch):
+    """ingest-audit --replace keeps the old version in the trash; the Trash tab lists it beside a deleted wave
+    (kind column in both languages) and its restore button brings it back through app.state.writer, audited
+    as the signed-in user: refused (translated message, nothing written) while the label is taken, then with
+    the replace box ticked the old rows come back unchanged and the newer version goes to the trash."""
+    pytest.importorskip("streamlit")
+    import streamlit as st
+
+    from app.i18n import t
+    from conftest import app_environment, app_test, build_small_demo
+    from csi.data.audit import ingest_audit_into
+    from test_audit import _tables as _audit_rows  # every row of audit_periods and audits, in a fixed order
+
+    path = build_small_demo(tmp_path / "csi.duckdb", 40, waves=2)
+    old = tmp_path / "old.csv"
+    old.write_text("outlet,category,possible,obtained,note\nNorth-1,environment,10,8,dusty\n"
+                   "North-1,staff competence,20,17,\nWest-1,environment,10,9,\n", encoding="utf-8")
+    new = tmp_path / "new.csv"
+    new.write_text("outlet,category,possible,obtained\nNorth-1,environment,10,4\nWest-1,environment,10,5\n",
+                   encoding="utf-8")
+    ingest_audit_into(path, old, "2025H1", actor="analyst")
+    snapshot = _audit_rows(path)
+    assert ingest_audit_into(path, new, "2025H1", replace=True, actor="analyst").trash_id == 1
+    newer = _audit_rows(path)
+    wave = _labels(path)[0]
+    with store.writing(path, actor="analyst", action="delete", detail={"wave": wave}) as con:
+        store.delete_wave(con, wave, by="analyst")
+    app_environment(monkeypatch, tmp_path, db=path, clear=True)
+    at = app_test()
+    at.run()
+    at.session_state["lang"] = "zh"
+    at.switch_page("app_pages/data.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    (tab,) = [x for x in at.tabs if x.label == t("da_trash", "zh")]
+    (shown,) = [d.value for d in tab.dataframe]
+    assert list(shown.columns) == [t(k, "zh") for k in ("da_trash_kind", "da_trash_label", "da_deleted_by",
+                                                         "da_deleted_at", "da_trash_n")]
+    assert sorted(shown[t("da_trash_kind", "zh")]) == sorted([t("wave", "zh"), t("au_period", "zh")])
+    assert dict(zip(shown[t("da_trash_label", "zh")], shown[t("da_trash_n", "zh")].astype(int)))["2025H1"] == 3
+    (option,) = at.selectbox(key="da_restore_audit_id").options
+    assert "2025H1" in option and "analyst" in option and "3 行" in option
+    from test_i18n import leaks
+
+    texts = [option, *map(str, shown.columns), *map(str, shown.iloc[:, 0]), *[c.value for c in tab.caption],
+             *[w.label for w in (*tab.selectbox, *tab.checkbox, *tab.button)]]
+    assert not sorted({w for x in texts for w in leaks(x, "zh", [wave, "analyst", "UTC"])}), texts
+    at.session_state["lang"] = "en"
+    at.run()
+    pick = at.selectbox(key="da_restore_audit_id")
+    assert pick.value == 1 and len(pick.options) == 1 and "(deleted " in pick.options[0]
+    assert at.selectbox(key="da_restore_label").value == wave  # the waves' own restore is still there
+    version = store.current_version(path)
+    [b for b in at.button if b.label == t("da_restore_audit_btn", "en")][0].click()
+    at.run()  # the label is taken by the new import: refused in words, nothing written
+    assert not at.exception, [e.message for e in at.exception]
+    assert t("da_restore_audit_taken", "en", label="2025H1") in [e.value for e in at.error]
+    assert store.current_version(path) == version
+    at.checkbox(key="da_restore_audit_replace").check()
+    [b for b in at.button if b.label == t("da_restore_audit_btn", "en")][0].click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    back = _audit_rows(path)
+    pd.testing.assert_frame_equal(back[0], snapshot[0])  # the old version, every column as it was
+    pd.testing.assert_frame_equal(back[1], snapshot[1])
+    assert t("da_audit_restored_swap", "en", label="2025H1", n=3) in [e.value for e in at.success]
+    con = store.connect(path, read_only=True)
+    try:
+        trash = store.list_audit_trash(con)
+        log = store.audit_log(con, limit=1)
+        kept = con.execute("SELECT * FROM trash_audits ORDER BY outlet, category").df()
+    finally:
+        con.close()
+    assert list(trash["trash_id"]) == [2] and list(trash["rows"]) == [2] and list(trash["deleted_by"]) == ["demo"]
+    pd.testing.assert_frame_equal(kept.drop(columns="trash_id"), newer[1])  # the newer version kept in the trash
+    assert (log.iloc[0]["action"], log.iloc[0]["actor"]) == ("restore-audit", "demo")  # the open mode's user
+    detail = json.loads(log.iloc[0]["detail"])
+    assert (detail["audit_period"], detail["trash_id"], detail["replaced"], detail["rows"]) == ("2025H1", 1, True, 3)
+    assert at.selectbox(key="da_restore_audit_id").value == 2  # the newer version can be brought back the same way
+    st.cache_resource.clear()
+
+
 def test_the_app_keeps_the_stores_name_and_never_writes_a_version_file(db, monkeypatch):
     """The app once resolved $CSI_DB, which follows the symlink: it stayed on version 1 for good and aimed
     its writes at a version file. The path is absolute but unresolved, and a version file refuses writers."""

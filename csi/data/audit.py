@@ -298,16 +298,29 @@ def delete_audit_period_from(db: str | os.PathLike, period: str, *, actor: str |
     return n
 
 
+def restore_audit(con, period: str, *, trash_id: int | None = None, replace: bool = False, by: str | None = None,
+                  detail: dict | None = None) -> int:
+    """Bring an audit period back from the trash on a write connection (inside :func:`csi.data.store.writing`, or
+    the dashboard's ``app.state.writer``): its most recent version there, or the entry ``trash_id``. A period of
+    that label that exists now is refused unless ``replace``, which moves it to the trash in the same transaction
+    (deleted by ``by``; the same call again swaps back). Fills the audit ``detail`` (rows, replace, replaced,
+    trash_id) and returns the rows restored."""
+    detail = {} if detail is None else detail
+    replaced = bool(replace) and period in store.audit_period_labels(con)
+    n = store.restore_audit_period(con, period, trash_id, replace=replace, by=by)
+    detail.update(audit_period=period, rows=n, replace=bool(replace), replaced=replaced)
+    if trash_id is not None:
+        detail["trash_id"] = int(trash_id)
+    return n
+
+
 def restore_audit_period_from(db: str | os.PathLike, period: str, *, actor: str | None = None,
                               replace: bool = False) -> tuple[int, bool]:
-    """``python -m csi restore-audit``: bring a deleted (or replaced) audit period back from the trash, rows
-    unchanged: its most recent version there (one audited write; the dashboard's Trash tab picks any). A period
-    of that label that exists now is refused unless ``replace``, which moves it to the trash in the same write
-    (so the same call again swaps back). Returns the rows restored and whether a current period was replaced."""
+    """``python -m csi restore-audit``: :func:`restore_audit` of the period's most recent version in the trash, rows
+    unchanged, as one audited write (the dashboard's Trash tab picks any version). Returns the rows restored and
+    whether a current period of that label went to the trash (``replace``)."""
     actor = actor or store.default_actor()
     detail: dict = {"audit_period": period, "replace": bool(replace)}
     with store.writing(db, actor=actor, action="restore-audit", detail=detail) as con:
-        replaced = bool(replace) and period in store.audit_period_labels(con)
-        n = store.restore_audit_period(con, period, replace=replace, by=actor)
-        detail.update(rows=n, replaced=replaced)
-    return n, replaced
+        n = restore_audit(con, period, replace=replace, by=actor, detail=detail)
+    return n, detail["replaced"]
