@@ -89,14 +89,26 @@ def _block_arrays(result, scales: Scales):
     spec = result.spec
     items = list(spec.indicators)
     sc = check_scales(items, scales)
-    outer = result.outer.set_index("indicator")
-    w = outer.loc[items, "weight"].to_numpy(float)
+    # plain lookups (this runs for every fit, index and IPMA; label-indexed pandas selections of ~20 items
+    # were most of its cost)
+    weight = dict(zip(result.outer["indicator"], result.outer["weight"].to_numpy(float)))
+    w = np.array([weight[i] for i in items], float)
     lo = np.array([sc[i][0] for i in items])
     hi = np.array([sc[i][1] for i in items])
-    mean = pd.Series(result.item_mean).loc[items].to_numpy(float)
-    sd = pd.Series(result.item_sd).loc[items].to_numpy(float)
+    mean = _values(result.item_mean, items)
+    sd = _values(result.item_sd, items)
     constructs = [spec.construct_of(i) for i in items]
     return items, constructs, w, lo, hi, mean, sd
+
+
+def _values(by_item, items: list[str]) -> np.ndarray:
+    """``by_item[i]`` for every item, as floats (a dict or a Series indexed by item)."""
+    if isinstance(by_item, pd.Series):
+        by_item = dict(zip(by_item.index, by_item.to_numpy(float)))
+    try:
+        return np.array([by_item[i] for i in items], float)
+    except KeyError as e:
+        raise KeyError(f"no value for item {e.args[0]!r}") from None
 
 
 def _unstd(w: np.ndarray, rng: np.ndarray, sd: np.ndarray, standardized: bool) -> np.ndarray:
