@@ -79,7 +79,9 @@ class Results:
     loops: int = 0
     replicas: int = 1
     server_cpu: list = field(default_factory=list)  # per replica: (server CPU s, job workers' CPU s) of the load
-    memo: list = field(default_factory=list)   # per replica: "tables h/m/w views h/m/w" after its last run
+    memo: list = field(default_factory=list)
+    samples: list = field(default_factory=list)     # (monotonic end time, seconds, step) of every timed step
+    events: dict = field(default_factory=dict)      # "load start", "upload stored", "cli stored" -> monotonic time   # per replica: "tables h/m/w views h/m/w" after its last run
     per_replica: list = field(default_factory=list)        # script runs each replica served
     load: tuple = ("?", "?")  # the machine's 1-minute load average before and after the load phase
 
@@ -467,6 +469,7 @@ async def ws_viewer(i: int, url: str, stop_at: float, regions: list[str], res: R
                 await asyncio.sleep(args.think)
                 t, probs = await v.run(page=page, region=reg)
                 bucket.append(t)
+                res.samples.append((time.monotonic(), t, step))
                 for p in probs:
                     res.error(who, f"{step}: {p}")
             res.loops += 1
@@ -564,6 +567,7 @@ async def analyst(browser, url: str, start_at: float, csv: Path, n: int, res: Re
         await page.get_by_role("button", name="Commit as a new wave").click()
         await page.get_by_text(f"Wave {UP_WAVE} stored", exact=False).first.wait_for(timeout=120_000)
         res.upload.update(ok=True, seconds=time.perf_counter() - t0, commit_seconds=time.perf_counter() - t_commit)
+        res.events["upload stored"] = time.monotonic()
     except Exception as e:  # noqa: BLE001
         res.upload.update(seconds=time.perf_counter() - t0, error=f"{type(e).__name__}: {str(e).splitlines()[0]}")
         res.error(who, f"upload: {res.upload['error']}")
@@ -583,6 +587,8 @@ async def cli_ingest(db: Path, csv: Path, start_at: float, env: dict, res: Resul
     except asyncio.TimeoutError:
         proc.kill()
         out, err = await proc.communicate()
+    if proc.returncode == 0:
+        res.events["cli stored"] = time.monotonic()
     res.cli = {"wave": CLI_WAVE, "rc": proc.returncode, "seconds": time.perf_counter() - t0,
                "stderr": err.decode(errors="replace").strip()[-400:]}
     if proc.returncode != 0:
@@ -623,6 +629,7 @@ async def run_load(args, url: str, db: Path, files: dict, env: dict, res: Result
                 raise RuntimeError("no Region options on the overview")
             t_start = time.monotonic()
             stop_at = t_start + args.duration
+            res.events["load start"] = t_start
             sessions: list[WsViewer] = []
             if args.clients == "ws":
                 tasks = [asyncio.create_task(ws_viewer(i, url, stop_at, regions, res, sessions, args))
@@ -686,6 +693,21 @@ def report(res: Results, args, before: dict, files: dict) -> int:
           + (f" (within {max(shown):.1f} s)" if shown else "") + (f"; not: {', '.join(missing)}" if missing else ""))
     sc = res.store_check
     print(f"  store afterwards: {sc}")
+    slow = [(end, sec, step) for end, sec, step in res.samples if sec > 3.0]
+    if res.samples:  # where the slow tail comes from: the first cold selections or a new data version
+        def phase(end: float, sec: float) -> str:
+            start = end - sec
+            for name in ("upload stored", "cli stored"):
+                at = res.events.get(name)
+                if at is not None and at - 2.0 <= start <= at + 15.0:
+                    return f"within 15 s of '{name}'"
+            at = res.events.get("load start")
+            return "first 20 s of the load" if at is not None and start <= at + 20.0 else "other times"
+        by: dict[str, int] = {}
+        for end, sec, _ in slow:
+            by[phase(end, sec)] = by.get(phase(end, sec), 0) + 1
+        print(f"  steps over 3 s: {len(slow)} of {len(res.samples)}"
+              + (" (" + ", ".join(f"{n} {k}" for k, n in sorted(by.items())) + ")" if by else ""))
     if res.server_cpu and res.server_runs:
         own = sum(a for a, _ in res.server_cpu)
         kids = sum(b for _, b in res.server_cpu)
