@@ -78,6 +78,7 @@ class Results:
     store_check: dict = field(default_factory=dict)
     loops: int = 0
     replicas: int = 1
+    server_mem: list = field(default_factory=list)  # per replica: (RSS, peak RSS) MiB of the server process
     server_cpu: list = field(default_factory=list)  # per replica: (server CPU s, job workers' CPU s) of the load
     memo: list = field(default_factory=list)
     samples: list = field(default_factory=list)     # (monotonic end time, seconds, step) of every timed step
@@ -160,6 +161,18 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
+
+
+def peak_rss_mib(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) MiB of the process itself (/proc/PID/status VmRSS, VmHWM)."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line[:5]] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return out.get("VmRSS", float("nan")), out.get("VmHWM", float("nan"))
 
 
 def children_cpu_seconds(pid: int) -> float:
@@ -714,6 +727,8 @@ def report(res: Results, args, before: dict, files: dict) -> int:
         print(f"  server CPU during the load: {own:.1f} s in the server process(es), {kids:.1f} s in job workers; "
               f"{own / len(res.server_runs) * 1000:.0f} ms of server CPU per script run")
     print(f"  server memo hits/misses/waits: {'; '.join(res.memo)}")
+    if res.server_mem:
+        print("  server memory (RSS / peak, MiB): " + "; ".join(f"{a:.0f} / {b:.0f}" for a, b in res.server_mem))
     print(f"  server log tracebacks: {res.server_tracebacks}")
     print(f"  errors: {len(res.errors)}")
     for e in res.errors[:25]:
@@ -736,7 +751,9 @@ def report(res: Results, args, before: dict, files: dict) -> int:
             "duration": args.duration, "cold": res.cold, "loops": res.loops,
             "first_page": res.first_page, "page": res.page, "filter_new": res.filter_new,
             "filter_cached": res.filter_cached, "server_runs": res.server_runs, "upload": up, "cli": cli,
-            "saw_new_waves": seen, "store": sc, "errors": res.errors, "targets": targets}, indent=1))
+            "saw_new_waves": seen, "store": sc, "errors": res.errors, "targets": targets,
+            "server_cpu": res.server_cpu, "server_mem": res.server_mem, "memo": res.memo,
+            "samples": res.samples, "events": res.events}, indent=1))
     return 0 if all(targets.values()) else 1
 
 
@@ -845,8 +862,9 @@ def main(argv: list[str] | None = None) -> int:
         res.server_runs = [float(x) for _, x in runs]
         for name, x in runs:
             res.server_by_page.setdefault(name, []).append(float(x))
-        res.memo = [(re.findall(r"csi-timing .*? memo=(.*)", p.read_text(errors="replace")) or ["-"])[-1]
-                    for p in log_paths]  # the last run's memo counters (hits/misses/waits) of each replica
+        res.memo = [(re.findall(r"csi-timing \S+ \S+ memo=(tables \S+ views \d+/\d+/\d+)",
+                                 p.read_text(errors="replace")) or ["-"])[-1] for p in log_paths]
+        res.server_mem = [peak_rss_mib(p.pid) for p in servers]
         res.server_tracebacks = log.count("Traceback (most recent call last)")
         if res.server_tracebacks:
             i = log.index("Traceback (most recent call last)")
