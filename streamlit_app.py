@@ -19,7 +19,6 @@ from app import auth, state
 from app.i18n import LANG_NAMES, LANGS, t
 from app.ui import (METHODS, MODELS, SCOPE_FILTER, Selection, friendly_text, internal_error_text, plain,
                     refuse_out_of_scope, session_to_url, sticky, url_to_session, wanted_page)
-from csi.data import store
 from csi.errors import CSIError
 from csi.model.dictionary import SEGMENT_LABELS_KEY, segment_labels, segment_value
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
@@ -79,8 +78,9 @@ path = state.db_path()
 try:  # a database in use (a demo rebuild, an ingest) or unreadable: a message, never DuckDB's text
     with st.spinner(t("db_building", lang)):
         state.ensure_database(path)
+    # the version this run shows (after a new one is published: the previous one for a few seconds, while this
+    # process prepares the new one; the switch cancels the old version's bootstraps - app.state.data_version)
     version = state.data_version(path)
-    state.supersede_old_versions(path, version)  # a new data version: stale bootstraps stop
     wave_table = state.waves(path, version)
 except CSIError as e:
     st.error(t("err_store", lang, msg=friendly_text(e, lang)))
@@ -94,14 +94,15 @@ all_waves = tuple(str(w) for w in wave_table["label"])
 
 
 @st.fragment(run_every=STORE_POLL_SECONDS)
-def _watch_store(path: str, seen: int | None) -> None:
+def _watch_store(path: str, seen: str) -> None:
     """A wave published meanwhile (a CLI or scheduled ingest, another replica's upload) shows within a few
-    seconds without a reload: the store's current version is one readlink; a new one reruns the whole app."""
-    if store.current_version(path) != seen:
+    seconds without a reload: once this process serves a new version (one readlink, then the switch described
+    in app.state.data_version), the whole app reruns on it."""
+    if state.data_version(path) != seen:
         st.rerun(scope="app")
 
 
-_watch_store(path, store.current_version(path))
+_watch_store(path, version)
 
 sb = st.sidebar
 sb.subheader(t("filters", lang))
@@ -110,8 +111,7 @@ known = st.session_state.get("f_waves_known", all_waves)  # a first run's waves 
 if "f_waves" not in st.session_state:
     st.session_state["f_waves"] = list(all_waves)
 else:
-    kept = [w for w in st.session_state["f_waves"] if w in all_waves]
-    st.session_state["f_waves"] = (kept + [w for w in all_waves if w not in known and w not in kept]) or list(all_waves)
+    st.session_state["f_waves"] = state.next_wave_selection(st.session_state["f_waves"], known, all_waves)
 st.session_state["f_waves_known"] = all_waves
 picked = sb.multiselect(t("waves", lang), all_waves, key="f_waves")
 seg_values = state.segment_values(path, version)

@@ -31,7 +31,7 @@ def segment_catalogue(path: str, version: str) -> dict[str, list[str]]:
     from csi.data.ingest import WEIGHT_NAMES
 
     weights = {w.lower() for w in WEIGHT_NAMES}
-    with state.reading(path) as con:
+    with state.reading(path, version) as con:
         cols = [c for c in store.segment_columns(con) if c.lower() not in weights]
         return {c: sorted(str(v) for v in store.segment_values(con, c)) for c in cols}
 
@@ -163,7 +163,7 @@ def stored_segment_values(path: str, version: str) -> dict[str, list[str]]:
     """Every stored segment (the survey weight excluded) and its distinct values as stored (not merged)."""
     from csi.data import store
 
-    with state.reading(path) as con:
+    with state.reading(path, version) as con:
         cols = [c for c in store.segment_columns(con) if c != store.WEIGHT_SEGMENT]
         return {c: store.segment_values(con, c, recode=False) for c in cols}
 
@@ -227,7 +227,7 @@ def settings_editors(sel, lang: str) -> None:
 def weight_summary(path: str, version: str) -> pd.DataFrame:
     from csi.data import templates
 
-    with state.reading(path) as con:
+    with state.reading(path, version) as con:
         return templates.weight_summary(con)
 
 
@@ -236,7 +236,7 @@ def _file(path: str, version: str, what: str, fmt: str, wave: str | None = None)
     def make() -> bytes:
         from csi.data import templates
 
-        with state.reading(path) as con:
+        with state.reading(path, version) as con:
             return templates.wave_template(con, fmt) if what == "template" else templates.export_wave(con, wave, fmt)
     return make
 

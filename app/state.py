@@ -70,23 +70,26 @@ def _close(con) -> None:
 
 
 class _Pin:
-    """One version file's shared read-only connection and how many reads use it right now."""
+    """One version file's shared read-only connection, its data version and how many reads use it right now."""
 
-    def __init__(self, file: str, con):
-        self.file, self.con, self.users, self.retired = file, con, 0, False
+    def __init__(self, file: str, con, version: str | None = None):
+        self.file, self.con, self.version, self.users, self.retired = file, con, version, 0, False
 
 
 class _Versions:
-    """The read-only connections of one store: ONE per version file, the current one; a connection of a
-    superseded version is closed as soon as its last read ends (reads never wait for each other, for a
-    writer, or for a new version: each takes its own cursor)."""
+    """The read-only connections of one store: one per version file - the current one, and the one this process
+    still serves while it prepares the current one (:func:`data_version`); any other is closed as soon as its
+    last read ends (reads never wait for each other, for a writer, or for a new version: each takes its own
+    cursor)."""
 
     def __init__(self, path: str):
-        self.path, self.lock, self.current = path, threading.Lock(), None
+        self.path, self.lock, self.current, self.kept = path, threading.Lock(), None, None
 
-    def acquire(self):
-        """(pin, cursor) of the current version; the cursor is made under the lock (DuckDB's cursor() is not
-        documented as thread-safe), the read itself runs outside it."""
+    def acquire(self, version: str | None = None):
+        """(pin, cursor) of the current version, or of the served older one when ``version`` names it (a run
+        still shown the previous version reads that version's file, never the newer one under the older key);
+        the cursor is made under the lock (DuckDB's cursor() is not documented as thread-safe), the read itself
+        runs outside it."""
         from csi.data import store
 
         target = str(store.version_file(self.path))  # one readlink: notices a newly published version
@@ -94,13 +97,31 @@ class _Versions:
             pin = self.current
             if pin is None or pin.file != target:
                 con, file = store.open_current(self.path)
-                pin, old = _Pin(str(file), con), pin
+                try:
+                    counter = str(store.data_version(con))
+                except Exception:  # noqa: BLE001 - an unreadable version: reads fail on their own, with its message
+                    counter = None
+                pin, old = _Pin(str(file), con, counter), pin
                 self.current = pin
                 if old is not None:
-                    self._retire(old)
+                    served = _served_version(self.path)
+                    if old.version is not None and old.version == served and self.kept is None:
+                        self.kept = old  # still shown: open until the process switches (release_kept)
+                    else:
+                        self._retire(old)
+            kept = self.kept
+            if version is not None and pin.version != version and kept is not None and kept.version == version:
+                pin = kept
             cur = pin.con.cursor()
             pin.users += 1
             return pin, cur
+
+    def release_kept(self) -> None:
+        """The process switched to the current version: the older one it kept open can go."""
+        with self.lock:
+            if self.kept is not None:
+                self._retire(self.kept)
+                self.kept = None
 
     def release(self, pin: _Pin) -> None:
         with self.lock:
@@ -115,9 +136,10 @@ class _Versions:
 
     def close(self) -> None:
         with self.lock:
-            if self.current is not None:
-                self._retire(self.current)
-                self.current = None
+            for pin in (self.current, self.kept):
+                if pin is not None:
+                    self._retire(pin)
+            self.current = self.kept = None
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda v: v.close())
@@ -126,11 +148,12 @@ def _connection(path: str) -> _Versions:
 
 
 @contextlib.contextmanager
-def reading(path: str):
-    """A cursor on the current version's shared read-only connection, for one short read. A cursor is a
-    connection of its own, so concurrent reads of several sessions run side by side."""
+def reading(path: str, version: str | None = None):
+    """A cursor on the current version's shared read-only connection, for one short read; with ``version`` (a
+    loader cached by data version passes its own) the previous version's connection when that is the version
+    asked for. A cursor is a connection of its own, so concurrent reads of several sessions run side by side."""
     versions = _connection(path)
-    pin, cur = versions.acquire()
+    pin, cur = versions.acquire(version)
     try:
         yield cur
     finally:
@@ -160,6 +183,7 @@ def writer(path: str, action: str | None = None, detail: dict | None = None):
     with _WRITE_LOCK:
         with store.writing(path, actor=actor(), action=action, detail=detail) as con:
             yield con
+    mark_fresh()  # the writer sees its new version at once; other sessions when this process has prepared it
     clear_caches()
 
 
@@ -194,8 +218,8 @@ def supersede_old_versions(path: str, version: str) -> int:
     with _TABLES_LOCK:  # the engine tables and views of the old version can no longer be shown either
         if _TABLES_VERSION.get(path) != version:
             _TABLES_VERSION[path] = version
-            _TABLES.clear()
-            _VIEWS.clear()
+            _TABLES.clear(keep_version=version)
+            _VIEWS.clear(keep_version=version)
     return len(jobs().cancel_where(stale))
 
 
@@ -210,11 +234,10 @@ _DATA_VERSIONS: dict[str, str] = {}  # published version file -> its data_versio
 _DATA_VERSIONS_LOCK = threading.Lock()
 
 
-def data_version(path: str) -> str:
-    """Changes whenever the stored data change: the current version's counter, so a wave published by a CLI
-    ingest shows at the next run without a restart. Asked on every run: one ``readlink`` names the current
-    version file, and a published version file is immutable, so its counter is read from the database once per
-    file (a legacy single-file store, changed in place, is read every time)."""
+def current_version(path: str) -> str:
+    """The current version's counter: changes whenever the stored data change. One ``readlink`` names the
+    current version file, and a published version file is immutable, so its counter is read from the database
+    once per file (a legacy single-file store, changed in place, is read every time)."""
     from csi.data import store
 
     file = store.version_file(path)
@@ -234,11 +257,176 @@ def data_version(path: str) -> str:
     return value
 
 
+# ---------------------------------------------- serving the previous version while the new one is prepared
+# After a wave is published (a CLI ingest, another replica's or this one's upload) every selection shown must be
+# prepared and fitted again for the new version. With 20 viewers that took every replica's CPU for several
+# seconds at once, and every page waited (bench/bench_load.py: most of the slow tail). Instead the process keeps
+# serving the version it served (its results are in memory) while ONE background thread prepares the new version
+# for the selections shown recently (prepared selection, point fits, the engine tables the pages read); then the
+# process switches, and the store watcher (streamlit_app._watch_store) reruns every open page onto the new data.
+# The switch waits at most CSI_APP_STALE_SECONDS (default 20; 0 switches at once). The session that wrote the new
+# version sees it at once (mark_fresh). A legacy single-file store (changed in place) always switches at once.
+STALE_ENV = "CSI_APP_STALE_SECONDS"
+WARM_MAX = 12  # recent selections prepared for a new version (most recent first)
+
+
+def stale_seconds() -> float:
+    """How long a process may keep serving the previous data version while it prepares the new one."""
+    try:
+        return max(0.0, float(os.environ.get(STALE_ENV, "20")))
+    except ValueError:
+        return 20.0
+
+
+class _Serving:
+    """The version a process serves for one store, and the next one being prepared."""
+
+    def __init__(self, version: str):
+        self.version, self.next, self.since, self.ready = version, None, 0.0, threading.Event()
+
+
+_SERVING: dict[str, _Serving] = {}
+_SERVING_LOCK = threading.Lock()
+_RECENT: dict[str, dict] = {}  # path -> {selection arguments: None}, most recent last (bounded)
+
+
+def data_version(path: str) -> str:
+    """The data version this run shows: the current one, or - for a few seconds after a new version was
+    published - the previous one while the new one is prepared in the background (see above). Asked on every
+    run; a new version shows without a restart."""
+    import time
+
+    from csi.data import store
+
+    current = current_version(path)
+    file = store.version_file(path)
+    versioned = file != Path(path) and file.parent.name.endswith(".versions")
+    start = switched = False
+    with _SERVING_LOCK:
+        s = _SERVING.get(path)
+        if s is None:
+            _SERVING[path] = s = _Serving(current)
+        if s.version == current:
+            _RUN.version = current
+            return current
+        if not versioned or stale_seconds() <= 0 or not _RECENT.get(path) or (s.next == current and (
+                s.ready.is_set() or time.monotonic() - s.since > stale_seconds())):
+            s.version, s.next, s.ready, switched = current, None, threading.Event(), True
+        elif s.next != current:  # a new version (or a newer one than the one being prepared): prepare it
+            if s.next is None:  # the time shown stale counts from the first version not shown yet
+                s.since = time.monotonic()
+            s.next, s.ready = current, threading.Event()
+            start = True
+        served, ready, recent = s.version, s.ready, list(_RECENT.get(path, {}))[::-1][:WARM_MAX]
+    if switched:
+        supersede_old_versions(path, current)
+        with contextlib.suppress(Exception):
+            _connection(path).release_kept()
+        _RUN.version = current
+        return current
+    if start:
+        worker = threading.Thread(target=_prepare_version, args=(path, served, current, recent, ready),
+                                  name="csi-prepare-version", daemon=True)
+        with contextlib.suppress(Exception):  # Streamlit's caches look for a run context in the calling thread
+            from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+            ctx = get_script_run_ctx(suppress_warning=True)
+            if ctx is not None:
+                add_script_run_ctx(worker, ctx)
+        worker.start()
+    _RUN.version = current if _fresh() else served
+    return _RUN.version
+
+
+def _served_version(path: str) -> str | None:
+    with _SERVING_LOCK:
+        s = _SERVING.get(path)
+        return s.version if s is not None else None
+
+
+def mark_fresh(seconds: float = 60.0) -> None:
+    """This session wrote a new version: it sees the current version at once (the others switch when it is
+    prepared). Outside a script run: nothing."""
+    import time
+
+    with contextlib.suppress(Exception):
+        st.session_state["csi_fresh_until"] = time.monotonic() + float(seconds)
+
+
+def _fresh() -> bool:
+    import time
+
+    try:
+        return float(st.session_state.get("csi_fresh_until", 0.0)) > time.monotonic()
+    except Exception:  # noqa: BLE001 - outside a script run
+        return False
+
+
+def _remember_selection(sel) -> None:
+    """Note a selection shown (its arguments and the waves known then) for the next version's preparation."""
+    key = (tuple(getattr(sel, "all_waves", ()) or ()), tuple(sel.waves), tuple(sel.filters), sel.model,
+           sel.syntax, sel.method, bool(sel.weighted))
+    with _SERVING_LOCK:
+        recent = _RECENT.setdefault(sel.path, {})
+        recent.pop(key, None)
+        recent[key] = None
+        while len(recent) > WARM_MAX:
+            recent.pop(next(iter(recent)))
+
+
+def next_wave_selection(selected, known, all_waves) -> list[str]:
+    """The waves a selection holds after the store's waves changed from ``known`` to ``all_waves``: the selected
+    waves still there, plus every new wave (the sidebar's rule, also used to prepare a new version)."""
+    kept = [w for w in selected if w in all_waves]
+    return (kept + [w for w in all_waves if w not in known and w not in kept]) or list(all_waves)
+
+
+def _prepare_version(path: str, old: str, new: str, recent: list, ready: threading.Event) -> None:
+    """Background: prepare ``new`` for the recent selections (most recent first), then mark it ready. A
+    selection that fails here is left to its page (which shows the error)."""
+    import logging
+
+    from csi.report import build
+
+    log = logging.getLogger("csi.app")
+    _RUN.version = new
+    try:
+        all_new = tuple(str(w) for w in waves(path, new)["label"])
+        segment_values(path, new)
+        for known, selected, filters, model, syntax, method, weighted in recent:
+            try:
+                order = {w: i for i, w in enumerate(all_new)}
+                wl = tuple(sorted(next_wave_selection(selected, known, all_new), key=order.get))
+                args = (path, new, wl, filters, model, syntax, method, weighted)
+                prep = _prepared(*args, overview_bootstrap())
+                fits = _point_fits(*args, ("waves",))
+                ok = [k for k, f in fits.items() if f.ok]
+                if not ok:
+                    continue
+                latest = fits[ok[-1]]
+                head = shared("ov_headline", (prep, fits), lambda: build.headline(prep, fits))
+                engine_table(build.alerts_table, prep, fits)
+                engine_table(build.trends_table, fits)
+                if build.too_small(prep, latest) is None:
+                    engine_table(build.priorities_table, prep, latest, targets=[head["target"]])
+                    engine_table(build.priorities_table, prep, latest, targets=[head["target"]],
+                                 levels=["construct"])
+                engine_table(build.bands_table, prep, latest, construct=head["target"])
+                if prep.brand_column is not None and prep.brand_frame is not None and len(prep.brand_frame):
+                    bfits = _point_fits(*args, ("brands",))
+                    engine_table(build.brand_table, prep, bfits)
+                    engine_table(build.gap_table, prep, bfits)
+            except Exception as e:  # noqa: BLE001 - the page computes it again and shows its own message
+                log.info("preparing version %s: a selection failed (%s)", new, type(e).__name__)
+    finally:
+        ready.set()
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def waves(path: str, version: str) -> pd.DataFrame:
     from csi.data import store
 
-    with reading(path) as con:
+    with reading(path, version) as con:
         return store.list_waves(con)
 
 
@@ -246,7 +434,7 @@ def waves(path: str, version: str) -> pd.DataFrame:
 def item_dictionary(path: str, version: str) -> pd.DataFrame:
     from csi.data import store
 
-    with reading(path) as con:
+    with reading(path, version) as con:
         return store.item_dictionary(con)
 
 
@@ -254,7 +442,7 @@ def item_dictionary(path: str, version: str) -> pd.DataFrame:
 def settings(path: str, version: str, keys: tuple[str, ...]) -> dict:
     from csi.data import store
 
-    with reading(path) as con:
+    with reading(path, version) as con:
         return {k: store.get_setting(con, k) for k in keys}
 
 
@@ -266,7 +454,7 @@ def _responses_of(path: str, version: str, wave_labels: tuple[str, ...] | None) 
     never mutate it - the engine's prepare only selects from it."""
     from csi.data import store
 
-    with reading(path) as con:
+    with reading(path, version) as con:
         df = store.load_responses(con, waves=list(wave_labels) if wave_labels else None)
     return df
 
@@ -280,7 +468,7 @@ def columns(path: str, version: str) -> list[str]:
 def wave_scales(path: str, version: str, wave_labels: tuple[str, ...]) -> pd.DataFrame:
     from csi.data import store
 
-    with reading(path) as con:
+    with reading(path, version) as con:
         return store.wave_scales(con, list(wave_labels))
 
 
@@ -290,7 +478,7 @@ def segment_values(path: str, version: str) -> dict[str, list[str]]:
     respondent of every wave only to list three columns' values cost ~0.4 s of the first render."""
     from csi.data import store
 
-    with reading(path) as con:
+    with reading(path, version) as con:
         present = set(store.segment_columns(con))
         return {s: sorted(str(v) for v in store.segment_values(con, s)) for s in SEGMENTS if s in present}
 
@@ -355,6 +543,7 @@ def prepared(sel, n_boot: int | None = None):
     """The engine's Prepared selection (frame, bound model, scales, weights, brands, notes); shared, never
     mutate. Raises CSIError (a page shows it as a friendly message)."""
     nb = overview_bootstrap() if n_boot is None else int(n_boot)
+    _remember_selection(sel)
     return _prepared(sel.path, sel.version, tuple(sel.waves), tuple(sel.filters), sel.model, sel.syntax,
                      sel.method, bool(sel.weighted), nb)
 
@@ -462,7 +651,7 @@ class _IdentityMemo:
                 if self.inflight.get(key) is flight:  # not emptied by a new data version meanwhile
                     while len(self.entries) >= self.max_entries:
                         self.entries.popitem(last=False)  # the least recently used entry
-                    self.entries[key] = (objs, value)
+                    self.entries[key] = (objs, value, getattr(_RUN, "version", None))
             return value
         finally:
             with _TABLES_LOCK:
@@ -470,8 +659,14 @@ class _IdentityMemo:
                     del self.inflight[key]
             flight.set()
 
-    def clear(self) -> None:
-        self.entries.clear()
+    def clear(self, keep_version: str | None = None) -> None:
+        """Empty the memo; with ``keep_version``, keep the entries computed for that data version (a new
+        version's tables prepared in the background before the process switched to it)."""
+        if keep_version is None:
+            self.entries.clear()
+        else:
+            for key in [k for k, e in self.entries.items() if e[2] != keep_version]:
+                del self.entries[key]
         self.inflight.clear()  # a computation still running for the old version is not stored
 
     def stats(self) -> str:
@@ -479,6 +674,7 @@ class _IdentityMemo:
 
 
 _TABLES_LOCK = threading.Lock()
+_RUN = threading.local()  # .version: the data version the current thread computes for (memo entries carry it)
 _TABLES_MAX = 192
 _VIEWS_MAX = 384
 _TABLES = _IdentityMemo(_TABLES_MAX)

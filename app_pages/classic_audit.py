@@ -17,7 +17,7 @@ from csi.errors import CSIError
 def _audits(path: str, version: str) -> pd.DataFrame:
     from csi.data import store
 
-    with state.reading(path) as con:
+    with state.reading(path, version) as con:
         return store.load_audits(con)
 
 

@@ -34,7 +34,7 @@ def _texts(path: str, version: str, waves: tuple[str, ...]) -> pd.DataFrame:
     """The stored verbatims of the waves (one object per data version, so the engine memo can key on it)."""
     from csi.data import store
 
-    with state.reading(path) as con:
+    with state.reading(path, version) as con:
         return store.load_texts(con, waves=list(waves))
 
 

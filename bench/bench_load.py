@@ -78,6 +78,7 @@ class Results:
     store_check: dict = field(default_factory=dict)
     loops: int = 0
     replicas: int = 1
+    server_warnings: list = field(default_factory=list)  # WARNING lines of the servers' logs
     server_mem: list = field(default_factory=list)  # per replica: (RSS, peak RSS) MiB of the server process
     server_cpu: list = field(default_factory=list)  # per replica: (server CPU s, job workers' CPU s) of the load
     memo: list = field(default_factory=list)
@@ -729,7 +730,13 @@ def report(res: Results, args, before: dict, files: dict) -> int:
     print(f"  server memo hits/misses/waits: {'; '.join(res.memo)}")
     if res.server_mem:
         print("  server memory (RSS / peak, MiB): " + "; ".join(f"{a:.0f} / {b:.0f}" for a, b in res.server_mem))
-    print(f"  server log tracebacks: {res.server_tracebacks}")
+    print(f"  server log tracebacks: {res.server_tracebacks}; warnings: {len(res.server_warnings)}")
+    kinds: dict[str, int] = {}
+    for ln in res.server_warnings:  # the message without its time stamp, once per kind
+        text = re.sub(r"^\S+ \S+ WARNING \S+: ", "", ln)[:120]
+        kinds[text] = kinds.get(text, 0) + 1
+    for text, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:5]:
+        print(f"    {n} x {text}")
     print(f"  errors: {len(res.errors)}")
     for e in res.errors[:25]:
         print(f"    {e}")
@@ -866,6 +873,7 @@ def main(argv: list[str] | None = None) -> int:
                                  p.read_text(errors="replace")) or ["-"])[-1] for p in log_paths]
         res.server_mem = [peak_rss_mib(p.pid) for p in servers]
         res.server_tracebacks = log.count("Traceback (most recent call last)")
+        res.server_warnings = [ln for ln in log.splitlines() if " WARNING " in ln or "missing ScriptRunContext" in ln]
         if res.server_tracebacks:
             i = log.index("Traceback (most recent call last)")
             res.error("server log", log[i:i + 600].replace("\n", " | "))

@@ -14,6 +14,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# A dashboard process keeps serving the previous data version for a few seconds while it prepares a new one
+# (app.state.data_version). Tests that write to a store and read it back in the next run expect the new version
+# at once: the test session switches at once unless a test sets CSI_APP_STALE_SECONDS itself
+# (tests/test_serving_versions.py does). Servers started by tests inherit it; bench/bench_load.py does not.
+os.environ.setdefault("CSI_APP_STALE_SECONDS", "0")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

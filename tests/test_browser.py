@@ -46,7 +46,10 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     port = _free_port()
-    env = {**os.environ, "CSI_DB": str(tmp / "fresh" / "csi.duckdb"), "CSI_CACHE_DIR": str(tmp / "cache"),
+    # the server runs as deployed: after the CLI ingest below it serves the previous version while it prepares
+    # the new one (app.state.data_version; the test session's CSI_APP_STALE_SECONDS=0 is not passed on)
+    env = {**{k: v for k, v in os.environ.items() if k != "CSI_APP_STALE_SECONDS"},
+           "CSI_DB": str(tmp / "fresh" / "csi.duckdb"), "CSI_CACHE_DIR": str(tmp / "cache"),
            "CSI_APP_BOOTSTRAP": "100", "PYTHONPATH": str(ROOT)}
     log = open(tmp / "server.log", "w")
     proc = subprocess.Popen(
