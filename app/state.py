@@ -394,6 +394,10 @@ def _prepare_version(path: str, old: str, new: str, recent: list, ready: threadi
         all_new = tuple(str(w) for w in waves(path, new)["label"])
         segment_values(path, new)
         for known, selected, filters, model, syntax, method, weighted in recent:
+            with _SERVING_LOCK:  # a newer version arrived meanwhile: its own thread prepares that one
+                s = _SERVING.get(path)
+                if s is None or s.next != new:
+                    break
             try:
                 order = {w: i for i, w in enumerate(all_new)}
                 wl = tuple(sorted(next_wave_selection(selected, known, all_new), key=order.get))
