@@ -238,6 +238,11 @@ def current_version(path: str) -> str:
     """The current version's counter: changes whenever the stored data change. One ``readlink`` names the
     current version file, and a published version file is immutable, so its counter is read from the database
     once per file (a legacy single-file store, changed in place, is read every time)."""
+    return _current(path)[0]
+
+
+def _current(path: str) -> tuple[str, bool]:
+    """(current version's counter, whether it is a published version file rather than a legacy single file)."""
     from csi.data import store
 
     file = store.version_file(path)
@@ -246,7 +251,7 @@ def current_version(path: str) -> str:
         with _DATA_VERSIONS_LOCK:
             hit = _DATA_VERSIONS.get(str(file))
         if hit is not None:
-            return hit
+            return hit, True
     with reading(path) as con:
         value = str(store.data_version(con))
     if published and str(store.version_file(path)) == str(file):  # still current after the read: it was its counter
@@ -254,7 +259,7 @@ def current_version(path: str) -> str:
             if len(_DATA_VERSIONS) >= 64:
                 _DATA_VERSIONS.clear()
             _DATA_VERSIONS[str(file)] = value
-    return value
+    return value, published
 
 
 # ---------------------------------------------- serving the previous version while the new one is prepared
@@ -296,11 +301,7 @@ def data_version(path: str) -> str:
     run; a new version shows without a restart."""
     import time
 
-    from csi.data import store
-
-    current = current_version(path)
-    file = store.version_file(path)
-    versioned = file != Path(path) and file.parent.name.endswith(".versions")
+    current, versioned = _current(path)  # one readlink for both
     start = switched = False
     with _SERVING_LOCK:
         s = _SERVING.get(path)
